@@ -1,0 +1,193 @@
+// Package sqlite is Kinko's embedded store: one SQLite file in WAL mode, the
+// zero-setup default. It implements ledger.Store.
+//
+// Writes go through one connection and begin with BEGIN IMMEDIATE, so a
+// transaction holds the file's write lock from its first statement: writers in
+// this process and in other processes on the same file are serialised, and
+// every balance check the ledger makes under that lock stays exact. Reads use a
+// separate pool and never block writers. Commits are synchronous=FULL: a
+// caller is answered only after its transaction is on disk.
+//
+// SQL lives here and in store/postgres only; this package holds no business rules.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/store"
+)
+
+//go:embed migration/*.sql
+var migrationFS embed.FS
+
+// DB is an open SQLite store.
+type DB struct {
+	path  string
+	write *sql.DB // one connection: SQLite has one writer
+	read  *sql.DB
+	stmts sync.Map // query -> *sql.Stmt on write
+}
+
+// Open opens (creating if needed) the SQLite file at path. It does not apply
+// migrations; call Migrate.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sqlite: create directory for %s: %w", path, err)
+		}
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_txlock", "immediate")
+	q.Set("cache", "private")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	write, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	q.Set("_query_only", "on")
+	q.Del("_txlock")
+	read, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	db := &DB{path: path, write: write, read: read}
+	// Touch the file now so a bad path fails here, not on first use.
+	if err := db.write.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if _, err := db.write.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: enable WAL on %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Kind names the store for reports.
+func (db *DB) Kind() string { return "sqlite" }
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	db.stmts.Range(func(_, s any) bool { s.(*sql.Stmt).Close(); return true })
+	return errors.Join(db.write.Close(), db.read.Close())
+}
+
+// Ping checks that the file answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Migrate applies the embedded migrations not yet applied.
+func (db *DB) Migrate(ctx context.Context) (int, error) {
+	ms, err := store.LoadMigrations(migrationFS, "migration")
+	if err != nil {
+		return 0, err
+	}
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return 0, fmt.Errorf("sqlite: create schema_migrations: %w", err)
+	}
+	return store.Migrate(ctx, db, ms)
+}
+
+// MigrationVersions implements store.Migrator.
+func (db *DB) MigrationVersions(ctx context.Context) ([]int, error) {
+	rows, err := db.write.QueryContext(ctx, "SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// MigrationApply implements store.Migrator. BEGIN IMMEDIATE serialises two
+// processes migrating at once; the loser sees the version recorded and skips.
+func (db *DB) MigrationApply(ctx context.Context, m store.Migration) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", m.Version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+		m.Version, m.Name, time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// retryable reports errors that a fresh attempt can resolve. With BEGIN
+// IMMEDIATE and a busy timeout, conflicts are rare: a lock held longer than
+// the timeout by another process.
+func retryable(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	return false
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return apperr.NotFound(what)
+	}
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}

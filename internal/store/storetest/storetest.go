@@ -1,0 +1,35 @@
+// Package storetest is the one suite every ledger store passes: store-level
+// behaviour, the ledger's semantics through a real engine, a randomized model
+// test, concurrency on hot accounts and two engines sharing one database.
+//
+// Adapters call Run from their own tests with a Harness that opens fresh
+// databases. This package must never hold SQL of one dialect.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/kinko-pay/kinko/internal/ledger"
+)
+
+// Harness tells the suite how to get databases of one store.
+type Harness struct {
+	// Open returns a fresh, migrated, empty store, closed when the test ends.
+	Open func(t testing.TB) ledger.Store
+	// OpenPair returns two independent handles (separate connections and
+	// pools, as two nodes would have) on one fresh, migrated, empty database.
+	OpenPair func(t testing.TB) (ledger.Store, ledger.Store)
+	// Tamper adds delta to an account's stored credits_posted behind the
+	// ledger's back, as an operator editing a row by hand would.
+	Tamper func(t testing.TB, s ledger.Store, accountID int64, delta int64)
+	// Workers is how many batches the engine commits at once on this store.
+	Workers int
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, h Harness) {
+	t.Run("Ledger", func(t *testing.T) { testLedger(t, h) })
+	t.Run("Model", func(t *testing.T) { testModel(t, h) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
+	t.Run("TwoWriters", func(t *testing.T) { testTwoWriters(t, h) })
+}

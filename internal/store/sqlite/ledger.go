@@ -22,33 +22,76 @@ const (
 	holdCols     = "transfer_id, owner, debit_account_id, credit_account_id, amount, asset, code, timeout_at, state, resolved_at"
 )
 
-// stmt binds a statement prepared once on the write connection to tx, so a
-// batch does not parse the same SQL again. The cache is bounded by the fixed
-// set of queries in this file (multi-row inserts add at most insertChunk).
-func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	if s, ok := db.stmts.Load(query); ok {
-		return tx.StmtContext(ctx, s.(*sql.Stmt)), nil
+// insertChunk is the rows of one multi-row transfer INSERT (13 columns each
+// stays far below SQLite's bound of 32766 variables); a batch inserts full
+// chunks with it and the remainder row by row.
+const insertChunk = 64
+
+// statements are prepared once on the write connection, before any
+// transaction begins (the pool has one connection, so preparing inside a
+// transaction would wait for itself), and bound to each transaction with
+// tx.StmtContext so no batch parses SQL again.
+type statements struct {
+	accountByRef, accountInsert, accountByID, accountUpdate *sql.Stmt
+	transferByRef, transferInsert, transferInsertChunk      *sql.Stmt
+	holdByID, holdInsert, holdUpdate                        *sql.Stmt
+}
+
+func (db *DB) prepare(ctx context.Context) (*statements, error) {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if db.stmts != nil {
+		return db.stmts, nil
 	}
-	s, err := db.write.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	st := &statements{}
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&st.accountByRef, "SELECT " + accountCols + " FROM accounts WHERE owner = ? AND reference = ?"},
+		{&st.accountInsert, "INSERT INTO accounts (" + accountCols + ") VALUES " + placeholders(1, 12)},
+		{&st.accountByID, "SELECT " + accountCols + " FROM accounts WHERE id = ?"},
+		{&st.accountUpdate, "UPDATE accounts SET debits_posted = ?, credits_posted = ?, debits_pending = ?, credits_pending = ? WHERE id = ?"},
+		{&st.transferByRef, "SELECT " + transferCols + " FROM transfers WHERE owner = ? AND reference = ?"},
+		{&st.transferInsert, "INSERT INTO transfers (" + transferCols + ") VALUES " + placeholders(1, 13)},
+		{&st.transferInsertChunk, "INSERT INTO transfers (" + transferCols + ") VALUES " + placeholders(insertChunk, 13)},
+		{&st.holdByID, "SELECT " + holdCols + " FROM holds WHERE transfer_id = ?"},
+		{&st.holdInsert, "INSERT INTO holds (" + holdCols + ") VALUES " + placeholders(1, 10)},
+		{&st.holdUpdate, "UPDATE holds SET state = ?, resolved_at = ? WHERE transfer_id = ?"},
+	} {
+		s, err := db.write.PrepareContext(ctx, p.query)
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("sqlite: prepare (has the store been migrated?): %w", err)
+		}
+		*p.dst = s
 	}
-	if prev, loaded := db.stmts.LoadOrStore(query, s); loaded {
-		s.Close()
-		s = prev.(*sql.Stmt)
+	db.stmts = st
+	return st, nil
+}
+
+func (st *statements) close() {
+	for _, s := range []*sql.Stmt{st.accountByRef, st.accountInsert, st.accountByID, st.accountUpdate,
+		st.transferByRef, st.transferInsert, st.transferInsertChunk, st.holdByID, st.holdInsert, st.holdUpdate} {
+		if s != nil {
+			s.Close()
+		}
 	}
-	return tx.StmtContext(ctx, s), nil
 }
 
 // Transact implements ledger.Store.
 func (db *DB) Transact(ctx context.Context, fn func(ledger.Tx) error) error {
+	st, err := db.prepare(ctx)
+	if err != nil {
+		return err
+	}
 	return store.Retry(ctx, retryable, func() error {
 		tx, err := db.write.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("sqlite: begin: %w", err)
 		}
 		defer tx.Rollback()
-		if err := fn(&txn{db: db, tx: tx}); err != nil {
+		if err := fn(&txn{st: st, tx: tx}); err != nil {
 			return err
 		}
 		if err := tx.Commit(); err != nil {
@@ -378,9 +421,11 @@ func (db *DB) VerifyTransferChecks(ctx context.Context) (ledger.TransferChecks, 
 
 // txn implements ledger.Tx on one write transaction.
 type txn struct {
-	db *DB
+	st *statements
 	tx *sql.Tx
 }
+
+func (t *txn) stmt(ctx context.Context, s *sql.Stmt) *sql.Stmt { return t.tx.StmtContext(ctx, s) }
 
 func (t *txn) AssetByCode(ctx context.Context, code string) (money.Asset, error) {
 	a := money.Asset{Code: code}
@@ -392,10 +437,7 @@ func (t *txn) AssetByCode(ctx context.Context, code string) (money.Asset, error)
 }
 
 func (t *txn) AccountsByReference(ctx context.Context, keys []ledger.RefKey) ([]ledger.Account, error) {
-	st, err := t.db.stmt(ctx, t.tx, "SELECT "+accountCols+" FROM accounts WHERE owner = ? AND reference = ?")
-	if err != nil {
-		return nil, err
-	}
+	st := t.stmt(ctx, t.st.accountByRef)
 	var out []ledger.Account
 	for _, k := range keys {
 		a, err := scanAccount(st.QueryRowContext(ctx, k.Owner, k.Reference))
@@ -411,10 +453,7 @@ func (t *txn) AccountsByReference(ctx context.Context, keys []ledger.RefKey) ([]
 }
 
 func (t *txn) AccountsInsert(ctx context.Context, accounts []ledger.Account) error {
-	st, err := t.db.stmt(ctx, t.tx, "INSERT INTO accounts ("+accountCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	if err != nil {
-		return err
-	}
+	st := t.stmt(ctx, t.st.accountInsert)
 	for _, a := range accounts {
 		if _, err := st.ExecContext(ctx, a.ID, a.Owner, a.Reference, a.Asset, a.Code, a.FlagBits(), a.Limit,
 			a.DebitsPosted, a.CreditsPosted, a.DebitsPending, a.CreditsPending, micros(a.CreatedAt)); err != nil {
@@ -427,10 +466,7 @@ func (t *txn) AccountsInsert(ctx context.Context, accounts []ledger.Account) err
 // AccountsForUpdate reads accounts; the transaction's BEGIN IMMEDIATE write
 // lock already excludes every other writer.
 func (t *txn) AccountsForUpdate(ctx context.Context, ids []int64) ([]ledger.Account, error) {
-	st, err := t.db.stmt(ctx, t.tx, "SELECT "+accountCols+" FROM accounts WHERE id = ?")
-	if err != nil {
-		return nil, err
-	}
+	st := t.stmt(ctx, t.st.accountByID)
 	out := make([]ledger.Account, 0, len(ids))
 	for _, id := range ids {
 		a, err := scanAccount(st.QueryRowContext(ctx, id))
@@ -446,10 +482,7 @@ func (t *txn) AccountsForUpdate(ctx context.Context, ids []int64) ([]ledger.Acco
 }
 
 func (t *txn) AccountsUpdateBalances(ctx context.Context, accounts []ledger.Account) error {
-	st, err := t.db.stmt(ctx, t.tx, "UPDATE accounts SET debits_posted = ?, credits_posted = ?, debits_pending = ?, credits_pending = ? WHERE id = ?")
-	if err != nil {
-		return err
-	}
+	st := t.stmt(ctx, t.st.accountUpdate)
 	for _, a := range accounts {
 		if _, err := st.ExecContext(ctx, a.DebitsPosted, a.CreditsPosted, a.DebitsPending, a.CreditsPending, a.ID); err != nil {
 			return fmt.Errorf("sqlite: update account: %w", err)
@@ -459,10 +492,7 @@ func (t *txn) AccountsUpdateBalances(ctx context.Context, accounts []ledger.Acco
 }
 
 func (t *txn) TransfersByReference(ctx context.Context, keys []ledger.RefKey) ([]ledger.Transfer, error) {
-	st, err := t.db.stmt(ctx, t.tx, "SELECT "+transferCols+" FROM transfers WHERE owner = ? AND reference = ?")
-	if err != nil {
-		return nil, err
-	}
+	st := t.stmt(ctx, t.st.transferByRef)
 	var out []ledger.Transfer
 	for _, k := range keys {
 		tr, err := scanTransfer(st.QueryRowContext(ctx, k.Owner, k.Reference))
@@ -477,19 +507,17 @@ func (t *txn) TransfersByReference(ctx context.Context, keys []ledger.RefKey) ([
 	return out, nil
 }
 
-// insertChunk bounds the rows of one multi-row INSERT (13 columns each keeps
-// it far below SQLite's 32766 bound on variables).
-const insertChunk = 256
-
 func (t *txn) TransfersInsert(ctx context.Context, transfers []ledger.Transfer) error {
-	for start := 0; start < len(transfers); start += insertChunk {
-		chunk := transfers[start:min(start+insertChunk, len(transfers))]
-		st, err := t.db.stmt(ctx, t.tx, "INSERT INTO transfers ("+transferCols+") VALUES "+placeholders(len(chunk), 13))
-		if err != nil {
-			return err
+	chunk, one := t.stmt(ctx, t.st.transferInsertChunk), t.stmt(ctx, t.st.transferInsert)
+	args := make([]any, 0, insertChunk*13)
+	for len(transfers) > 0 {
+		n := 1
+		st := one
+		if len(transfers) >= insertChunk {
+			n, st = insertChunk, chunk
 		}
-		args := make([]any, 0, len(chunk)*13)
-		for _, tr := range chunk {
+		args = args[:0]
+		for _, tr := range transfers[:n] {
 			meta, err := encodeMetadata(tr.Metadata)
 			if err != nil {
 				return fmt.Errorf("sqlite: encode metadata: %w", err)
@@ -508,15 +536,13 @@ func (t *txn) TransfersInsert(ctx context.Context, transfers []ledger.Transfer) 
 		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("sqlite: insert transfers: %w", err)
 		}
+		transfers = transfers[n:]
 	}
 	return nil
 }
 
 func (t *txn) HoldsForUpdate(ctx context.Context, ids []int64) ([]ledger.Hold, error) {
-	st, err := t.db.stmt(ctx, t.tx, "SELECT "+holdCols+" FROM holds WHERE transfer_id = ?")
-	if err != nil {
-		return nil, err
-	}
+	st := t.stmt(ctx, t.st.holdByID)
 	var out []ledger.Hold
 	for _, id := range ids {
 		h, err := scanHold(st.QueryRowContext(ctx, id))
@@ -532,10 +558,7 @@ func (t *txn) HoldsForUpdate(ctx context.Context, ids []int64) ([]ledger.Hold, e
 }
 
 func (t *txn) HoldsInsert(ctx context.Context, holds []ledger.Hold) error {
-	st, err := t.db.stmt(ctx, t.tx, "INSERT INTO holds ("+holdCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	if err != nil {
-		return err
-	}
+	st := t.stmt(ctx, t.st.holdInsert)
 	for _, h := range holds {
 		if _, err := st.ExecContext(ctx, h.TransferID, h.Owner, h.DebitAccountID, h.CreditAccountID, h.Amount, h.Asset, h.Code,
 			nullMicros(h.TimeoutAt), string(h.State), nullMicros(h.ResolvedAt)); err != nil {
@@ -546,10 +569,7 @@ func (t *txn) HoldsInsert(ctx context.Context, holds []ledger.Hold) error {
 }
 
 func (t *txn) HoldsUpdate(ctx context.Context, holds []ledger.Hold) error {
-	st, err := t.db.stmt(ctx, t.tx, "UPDATE holds SET state = ?, resolved_at = ? WHERE transfer_id = ?")
-	if err != nil {
-		return err
-	}
+	st := t.stmt(ctx, t.st.holdUpdate)
 	for _, h := range holds {
 		if _, err := st.ExecContext(ctx, string(h.State), nullMicros(h.ResolvedAt), h.TransferID); err != nil {
 			return fmt.Errorf("sqlite: update hold: %w", err)

@@ -34,10 +34,11 @@ var migrationFS embed.FS
 
 // DB is an open SQLite store.
 type DB struct {
-	path  string
-	write *sql.DB // one connection: SQLite has one writer
-	read  *sql.DB
-	stmts sync.Map // query -> *sql.Stmt on write
+	path   string
+	write  *sql.DB // one connection: SQLite has one writer
+	read   *sql.DB
+	stmtMu sync.Mutex
+	stmts  *statements // prepared on first Transact
 }
 
 // Open opens (creating if needed) the SQLite file at path. It does not apply
@@ -90,7 +91,11 @@ func (db *DB) Kind() string { return "sqlite" }
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	db.stmts.Range(func(_, s any) bool { s.(*sql.Stmt).Close(); return true })
+	db.stmtMu.Lock()
+	if db.stmts != nil {
+		db.stmts.close()
+	}
+	db.stmtMu.Unlock()
 	return errors.Join(db.write.Close(), db.read.Close())
 }
 

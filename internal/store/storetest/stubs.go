@@ -2,7 +2,6 @@ package storetest
 
 import "testing"
 
-func testLedger(t *testing.T, h Harness)      { t.Skip("not written yet") }
 func testModel(t *testing.T, h Harness)       { t.Skip("not written yet") }
 func testConcurrency(t *testing.T, h Harness) { t.Skip("not written yet") }
 func testTwoWriters(t *testing.T, h Harness)  { t.Skip("not written yet") }

@@ -65,18 +65,16 @@ func (a Account) RuleViolation() string {
 	switch {
 	case a.DebitsPosted < 0 || a.CreditsPosted < 0 || a.DebitsPending < 0 || a.CreditsPending < 0:
 		return "negative balance component"
-	case a.DebitsMustNotExceedCredits:
-		debits, err1 := money.Add(a.DebitsPosted, a.DebitsPending)
-		allowed, err2 := money.Add(a.CreditsPosted, a.Limit)
-		if err1 != nil || err2 != nil || debits > allowed {
-			return "debits exceed credits plus limit"
-		}
-	case a.CreditsMustNotExceedDebits:
-		credits, err1 := money.Add(a.CreditsPosted, a.CreditsPending)
-		allowed, err2 := money.Add(a.DebitsPosted, a.Limit)
-		if err1 != nil || err2 != nil || credits > allowed {
-			return "credits exceed debits plus limit"
-		}
+	}
+	debits, err1 := money.Add(a.DebitsPosted, a.DebitsPending)
+	credits, err2 := money.Add(a.CreditsPosted, a.CreditsPending)
+	switch {
+	case err1 != nil || err2 != nil:
+		return "balance totals overflow int64"
+	case a.DebitsMustNotExceedCredits && debits > money.AddSaturating(a.CreditsPosted, a.Limit):
+		return "debits exceed credits plus limit"
+	case a.CreditsMustNotExceedDebits && credits > money.AddSaturating(a.DebitsPosted, a.Limit):
+		return "credits exceed debits plus limit"
 	}
 	return ""
 }

@@ -411,34 +411,29 @@ func (b *batch) applyNew(r *TransferRequest) TransferResult {
 			crPending, err = money.Add(crPending, r.Amount)
 		}
 	}
+	// Each side's total must stay representable whatever its rules, so that
+	// every later check and report can add its parts without overflow.
+	var drTotal, crTotal int64
+	if err == nil {
+		drTotal, err = money.Add(drPosted, drPending)
+	}
+	if err == nil {
+		crTotal, err = money.Add(crPosted, crPending)
+	}
 	if err != nil {
 		return TransferResult{Result: ResultOverflow}
 	}
-	if dr.DebitsMustNotExceedCredits {
-		debits, err1 := money.Add(drPosted, drPending)
-		allowed, err2 := money.Add(dr.CreditsPosted, dr.Limit)
-		if err1 != nil || err2 != nil {
-			return TransferResult{Result: ResultOverflow}
+	if dr.DebitsMustNotExceedCredits && drTotal > money.AddSaturating(dr.CreditsPosted, dr.Limit) {
+		if dr.Limit > 0 {
+			return TransferResult{Result: ResultLimitExceeded}
 		}
-		if debits > allowed {
-			if dr.Limit > 0 {
-				return TransferResult{Result: ResultLimitExceeded}
-			}
-			return TransferResult{Result: ResultInsufficientFunds}
-		}
+		return TransferResult{Result: ResultInsufficientFunds}
 	}
-	if cr.CreditsMustNotExceedDebits {
-		credits, err1 := money.Add(crPosted, crPending)
-		allowed, err2 := money.Add(cr.DebitsPosted, cr.Limit)
-		if err1 != nil || err2 != nil {
-			return TransferResult{Result: ResultOverflow}
+	if cr.CreditsMustNotExceedDebits && crTotal > money.AddSaturating(cr.DebitsPosted, cr.Limit) {
+		if cr.Limit > 0 {
+			return TransferResult{Result: ResultLimitExceeded}
 		}
-		if credits > allowed {
-			if cr.Limit > 0 {
-				return TransferResult{Result: ResultLimitExceeded}
-			}
-			return TransferResult{Result: ResultExceedsDebits}
-		}
+		return TransferResult{Result: ResultExceedsDebits}
 	}
 
 	t := Transfer{

@@ -3,9 +3,8 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"slices"
-
-	"github.com/kinko-pay/kinko/internal/money"
 )
 
 // Violation is one broken invariant found by Verify.
@@ -32,8 +31,9 @@ type VerifyReport struct {
 	Violations []Violation
 }
 
-// assetTotals are the four stored totals of all accounts in one asset.
-type assetTotals struct{ debitsPosted, creditsPosted, debitsPending, creditsPending int64 }
+// assetTotals are the four stored totals of all accounts in one asset. Sums
+// over many accounts may exceed int64, so they are kept as big integers.
+type assetTotals struct{ debitsPosted, creditsPosted, debitsPending, creditsPending big.Int }
 
 // Verify recomputes every balance from the transfers, checks that debits equal
 // credits per asset (posted and pending), that no account breaks its rule and
@@ -42,15 +42,8 @@ type assetTotals struct{ debitsPosted, creditsPosted, debitsPending, creditsPend
 func Verify(ctx context.Context, s Store, progress func(accounts int64)) (VerifyReport, error) {
 	var rep VerifyReport
 	totals := map[string]*assetTotals{}
-	var overflow []string
-	add := func(dst *int64, v int64, asset string) {
-		sum, err := money.Add(*dst, v)
-		if err != nil {
-			overflow = append(overflow, asset)
-			return
-		}
-		*dst = sum
-	}
+	var v big.Int
+	add := func(dst *big.Int, x int64) { dst.Add(dst, v.SetInt64(x)) }
 	err := s.VerifyScan(ctx, func(x AccountSums) error {
 		a := x.Account
 		rep.Accounts++
@@ -84,10 +77,10 @@ func Verify(ctx context.Context, s Store, progress func(accounts int64)) (Verify
 			t = &assetTotals{}
 			totals[a.Asset] = t
 		}
-		add(&t.debitsPosted, a.DebitsPosted, a.Asset)
-		add(&t.creditsPosted, a.CreditsPosted, a.Asset)
-		add(&t.debitsPending, a.DebitsPending, a.Asset)
-		add(&t.creditsPending, a.CreditsPending, a.Asset)
+		add(&t.debitsPosted, a.DebitsPosted)
+		add(&t.creditsPosted, a.CreditsPosted)
+		add(&t.debitsPending, a.DebitsPending)
+		add(&t.creditsPending, a.CreditsPending)
 		return nil
 	})
 	if err != nil {
@@ -104,15 +97,12 @@ func Verify(ctx context.Context, s Store, progress func(accounts int64)) (Verify
 	slices.Sort(codes)
 	for _, c := range codes {
 		t := totals[c]
-		if t.debitsPosted != t.creditsPosted {
-			rep.Violations = append(rep.Violations, Violation{Asset: c, Problem: fmt.Sprintf("posted debits %d != posted credits %d", t.debitsPosted, t.creditsPosted)})
+		if t.debitsPosted.Cmp(&t.creditsPosted) != 0 {
+			rep.Violations = append(rep.Violations, Violation{Asset: c, Problem: fmt.Sprintf("posted debits %s != posted credits %s", &t.debitsPosted, &t.creditsPosted)})
 		}
-		if t.debitsPending != t.creditsPending {
-			rep.Violations = append(rep.Violations, Violation{Asset: c, Problem: fmt.Sprintf("pending debits %d != pending credits %d", t.debitsPending, t.creditsPending)})
+		if t.debitsPending.Cmp(&t.creditsPending) != 0 {
+			rep.Violations = append(rep.Violations, Violation{Asset: c, Problem: fmt.Sprintf("pending debits %s != pending credits %s", &t.debitsPending, &t.creditsPending)})
 		}
-	}
-	for _, c := range slices.Compact(overflow) {
-		rep.Violations = append(rep.Violations, Violation{Asset: c, Problem: "totals overflow int64"})
 	}
 	checks, err := s.VerifyTransferChecks(ctx)
 	if err != nil {

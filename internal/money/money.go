@@ -146,3 +146,16 @@ func (a Asset) Parse(s string) (int64, error) {
 	}
 	return v, nil
 }
+
+// AddSaturating returns a+b, clamped to the int64 range instead of failing.
+// It suits bounds ("credits plus limit"), never amounts that get stored.
+func AddSaturating(a, b int64) int64 {
+	s, err := Add(a, b)
+	if err == nil {
+		return s
+	}
+	if a > 0 {
+		return math.MaxInt64
+	}
+	return math.MinInt64
+}

@@ -107,3 +107,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAddSaturating(t *testing.T) {
+	for _, tc := range []struct{ a, b, want int64 }{
+		{1, 2, 3},
+		{math.MaxInt64, 1, math.MaxInt64},
+		{math.MinInt64, -1, math.MinInt64},
+		{math.MaxInt64, math.MinInt64, -1},
+	} {
+		if got := AddSaturating(tc.a, tc.b); got != tc.want {
+			t.Errorf("AddSaturating(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -140,3 +140,6 @@ func (f *fixture) verifyClean() ledger.VerifyReport {
 	}
 	return rep
 }
+
+// Now is the engine's current time as it will stamp the next batch.
+func (f *fixture) Now() time.Time { return f.engine.Now() }

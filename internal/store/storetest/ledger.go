@@ -270,8 +270,15 @@ func testOverflow(t *testing.T, h Harness) {
 	a, b := f.account(ledger.AccountRequest{}), f.account(ledger.AccountRequest{})
 	f.expect(ledger.ResultOK, ledger.TransferRequest{DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: math.MaxInt64})
 	f.expect(ledger.ResultOverflow, ledger.TransferRequest{DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 1})
-	f.expect(ledger.ResultOK, ledger.TransferRequest{Kind: ledger.KindPending, DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: math.MaxInt64})
-	f.wantBalance(a.ID, math.MaxInt64, 0, math.MaxInt64, 0)
+	// A side's posted plus pending total must stay representable too.
+	f.expect(ledger.ResultOverflow, ledger.TransferRequest{Kind: ledger.KindPending, DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 1})
+	c, d := f.account(ledger.AccountRequest{}), f.account(ledger.AccountRequest{})
+	f.expect(ledger.ResultOK, ledger.TransferRequest{Kind: ledger.KindPending, DebitAccountID: c.ID, CreditAccountID: d.ID, Amount: math.MaxInt64 - 1})
+	f.expect(ledger.ResultOverflow, ledger.TransferRequest{DebitAccountID: c.ID, CreditAccountID: d.ID, Amount: 2})
+	f.wantBalance(a.ID, math.MaxInt64, 0, 0, 0)
+	f.wantBalance(c.ID, 0, 0, math.MaxInt64-1, 0)
+	// Totals across accounts exceed int64; verify must add them without overflow.
+	f.verifyClean()
 }
 
 func testIdempotency(t *testing.T, h Harness) {

@@ -2,6 +2,5 @@ package storetest
 
 import "testing"
 
-func testModel(t *testing.T, h Harness)       { t.Skip("not written yet") }
 func testConcurrency(t *testing.T, h Harness) { t.Skip("not written yet") }
 func testTwoWriters(t *testing.T, h Harness)  { t.Skip("not written yet") }

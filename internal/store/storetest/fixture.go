@@ -143,3 +143,10 @@ func (f *fixture) verifyClean() ledger.VerifyReport {
 
 // Now is the engine's current time as it will stamp the next batch.
 func (f *fixture) Now() time.Time { return f.engine.Now() }
+
+func assetOf(code string) money.Asset {
+	if code == "USD" {
+		return money.Asset{Code: "USD", Scale: 2}
+	}
+	return money.Asset{Code: code}
+}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kinko-pay/kinko/internal/money"
 )
@@ -299,6 +301,8 @@ func validate(r *TransferRequest, internal bool) Result {
 		return ResultCodeTooLong
 	case metadataLen(r.Metadata) > MetadataLenMax:
 		return ResultMetadataTooLarge
+	case !validText(r.Owner) || !validText(r.Reference) || !validText(r.Code) || !validMetadata(r.Metadata):
+		return ResultTextInvalid
 	}
 	switch r.Kind {
 	case KindImmediate, KindPending:
@@ -579,6 +583,21 @@ func (b *batch) record(t Transfer) {
 			b.undo.keys = append(b.undo.keys, key)
 		}
 	}
+}
+
+// validText accepts UTF-8 without NUL bytes: every store keeps such text
+// byte for byte, so two different references can never collapse into one.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+func validMetadata(m map[string]string) bool {
+	for k, v := range m {
+		if !validText(k) || !validText(v) {
+			return false
+		}
+	}
+	return true
 }
 
 func metadataLen(m map[string]string) int {

@@ -14,6 +14,7 @@ const (
 	ResultReferenceRequired    Result = "reference_required"
 	ResultReferenceTooLong     Result = "reference_too_long"
 	ResultCodeTooLong          Result = "code_too_long"
+	ResultTextInvalid          Result = "text_invalid" // owner, reference, code or metadata is not valid UTF-8 or holds a NUL
 	ResultMetadataTooLarge     Result = "metadata_too_large"
 	ResultKindInvalid          Result = "kind_invalid"
 	ResultAmountMustBePositive Result = "amount_must_be_positive"

@@ -119,6 +119,8 @@ func validateAccount(r AccountRequest) *apperr.Error {
 		return apperr.Invalid("reference", "reference is longer than %d bytes", ReferenceLenMax)
 	case len(r.Code) > CodeLenMax:
 		return apperr.Invalid("code", "code is longer than %d bytes", CodeLenMax)
+	case !validText(r.Owner) || !validText(r.Reference) || !validText(r.Code):
+		return apperr.Invalid("reference", "owner, reference and code must be UTF-8 text without NUL bytes")
 	case money.ValidateCode(r.Asset) != nil:
 		return apperr.Invalid("asset", "asset code %q is malformed", r.Asset)
 	case r.DebitsMustNotExceedCredits && r.CreditsMustNotExceedDebits:

@@ -22,19 +22,24 @@ const (
 	holdCols     = "transfer_id, owner, debit_account_id, credit_account_id, amount, asset, code, timeout_at, state, resolved_at"
 )
 
-// insertChunk is the rows of one multi-row transfer INSERT (13 columns each
-// stays far below SQLite's bound of 32766 variables); a batch inserts full
-// chunks with it and the remainder row by row.
-const insertChunk = 64
-
 // statements are prepared once on the write connection, before any
 // transaction begins (the pool has one connection, so preparing inside a
 // transaction would wait for itself), and bound to each transaction with
-// tx.StmtContext so no batch parses SQL again.
+// tx.StmtContext. Each takes all its rows as one JSON array read with
+// json_each, so a batch costs one statement per table, not one per row.
 type statements struct {
-	accountByRef, accountInsert, accountByID, accountUpdate *sql.Stmt
-	transferByRef, transferInsert, transferInsertChunk      *sql.Stmt
-	holdByID, holdInsert, holdUpdate                        *sql.Stmt
+	accountsByRef, accountsInsert, accountsByID, accountsUpdate *sql.Stmt
+	transfersByRef, transfersInsert                             *sql.Stmt
+	holdsByID, holdsInsert, holdsUpdate                         *sql.Stmt
+}
+
+// jsonCols renders "value ->> 0, value ->> 1, …" for n columns of a json_each row.
+func jsonCols(n int) string {
+	cols := make([]string, n)
+	for i := range cols {
+		cols[i] = fmt.Sprintf("value ->> %d", i)
+	}
+	return strings.Join(cols, ", ")
 }
 
 func (db *DB) prepare(ctx context.Context) (*statements, error) {
@@ -48,16 +53,19 @@ func (db *DB) prepare(ctx context.Context) (*statements, error) {
 		dst   **sql.Stmt
 		query string
 	}{
-		{&st.accountByRef, "SELECT " + accountCols + " FROM accounts WHERE owner = ? AND reference = ?"},
-		{&st.accountInsert, "INSERT INTO accounts (" + accountCols + ") VALUES " + placeholders(1, 12)},
-		{&st.accountByID, "SELECT " + accountCols + " FROM accounts WHERE id = ?"},
-		{&st.accountUpdate, "UPDATE accounts SET debits_posted = ?, credits_posted = ?, debits_pending = ?, credits_pending = ? WHERE id = ?"},
-		{&st.transferByRef, "SELECT " + transferCols + " FROM transfers WHERE owner = ? AND reference = ?"},
-		{&st.transferInsert, "INSERT INTO transfers (" + transferCols + ") VALUES " + placeholders(1, 13)},
-		{&st.transferInsertChunk, "INSERT INTO transfers (" + transferCols + ") VALUES " + placeholders(insertChunk, 13)},
-		{&st.holdByID, "SELECT " + holdCols + " FROM holds WHERE transfer_id = ?"},
-		{&st.holdInsert, "INSERT INTO holds (" + holdCols + ") VALUES " + placeholders(1, 10)},
-		{&st.holdUpdate, "UPDATE holds SET state = ?, resolved_at = ? WHERE transfer_id = ?"},
+		{&st.accountsByRef, "SELECT " + accountCols + " FROM accounts WHERE (owner, reference) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"},
+		{&st.accountsInsert, "INSERT INTO accounts (" + accountCols + ") SELECT " + jsonCols(12) + " FROM json_each(?)"},
+		{&st.accountsByID, "SELECT " + accountCols + " FROM accounts WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"},
+		{&st.accountsUpdate, "UPDATE accounts SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpe, credits_pending = v.cpe " +
+			"FROM (SELECT value ->> 0 AS id, value ->> 1 AS dp, value ->> 2 AS cp, value ->> 3 AS dpe, value ->> 4 AS cpe FROM json_each(?)) AS v " +
+			"WHERE accounts.id = v.id"},
+		{&st.transfersByRef, "SELECT " + transferCols + " FROM transfers WHERE (owner, reference) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"},
+		{&st.transfersInsert, "INSERT INTO transfers (" + transferCols + ") SELECT " + jsonCols(13) + " FROM json_each(?)"},
+		{&st.holdsByID, "SELECT " + holdCols + " FROM holds WHERE transfer_id IN (SELECT value FROM json_each(?)) ORDER BY transfer_id"},
+		{&st.holdsInsert, "INSERT INTO holds (" + holdCols + ") SELECT " + jsonCols(10) + " FROM json_each(?)"},
+		{&st.holdsUpdate, "UPDATE holds SET state = v.state, resolved_at = v.resolved_at " +
+			"FROM (SELECT value ->> 0 AS id, value ->> 1 AS state, value ->> 2 AS resolved_at FROM json_each(?)) AS v " +
+			"WHERE holds.transfer_id = v.id"},
 	} {
 		s, err := db.write.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -71,8 +79,8 @@ func (db *DB) prepare(ctx context.Context) (*statements, error) {
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.accountByRef, st.accountInsert, st.accountByID, st.accountUpdate,
-		st.transferByRef, st.transferInsert, st.transferInsertChunk, st.holdByID, st.holdInsert, st.holdUpdate} {
+	for _, s := range []*sql.Stmt{st.accountsByRef, st.accountsInsert, st.accountsByID, st.accountsUpdate,
+		st.transfersByRef, st.transfersInsert, st.holdsByID, st.holdsInsert, st.holdsUpdate} {
 		if s != nil {
 			s.Close()
 		}
@@ -437,28 +445,21 @@ func (t *txn) AssetByCode(ctx context.Context, code string) (money.Asset, error)
 }
 
 func (t *txn) AccountsByReference(ctx context.Context, keys []ledger.RefKey) ([]ledger.Account, error) {
-	st := t.stmt(ctx, t.st.accountByRef)
-	var out []ledger.Account
+	var j jsonRows
 	for _, k := range keys {
-		a, err := scanAccount(st.QueryRowContext(ctx, k.Owner, k.Reference))
-		if err == sql.ErrNoRows {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: account by reference: %w", err)
-		}
-		out = append(out, a)
+		j.row().str(k.Owner).str(k.Reference)
 	}
-	return out, nil
+	return t.queryAccounts(ctx, t.st.accountsByRef, j.String())
 }
 
 func (t *txn) AccountsInsert(ctx context.Context, accounts []ledger.Account) error {
-	st := t.stmt(ctx, t.st.accountInsert)
+	var j jsonRows
 	for _, a := range accounts {
-		if _, err := st.ExecContext(ctx, a.ID, a.Owner, a.Reference, a.Asset, a.Code, a.FlagBits(), a.Limit,
-			a.DebitsPosted, a.CreditsPosted, a.DebitsPending, a.CreditsPending, micros(a.CreatedAt)); err != nil {
-			return fmt.Errorf("sqlite: insert account: %w", err)
-		}
+		j.row().int(a.ID).str(a.Owner).str(a.Reference).str(a.Asset).str(a.Code).int(a.FlagBits()).int(a.Limit).
+			int(a.DebitsPosted).int(a.CreditsPosted).int(a.DebitsPending).int(a.CreditsPending).int(micros(a.CreatedAt))
+	}
+	if _, err := t.stmt(ctx, t.st.accountsInsert).ExecContext(ctx, j.String()); err != nil {
+		return fmt.Errorf("sqlite: insert accounts: %w", err)
 	}
 	return nil
 }
@@ -466,119 +467,144 @@ func (t *txn) AccountsInsert(ctx context.Context, accounts []ledger.Account) err
 // AccountsForUpdate reads accounts; the transaction's BEGIN IMMEDIATE write
 // lock already excludes every other writer.
 func (t *txn) AccountsForUpdate(ctx context.Context, ids []int64) ([]ledger.Account, error) {
-	st := t.stmt(ctx, t.st.accountByID)
-	out := make([]ledger.Account, 0, len(ids))
-	for _, id := range ids {
-		a, err := scanAccount(st.QueryRowContext(ctx, id))
-		if err == sql.ErrNoRows {
-			continue
-		}
+	return t.queryAccounts(ctx, t.st.accountsByID, idsJSON(ids))
+}
+
+func (t *txn) queryAccounts(ctx context.Context, st *sql.Stmt, arg string) ([]ledger.Account, error) {
+	rows, err := t.stmt(ctx, st).QueryContext(ctx, arg)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []ledger.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: read account: %w", err)
+			return nil, fmt.Errorf("sqlite: scan account: %w", err)
 		}
 		out = append(out, a)
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func (t *txn) AccountsUpdateBalances(ctx context.Context, accounts []ledger.Account) error {
-	st := t.stmt(ctx, t.st.accountUpdate)
+	var j jsonRows
 	for _, a := range accounts {
-		if _, err := st.ExecContext(ctx, a.DebitsPosted, a.CreditsPosted, a.DebitsPending, a.CreditsPending, a.ID); err != nil {
-			return fmt.Errorf("sqlite: update account: %w", err)
-		}
+		j.row().int(a.ID).int(a.DebitsPosted).int(a.CreditsPosted).int(a.DebitsPending).int(a.CreditsPending)
 	}
-	return nil
+	res, err := t.stmt(ctx, t.st.accountsUpdate).ExecContext(ctx, j.String())
+	if err != nil {
+		return fmt.Errorf("sqlite: update balances: %w", err)
+	}
+	return expectRows(res, len(accounts), "update balances")
 }
 
 func (t *txn) TransfersByReference(ctx context.Context, keys []ledger.RefKey) ([]ledger.Transfer, error) {
-	st := t.stmt(ctx, t.st.transferByRef)
-	var out []ledger.Transfer
+	var j jsonRows
 	for _, k := range keys {
-		tr, err := scanTransfer(st.QueryRowContext(ctx, k.Owner, k.Reference))
-		if err == sql.ErrNoRows {
-			continue
-		}
+		j.row().str(k.Owner).str(k.Reference)
+	}
+	rows, err := t.stmt(ctx, t.st.transfersByRef).QueryContext(ctx, j.String())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: transfers by reference: %w", err)
+	}
+	defer rows.Close()
+	var out []ledger.Transfer
+	for rows.Next() {
+		tr, err := scanTransfer(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: transfer by reference: %w", err)
+			return nil, fmt.Errorf("sqlite: scan transfer: %w", err)
 		}
 		out = append(out, tr)
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func (t *txn) TransfersInsert(ctx context.Context, transfers []ledger.Transfer) error {
-	chunk, one := t.stmt(ctx, t.st.transferInsertChunk), t.stmt(ctx, t.st.transferInsert)
-	args := make([]any, 0, insertChunk*13)
-	for len(transfers) > 0 {
-		n := 1
-		st := one
-		if len(transfers) >= insertChunk {
-			n, st = insertChunk, chunk
+	var j jsonRows
+	for _, tr := range transfers {
+		j.row().int(tr.ID).str(tr.Owner)
+		if tr.Reference == "" {
+			j.null()
+		} else {
+			j.str(tr.Reference)
 		}
-		args = args[:0]
-		for _, tr := range transfers[:n] {
-			meta, err := encodeMetadata(tr.Metadata)
-			if err != nil {
-				return fmt.Errorf("sqlite: encode metadata: %w", err)
-			}
-			var ref sql.NullString
-			if tr.Reference != "" {
-				ref = sql.NullString{String: tr.Reference, Valid: true}
-			}
-			var pending sql.NullInt64
-			if tr.PendingID != 0 {
-				pending = sql.NullInt64{Int64: tr.PendingID, Valid: true}
-			}
-			args = append(args, tr.ID, tr.Owner, ref, string(tr.Kind), tr.DebitAccountID, tr.CreditAccountID, tr.Amount,
-				tr.Asset, tr.Code, pending, nullMicros(tr.TimeoutAt), meta, micros(tr.CreatedAt))
+		j.str(string(tr.Kind)).int(tr.DebitAccountID).int(tr.CreditAccountID).int(tr.Amount).str(tr.Asset).str(tr.Code)
+		if tr.PendingID == 0 {
+			j.null()
+		} else {
+			j.int(tr.PendingID)
 		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("sqlite: insert transfers: %w", err)
+		j.time(tr.TimeoutAt)
+		meta, err := encodeMetadata(tr.Metadata)
+		if err != nil {
+			return fmt.Errorf("sqlite: encode metadata: %w", err)
 		}
-		transfers = transfers[n:]
+		if meta.Valid {
+			j.str(meta.String)
+		} else {
+			j.null()
+		}
+		j.int(micros(tr.CreatedAt))
 	}
-	return nil
+	res, err := t.stmt(ctx, t.st.transfersInsert).ExecContext(ctx, j.String())
+	if err != nil {
+		return fmt.Errorf("sqlite: insert transfers: %w", err)
+	}
+	return expectRows(res, len(transfers), "insert transfers")
 }
 
 func (t *txn) HoldsForUpdate(ctx context.Context, ids []int64) ([]ledger.Hold, error) {
-	st := t.stmt(ctx, t.st.holdByID)
+	rows, err := t.stmt(ctx, t.st.holdsByID).QueryContext(ctx, idsJSON(ids))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read holds: %w", err)
+	}
+	defer rows.Close()
 	var out []ledger.Hold
-	for _, id := range ids {
-		h, err := scanHold(st.QueryRowContext(ctx, id))
-		if err == sql.ErrNoRows {
-			continue
-		}
+	for rows.Next() {
+		h, err := scanHold(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: read hold: %w", err)
+			return nil, fmt.Errorf("sqlite: scan hold: %w", err)
 		}
 		out = append(out, h)
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func (t *txn) HoldsInsert(ctx context.Context, holds []ledger.Hold) error {
-	st := t.stmt(ctx, t.st.holdInsert)
+	var j jsonRows
 	for _, h := range holds {
-		if _, err := st.ExecContext(ctx, h.TransferID, h.Owner, h.DebitAccountID, h.CreditAccountID, h.Amount, h.Asset, h.Code,
-			nullMicros(h.TimeoutAt), string(h.State), nullMicros(h.ResolvedAt)); err != nil {
-			return fmt.Errorf("sqlite: insert hold: %w", err)
-		}
+		j.row().int(h.TransferID).str(h.Owner).int(h.DebitAccountID).int(h.CreditAccountID).int(h.Amount).str(h.Asset).str(h.Code).
+			time(h.TimeoutAt).str(string(h.State)).time(h.ResolvedAt)
 	}
-	return nil
+	res, err := t.stmt(ctx, t.st.holdsInsert).ExecContext(ctx, j.String())
+	if err != nil {
+		return fmt.Errorf("sqlite: insert holds: %w", err)
+	}
+	return expectRows(res, len(holds), "insert holds")
 }
 
 func (t *txn) HoldsUpdate(ctx context.Context, holds []ledger.Hold) error {
-	st := t.stmt(ctx, t.st.holdUpdate)
+	var j jsonRows
 	for _, h := range holds {
-		if _, err := st.ExecContext(ctx, string(h.State), nullMicros(h.ResolvedAt), h.TransferID); err != nil {
-			return fmt.Errorf("sqlite: update hold: %w", err)
-		}
+		j.row().int(h.TransferID).str(string(h.State)).time(h.ResolvedAt)
 	}
-	return nil
+	res, err := t.stmt(ctx, t.st.holdsUpdate).ExecContext(ctx, j.String())
+	if err != nil {
+		return fmt.Errorf("sqlite: update holds: %w", err)
+	}
+	return expectRows(res, len(holds), "update holds")
 }
 
-func placeholders(rows, cols int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
+// expectRows turns a statement that touched the wrong number of rows into an
+// error: the batch must not commit a partial write.
+func expectRows(res sql.Result, want int, op string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if n != int64(want) {
+		return fmt.Errorf("sqlite: %s: %d rows affected, want %d", op, n, want)
+	}
+	return nil
 }

@@ -200,6 +200,8 @@ func testRejections(t *testing.T, h Harness) {
 		req  ledger.TransferRequest
 	}{
 		{ledger.ResultReferenceTooLong, ledger.TransferRequest{Reference: long, DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 1}},
+		{ledger.ResultTextInvalid, ledger.TransferRequest{Reference: "bad\xff", DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 1}},
+		{ledger.ResultTextInvalid, ledger.TransferRequest{DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 1, Code: "a\x00b"}},
 		{ledger.ResultAmountMustBePositive, ledger.TransferRequest{DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 0}},
 		{ledger.ResultAmountMustBePositive, ledger.TransferRequest{DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: -5}},
 		{ledger.ResultAccountsMustDiffer, ledger.TransferRequest{DebitAccountID: a.ID, CreditAccountID: a.ID, Amount: 1}},
@@ -225,6 +227,23 @@ func testRejections(t *testing.T, h Harness) {
 		res, err := f.engine.CreateTransfer(f.ctx, ledger.TransferRequest{Owner: "o1", DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 1})
 		if err != nil || res.Result != ledger.ResultReferenceRequired {
 			t.Fatalf("= %v, %v", res.Result, err)
+		}
+	})
+	t.Run("OKUnusualText", func(t *testing.T) {
+		a, b := f.account(ledger.AccountRequest{}), f.account(ledger.AccountRequest{})
+		for _, ref := range []string{`quote"back\\slash`, "tab\tnew\nline", "日本語-参照", "emoji-🙂", "ctl-\x01\x1f"} {
+			res := f.expect(ledger.ResultOK, ledger.TransferRequest{Reference: ref, DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 1,
+				Code: ref, Metadata: map[string]string{ref: ref}})
+			got, err := f.engine.FindTransferByID(f.ctx, res.Transfer.ID)
+			if err != nil || got.Reference != ref || got.Code != ref || got.Metadata[ref] != ref {
+				t.Fatalf("round trip of %q: %+v, %v", ref, got, err)
+			}
+			again := f.expect(ledger.ResultOK, ledger.TransferRequest{Reference: ref, DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 1,
+				Code: ref, Metadata: map[string]string{ref: ref}})
+			if !again.Replayed {
+				t.Fatalf("retry of %q was not a replay", ref)
+			}
+			f.expect(ledger.ResultOK, ledger.TransferRequest{DebitAccountID: b.ID, CreditAccountID: a.ID, Amount: 2})
 		}
 	})
 	// Nothing a rejection touched was written.

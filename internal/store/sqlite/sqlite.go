@@ -32,17 +32,6 @@ import (
 //go:embed migration/*.sql
 var migrationFS embed.FS
 
-// driverName is mattn/go-sqlite3 registered under our own name with a
-// connect hook, the one place to set per-connection pragmas; every connection
-// the pool opens runs it. None is needed yet beyond the DSN's settings: larger
-// caches, mmap and rarer checkpoints were measured and did not help (see
-// docs/benchmarks.md).
-const driverName = "sqlite3_kinko"
-
-func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{})
-}
-
 // DB is an open SQLite store.
 type DB struct {
 	path   string
@@ -68,7 +57,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	q.Set("_txlock", "immediate")
 	q.Set("cache", "private")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	write, err := sql.Open(driverName, dsn)
+	write, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -77,7 +66,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	write.SetConnMaxLifetime(0)
 	q.Set("_query_only", "on")
 	q.Del("_txlock")
-	read, err := sql.Open(driverName, "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	read, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -1,0 +1,282 @@
+package postgres
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/money"
+	"github.com/kinko-pay/kinko/internal/store/storetest"
+)
+
+// envURL names the variable that points the tests at a PostgreSQL server,
+// e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable. The user
+// must be allowed to create and drop databases.
+const envURL = "KINKO_TEST_POSTGRES"
+
+func serverURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv(envURL)
+	if u == "" {
+		tb.Skip("KINKO_TEST_POSTGRES is not set; skipping the PostgreSQL suite")
+	}
+	return u
+}
+
+// newDatabase creates an empty database on the test server, dropped when the
+// test ends, and returns its URL.
+func newDatabase(tb testing.TB) string {
+	tb.Helper()
+	base := serverURL(tb)
+	ctx := context.Background()
+	var buf [6]byte
+	if _, err := crand.Read(buf[:]); err != nil {
+		tb.Fatal(err)
+	}
+	name := "kinko_test_" + hex.EncodeToString(buf[:])
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		tb.Fatalf("connect to %s: %v", envURL, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		admin, err := pgx.Connect(ctx, base)
+		if err != nil {
+			tb.Errorf("connect to drop %s: %v", name, err)
+			return
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" {
+		tb.Fatalf("%s must be a postgres:// URL", envURL)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// MustOpen opens url, closed when the test ends (before its database is dropped).
+func MustOpen(tb testing.TB, url string) *DB {
+	tb.Helper()
+	db, err := Open(context.Background(), url)
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// MustOpenFresh opens a fresh, migrated, empty database.
+func MustOpenFresh(tb testing.TB) *DB {
+	tb.Helper()
+	db := MustOpen(tb, newDatabase(tb))
+	if _, err := db.Migrate(context.Background()); err != nil {
+		tb.Fatalf("migrate: %v", err)
+	}
+	return db
+}
+
+func harness() storetest.Harness {
+	return storetest.Harness{
+		Open: func(tb testing.TB) ledger.Store { return MustOpenFresh(tb) },
+		OpenPair: func(tb testing.TB) (ledger.Store, ledger.Store) {
+			u := newDatabase(tb)
+			a, b := MustOpen(tb, u), MustOpen(tb, u)
+			if _, err := a.Migrate(context.Background()); err != nil {
+				tb.Fatalf("migrate: %v", err)
+			}
+			return a, b
+		},
+		Tamper: func(tb testing.TB, s ledger.Store, accountID, delta int64) {
+			tb.Helper()
+			tag, err := s.(*DB).pool.Exec(context.Background(),
+				"UPDATE accounts SET credits_posted = credits_posted + $1 WHERE id = $2", delta, accountID)
+			if err != nil || tag.RowsAffected() != 1 {
+				tb.Fatalf("tamper with account %d: %v (%d rows)", accountID, err, tag.RowsAffected())
+			}
+		},
+		Workers: 4,
+	}
+}
+
+func TestStore(t *testing.T) {
+	serverURL(t)
+	storetest.Run(t, harness())
+}
+
+func TestMigrate(t *testing.T) {
+	ctx := context.Background()
+	t.Run("TwiceIsNoOp", func(t *testing.T) {
+		db := MustOpen(t, newDatabase(t))
+		n, err := db.Migrate(ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("first Migrate = %d, %v; want 1, nil", n, err)
+		}
+		n, err = db.Migrate(ctx)
+		if err != nil || n != 0 {
+			t.Fatalf("second Migrate = %d, %v; want 0, nil", n, err)
+		}
+	})
+	t.Run("ConcurrentBothSucceed", func(t *testing.T) {
+		u := newDatabase(t)
+		dbs := []*DB{MustOpen(t, u), MustOpen(t, u)}
+		errs := make([]error, len(dbs))
+		var wg sync.WaitGroup
+		for i, db := range dbs {
+			wg.Go(func() { _, errs[i] = db.Migrate(ctx) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("concurrent Migrate: %v", err)
+		}
+		versions, err := dbs[0].MigrationVersions(ctx)
+		if err != nil || len(versions) != 1 || versions[0] != 1 {
+			t.Fatalf("versions = %v, %v; want [1]", versions, err)
+		}
+		if n, err := dbs[1].Migrate(ctx); err != nil || n != 0 {
+			t.Fatalf("Migrate after both = %d, %v; want 0, nil", n, err)
+		}
+	})
+	t.Run("ErrNewerSchema", func(t *testing.T) {
+		db := MustOpenFresh(t)
+		if _, err := db.pool.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', now())"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Migrate(ctx); err == nil {
+			t.Fatal("Migrate on a newer schema succeeded; want an error")
+		}
+	})
+}
+
+func TestRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"SerializationFailure", &pgconn.PgError{Code: "40001"}, true},
+		{"Deadlock", &pgconn.PgError{Code: "40P01"}, true},
+		{"UniqueViolation", &pgconn.PgError{Code: "23505"}, true},
+		{"Wrapped", fmt.Errorf("ledger: insert: %w", &pgconn.PgError{Code: "40001"}), true},
+		{"ForeignKeyViolation", &pgconn.PgError{Code: "23503"}, false},
+		{"LockTimeout", &pgconn.PgError{Code: "55P03"}, false},
+		{"NotFound", apperr.NotFound("account"), false},
+		{"Plain", errors.New("connection reset"), false},
+		{"Nil", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := retryable(tc.err); got != tc.want {
+				t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("ErrBadURL", func(t *testing.T) {
+		if _, err := Open(context.Background(), "postgres://u:secret@[::1"); err == nil {
+			t.Fatal("Open accepted a malformed URL")
+		}
+	})
+	t.Run("OK", func(t *testing.T) {
+		db := MustOpen(t, serverURL(t))
+		if db.Kind() != "postgres" {
+			t.Errorf("Kind = %q", db.Kind())
+		}
+		if err := db.Ping(context.Background()); err != nil {
+			t.Errorf("Ping: %v", err)
+		}
+	})
+}
+
+// Bounds of BenchmarkEngine: concurrent callers, each submitting one
+// transfer at a time, between random pairs of benchAccounts accounts.
+const (
+	benchClients  = 64
+	benchAccounts = 10000
+	benchWorkers  = 4
+)
+
+// BenchmarkEngine measures group-commit throughput on this store: 64 callers
+// each send one immediate transfer at a time through one engine with 4
+// workers. Run it with a fixed count so the setup happens once per run:
+//
+//	KINKO_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable \
+//	  go test ./internal/store/postgres/ -run '^$' -bench Engine -benchtime 200000x -count 3
+func BenchmarkEngine(b *testing.B) {
+	ctx := context.Background()
+	db := MustOpenFresh(b)
+	var batches, requests atomic.Int64
+	e := ledger.NewEngine(db, ledger.Config{Workers: benchWorkers, Observe: func(s ledger.BatchStats) {
+		if s.Err != nil {
+			b.Errorf("batch: %v", s.Err)
+		}
+		batches.Add(1)
+		requests.Add(int64(s.Requests))
+	}})
+	defer e.Close()
+	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY", Scale: 0}); err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]ledger.AccountRequest, benchAccounts)
+	for i := range reqs {
+		reqs[i] = ledger.AccountRequest{Owner: "bench", Reference: fmt.Sprint("acct-", i), Asset: "JPY"}
+	}
+	accts, err := e.CreateAccounts(ctx, reqs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batches.Store(0)
+	requests.Store(0)
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for c := range benchClients {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(c), uint64(b.N)))
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				dr := r.IntN(benchAccounts)
+				cr := (dr + 1 + r.IntN(benchAccounts-1)) % benchAccounts
+				res, err := e.CreateTransfer(ctx, ledger.TransferRequest{Owner: "bench", Reference: fmt.Sprint("t-", i),
+					DebitAccountID: accts[dr].ID, CreditAccountID: accts[cr].ID, Amount: 1 + r.Int64N(1000)})
+				if err != nil || res.Result != ledger.ResultOK {
+					b.Errorf("transfer %d: %v %v", i, res.Result, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "transfers/s")
+	if n := batches.Load(); n > 0 {
+		b.ReportMetric(float64(requests.Load())/float64(n), "transfers/batch")
+	}
+}

@@ -96,17 +96,6 @@ func (b *batch) load(ctx context.Context, tx Tx, subs []*submission) error {
 			}
 		}
 	}
-	if len(keys) > 0 {
-		keys = sortedUniqueKeys(keys)
-		found, err := tx.TransfersByReference(ctx, keys)
-		if err != nil {
-			return fmt.Errorf("ledger: load transfers by reference: %w", err)
-		}
-		for i := range found {
-			t := found[i]
-			b.existing[RefKey{t.Owner, t.Reference}] = &t
-		}
-	}
 	b.holds = make(map[int64]*Hold, len(pendingIDs))
 	if len(pendingIDs) > 0 {
 		holds, err := tx.HoldsForUpdate(ctx, sortedUnique(pendingIDs))
@@ -128,6 +117,21 @@ func (b *batch) load(ctx context.Context, tx Tx, subs []*submission) error {
 		for i := range accounts {
 			a := accounts[i]
 			b.accounts[a.ID] = &a
+		}
+	}
+	// References are looked up only after the locks are held: a writer on
+	// another node that committed the same reference while this one waited
+	// for a lock is then seen, and the request is answered as a replay
+	// instead of being evaluated again against balances it already changed.
+	if len(keys) > 0 {
+		keys = sortedUniqueKeys(keys)
+		found, err := tx.TransfersByReference(ctx, keys)
+		if err != nil {
+			return fmt.Errorf("ledger: load transfers by reference: %w", err)
+		}
+		for i := range found {
+			t := found[i]
+			b.existing[RefKey{t.Owner, t.Reference}] = &t
 		}
 	}
 	return nil

@@ -213,3 +213,45 @@ func hammer(t *testing.T, stores []ledger.Store, workers int) {
 		t.Errorf("only %d transfers committed out of %d attempts: the workload is not exercising the ledger", len(committed), goroutines*ops)
 	}
 }
+
+// testSameRequestTwoWriters sends one request that spends an account's whole
+// balance to two engines on one database at once, many times. Both callers
+// must be told ok, one as a replay: the engine that waited for the other's
+// lock must see its commit, not re-evaluate the request against the balance
+// the other already spent.
+func testSameRequestTwoWriters(t *testing.T, h Harness) {
+	s1, s2 := h.OpenPair(t)
+	clock := NewClock()
+	e1 := ledger.NewEngine(s1, ledger.Config{Workers: h.Workers, Clock: clock.Now})
+	e2 := ledger.NewEngine(s2, ledger.Config{Workers: h.Workers, Clock: clock.Now})
+	defer e1.Close()
+	defer e2.Close()
+	f := &fixture{t: t, ctx: context.Background(), store: s1, engine: e1, clock: clock}
+	f.store.AssetUpsert(f.ctx, assetOf("JPY"))
+	attempts := 20
+	if testing.Short() {
+		attempts = 5
+	}
+	for i := range attempts {
+		src, wallet, shop := f.account(ledger.AccountRequest{}), f.account(ledger.AccountRequest{DebitsMustNotExceedCredits: true}), f.account(ledger.AccountRequest{})
+		f.expect(ledger.ResultOK, ledger.TransferRequest{DebitAccountID: src.ID, CreditAccountID: wallet.ID, Amount: 100})
+		req := ledger.TransferRequest{Owner: "o1", Reference: fmt.Sprint("pay-", i), DebitAccountID: wallet.ID, CreditAccountID: shop.ID, Amount: 100}
+		var results [2]ledger.TransferResult
+		var wg sync.WaitGroup
+		for k, e := range []*ledger.Engine{e1, e2} {
+			wg.Go(func() {
+				var err error
+				if results[k], err = e.CreateTransfer(f.ctx, req); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if results[0].Result != ledger.ResultOK || results[1].Result != ledger.ResultOK ||
+			results[0].Transfer.ID != results[1].Transfer.ID || results[0].Replayed == results[1].Replayed {
+			t.Fatalf("attempt %d: results %+v and %+v; want the same transfer twice, one replayed", i, results[0], results[1])
+		}
+		f.wantBalance(wallet.ID, 100, 100, 0, 0)
+	}
+	f.verifyClean()
+}

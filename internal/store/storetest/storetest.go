@@ -32,4 +32,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Model", func(t *testing.T) { testModel(t, h) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
 	t.Run("TwoWriters", func(t *testing.T) { testTwoWriters(t, h) })
+	t.Run("SameRequestTwoWriters", func(t *testing.T) { testSameRequestTwoWriters(t, h) })
 }

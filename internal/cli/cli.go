@@ -1,0 +1,145 @@
+// Package cli is the kinko command line: one file per subcommand (serve,
+// migrate, verify, bench). It reads flags and the environment, opens the store
+// that --db names and calls the domain packages. It holds no business rules,
+// and nothing else in Kinko may import it: cmd/kinko is its only caller.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Exit codes of every subcommand.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed, or found what it looks for (verify: violations)
+	exitUsage   = 2 // bad flags or arguments
+)
+
+// errUsage marks an error that is the caller's misuse; Main exits with exitUsage.
+var errUsage = errors.New("usage")
+
+// usageError returns an error that makes Main print msg and exit with exitUsage.
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+// exitError ends a command with a given exit code after it has already said why.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// env is what a subcommand may touch of the process: its output streams and
+// environment. Tests pass their own.
+type env struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the HTTP server and the ledger engine", runServe},
+		{"migrate", "apply database migrations", runMigrate},
+		{"verify", "check every ledger invariant; exit 1 on any violation", runVerify},
+		{"bench", "measure throughput (bench ledger)", runBench},
+	}
+}
+
+// Main runs the kinko command line with args (without the program name) and
+// returns the process exit code. ctx ends the command early, e.g. on SIGTERM.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, args, env{stdout: stdout, stderr: stderr, getenv: os.Getenv})
+}
+
+func run(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 {
+		printUsage(e.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
+		printUsage(e.stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return exitCode(e, name, c.run(ctx, e, args[1:]))
+		}
+	}
+	fmt.Fprintf(e.stderr, "kinko: unknown command %q\n\n", name)
+	printUsage(e.stderr)
+	return exitUsage
+}
+
+// exitCode reports err on stderr and maps it to an exit code.
+func exitCode(e env, name string, err error) int {
+	var ee exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(e.stderr, "kinko %s: %s\n", name, strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+		return exitUsage
+	default:
+		fmt.Fprintf(e.stderr, "kinko %s: %v\n", name, err)
+		return exitFailure
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: kinko <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, `Every command takes --db (env KINKO_DB): a SQLite file path (default ./kinko.db)`)
+	fmt.Fprintln(w, `or a postgres:// URL. Run "kinko <command> -h" for its flags.`)
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(e env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("kinko "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parseFlags parses args and rejects positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		// The flag package has already printed the problem and the usage.
+		return exitError{exitUsage}
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// envOr returns the environment variable key, or def when it is unset or empty.
+func envOr(e env, key, def string) string {
+	if v := e.getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/store/postgres"
+	"github.com/kinko-pay/kinko/internal/store/sqlite"
+)
+
+// dbDefault is the SQLite file used when neither --db nor KINKO_DB is given.
+const dbDefault = "./kinko.db"
+
+// Engine workers per store: SQLite has one writer; PostgreSQL commits a few
+// batches at once.
+const (
+	workersSQLite   = 1
+	workersPostgres = 4
+)
+
+// adapter is what the CLI needs of a store adapter: the ledger's Store plus
+// its name and its migrations. Both sqlite.DB and postgres.DB provide it.
+type adapter interface {
+	ledger.Store
+	Kind() string
+	Migrate(ctx context.Context) (int, error)
+}
+
+// dbFlag registers --db on fs. Flag beats KINKO_DB beats dbDefault.
+func dbFlag(fs *flag.FlagSet, e env) *string {
+	return fs.String("db", envOr(e, "KINKO_DB", dbDefault),
+		"SQLite file path or postgres:// URL (env KINKO_DB)")
+}
+
+// isPostgresURL reports whether db names a PostgreSQL server rather than a SQLite file.
+func isPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// openStore opens the store db names and applies its migrations, which are
+// idempotent. It returns how many migrations it applied.
+func openStore(ctx context.Context, db string) (adapter, int, error) {
+	if db == "" {
+		return nil, 0, usageError("--db must not be empty")
+	}
+	var (
+		s   adapter
+		err error
+	)
+	if isPostgresURL(db) {
+		s, err = postgres.Open(ctx, db)
+	} else {
+		s, err = sqlite.Open(ctx, db)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("open store %s: %w", redactDB(db), err)
+	}
+	n, err := s.Migrate(ctx)
+	if err != nil {
+		s.Close()
+		return nil, 0, fmt.Errorf("migrate store %s: %w", redactDB(db), err)
+	}
+	return s, n, nil
+}
+
+// engineConfig returns the ledger engine's configuration for a store kind.
+func engineConfig(kind string) ledger.Config {
+	if kind == "postgres" {
+		return ledger.Config{Workers: workersPostgres}
+	}
+	return ledger.Config{Workers: workersSQLite}
+}
+
+// redactDB returns db fit for logs and errors: a URL's password, in its user
+// info or its query, is replaced by "xxxxx".
+func redactDB(db string) string {
+	if !isPostgresURL(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres://(unparseable URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}

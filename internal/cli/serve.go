@@ -16,25 +16,22 @@ import (
 
 // Bounds of the server.
 const (
-	addrDefault         = "127.0.0.1:8080"
-	expiryInterval      = time.Second      // how often due holds are swept
-	readyPingTimeout    = 2 * time.Second  // /readyz answers 503 when the store takes longer
-	shutdownTimeout     = 15 * time.Second // in-flight requests get this long after a signal
-	readHeaderTimeout   = 5 * time.Second
-	readTimeout         = 30 * time.Second
-	writeTimeout        = 30 * time.Second
-	idleTimeout         = 2 * time.Minute
-	requestHeaderMaxLen = 64 << 10
+	addrDefault           = "127.0.0.1:8080"
+	expiryInterval        = time.Second      // how often due holds are swept
+	readyPingTimeout      = 2 * time.Second  // /readyz answers 503 when the store takes longer
+	shutdownTimeout       = 15 * time.Second // in-flight requests get this long after a signal
+	readHeaderTimeout     = 5 * time.Second
+	readTimeout           = 30 * time.Second
+	writeTimeout          = 30 * time.Second
+	idleTimeout           = 2 * time.Minute
+	requestHeaderBytesMax = 64 << 10
 )
 
 // serveConfig is everything serve needs; tests build one directly.
 type serveConfig struct {
-	DB              string
-	Addr            string
-	Logger          *slog.Logger
-	ExpiryInterval  time.Duration
-	ReadyTimeout    time.Duration
-	ShutdownTimeout time.Duration
+	DB     string
+	Addr   string
+	Logger *slog.Logger // nil discards
 }
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -56,21 +53,12 @@ func runServe(ctx context.Context, e env, args []string) error {
 // serve opens the store, applies migrations, starts the ledger engine and its
 // expiry sweep and answers HTTP on cfg.Addr until ctx ends. Then it stops
 // accepting connections, lets in-flight requests finish (bounded by
-// cfg.ShutdownTimeout), drains the engine and closes the store. It returns nil
+// shutdownTimeout), drains the engine and closes the store. It returns nil
 // after a clean shutdown. onListening, when set, is called with the address
 // actually listened on (useful with port 0) once requests are being served.
 func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) (err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.ExpiryInterval <= 0 {
-		cfg.ExpiryInterval = expiryInterval
-	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = readyPingTimeout
-	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = shutdownTimeout
 	}
 	log := cfg.Logger
 
@@ -95,19 +83,19 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           newHandler(st, cfg.ReadyTimeout, log),
+		Handler:           newHandler(st, readyPingTimeout, log),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    requestHeaderMaxLen,
+		MaxHeaderBytes:    requestHeaderBytesMax,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	var sweep sync.WaitGroup
 	sweep.Go(func() {
-		engine.RunExpiry(sweepCtx, cfg.ExpiryInterval, func(err error) {
+		engine.RunExpiry(sweepCtx, expiryInterval, func(err error) {
 			log.Error("expiry sweep failed", "err", err)
 		})
 	})
@@ -129,8 +117,8 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		return fmt.Errorf("serve: http: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
-	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	log.Info("shutting down", "timeout", shutdownTimeout.String())
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		srv.Close()

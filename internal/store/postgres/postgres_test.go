@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -214,8 +215,9 @@ func TestOpen(t *testing.T) {
 const (
 	benchClients  = 64
 	benchAccounts = 10000
-	benchWorkers  = 4
 )
+
+var benchWorkers = flag.Int("bench.workers", 4, "engine workers for BenchmarkEngine")
 
 // BenchmarkEngine measures group-commit throughput on this store: 64 callers
 // each send one immediate transfer at a time through one engine with 4
@@ -227,7 +229,7 @@ func BenchmarkEngine(b *testing.B) {
 	ctx := context.Background()
 	db := MustOpenFresh(b)
 	var batches, requests atomic.Int64
-	e := ledger.NewEngine(db, ledger.Config{Workers: benchWorkers, Observe: func(s ledger.BatchStats) {
+	e := ledger.NewEngine(db, ledger.Config{Workers: *benchWorkers, Observe: func(s ledger.BatchStats) {
 		if s.Err != nil {
 			b.Errorf("batch: %v", s.Err)
 		}

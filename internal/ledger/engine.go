@@ -26,6 +26,11 @@ type Config struct {
 	// QueueMax bounds submissions waiting for a worker; Submit blocks beyond
 	// it. Default 16384.
 	QueueMax int
+	// CommitTimeout bounds one batch's transaction, retries included, so a
+	// stuck database fails the batch's callers (outcome unknown: retry with
+	// the same references) instead of holding them, and Close, forever.
+	// Default 30s.
+	CommitTimeout time.Duration
 	// Clock is read once per transaction attempt. Default time.Now.
 	Clock func() time.Time
 	// Observe, when set, is called after each batch commits or fails.
@@ -71,6 +76,9 @@ func NewEngine(store Store, cfg Config) *Engine {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = 30 * time.Second
 	}
 	e := &Engine{
 		store: store,
@@ -206,8 +214,9 @@ func (e *Engine) work() {
 // commit runs one batch in one transaction and answers its callers.
 func (e *Engine) commit(subs []*submission, n int) {
 	// The batch belongs to all its callers, so no one caller's context may
-	// cancel it.
-	ctx := context.Background()
+	// cancel it; only the engine's own bound does.
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.CommitTimeout)
+	defer cancel()
 	start := time.Now()
 	ids, err := e.ids.reserve(ctx, int64(n))
 	if err == nil {

@@ -49,6 +49,7 @@ type benchLedgerConfig struct {
 	Transfers   int
 	Concurrency int
 	HotShare    float64 // fraction of transfers that touch account 0
+	Owner       string  // accounts' owner; "" means a fresh one per run
 }
 
 // benchLedgerResult is what the ledger benchmark reports; with --json it is
@@ -83,6 +84,7 @@ func runBenchLedger(ctx context.Context, e env, args []string) error {
 	fs.IntVar(&cfg.Transfers, "transfers", benchTransfersDefault, "transfers to submit in total")
 	fs.IntVar(&cfg.Concurrency, "concurrency", benchConcurrencyDefault, "concurrent clients, each submitting one transfer at a time")
 	fs.Float64Var(&cfg.HotShare, "hot-share", 0, "fraction 0..1 of transfers with account 0 on one side (contention)")
+	fs.StringVar(&cfg.Owner, "owner", "", "owner of the accounts; runs (and processes) with the same owner share the same accounts (default: a fresh owner per run)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object on the last line of stdout")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -119,12 +121,13 @@ func runBenchLedger(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// benchLedger creates an asset and cfg.Accounts accounts under a fresh owner,
-// then has cfg.Concurrency clients call Engine.CreateTransfer, the path the
-// server takes, until cfg.Transfers were submitted. Every account has a
-// balance rule with a limit no run reaches, so each transfer pays for a
-// balance check and none is rejected. A fresh owner per run lets runs share a
-// database.
+// benchLedger creates an asset and cfg.Accounts accounts under a fresh owner
+// (or opens them again under cfg.Owner: creation is idempotent), then has
+// cfg.Concurrency clients call Engine.CreateTransfer, the path the server
+// takes, until cfg.Transfers were submitted. Every account has a balance rule
+// with a limit no run reaches, so each transfer pays for a balance check and
+// none is rejected. Transfer references carry the run id, so runs, and
+// several processes on the same accounts, share a database.
 func benchLedger(ctx context.Context, cfg benchLedgerConfig, prog *progress) (benchLedgerResult, error) {
 	st, _, err := openStore(ctx, cfg.DB)
 	if err != nil {
@@ -155,14 +158,18 @@ func benchLedger(ctx context.Context, cfg benchLedgerConfig, prog *progress) (be
 	if err := engine.CreateAsset(ctx, money.Asset{Code: benchAsset, Scale: 0}); err != nil {
 		return res, fmt.Errorf("create asset %s: %w", benchAsset, err)
 	}
+	owner := cfg.Owner
+	if owner == "" {
+		owner = res.RunID
+	}
 	start := time.Now()
-	ids, err := benchCreateAccounts(ctx, engine, res.RunID, cfg.Accounts, prog)
+	ids, err := benchCreateAccounts(ctx, engine, owner, cfg.Accounts, prog)
 	if err != nil {
 		return res, err
 	}
 	res.AccountsElapsedS = time.Since(start).Seconds()
 
-	run := benchTransfers(ctx, engine, res.RunID, ids, cfg, prog)
+	run := benchTransfers(ctx, engine, owner, res.RunID, ids, cfg, prog)
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("transfers: interrupted after %d: %w", run.submitted, err)
 	}
@@ -232,7 +239,7 @@ type benchRun struct {
 
 // benchTransfers runs the transfer phase: cfg.Concurrency clients share one
 // counter and each submits one transfer at a time until cfg.Transfers were taken.
-func benchTransfers(ctx context.Context, engine *ledger.Engine, owner string, ids []int64, cfg benchLedgerConfig, prog *progress) benchRun {
+func benchTransfers(ctx context.Context, engine *ledger.Engine, owner, runID string, ids []int64, cfg benchLedgerConfig, prog *progress) benchRun {
 	total := int64(cfg.Transfers)
 	var next, done atomic.Int64
 
@@ -269,7 +276,7 @@ func benchTransfers(ctx context.Context, engine *ledger.Engine, owner string, id
 				if i >= total {
 					break
 				}
-				req := benchTransfer(owner, ids, i, cfg.HotShare)
+				req := benchTransfer(owner, runID, ids, i, cfg.HotShare)
 				t0 := time.Now()
 				r, err := engine.CreateTransfer(ctx, req)
 				lat = append(lat, time.Since(t0))
@@ -311,7 +318,7 @@ func benchTransfers(ctx context.Context, engine *ledger.Engine, owner string, id
 // benchTransfer builds the i-th transfer: two distinct random accounts, or
 // with probability hotShare account 0 and a random other one, account 0
 // alternately debited and credited; amount uniform in 1..benchAmountMax.
-func benchTransfer(owner string, ids []int64, i int64, hotShare float64) ledger.TransferRequest {
+func benchTransfer(owner, runID string, ids []int64, i int64, hotShare float64) ledger.TransferRequest {
 	n := len(ids)
 	var debit, credit int
 	if hotShare > 0 && rand.Float64() < hotShare {
@@ -329,7 +336,7 @@ func benchTransfer(owner string, ids []int64, i int64, hotShare float64) ledger.
 	}
 	return ledger.TransferRequest{
 		Owner:           owner,
-		Reference:       fmt.Sprintf("t-%d", i),
+		Reference:       fmt.Sprintf("%s-t-%d", runID, i),
 		DebitAccountID:  ids[debit],
 		CreditAccountID: ids[credit],
 		Amount:          1 + rand.Int64N(benchAmountMax),

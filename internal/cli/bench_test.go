@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -72,7 +73,7 @@ func TestBenchTransfer(t *testing.T) {
 	ids := []int64{100, 101, 102, 103, 104}
 	t.Run("DistinctAccounts", func(t *testing.T) {
 		for i := range int64(2000) {
-			req := benchTransfer("o", ids, i, 0)
+			req := benchTransfer("o", "run", ids, i, 0)
 			if req.DebitAccountID == req.CreditAccountID {
 				t.Fatalf("transfer %d: debit = credit = %d", i, req.DebitAccountID)
 			}
@@ -86,7 +87,7 @@ func TestBenchTransfer(t *testing.T) {
 	})
 	t.Run("HotShareOneAlternatesSides", func(t *testing.T) {
 		for i := range int64(200) {
-			req := benchTransfer("o", ids, i, 1)
+			req := benchTransfer("o", "run", ids, i, 1)
 			hotDebited := req.DebitAccountID == ids[0]
 			if hotDebited != (i%2 == 0) || (!hotDebited && req.CreditAccountID != ids[0]) {
 				t.Fatalf("transfer %d: debit %d credit %d; want account %d debited on even, credited on odd", i, req.DebitAccountID, req.CreditAccountID, ids[0])
@@ -94,7 +95,7 @@ func TestBenchTransfer(t *testing.T) {
 		}
 	})
 	t.Run("UniqueReferences", func(t *testing.T) {
-		a, b := benchTransfer("o", ids, 1, 0), benchTransfer("o", ids, 2, 0)
+		a, b := benchTransfer("o", "run", ids, 1, 0), benchTransfer("o", "run", ids, 2, 0)
 		if a.Reference == b.Reference {
 			t.Fatalf("two transfers share reference %q", a.Reference)
 		}
@@ -130,5 +131,30 @@ func TestPercentile(t *testing.T) {
 				t.Errorf("percentile(%v, %v) = %v, want %v", tc.sorted, tc.q, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestBenchLedgerSharedOwnerConcurrentRuns runs two benches at once on the
+// same accounts of one file, as two processes would: both succeed, they
+// share the accounts instead of creating them twice, and the ledger verifies.
+func TestBenchLedgerSharedOwnerConcurrentRuns(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "kinko.db")
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			r := runCLI(t, nil, "bench", "ledger", "--db", db, "--owner", "shared", "--accounts", "20", "--transfers", "300",
+				"--concurrency", "6", "--hot-share", "0.5", "--json")
+			if r.code != exitOK {
+				t.Errorf("bench: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+	wg.Wait()
+	r := runCLI(t, nil, "verify", "--db", db)
+	if r.code != exitOK {
+		t.Fatalf("verify after two concurrent runs: exit %d\n%s", r.code, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "accounts: 20 checked") {
+		t.Fatalf("the two runs did not share their 20 accounts:\n%s", r.stdout)
 	}
 }

@@ -19,7 +19,7 @@ const dbDefault = "./kinko.db"
 // batches at once.
 const (
 	workersSQLite   = 1
-	workersPostgres = 4
+	workersPostgres = 2 // measured: 1 → 15.0k, 2 → 17.4k, 4 → 14.3k transfers/s (docs/benchmarks.md)
 )
 
 // adapter is what the CLI needs of a store adapter: the ledger's Store plus

@@ -15,24 +15,21 @@ import (
 	"github.com/kinko-pay/kinko/internal/money"
 )
 
-// BenchmarkEngineTransfers measures single-transfer submissions from 64
-// concurrent clients between 10,000 accounts, the shape of `kinko bench ledger`.
-func BenchmarkEngineTransfers(b *testing.B) {
+// benchAccounts is the number of accounts the engine benchmarks spread over.
+const benchAccounts = 10000
+
+// newBenchEngine opens a fresh file with benchAccounts accounts, each with a
+// balance rule it never reaches, and returns the engine and the account ids.
+func newBenchEngine(b *testing.B, cfg ledger.Config) (*ledger.Engine, []int64) {
+	b.Helper()
 	ctx := context.Background()
 	db := openFile(b, filepath.Join(b.TempDir(), "bench.db"))
-	var batches, requests atomic.Int64
-	var commitNs atomic.Int64
-	e := ledger.NewEngine(db, ledger.Config{Workers: 1, Observe: func(s ledger.BatchStats) {
-		batches.Add(1)
-		requests.Add(int64(s.Requests))
-		commitNs.Add(int64(s.Commit))
-	}})
-	defer e.Close()
+	e := ledger.NewEngine(db, cfg)
+	b.Cleanup(e.Close)
 	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
 		b.Fatal(err)
 	}
-	const accounts = 10000
-	reqs := make([]ledger.AccountRequest, accounts)
+	reqs := make([]ledger.AccountRequest, benchAccounts)
 	for i := range reqs {
 		reqs[i] = ledger.AccountRequest{Owner: "bench", Reference: fmt.Sprint(i), Asset: "JPY", DebitsMustNotExceedCredits: true, Limit: 1 << 50}
 	}
@@ -40,6 +37,33 @@ func BenchmarkEngineTransfers(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	ids := make([]int64, len(accts))
+	for i, a := range accts {
+		ids[i] = a.ID
+	}
+	return e, ids
+}
+
+// randomPair picks two distinct indexes below n.
+func randomPair(rng *rand.Rand, n int) (int, int) {
+	d, c := rng.IntN(n), rng.IntN(n-1)
+	if c >= d {
+		c++
+	}
+	return d, c
+}
+
+// BenchmarkEngineTransfers measures single-transfer submissions from 64
+// concurrent clients between 10,000 accounts, the shape of `kinko bench ledger`.
+func BenchmarkEngineTransfers(b *testing.B) {
+	ctx := context.Background()
+	var batches, requests atomic.Int64
+	var commitNs atomic.Int64
+	e, ids := newBenchEngine(b, ledger.Config{Workers: 1, Observe: func(s ledger.BatchStats) {
+		batches.Add(1)
+		requests.Add(int64(s.Requests))
+		commitNs.Add(int64(s.Commit))
+	}})
 	var seq atomic.Int64
 	cpu0 := cpuTime()
 	batches.Store(0)
@@ -54,12 +78,9 @@ func BenchmarkEngineTransfers(b *testing.B) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(g), 1))
 			for range per {
-				d, c := rng.IntN(accounts), rng.IntN(accounts-1)
-				if c >= d {
-					c++
-				}
+				d, c := randomPair(rng, len(ids))
 				res, err := e.CreateTransfer(ctx, ledger.TransferRequest{Owner: "bench", Reference: fmt.Sprint(seq.Add(1)),
-					DebitAccountID: accts[d].ID, CreditAccountID: accts[c].ID, Amount: 1 + rng.Int64N(1000)})
+					DebitAccountID: ids[d], CreditAccountID: ids[c], Amount: 1 + rng.Int64N(1000)})
 				if err != nil || res.Result != ledger.ResultOK {
 					b.Errorf("%v %v", res.Result, err)
 					return
@@ -88,21 +109,7 @@ func cpuTime() time.Duration {
 // commits batches of 64 single transfers, with no goroutines or queue.
 func BenchmarkCommitBatch64(b *testing.B) {
 	ctx := context.Background()
-	db := openFile(b, filepath.Join(b.TempDir(), "bench.db"))
-	e := ledger.NewEngine(db, ledger.Config{Workers: 1})
-	defer e.Close()
-	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
-		b.Fatal(err)
-	}
-	const accounts = 10000
-	reqs := make([]ledger.AccountRequest, accounts)
-	for i := range reqs {
-		reqs[i] = ledger.AccountRequest{Owner: "bench", Reference: fmt.Sprint(i), Asset: "JPY", DebitsMustNotExceedCredits: true, Limit: 1 << 50}
-	}
-	accts, err := e.CreateAccounts(ctx, reqs)
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, ids := newBenchEngine(b, ledger.Config{Workers: 1})
 	rng := rand.New(rand.NewPCG(1, 1))
 	seq := 0
 	cpu0 := cpuTime()
@@ -110,13 +117,10 @@ func BenchmarkCommitBatch64(b *testing.B) {
 	for range b.N {
 		batch := make([][]ledger.TransferRequest, 64)
 		for i := range batch {
-			d, c := rng.IntN(accounts), rng.IntN(accounts-1)
-			if c >= d {
-				c++
-			}
+			d, c := randomPair(rng, len(ids))
 			seq++
 			batch[i] = []ledger.TransferRequest{{Owner: "bench", Reference: fmt.Sprint(seq),
-				DebitAccountID: accts[d].ID, CreditAccountID: accts[c].ID, Amount: 1 + rng.Int64N(1000)}}
+				DebitAccountID: ids[d], CreditAccountID: ids[c], Amount: 1 + rng.Int64N(1000)}}
 		}
 		if _, err := e.CommitBatch(ctx, batch); err != nil {
 			b.Fatal(err)

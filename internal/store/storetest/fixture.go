@@ -17,8 +17,9 @@ type Clock struct {
 	now time.Time
 }
 
-// NewClock returns a clock at a fixed, whole-second instant.
-func NewClock() *Clock { return &Clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+// NewClock returns a clock at a fixed instant with nanoseconds, so that
+// every store must keep the microseconds the engine stamps.
+func NewClock() *Clock { return &Clock{now: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)} }
 
 // Now reads the clock.
 func (c *Clock) Now() time.Time {

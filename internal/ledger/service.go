@@ -210,6 +210,7 @@ func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 		for i, id := range ids {
 			reqs[i] = TransferRequest{Kind: KindExpire, PendingID: id}
 		}
+		expired := 0
 		for start := 0; start < len(reqs); start += e.cfg.BatchMax {
 			end := min(start+e.cfg.BatchMax, len(reqs))
 			res, err := e.submit(ctx, reqs[start:end], true)
@@ -218,11 +219,15 @@ func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 			}
 			for _, r := range res {
 				if r.Result == ResultOK {
-					total++
+					expired++
 				}
 			}
 		}
-		if len(ids) < expireScanMax {
+		total += expired
+		// A page that expired nothing would be listed again unchanged (another
+		// node expired it, or a hold cannot be resolved): stop, the next sweep
+		// tries again.
+		if len(ids) < expireScanMax || expired == 0 {
 			return total, nil
 		}
 	}

@@ -78,7 +78,8 @@ func (b *batch) load(ctx context.Context, tx Tx, subs []*submission) error {
 	for _, s := range subs {
 		for i := range s.reqs {
 			r := &s.reqs[i]
-			if r.Reference != "" {
+			// Text the ledger will reject never reaches the store.
+			if r.Reference != "" && validText(r.Owner) && validText(r.Reference) {
 				keys = append(keys, RefKey{r.Owner, r.Reference})
 			}
 			switch r.Kind {
@@ -108,26 +109,19 @@ func (b *batch) load(ctx context.Context, tx Tx, subs []*submission) error {
 			accountIDs = append(accountIDs, h.DebitAccountID, h.CreditAccountID)
 		}
 	}
-	b.accounts = make(map[int64]*Account, len(accountIDs))
-	if len(accountIDs) > 0 {
-		accounts, err := tx.AccountsForUpdate(ctx, sortedUnique(accountIDs))
-		if err != nil {
-			return fmt.Errorf("ledger: lock accounts: %w", err)
-		}
-		for i := range accounts {
-			a := accounts[i]
-			b.accounts[a.ID] = &a
-		}
-	}
 	// References are looked up only after the locks are held: a writer on
 	// another node that committed the same reference while this one waited
 	// for a lock is then seen, and the request is answered as a replay
 	// instead of being evaluated again against balances it already changed.
-	if len(keys) > 0 {
-		keys = sortedUniqueKeys(keys)
-		found, err := tx.TransfersByReference(ctx, keys)
+	b.accounts = make(map[int64]*Account, len(accountIDs))
+	if len(accountIDs) > 0 || len(keys) > 0 {
+		accounts, found, err := tx.AccountsForUpdate(ctx, sortedUnique(accountIDs), sortedUniqueKeys(keys))
 		if err != nil {
-			return fmt.Errorf("ledger: load transfers by reference: %w", err)
+			return fmt.Errorf("ledger: lock accounts and load references: %w", err)
+		}
+		for i := range accounts {
+			a := accounts[i]
+			b.accounts[a.ID] = &a
 		}
 		for i := range found {
 			t := found[i]

@@ -66,10 +66,15 @@ type Store interface {
 type Tx interface {
 	AccountsByReference(ctx context.Context, keys []RefKey) ([]Account, error)
 	AccountsInsert(ctx context.Context, accounts []Account) error
-	AccountsForUpdate(ctx context.Context, ids []int64) ([]Account, error)
+	// AccountsForUpdate locks and reads the accounts with the given ids and
+	// then, with those locks held, reads the transfers with the given
+	// references. The order is the contract: a reference looked up only after
+	// the locks sees a transfer another writer committed while this one
+	// waited, so the request is answered as a replay rather than evaluated
+	// again. One call lets an adapter send both in one round trip.
+	AccountsForUpdate(ctx context.Context, ids []int64, refs []RefKey) ([]Account, []Transfer, error)
 	AccountsUpdateBalances(ctx context.Context, accounts []Account) error
 
-	TransfersByReference(ctx context.Context, keys []RefKey) ([]Transfer, error)
 	TransfersInsert(ctx context.Context, transfers []Transfer) error
 
 	HoldsForUpdate(ctx context.Context, ids []int64) ([]Hold, error)

@@ -504,17 +504,42 @@ func (t *txn) AccountsInsert(_ context.Context, accounts []ledger.Account) error
 
 // AccountsForUpdate implements ledger.Tx: the rows are locked FOR UPDATE, in
 // ascending id order, until the transaction ends. Missing ids are absent.
-func (t *txn) AccountsForUpdate(ctx context.Context, ids []int64) ([]ledger.Account, error) {
-	out := make([]ledger.Account, 0, len(ids))
-	err := t.query(ctx, sqlAccountsForUpdate, []any{ids}, func(rows pgx.Rows) error {
-		a, err := scanAccount(rows)
-		out = append(out, a)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: lock accounts: %w", err)
+// AccountsForUpdate sends the account locks and the reference lookup in one
+// round trip; PostgreSQL runs them in order on this connection, so the lookup
+// (a fresh READ COMMITTED snapshot) starts only after the locks are granted.
+func (t *txn) AccountsForUpdate(ctx context.Context, ids []int64, refs []ledger.RefKey) ([]ledger.Account, []ledger.Transfer, error) {
+	accounts := make([]ledger.Account, 0, len(ids))
+	var transfers []ledger.Transfer
+	b := t.batch()
+	if len(ids) > 0 {
+		b.Queue(sqlAccountsForUpdate, ids).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				a, err := scanAccount(rows)
+				if err != nil {
+					return err
+				}
+				accounts = append(accounts, a)
+			}
+			return rows.Err()
+		})
 	}
-	return out, nil
+	if len(refs) > 0 {
+		owners, references := splitKeys(refs)
+		b.Queue(sqlTransfersByReference, owners, references).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				tr, err := scanTransfer(rows)
+				if err != nil {
+					return err
+				}
+				transfers = append(transfers, tr)
+			}
+			return rows.Err()
+		})
+	}
+	if err := t.send(ctx); err != nil {
+		return nil, nil, fmt.Errorf("postgres: lock accounts and load references: %w", err)
+	}
+	return accounts, transfers, nil
 }
 
 // AccountsUpdateBalances implements ledger.Tx; the update is sent with the
@@ -531,19 +556,6 @@ func (t *txn) AccountsUpdateBalances(_ context.Context, accounts []ledger.Accoun
 
 // TransfersByReference implements ledger.Tx with one statement: missing keys
 // are absent from the result.
-func (t *txn) TransfersByReference(ctx context.Context, keys []ledger.RefKey) ([]ledger.Transfer, error) {
-	owners, refs := splitKeys(keys)
-	var out []ledger.Transfer
-	err := t.query(ctx, sqlTransfersByReference, []any{owners, refs}, func(rows pgx.Rows) error {
-		tr, err := scanTransfer(rows)
-		out = append(out, tr)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: transfers by reference: %w", err)
-	}
-	return out, nil
-}
 
 // TransfersInsert implements ledger.Tx; the insert is sent with the next
 // statement of the transaction. A (owner, reference) that another

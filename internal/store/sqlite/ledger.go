@@ -464,10 +464,22 @@ func (t *txn) AccountsInsert(ctx context.Context, accounts []ledger.Account) err
 	return nil
 }
 
-// AccountsForUpdate reads accounts; the transaction's BEGIN IMMEDIATE write
-// lock already excludes every other writer.
-func (t *txn) AccountsForUpdate(ctx context.Context, ids []int64) ([]ledger.Account, error) {
-	return t.queryAccounts(ctx, t.st.accountsByID, idsJSON(ids))
+// AccountsForUpdate reads accounts, then transfers by reference; the
+// transaction's BEGIN IMMEDIATE write lock already excludes every other
+// writer, so both reads see the latest commit.
+func (t *txn) AccountsForUpdate(ctx context.Context, ids []int64, refs []ledger.RefKey) ([]ledger.Account, []ledger.Transfer, error) {
+	var accounts []ledger.Account
+	if len(ids) > 0 {
+		var err error
+		if accounts, err = t.queryAccounts(ctx, t.st.accountsByID, idsJSON(ids)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(refs) == 0 {
+		return accounts, nil, nil
+	}
+	transfers, err := t.transfersByReference(ctx, refs)
+	return accounts, transfers, err
 }
 
 func (t *txn) queryAccounts(ctx context.Context, st *sql.Stmt, arg string) ([]ledger.Account, error) {
@@ -499,7 +511,7 @@ func (t *txn) AccountsUpdateBalances(ctx context.Context, accounts []ledger.Acco
 	return expectRows(res, len(accounts), "update balances")
 }
 
-func (t *txn) TransfersByReference(ctx context.Context, keys []ledger.RefKey) ([]ledger.Transfer, error) {
+func (t *txn) transfersByReference(ctx context.Context, keys []ledger.RefKey) ([]ledger.Transfer, error) {
 	var j jsonRows
 	for _, k := range keys {
 		j.row().str(k.Owner).str(k.Reference)

@@ -101,4 +101,5 @@ type TransferChecks struct {
 	PostExceedsPending  int64 // a post larger than its pending transfer
 	HoldWithoutTransfer int64 // a hold row with no pending transfer, or resolved without a resolving transfer
 	PendingWithoutHold  int64 // a pending transfer with no hold row
+	OrphanTransfers     int64 // a transfer whose account, or whose pending transfer's hold, does not exist
 }

@@ -116,6 +116,7 @@ func Verify(ctx context.Context, s Store, progress func(accounts int64)) (Verify
 		{checks.PostExceedsPending, "posts larger than their pending transfer"},
 		{checks.HoldWithoutTransfer, "holds without a matching pending or resolving transfer"},
 		{checks.PendingWithoutHold, "pending transfers without a hold"},
+		{checks.OrphanTransfers, "transfers whose account or pending hold does not exist"},
 	} {
 		if c.n > 0 {
 			rep.Violations = append(rep.Violations, Violation{Problem: fmt.Sprintf("%d %s", c.n, c.what)})

@@ -337,7 +337,7 @@ SELECT a.id, a.owner, a.reference, a.asset, a.code, a.flags, a.limit_amount,
 FROM accounts a LEFT JOIN d ON d.id = a.id LEFT JOIN c ON c.id = a.id
 ORDER BY a.id`
 
-// sqlVerifyTransferChecks is store/sqlite's four checks as one statement, so
+// sqlVerifyTransferChecks is store/sqlite's five checks as one statement, so
 // one round trip and one snapshot.
 const sqlVerifyTransferChecks = `
 SELECT
@@ -349,13 +349,17 @@ SELECT
 		WHERE p.id IS NULL
 		OR (h.state = 'pending') <> ((SELECT count(*) FROM transfers r WHERE r.pending_id = h.transfer_id) = 0)
 		OR (SELECT count(*) FROM transfers r WHERE r.pending_id = h.transfer_id) > 1),
-	(SELECT count(*) FROM transfers t LEFT JOIN holds h ON h.transfer_id = t.id WHERE t.kind = 'pending' AND h.transfer_id IS NULL)`
+	(SELECT count(*) FROM transfers t LEFT JOIN holds h ON h.transfer_id = t.id WHERE t.kind = 'pending' AND h.transfer_id IS NULL),
+	(SELECT count(*) FROM transfers t
+		WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.debit_account_id)
+		OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.credit_account_id)
+		OR (t.pending_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.transfer_id = t.pending_id)))`
 
 // VerifyTransferChecks implements ledger.Store.
 func (db *DB) VerifyTransferChecks(ctx context.Context) (ledger.TransferChecks, error) {
 	var c ledger.TransferChecks
 	err := db.pool.QueryRow(ctx, sqlVerifyTransferChecks).
-		Scan(&c.NonPositiveAmount, &c.PostExceedsPending, &c.HoldWithoutTransfer, &c.PendingWithoutHold)
+		Scan(&c.NonPositiveAmount, &c.PostExceedsPending, &c.HoldWithoutTransfer, &c.PendingWithoutHold, &c.OrphanTransfers)
 	if err != nil {
 		return c, fmt.Errorf("postgres: verify transfers: %w", err)
 	}

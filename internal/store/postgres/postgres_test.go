@@ -108,6 +108,12 @@ func harness() storetest.Harness {
 			}
 			return a, b
 		},
+		Exec: func(tb testing.TB, s ledger.Store, sql string) {
+			tb.Helper()
+			if _, err := s.(*DB).pool.Exec(context.Background(), sql); err != nil {
+				tb.Fatal(err)
+			}
+		},
 		Tamper: func(tb testing.TB, s ledger.Store, accountID, delta int64) {
 			tb.Helper()
 			tag, err := s.(*DB).pool.Exec(context.Background(),

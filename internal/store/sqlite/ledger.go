@@ -419,6 +419,10 @@ func (db *DB) VerifyTransferChecks(ctx context.Context) (ledger.TransferChecks, 
 			OR (h.state = 'pending') <> ((SELECT count(*) FROM transfers r WHERE r.pending_id = h.transfer_id) = 0)
 			OR (SELECT count(*) FROM transfers r WHERE r.pending_id = h.transfer_id) > 1`, &c.HoldWithoutTransfer},
 		{"SELECT count(*) FROM transfers t LEFT JOIN holds h ON h.transfer_id = t.id WHERE t.kind = 'pending' AND h.transfer_id IS NULL", &c.PendingWithoutHold},
+		{`SELECT count(*) FROM transfers t
+			WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.debit_account_id)
+			OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.credit_account_id)
+			OR (t.pending_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.transfer_id = t.pending_id))`, &c.OrphanTransfers},
 	} {
 		if err := db.read.QueryRowContext(ctx, q.sql).Scan(q.dst); err != nil {
 			return c, fmt.Errorf("sqlite: verify transfers: %w", err)

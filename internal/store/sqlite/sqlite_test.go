@@ -39,6 +39,12 @@ func harness() storetest.Harness {
 				t.Fatal(err)
 			}
 		},
+		Exec: func(t testing.TB, s ledger.Store, sql string) {
+			t.Helper()
+			if _, err := s.(*DB).write.Exec(sql); err != nil {
+				t.Fatal(err)
+			}
+		},
 		Workers: 1,
 	}
 }

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +32,7 @@ func testLedger(t *testing.T, h Harness) {
 		{"BatchNeighbours", testBatchNeighbours},
 		{"HistoryAndBalanceAt", testHistory},
 		{"VerifyFindsTampering", testVerifyTampering},
+		{"VerifyFindsOrphans", testVerifyOrphans},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
@@ -720,5 +723,29 @@ func testVerifyTampering(t *testing.T, h Harness) {
 	}
 	if !named || !totals {
 		t.Fatalf("violations %v: want one naming account %d and one for JPY totals", rep.Violations, b.ID)
+	}
+}
+
+// testVerifyOrphans writes, behind the ledger's back, a transfer whose debit
+// account does not exist: with no foreign keys on the write path, verify is
+// what must notice.
+func testVerifyOrphans(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	a, b := f.account(ledger.AccountRequest{}), f.account(ledger.AccountRequest{})
+	tr := f.expect(ledger.ResultOK, ledger.TransferRequest{DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 5}).Transfer
+	f.verifyClean()
+	h.Exec(t, f.store, fmt.Sprintf(`INSERT INTO transfers (id, owner, reference, kind, debit_account_id, credit_account_id, amount, asset, code, created_at)
+		SELECT id + 1000000000, owner, reference || '-orphan', kind, %d, credit_account_id, amount, asset, code, created_at FROM transfers WHERE id = %d`,
+		int64(1)<<50, tr.ID))
+	rep, err := ledger.Verify(f.ctx, f.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range rep.Violations {
+		found = found || strings.Contains(v.Problem, "account or pending hold does not exist")
+	}
+	if !found {
+		t.Fatalf("violations %v: want one for the orphaned transfer", rep.Violations)
 	}
 }

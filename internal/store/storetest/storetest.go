@@ -22,6 +22,9 @@ type Harness struct {
 	// Tamper adds delta to an account's stored credits_posted behind the
 	// ledger's back, as an operator editing a row by hand would.
 	Tamper func(t testing.TB, s ledger.Store, accountID int64, delta int64)
+	// Exec runs one statement behind the ledger's back. The suite only passes
+	// SQL that both dialects accept.
+	Exec func(t testing.TB, s ledger.Store, sql string)
 	// Workers is how many batches the engine commits at once on this store.
 	Workers int
 }

@@ -207,15 +207,16 @@ func (e *Engine) work() {
 			subs = append(subs, s)
 			n += len(s.reqs)
 		}
-		e.commit(subs, n)
+		// The batch belongs to all its callers, so no one caller's context
+		// may cancel it; only the engine's own bound does.
+		e.commit(context.Background(), subs, n)
 	}
 }
 
-// commit runs one batch in one transaction and answers its callers.
-func (e *Engine) commit(subs []*submission, n int) {
-	// The batch belongs to all its callers, so no one caller's context may
-	// cancel it; only the engine's own bound does.
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.CommitTimeout)
+// commit runs one batch in one transaction, bounded by CommitTimeout under
+// parent, and answers its callers.
+func (e *Engine) commit(parent context.Context, subs []*submission, n int) {
+	ctx, cancel := context.WithTimeout(parent, e.cfg.CommitTimeout)
 	defer cancel()
 	start := time.Now()
 	ids, err := e.ids.reserve(ctx, int64(n))
@@ -238,7 +239,8 @@ func (e *Engine) commit(subs []*submission, n int) {
 
 // CommitBatch applies the given submissions, in order, as exactly one batch
 // and returns their results. It bypasses the queue, so tests and tools can
-// drive batches deterministically; it is otherwise the same path the workers take.
+// drive batches deterministically; it is otherwise the same path the workers
+// take. The batch has one caller, so ctx may cancel it.
 func (e *Engine) CommitBatch(ctx context.Context, reqs [][]TransferRequest) ([][]TransferResult, error) {
 	subs := make([]*submission, len(reqs))
 	n := 0
@@ -249,7 +251,7 @@ func (e *Engine) CommitBatch(ctx context.Context, reqs [][]TransferRequest) ([][
 	if n == 0 {
 		return make([][]TransferResult, len(reqs)), nil
 	}
-	e.commit(subs, n)
+	e.commit(ctx, subs, n)
 	out := make([][]TransferResult, len(subs))
 	for i, s := range subs {
 		if err := <-s.done; err != nil {

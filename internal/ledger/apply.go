@@ -514,8 +514,9 @@ func (b *batch) applyResolve(r *TransferRequest, internal bool) TransferResult {
 	}
 	dr, cr := b.accounts[h.DebitAccountID], b.accounts[h.CreditAccountID]
 	if dr == nil || cr == nil {
-		// The store returned a hold whose accounts it could not lock: a broken
-		// foreign key. Refuse rather than guess.
+		// A hold whose accounts do not exist: the database was damaged
+		// behind the ledger's back (kinko verify names it). Refuse this
+		// request rather than guess, and leave its neighbours alone.
 		return TransferResult{Result: ResultPendingNotFound}
 	}
 	// Releasing the hold lowers pending totals by its full amount; posting adds

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +43,8 @@ func testModel(t *testing.T, h Harness) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			defer func() {
 				if t.Failed() {
-					t.Logf("replay with: go test -run 'TestSuite/Model' <store package> -args -storetest.seed=%d -storetest.steps=%d", seed, steps)
+					t.Logf("replay with: go test -run '^%s$' ./internal/store/<sqlite|postgres>/ -args -storetest.seed=%d -storetest.steps=%d",
+						strings.ReplaceAll(t.Name(), "/", "$/^"), seed, steps)
 				}
 			}()
 			runModel(t, h, seed, steps)

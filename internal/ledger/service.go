@@ -35,24 +35,41 @@ func (e *Engine) FindAssets(ctx context.Context) ([]money.Asset, error) {
 //
 // Errors: invalid (the param names the request index and field), conflict.
 func (e *Engine) CreateAccounts(ctx context.Context, reqs []AccountRequest) ([]Account, error) {
+	out, _, err := e.createAccounts(ctx, reqs)
+	return out, err
+}
+
+// CreateAccount opens one account like CreateAccounts and reports whether
+// it was created now (false: an identical earlier request created it).
+func (e *Engine) CreateAccount(ctx context.Context, req AccountRequest) (Account, bool, error) {
+	out, created, err := e.createAccounts(ctx, []AccountRequest{req})
+	if err != nil {
+		return Account{}, false, err
+	}
+	return out[0], created[0], nil
+}
+
+func (e *Engine) createAccounts(ctx context.Context, reqs []AccountRequest) ([]Account, []bool, error) {
 	if len(reqs) > AccountsCreateMax {
-		return nil, apperr.Invalid("accounts", "at most %d accounts per call", AccountsCreateMax)
+		return nil, nil, apperr.Invalid("accounts", "at most %d accounts per call", AccountsCreateMax)
 	}
 	for i, r := range reqs {
 		if err := validateAccount(r); err != nil {
 			err.Param = fmt.Sprintf("accounts[%d].%s", i, err.Param)
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	ids, err := (&idAllocator{store: e.store, sequence: "account"}).reserve(ctx, int64(len(reqs)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []Account
+	var created []bool
 	err = e.store.Transact(ctx, func(tx Tx) error {
 		ids.reset()
 		now := e.Now()
 		out = make([]Account, len(reqs))
+		created = make([]bool, len(reqs))
 		keys := make([]RefKey, len(reqs))
 		for i, r := range reqs {
 			keys[i] = RefKey{r.Owner, r.Reference}
@@ -94,6 +111,7 @@ func (e *Engine) CreateAccounts(ctx context.Context, reqs []AccountRequest) ([]A
 			}
 			byKey[keys[i]] = a
 			out[i] = a
+			created[i] = true
 			fresh = append(fresh, a)
 		}
 		if len(fresh) == 0 {
@@ -102,9 +120,9 @@ func (e *Engine) CreateAccounts(ctx context.Context, reqs []AccountRequest) ([]A
 		return tx.AccountsInsert(ctx, fresh)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, created, nil
 }
 
 func validateAccount(r AccountRequest) *apperr.Error {

@@ -1,0 +1,171 @@
+// Package api is Kinko's JSON API under /v1: routing, authentication by API
+// key, request ids, strict decoding, problem+json errors and cursor
+// pagination, and one file per resource.
+//
+// Handlers hold no business rules: each decodes, authorizes, calls one domain
+// method and encodes. They return errors; writeError is the one place that
+// turns an error into a response. This package never writes SQL.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/ledger"
+)
+
+// Authenticator turns an API key's secret into the principal it acts as.
+// auth.Service implements it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, secret string) (auth.Principal, error)
+}
+
+// Config is what the API needs.
+type Config struct {
+	Ledger *ledger.Engine
+	Auth   Authenticator
+	Logger *slog.Logger // nil discards
+}
+
+// Bounds of every request.
+const (
+	BodyBytesMax   = 1 << 20 // 1 MiB; larger bodies get 413
+	requestIDMax   = 64
+	BatchMax       = 1000 // transfers in one POST /v1/transfers/batch
+	PageLimitMax   = 100
+	pageLimitStart = 20
+)
+
+// Server is the /v1 API.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the API's handler for the paths under /v1.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// handler is an API handler: it acts as a principal and returns an error
+// instead of writing one.
+type handler func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
+
+// routes registers every endpoint; Routes lists them for the OpenAPI check.
+func (s *Server) routes() {
+	for _, rt := range s.Routes() {
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt.handle))
+	}
+	s.mux.Handle("/v1/", s.wrap(func(http.ResponseWriter, *http.Request, auth.Principal) error {
+		return errRouteNotFound
+	}))
+}
+
+// Route is one endpoint.
+type Route struct {
+	Method, Path string
+	handle       handler
+}
+
+// Routes lists every endpoint the server registers.
+func (s *Server) Routes() []Route {
+	return []Route{
+		{"GET", "/v1/assets", s.listAssets},
+		{"POST", "/v1/assets", s.createAsset},
+		{"POST", "/v1/accounts", s.createAccount},
+		{"GET", "/v1/accounts", s.listAccounts},
+		{"GET", "/v1/accounts/{id}", s.getAccount},
+		{"GET", "/v1/accounts/{id}/balance", s.getBalance},
+		{"GET", "/v1/accounts/{id}/transfers", s.listAccountTransfers},
+		{"POST", "/v1/transfers", s.createTransfer},
+		{"POST", "/v1/transfers/batch", s.createTransferBatch},
+		{"GET", "/v1/transfers/{id}", s.getTransfer},
+		{"POST", "/v1/transfers/{id}/post", s.postTransfer},
+		{"POST", "/v1/transfers/{id}/void", s.voidTransfer},
+	}
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// RequestID returns the request's id, as echoed in X-Request-Id.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// wrap gives a handler a request id, a body bound, an authenticated
+// principal, an access log line, and error rendering.
+func (s *Server) wrap(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			id = newRequestID()
+		}
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(ctx)
+		w.Header().Set("X-Request-Id", id)
+		r.Body = http.MaxBytesReader(w, r.Body, BodyBytesMax)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		err := s.serve(rec, r, h)
+		if err != nil {
+			s.writeError(rec, r, err)
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler) error {
+	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || secret == "" {
+		return errNoKey
+	}
+	p, err := s.cfg.Auth.Authenticate(r.Context(), secret)
+	if err != nil {
+		return err
+	}
+	if r.Method == http.MethodPost {
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			return errNotJSON
+		}
+	}
+	return h(w, r, p)
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// statusRecorder remembers the status for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}

@@ -1,0 +1,307 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/money"
+	"github.com/kinko-pay/kinko/internal/store/sqlite"
+)
+
+// keys is the HTTP edge's stand-in for auth.Service: secret → principal.
+type keys map[string]auth.Principal
+
+func (k keys) Authenticate(_ context.Context, secret string) (auth.Principal, error) {
+	if p, ok := k[secret]; ok {
+		return p, nil
+	}
+	return auth.Principal{}, &apperr.Error{Code: auth.CodeUnauthenticated, Message: "unknown key"}
+}
+
+type harness struct {
+	t   *testing.T
+	srv *httptest.Server
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "kinko.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := ledger.NewEngine(db, ledger.Config{})
+	t.Cleanup(e.Close)
+	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
+		t.Fatal(err)
+	}
+	all := []auth.Scope{"accounts:write", "transfers:write", "assets:read"}
+	srv := httptest.NewServer(New(Config{Ledger: e, Auth: keys{
+		"k1":       {OrgID: "org_1", KeyID: "key_1", Scopes: all},
+		"k2":       {OrgID: "org_2", KeyID: "key_2", Scopes: all},
+		"readonly": {OrgID: "org_1", KeyID: "key_3", Scopes: []auth.Scope{"accounts:read", "transfers:read"}},
+		"admin":    {OrgID: "org_operator", KeyID: "key_0", Scopes: []auth.Scope{auth.ScopeAdmin}},
+	}}))
+	t.Cleanup(srv.Close)
+	return &harness{t: t, srv: srv}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (h *harness) do(method, path, key, body string, hdr ...string) response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	return response{status: res.StatusCode, header: res.Header, body: m, raw: string(raw)}
+}
+
+// want fails unless r has the status and, for errors, the problem code.
+func (h *harness) want(r response, status int, code string) response {
+	h.t.Helper()
+	if r.status != status {
+		h.t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
+	}
+	if code != "" {
+		if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+			h.t.Fatalf("content type %q, want application/problem+json", ct)
+		}
+		if r.body["code"] != code || r.body["status"] != float64(status) || r.body["type"] == "" || r.body["title"] == "" || r.body["request_id"] == "" {
+			h.t.Fatalf("problem %s, want code %s", r.raw, code)
+		}
+	}
+	return r
+}
+
+func (h *harness) account(key, ref string, extra string) string {
+	h.t.Helper()
+	r := h.want(h.do("POST", "/v1/accounts", key, `{"reference":"`+ref+`","currency":"JPY"`+extra+`}`), 201, "")
+	return r.body["id"].(string)
+}
+
+func TestAuthAndErrors(t *testing.T) {
+	h := newHarness(t)
+	t.Run("ErrNoKey", func(t *testing.T) {
+		r := h.want(h.do("GET", "/v1/accounts", "", ""), 401, "unauthenticated")
+		if r.header.Get("WWW-Authenticate") == "" {
+			t.Error("no WWW-Authenticate header")
+		}
+	})
+	h.want(h.do("GET", "/v1/accounts", "wrong", ""), 401, "unauthenticated")
+	t.Run("RequestIDEchoed", func(t *testing.T) {
+		r := h.do("GET", "/v1/accounts", "k1", "", "X-Request-Id", "abc-123")
+		if r.header.Get("X-Request-Id") != "abc-123" {
+			t.Fatalf("X-Request-Id = %q", r.header.Get("X-Request-Id"))
+		}
+		r = h.do("GET", "/v1/nope", "k1", "", "X-Request-Id", "bad id with spaces")
+		if id := r.header.Get("X-Request-Id"); !strings.HasPrefix(id, "req_") || r.body["request_id"] != id {
+			t.Fatalf("generated id %q, body %s", id, r.raw)
+		}
+	})
+	h.want(h.do("GET", "/v1/nope", "k1", ""), 404, "route_not_found")
+	h.want(h.do("POST", "/v1/accounts", "readonly", `{"reference":"r","currency":"JPY"}`), 403, "forbidden")
+	t.Run("ErrUnknownFieldNamesParam", func(t *testing.T) {
+		r := h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"r","currency":"JPY","colour":"red"}`), 400, "invalid")
+		if r.body["param"] != "colour" {
+			t.Fatalf("param = %v", r.body["param"])
+		}
+	})
+	t.Run("ErrWrongTypeNamesParam", func(t *testing.T) {
+		r := h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"r","currency":"JPY","limit":"5"}`), 400, "invalid")
+		if r.body["param"] != "limit" {
+			t.Fatalf("param = %v: %s", r.body["param"], r.raw)
+		}
+	})
+	h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"r"} {"x":1}`), 400, "invalid")
+	h.want(h.do("POST", "/v1/accounts", "k1", `{`), 400, "invalid")
+	h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"`+strings.Repeat("x", BodyBytesMax)+`"}`), 413, "body_too_large")
+	t.Run("ErrFormPost", func(t *testing.T) {
+		h.want(h.do("POST", "/v1/accounts", "k1", "", "Content-Type", "application/x-www-form-urlencoded"), 415, "unsupported_media_type")
+	})
+	h.want(h.do("POST", "/v1/assets", "k1", `{"code":"USD","scale":2}`), 403, "forbidden")
+	h.want(h.do("POST", "/v1/assets", "admin", `{"code":"USD","scale":2}`), 200, "")
+	h.want(h.do("POST", "/v1/assets", "admin", `{"code":"USD","scale":3}`), 409, "conflict")
+	r := h.want(h.do("GET", "/v1/assets", "k1", ""), 200, "")
+	if len(r.body["data"].([]any)) != 2 {
+		t.Fatalf("assets %s", r.raw)
+	}
+}
+
+func TestAccountsAndIsolation(t *testing.T) {
+	h := newHarness(t)
+	id := h.account("k1", "wallet", `,"debits_must_not_exceed_credits":true,"limit":100`)
+	t.Run("OKReplay", func(t *testing.T) {
+		r := h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"wallet","currency":"JPY","debits_must_not_exceed_credits":true,"limit":100}`), 200, "")
+		if r.body["id"] != id {
+			t.Fatalf("replay id %v, want %s", r.body["id"], id)
+		}
+	})
+	t.Run("ErrConflictNamesParam", func(t *testing.T) {
+		r := h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"wallet","currency":"JPY","debits_must_not_exceed_credits":true,"limit":5}`), 409, "conflict")
+		if r.body["param"] != "limit" {
+			t.Fatalf("param = %v", r.body["param"])
+		}
+	})
+	t.Run("ErrUnknownCurrency", func(t *testing.T) {
+		r := h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"x","currency":"EUR"}`), 400, "invalid")
+		if r.body["param"] != "currency" {
+			t.Fatalf("param = %v", r.body["param"])
+		}
+	})
+	t.Run("OtherOrgLooksLikeMissing", func(t *testing.T) {
+		mine := h.want(h.do("GET", "/v1/accounts/"+id, "k2", ""), 404, "not_found")
+		none := h.want(h.do("GET", "/v1/accounts/acc_999999999", "k2", ""), 404, "not_found")
+		if mine.body["detail"] != none.body["detail"] {
+			t.Fatalf("details differ: %v vs %v", mine.body["detail"], none.body["detail"])
+		}
+		h.want(h.do("GET", "/v1/accounts/tr_5", "k1", ""), 404, "not_found")
+		r := h.want(h.do("GET", "/v1/accounts", "k2", ""), 200, "")
+		if len(r.body["data"].([]any)) != 0 {
+			t.Fatalf("org_2 lists org_1's accounts: %s", r.raw)
+		}
+	})
+	t.Run("Pagination", func(t *testing.T) {
+		for _, ref := range []string{"a", "b", "c", "d"} {
+			h.account("k1", ref, "")
+		}
+		var seen []string
+		after := ""
+		for {
+			r := h.want(h.do("GET", "/v1/accounts?limit=2"+after, "k1", ""), 200, "")
+			for _, a := range r.body["data"].([]any) {
+				seen = append(seen, a.(map[string]any)["id"].(string))
+			}
+			if r.body["has_more"] != true {
+				break
+			}
+			after = "&starting_after=" + seen[len(seen)-1]
+		}
+		if len(seen) != 5 {
+			t.Fatalf("paged %v, want 5 accounts", seen)
+		}
+		h.want(h.do("GET", "/v1/accounts?limit=0", "k1", ""), 400, "invalid")
+		h.want(h.do("GET", "/v1/accounts?starting_after=x", "k1", ""), 400, "invalid")
+	})
+}
+
+func TestTransfers(t *testing.T) {
+	h := newHarness(t)
+	src := h.account("k1", "src", "")
+	wallet := h.account("k1", "wallet", `,"debits_must_not_exceed_credits":true`)
+	shop := h.account("k1", "shop", "")
+	body := func(ref, dr, cr string, amount int, extra string) string {
+		return `{"reference":"` + ref + `","debit_account":"` + dr + `","credit_account":"` + cr + `","amount":{"amount":` + itoa(amount) + `,"currency":"JPY"}` + extra + `}`
+	}
+	fund := h.want(h.do("POST", "/v1/transfers", "k1", body("fund", src, wallet, 100, "")), 201, "")
+	if fund.body["kind"] != "immediate" || fund.body["amount"].(map[string]any)["amount"] != 100.0 {
+		t.Fatalf("transfer %s", fund.raw)
+	}
+	t.Run("OKReplayAndConflict", func(t *testing.T) {
+		r := h.want(h.do("POST", "/v1/transfers", "k1", body("fund", src, wallet, 100, "")), 200, "")
+		if r.body["id"] != fund.body["id"] {
+			t.Fatalf("replay %s", r.raw)
+		}
+		h.want(h.do("POST", "/v1/transfers", "k1", body("fund", src, wallet, 101, "")), 409, "exists_with_different_amount")
+	})
+	h.want(h.do("POST", "/v1/transfers", "k1", body("too-much", wallet, shop, 101, "")), 422, "insufficient_funds")
+	h.want(h.do("POST", "/v1/transfers", "k2", body("theirs", src, wallet, 1, "")), 404, "debit_account_not_found")
+	h.want(h.do("POST", "/v1/transfers", "k1", `{"reference":"x","debit_account":"`+src+`","credit_account":"`+shop+`","amount":{"amount":1.5,"currency":"JPY"}}`), 400, "invalid")
+	t.Run("PendingPostVoid", func(t *testing.T) {
+		p := h.want(h.do("POST", "/v1/transfers", "k1", body("hold", wallet, shop, 60, `,"kind":"pending","timeout_seconds":3600`)), 201, "")
+		if p.body["timeout_at"] == nil {
+			t.Fatalf("pending %s", p.raw)
+		}
+		pid := p.body["id"].(string)
+		h.want(h.do("POST", "/v1/transfers", "k1", body("more", wallet, shop, 41, "")), 422, "insufficient_funds")
+		post := h.want(h.do("POST", "/v1/transfers/"+pid+"/post", "k1", `{"reference":"capture","amount":{"amount":50,"currency":"JPY"}}`), 201, "")
+		if post.body["pending_transfer"] != pid || post.body["amount"].(map[string]any)["amount"] != 50.0 {
+			t.Fatalf("post %s", post.raw)
+		}
+		h.want(h.do("POST", "/v1/transfers/"+pid+"/void", "k1", `{"reference":"void"}`), 422, "pending_transfer_already_posted")
+		h.want(h.do("POST", "/v1/transfers/"+pid+"/void", "k2", `{"reference":"void"}`), 404, "pending_transfer_not_found")
+		bal := h.want(h.do("GET", "/v1/accounts/"+wallet+"/balance", "k1", ""), 200, "")
+		if bal.body["debits_posted"] != 50.0 || bal.body["credits_posted"] != 100.0 || bal.body["debits_pending"] != 0.0 {
+			t.Fatalf("balance %s", bal.raw)
+		}
+		past := h.want(h.do("GET", "/v1/accounts/"+wallet+"/balance?at="+fund.body["created_at"].(string), "k1", ""), 200, "")
+		if past.body["credits_posted"] != 100.0 || past.body["debits_posted"] != 0.0 {
+			t.Fatalf("balance at %s", past.raw)
+		}
+		h.want(h.do("GET", "/v1/accounts/"+wallet+"/balance?at=yesterday", "k1", ""), 400, "invalid")
+	})
+	t.Run("Batch", func(t *testing.T) {
+		r := h.want(h.do("POST", "/v1/transfers/batch", "k1", `{"transfers":[`+
+			body("b1", src, shop, 5, `,"linked":true`)+`,`+
+			body("b2", wallet, shop, 1000, "")+`,`+
+			body("b3", src, shop, 7, "")+`]}`), 200, "")
+		data := r.body["data"].([]any)
+		st := func(i int) float64 { return data[i].(map[string]any)["status"].(float64) }
+		code := func(i int) any { return data[i].(map[string]any)["error"].(map[string]any)["code"] }
+		if st(0) != 422 || code(0) != "linked_event_failed" || st(1) != 422 || code(1) != "insufficient_funds" || st(2) != 201 {
+			t.Fatalf("batch %s", r.raw)
+		}
+		h.want(h.do("POST", "/v1/transfers/batch", "k1", `{"transfers":[{"reference":"x","colour":1}]}`), 400, "invalid")
+		h.want(h.do("POST", "/v1/transfers/batch", "k1", `{"transfers":[]}`), 400, "invalid")
+	})
+	t.Run("History", func(t *testing.T) {
+		r := h.want(h.do("GET", "/v1/accounts/"+wallet+"/transfers?limit=2", "k1", ""), 200, "")
+		if len(r.body["data"].([]any)) != 2 || r.body["has_more"] != true {
+			t.Fatalf("history %s", r.raw)
+		}
+		h.want(h.do("GET", "/v1/transfers/"+fund.body["id"].(string), "k1", ""), 200, "")
+		h.want(h.do("GET", "/v1/transfers/"+fund.body["id"].(string), "k2", ""), 404, "not_found")
+	})
+}
+
+func TestProblemForInternalErrorsHidesDetail(t *testing.T) {
+	var logs bytes.Buffer
+	s := New(Config{Auth: keys{}, Logger: newTestLogger(&logs)})
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/v1/accounts", nil)
+	s.writeError(rec, req, io.ErrUnexpectedEOF)
+	var p problem
+	json.Unmarshal(rec.Body.Bytes(), &p)
+	if rec.Code != 500 || p.Code != "internal" || p.ErrorID == "" || strings.Contains(rec.Body.String(), "unexpected EOF") {
+		t.Fatalf("response %d %s", rec.Code, rec.Body.String())
+	}
+	if !strings.Contains(logs.String(), p.ErrorID) || !strings.Contains(logs.String(), "unexpected EOF") {
+		t.Fatalf("log lacks the error id and cause: %s", logs.String())
+	}
+}

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/ledger"
+)
+
+// problem is an RFC 9457 problem document with Kinko's stable code.
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Code      string `json:"code"`
+	Param     string `json:"param,omitempty"`
+	RequestID string `json:"request_id"`
+	ErrorID   string `json:"error_id,omitempty"` // internal errors only: find it in the log
+}
+
+// problemTypeBase prefixes every problem type; the code completes it.
+const problemTypeBase = "https://kinko.dev/problems/"
+
+// statusByCode is the one table from error codes to HTTP statuses. Codes
+// not listed are 422 when they come from a ledger result, else 500.
+var statusByCode = map[string]int{
+	apperr.CodeInvalid:       http.StatusBadRequest,
+	apperr.CodeNotFound:      http.StatusNotFound,
+	apperr.CodeConflict:      http.StatusConflict,
+	apperr.CodeUnready:       http.StatusServiceUnavailable,
+	auth.CodeUnauthenticated: http.StatusUnauthorized,
+	auth.CodeForbidden:       http.StatusForbidden,
+	codeRouteNotFound:        http.StatusNotFound,
+	codeTooLarge:             http.StatusRequestEntityTooLarge,
+	codeUnsupportedMedia:     http.StatusUnsupportedMediaType,
+}
+
+const (
+	codeRouteNotFound    = "route_not_found"
+	codeTooLarge         = "body_too_large"
+	codeUnsupportedMedia = "unsupported_media_type"
+)
+
+var (
+	errNoKey         = &apperr.Error{Code: auth.CodeUnauthenticated, Message: "send an API key as Authorization: Bearer <secret>"}
+	errNotJSON       = &apperr.Error{Code: codeUnsupportedMedia, Message: "send a JSON body with Content-Type: application/json"}
+	errRouteNotFound = &apperr.Error{Code: codeRouteNotFound, Message: "no such endpoint"}
+)
+
+// resultError is a ledger rejection as an error: its code is the result.
+type resultError struct{ result ledger.Result }
+
+func (e resultError) Error() string { return string(e.result) }
+
+func statusOfResult(r ledger.Result) int {
+	s := string(r)
+	switch {
+	case strings.HasSuffix(s, "_not_found"):
+		return http.StatusNotFound
+	case strings.HasPrefix(s, "exists_with_different_"):
+		return http.StatusConflict
+	}
+	return http.StatusUnprocessableEntity
+}
+
+// writeError renders err. Application errors show their code and message;
+// anything else is logged in full under an error id and shown only as
+// "internal error" with that id.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problem{RequestID: RequestID(r.Context())}
+	var ae *apperr.Error
+	var re resultError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		p.Code, p.Detail = codeTooLarge, "the body is larger than 1 MiB"
+		p.Status = statusByCode[p.Code]
+	case errors.As(err, &re):
+		p.Code, p.Status = string(re.result), statusOfResult(re.result)
+		p.Detail = "the ledger rejected the transfer: " + strings.ReplaceAll(string(re.result), "_", " ")
+	case errors.As(err, &ae) && ae.Code != apperr.CodeInternal:
+		p.Code, p.Detail, p.Param = ae.Code, ae.Message, ae.Param
+		if st, ok := statusByCode[ae.Code]; ok {
+			p.Status = st
+		} else {
+			p.Status = http.StatusUnprocessableEntity
+		}
+	default:
+		var b [8]byte
+		rand.Read(b[:])
+		p.ErrorID = "err_" + hex.EncodeToString(b[:])
+		p.Code, p.Status, p.Detail = apperr.CodeInternal, http.StatusInternalServerError, "internal error; quote error_id when reporting it"
+		s.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
+			slog.String("request_id", p.RequestID), slog.String("error_id", p.ErrorID), slog.String("err", err.Error()))
+	}
+	p.Type = problemTypeBase + p.Code
+	p.Title = http.StatusText(p.Status)
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kinko"`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}

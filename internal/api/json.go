@@ -1,0 +1,101 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+)
+
+// decode reads exactly one JSON object into dst. Unknown fields, trailing
+// data and wrong types are invalid, naming the offending field.
+func decode(r *http.Request, dst any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return apperr.Invalid("body", "the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var tooLarge *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &tooLarge):
+		return err
+	case errors.As(err, &typeErr):
+		return apperr.Invalid(typeErr.Field, "%s must be a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
+	case errors.As(err, &syntaxErr):
+		return apperr.Invalid("body", "malformed JSON at byte %d", syntaxErr.Offset)
+	case errors.Is(err, io.EOF):
+		return apperr.Invalid("body", "the body is empty; send a JSON object")
+	}
+	// encoding/json reports unknown fields only as text.
+	const unknown = "json: unknown field "
+	if msg := err.Error(); len(msg) > len(unknown) && msg[:len(unknown)] == unknown {
+		field, _ := strconv.Unquote(msg[len(unknown):])
+		return apperr.Invalid(field, "unknown field %q", field)
+	}
+	return apperr.Invalid("body", "malformed JSON: %s", err.Error())
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int64", "int", "int32", "uint64":
+		return "integer"
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "map", "struct":
+		return "object"
+	case "slice":
+		return "array"
+	}
+	return goKind
+}
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return fmt.Errorf("api: encode response: %w", err)
+	}
+	return nil
+}
+
+// decodeBytes is decode for one element of a larger body; param prefixes the
+// names of offending fields.
+func decodeBytes(raw []byte, dst any, param string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		err = decodeError(err)
+		if ae, ok := err.(*apperr.Error); ok {
+			c := *ae
+			c.Param = param + c.Param
+			return &c
+		}
+		return err
+	}
+	return nil
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

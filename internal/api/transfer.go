@@ -1,0 +1,249 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/ledger"
+)
+
+// moneyJSON is an amount in minor units of a currency: {"amount": 1000, "currency": "JPY"}.
+type moneyJSON struct {
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+type transferJSON struct {
+	Object          string            `json:"object"` // "transfer"
+	ID              string            `json:"id"`
+	Reference       string            `json:"reference,omitempty"`
+	Kind            ledger.Kind       `json:"kind"`
+	DebitAccount    string            `json:"debit_account"`
+	CreditAccount   string            `json:"credit_account"`
+	Amount          moneyJSON         `json:"amount"`
+	Code            string            `json:"code"`
+	PendingTransfer string            `json:"pending_transfer,omitempty"`
+	TimeoutAt       *time.Time        `json:"timeout_at,omitempty"`
+	Metadata        map[string]string `json:"metadata"`
+	CreatedAt       time.Time         `json:"created_at"`
+}
+
+func toTransfer(t ledger.Transfer) transferJSON {
+	out := transferJSON{Object: "transfer", ID: formatID(prefixTransfer, t.ID), Reference: t.Reference, Kind: t.Kind,
+		DebitAccount: formatID(prefixAccount, t.DebitAccountID), CreditAccount: formatID(prefixAccount, t.CreditAccountID),
+		Amount: moneyJSON{Amount: t.Amount, Currency: t.Asset}, Code: t.Code, Metadata: t.Metadata, CreatedAt: t.CreatedAt}
+	if t.PendingID != 0 {
+		out.PendingTransfer = formatID(prefixTransfer, t.PendingID)
+	}
+	if !t.TimeoutAt.IsZero() {
+		at := t.TimeoutAt
+		out.TimeoutAt = &at
+	}
+	if out.Metadata == nil {
+		out.Metadata = map[string]string{}
+	}
+	return out
+}
+
+// transferCreate is the body of POST /v1/transfers and of each batch item.
+type transferCreate struct {
+	Reference      string            `json:"reference"`
+	Kind           ledger.Kind       `json:"kind"` // "immediate" (default) or "pending"
+	DebitAccount   string            `json:"debit_account"`
+	CreditAccount  string            `json:"credit_account"`
+	Amount         *moneyJSON        `json:"amount"`
+	Code           string            `json:"code"`
+	TimeoutSeconds int64             `json:"timeout_seconds"`
+	Metadata       map[string]string `json:"metadata"`
+	Linked         bool              `json:"linked"` // batch only: commits with the next item, all or none
+}
+
+func (in transferCreate) request(p auth.Principal, param string) (ledger.TransferRequest, error) {
+	if in.Kind != "" && in.Kind != ledger.KindImmediate && in.Kind != ledger.KindPending {
+		return ledger.TransferRequest{}, invalid(param+"kind", "kind must be immediate or pending; post and void have their own endpoints")
+	}
+	if in.Amount == nil {
+		return ledger.TransferRequest{}, invalid(param+"amount", "amount is required: {\"amount\": 1000, \"currency\": \"JPY\"}")
+	}
+	if in.Amount.Currency == "" {
+		return ledger.TransferRequest{}, invalid(param+"amount.currency", "amount.currency is required")
+	}
+	dr, err := parseID(prefixAccount, in.DebitAccount, param+"debit_account")
+	if err != nil {
+		return ledger.TransferRequest{}, err
+	}
+	cr, err := parseID(prefixAccount, in.CreditAccount, param+"credit_account")
+	if err != nil {
+		return ledger.TransferRequest{}, err
+	}
+	return ledger.TransferRequest{Owner: p.OrgID, Reference: in.Reference, Kind: in.Kind, DebitAccountID: dr, CreditAccountID: cr,
+		Amount: in.Amount.Amount, Asset: in.Amount.Currency, Code: in.Code, TimeoutSeconds: in.TimeoutSeconds,
+		Metadata: in.Metadata, Linked: in.Linked}, nil
+}
+
+// answer renders one ledger result: 201 for a new transfer, 200 for an
+// identical retry, the result code as a problem otherwise.
+func answer(w http.ResponseWriter, res ledger.TransferResult) error {
+	if res.Result != ledger.ResultOK {
+		return resultError{res.Result}
+	}
+	status := http.StatusCreated
+	if res.Replayed {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, toTransfer(res.Transfer))
+}
+
+func (s *Server) createTransfer(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := p.Require("transfers", true); err != nil {
+		return err
+	}
+	var in transferCreate
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Linked {
+		return invalid("linked", "linked applies only to items of POST /v1/transfers/batch")
+	}
+	req, err := in.request(p, "")
+	if err != nil {
+		return err
+	}
+	res, err := s.cfg.Ledger.CreateTransfer(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return answer(w, res)
+}
+
+type batchCreate struct {
+	Transfers []json.RawMessage `json:"transfers"`
+}
+
+// batchItem is one answer of a batch: the transfer, or the problem.
+type batchItem struct {
+	Status   int           `json:"status"`
+	Transfer *transferJSON `json:"transfer,omitempty"`
+	Error    *problem      `json:"error,omitempty"`
+}
+
+// createTransferBatch applies up to BatchMax transfers in order, in one
+// submission: linked items commit all or none, and every item is answered.
+// A malformed item rejects the whole request and nothing is applied.
+func (s *Server) createTransferBatch(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := p.Require("transfers", true); err != nil {
+		return err
+	}
+	var in batchCreate
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if len(in.Transfers) == 0 || len(in.Transfers) > BatchMax {
+		return invalid("transfers", "send between 1 and %d transfers", BatchMax)
+	}
+	reqs := make([]ledger.TransferRequest, len(in.Transfers))
+	for i, raw := range in.Transfers {
+		var item transferCreate
+		if err := decodeBytes(raw, &item, itemParam(i)); err != nil {
+			return err
+		}
+		req, err := item.request(p, itemParam(i))
+		if err != nil {
+			return err
+		}
+		reqs[i] = req
+	}
+	results, err := s.cfg.Ledger.Submit(r.Context(), reqs)
+	if err != nil {
+		return err
+	}
+	out := make([]batchItem, len(results))
+	for i, res := range results {
+		switch {
+		case res.Result != ledger.ResultOK:
+			st := statusOfResult(res.Result)
+			out[i] = batchItem{Status: st, Error: &problem{Type: problemTypeBase + string(res.Result), Title: http.StatusText(st), Status: st,
+				Code: string(res.Result), RequestID: RequestID(r.Context())}}
+		case res.Replayed:
+			t := toTransfer(res.Transfer)
+			out[i] = batchItem{Status: http.StatusOK, Transfer: &t}
+		default:
+			t := toTransfer(res.Transfer)
+			out[i] = batchItem{Status: http.StatusCreated, Transfer: &t}
+		}
+	}
+	return writeJSON(w, http.StatusOK, list[batchItem]{Object: "list", Data: out})
+}
+
+func itemParam(i int) string { return "transfers[" + itoa(i) + "]." }
+
+func (s *Server) transfer(r *http.Request, p auth.Principal) (ledger.Transfer, error) {
+	id, err := pathID(prefixTransfer, r.PathValue("id"))
+	if err != nil {
+		return ledger.Transfer{}, err
+	}
+	t, err := s.cfg.Ledger.FindTransferByID(r.Context(), id)
+	if err != nil {
+		return t, err
+	}
+	if t.Owner != p.OrgID {
+		return ledger.Transfer{}, apperr.NotFound("transfer")
+	}
+	return t, nil
+}
+
+func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := p.Require("transfers", false); err != nil {
+		return err
+	}
+	t, err := s.transfer(r, p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toTransfer(t))
+}
+
+// resolveBody is the body of post and void.
+type resolveBody struct {
+	Reference string            `json:"reference"`
+	Amount    *moneyJSON        `json:"amount"` // post only; absent posts the full amount
+	Code      string            `json:"code"`
+	Metadata  map[string]string `json:"metadata"`
+}
+
+func (s *Server) postTransfer(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	return s.resolve(w, r, p, ledger.KindPost)
+}
+
+func (s *Server) voidTransfer(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	return s.resolve(w, r, p, ledger.KindVoid)
+}
+
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request, p auth.Principal, kind ledger.Kind) error {
+	if err := p.Require("transfers", true); err != nil {
+		return err
+	}
+	id, err := pathID(prefixTransfer, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in resolveBody
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	req := ledger.TransferRequest{Owner: p.OrgID, Reference: in.Reference, Kind: kind, PendingID: id, Code: in.Code, Metadata: in.Metadata}
+	if in.Amount != nil {
+		if kind == ledger.KindVoid {
+			return invalid("amount", "a void releases the whole pending amount; send no amount")
+		}
+		req.Amount, req.Asset = in.Amount.Amount, in.Amount.Currency
+	}
+	res, err := s.cfg.Ledger.CreateTransfer(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return answer(w, res)
+}

@@ -36,4 +36,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
 	t.Run("TwoWriters", func(t *testing.T) { testTwoWriters(t, h) })
 	t.Run("SameRequestTwoWriters", func(t *testing.T) { testSameRequestTwoWriters(t, h) })
+	t.Run("Auth", func(t *testing.T) { testAuth(t, h) })
 }

@@ -8,9 +8,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
@@ -31,7 +34,10 @@ type Authenticator interface {
 type Config struct {
 	Ledger *ledger.Engine
 	Auth   Authenticator
-	Logger *slog.Logger // nil discards
+	// Idempotency keeps first responses to Idempotency-Key; nil turns the
+	// header off (tests of other concerns only).
+	Idempotency *idempotency.Service
+	Logger      *slog.Logger // nil discards
 }
 
 // Bounds of every request.
@@ -149,9 +155,65 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler) error 
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			return errNotJSON
 		}
+		if key := r.Header.Get("Idempotency-Key"); key != "" && s.cfg.Idempotency != nil {
+			return s.serveIdempotent(w, r, p, key, h)
+		}
 	}
 	return h(w, r, p)
 }
+
+// serveIdempotent answers a POST that carries an Idempotency-Key: the first
+// request runs and its response is kept; a retry with the same method, path
+// and body gets that response again, byte for byte; another request with the
+// key gets 422, and a retry while the first still runs gets 409. A 5xx is not
+// kept, so a retry runs again (the ledger's references keep that safe).
+func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	hash := idempotency.Hash(r.Method, r.URL.RequestURI(), body)
+	ctx := r.Context()
+	rec, err := s.cfg.Idempotency.Begin(ctx, p.OrgID, key, hash)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		w.Header().Set("Content-Type", rec.ContentType)
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(rec.Status)
+		_, err := w.Write(rec.Body)
+		return err
+	}
+	buf := &bufferedResponse{header: w.Header(), status: http.StatusOK}
+	if err := h(buf, r, p); err != nil {
+		s.writeError(buf, r, err)
+	}
+	if buf.status >= 500 {
+		if err := s.cfg.Idempotency.Release(ctx, p.OrgID, key); err != nil {
+			s.log.ErrorContext(ctx, "release idempotency key", "request_id", RequestID(ctx), "err", err)
+		}
+	} else if err := s.cfg.Idempotency.Complete(ctx, p.OrgID, key, hash, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes()); err != nil {
+		// The response stands; a retry will run again rather than replay it.
+		s.log.ErrorContext(ctx, "store idempotent response", "request_id", RequestID(ctx), "err", err)
+		s.cfg.Idempotency.Release(ctx, p.OrgID, key)
+	}
+	w.WriteHeader(buf.status)
+	_, err = w.Write(buf.body.Bytes())
+	return err
+}
+
+// bufferedResponse holds a response until it has been stored.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) WriteHeader(status int)      { b.status = status }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
 
 func newRequestID() string {
 	var b [12]byte

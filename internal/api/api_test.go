@@ -13,6 +13,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/money"
 	"github.com/kinko-pay/kinko/internal/store/sqlite"
@@ -50,7 +51,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	all := []auth.Scope{"accounts:write", "transfers:write", "assets:read"}
-	srv := httptest.NewServer(New(Config{Ledger: e, Auth: keys{
+	srv := httptest.NewServer(New(Config{Ledger: e, Idempotency: idempotency.NewService(db, nil), Auth: keys{
 		"k1":       {OrgID: "org_1", KeyID: "key_1", Scopes: all},
 		"k2":       {OrgID: "org_2", KeyID: "key_2", Scopes: all},
 		"readonly": {OrgID: "org_1", KeyID: "key_3", Scopes: []auth.Scope{"accounts:read", "transfers:read"}},
@@ -304,4 +305,33 @@ func TestProblemForInternalErrorsHidesDetail(t *testing.T) {
 	if !strings.Contains(logs.String(), p.ErrorID) || !strings.Contains(logs.String(), "unexpected EOF") {
 		t.Fatalf("log lacks the error id and cause: %s", logs.String())
 	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	h := newHarness(t)
+	body := `{"reference":"acct-1","currency":"JPY"}`
+	first := h.want(h.do("POST", "/v1/accounts", "k1", body, "Idempotency-Key", "idem-1"), 201, "")
+	t.Run("OKReplayByteForByte", func(t *testing.T) {
+		again := h.do("POST", "/v1/accounts", "k1", body, "Idempotency-Key", "idem-1")
+		if again.status != 201 || again.raw != first.raw || again.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("replay %d %q (replayed=%q), want 201 %q", again.status, again.raw, again.header.Get("Idempotent-Replayed"), first.raw)
+		}
+	})
+	t.Run("ErrOtherBody", func(t *testing.T) {
+		h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"acct-2","currency":"JPY"}`, "Idempotency-Key", "idem-1"), 422, "idempotency_key_reused")
+	})
+	t.Run("ErrorsAreKeptToo", func(t *testing.T) {
+		bad := `{"reference":"x","currency":"EUR"}`
+		r1 := h.want(h.do("POST", "/v1/accounts", "k1", bad, "Idempotency-Key", "idem-2"), 400, "invalid")
+		r2 := h.do("POST", "/v1/accounts", "k1", bad, "Idempotency-Key", "idem-2")
+		if r2.status != 400 || r2.raw != r1.raw {
+			t.Fatalf("replayed error %d %s, want %s", r2.status, r2.raw, r1.raw)
+		}
+	})
+	t.Run("KeysArePerOrganization", func(t *testing.T) {
+		h.want(h.do("POST", "/v1/accounts", "k2", body, "Idempotency-Key", "idem-1"), 201, "")
+	})
+	t.Run("ErrKeyTooLong", func(t *testing.T) {
+		h.want(h.do("POST", "/v1/accounts", "k1", body, "Idempotency-Key", strings.Repeat("k", 256)), 400, "invalid")
+	})
 }

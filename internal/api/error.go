@@ -11,6 +11,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
@@ -32,15 +33,17 @@ const problemTypeBase = "https://kinko.dev/problems/"
 // statusByCode is the one table from error codes to HTTP statuses. Codes
 // not listed are 422 when they come from a ledger result, else 500.
 var statusByCode = map[string]int{
-	apperr.CodeInvalid:       http.StatusBadRequest,
-	apperr.CodeNotFound:      http.StatusNotFound,
-	apperr.CodeConflict:      http.StatusConflict,
-	apperr.CodeUnready:       http.StatusServiceUnavailable,
-	auth.CodeUnauthenticated: http.StatusUnauthorized,
-	auth.CodeForbidden:       http.StatusForbidden,
-	codeRouteNotFound:        http.StatusNotFound,
-	codeTooLarge:             http.StatusRequestEntityTooLarge,
-	codeUnsupportedMedia:     http.StatusUnsupportedMediaType,
+	apperr.CodeInvalid:        http.StatusBadRequest,
+	apperr.CodeNotFound:       http.StatusNotFound,
+	apperr.CodeConflict:       http.StatusConflict,
+	apperr.CodeUnready:        http.StatusServiceUnavailable,
+	auth.CodeUnauthenticated:  http.StatusUnauthorized,
+	auth.CodeForbidden:        http.StatusForbidden,
+	codeRouteNotFound:         http.StatusNotFound,
+	idempotency.CodeKeyReused: http.StatusUnprocessableEntity,
+	idempotency.CodeKeyInUse:  http.StatusConflict,
+	codeTooLarge:              http.StatusRequestEntityTooLarge,
+	codeUnsupportedMedia:      http.StatusUnsupportedMediaType,
 }
 
 const (

@@ -1,6 +1,6 @@
 // Package cli is the kinko command line: one file per subcommand (serve,
-// migrate, verify, bench). It reads flags and the environment, opens the store
-// that --db names and calls the domain packages. It holds no business rules,
+// migrate, verify, bench, keys). It reads flags and the environment, opens the
+// store that --db names and calls the domain packages. It holds no business rules,
 // and nothing else in Kinko may import it: cmd/kinko is its only caller.
 package cli
 
@@ -54,6 +54,7 @@ func commands() []command {
 		{"migrate", "apply database migrations", runMigrate},
 		{"verify", "check every ledger invariant; exit 1 on any violation", runVerify},
 		{"bench", "measure throughput (bench ledger)", runBench},
+		{"keys", "create, list and revoke API keys (keys create|list|revoke)", runKeys},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/store/postgres"
 	"github.com/kinko-pay/kinko/internal/store/sqlite"
@@ -22,10 +23,12 @@ const (
 	workersPostgres = 2 // measured: 1 → 15.0k, 2 → 17.4k, 4 → 14.3k transfers/s (docs/benchmarks.md)
 )
 
-// adapter is what the CLI needs of a store adapter: the ledger's Store plus
-// its name and its migrations. Both sqlite.DB and postgres.DB provide it.
+// adapter is what the CLI needs of a store adapter: the ledger's and auth's
+// Stores plus its name and its migrations. Both sqlite.DB and postgres.DB
+// provide it.
 type adapter interface {
 	ledger.Store
+	auth.Store
 	Kind() string
 	Migrate(ctx context.Context) (int, error)
 }

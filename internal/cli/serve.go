@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
@@ -32,6 +35,10 @@ type serveConfig struct {
 	DB     string
 	Addr   string
 	Logger *slog.Logger // nil discards
+	// Stderr receives, once, the secret of the admin key that the first
+	// start on an empty store creates; nil means os.Stderr. The secret never
+	// goes to the log.
+	Stderr io.Writer
 }
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -42,7 +49,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger}, nil)
+	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr}, nil)
 	if err != nil {
 		logger.Error("serve failed", "err", err)
 		return exitError{exitFailure}
@@ -50,12 +57,14 @@ func runServe(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// serve opens the store, applies migrations, starts the ledger engine and its
-// expiry sweep and answers HTTP on cfg.Addr until ctx ends. Then it stops
-// accepting connections, lets in-flight requests finish (bounded by
-// shutdownTimeout), drains the engine and closes the store. It returns nil
-// after a clean shutdown. onListening, when set, is called with the address
-// actually listened on (useful with port 0) once requests are being served.
+// serve opens the store, applies migrations, creates the operator's admin
+// key on an empty store (printing its secret once to cfg.Stderr), starts the
+// ledger engine and its expiry sweep and answers HTTP on cfg.Addr until ctx
+// ends. Then it stops accepting connections, lets in-flight requests finish
+// (bounded by shutdownTimeout), drains the engine and closes the store. It
+// returns nil after a clean shutdown. onListening, when set, is called with
+// the address actually listened on (useful with port 0) once requests are
+// being served.
 func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) (err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -72,6 +81,13 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		}
 	}()
 	log.Info("store open", "store", st.Kind(), "db", redactDB(cfg.DB), "migrations_applied", applied)
+
+	keys := auth.NewService(st, auth.Config{TouchFailed: func(keyID string, err error) {
+		log.Warn("recording an API key's last use failed", "key_id", keyID, "err", err)
+	}})
+	if err := bootstrap(ctx, keys, cfg.Stderr, log); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 
 	engine := ledger.NewEngine(st, engineConfig(st.Kind()))
 	// Closing the engine commits what is queued; it runs after the HTTP server
@@ -129,6 +145,24 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// bootstrap creates the operator's organization and an admin key on an
+// empty store and prints that key's secret once to stderr, in a line meant
+// to stand out from the JSON log; the log says only that a key was made.
+func bootstrap(ctx context.Context, keys *auth.Service, stderr io.Writer, log *slog.Logger) error {
+	secret, created, err := keys.Bootstrap(ctx)
+	if err != nil || !created {
+		return err
+	}
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	prefix, _ := auth.ParseSecret(secret)
+	log.Warn("created the operator organization and an admin API key; its secret is printed once on stderr, outside the log",
+		"org", auth.OperatorOrgID, "key_prefix", prefix)
+	_, err = fmt.Fprintf(stderr, "\n==> kinko: ADMIN API KEY (shown once, store it now): %s\n\n", secret)
+	return err
 }
 
 // pinger is what the health handlers need of the store.

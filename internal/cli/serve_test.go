@@ -105,7 +105,7 @@ func startServe(t *testing.T, db string) *runningServer {
 	srv := &runningServer{cancel: cancel, returned: make(chan error, 1)}
 	listening := make(chan string, 1)
 	go func() {
-		srv.returned <- serve(ctx, serveConfig{DB: db, Addr: "127.0.0.1:0", Logger: testLogger(t)},
+		srv.returned <- serve(ctx, serveConfig{DB: db, Addr: "127.0.0.1:0", Logger: testLogger(t), Stderr: testWriter{t}},
 			func(addr string) { listening <- addr })
 	}()
 	select {

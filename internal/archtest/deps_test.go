@@ -20,7 +20,7 @@ var (
 	domain = []string{
 		"internal/money", "internal/apperr", "internal/ledger",
 		"internal/escrow", "internal/billing", "internal/points", "internal/wallet",
-		"internal/notify", "internal/monitor", "internal/auth", "internal/audit",
+		"internal/notify", "internal/monitor", "internal/auth", "internal/audit", "internal/idempotency",
 	}
 	// products never import each other, except notify, the shared service
 	// every product may use to send notices (DESIGN.md §2). Core domain
@@ -37,7 +37,7 @@ var (
 	}
 	// mustFind are packages the test fails without, so a broken package
 	// pattern cannot pass by checking nothing.
-	mustFind = []string{"cmd/kinko", "internal/cli", "internal/ledger", "internal/money", "internal/apperr"}
+	mustFind = []string{"cmd/kinko", "internal/cli", "internal/ledger", "internal/money", "internal/apperr", "client"}
 )
 
 // pkg is the part of `go list -json` the rules read. Imports are the
@@ -117,6 +117,8 @@ func TestCheck(t *testing.T) {
 			"internal/notify must not import " + m + "/internal/escrow"},
 		{"ErrImportsCLI", []*pkg{p("internal/api", m+"/internal/cli"), p("internal/cli")},
 			"internal/api must not import " + m + "/internal/cli"},
+		{"ErrClientImportsInternal", []*pkg{p("client", m+"/internal/ledger"), p("internal/ledger")},
+			"client must not import " + m + "/internal/ledger"},
 		{"ErrNoPackageComment", []*pkg{{ImportPath: m + "/internal/x", Name: "x", Module: &struct{ Path string }{m}}},
 			"internal/x has no package comment"},
 	} {
@@ -158,6 +160,15 @@ func check(module string, pkgs map[string]*pkg) []string {
 			for _, dep := range sortedKeys(reach) {
 				if domainMayNotImport(module, name, dep) {
 					out = append(out, fmt.Sprintf("%s must not import %s%s", name, dep, via(reach, p.ImportPath, dep)))
+				}
+			}
+		}
+		if under(name, "client") {
+			// The public client stands on the HTTP API alone: a program outside
+			// this module could not import what it imported from internal/.
+			for _, dep := range p.Imports {
+				if d, ok := ownPath(module, dep); ok && under(d, "internal") {
+					out = append(out, fmt.Sprintf("%s must not import %s: the public client uses the API, not the internals", name, dep))
 				}
 			}
 		}

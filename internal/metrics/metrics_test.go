@@ -1,0 +1,71 @@
+package metrics
+
+import (
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/kinko-pay/kinko/internal/ledger"
+)
+
+// TestScrapeParsesWithPrometheusParser scrapes the handler and reads it back
+// with Prometheus's own text parser.
+func TestScrapeParsesWithPrometheusParser(t *testing.T) {
+	m := New()
+	m.ObserveRequest("POST /v1/transfers", "POST", 201, 3*time.Millisecond)
+	m.ObserveRequest("POST /v1/transfers", "POST", 201, 5*time.Millisecond)
+	m.ObserveRequest("", "GET", 404, time.Millisecond)
+	m.ObserveBatch(ledger.BatchStats{Requests: 32, Commit: 2 * time.Millisecond})
+	m.ObserveBatch(ledger.BatchStats{Requests: 8, Err: errors.New("db down")})
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("Prometheus cannot parse /metrics: %v\n%s", err, rec.Body.String())
+	}
+	counter := func(name string, labels map[string]string) float64 {
+		t.Helper()
+		f := families[name]
+		if f == nil {
+			t.Fatalf("no family %s", name)
+		}
+	next:
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue next
+				}
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue()
+			}
+			return float64(m.Histogram.GetSampleCount())
+		}
+		t.Fatalf("no %s with %v", name, labels)
+		return 0
+	}
+	if got := counter("kinko_http_requests_total", map[string]string{"route": "POST /v1/transfers", "status": "201"}); got != 2 {
+		t.Errorf("transfer requests = %v, want 2", got)
+	}
+	if got := counter("kinko_http_requests_total", map[string]string{"route": "unmatched", "status": "404"}); got != 1 {
+		t.Errorf("unmatched = %v, want 1", got)
+	}
+	if got := counter("kinko_http_request_duration_seconds", map[string]string{"route": "POST /v1/transfers"}); got != 2 {
+		t.Errorf("latency samples = %v, want 2", got)
+	}
+	if got := counter("kinko_ledger_batch_requests", nil); got != 1 {
+		t.Errorf("batches observed = %v, want 1", got)
+	}
+	if got := counter("kinko_ledger_batch_failures_total", nil); got != 1 {
+		t.Errorf("failed batches = %v, want 1", got)
+	}
+	if families["go_goroutines"] == nil {
+		t.Error("no Go runtime metrics")
+	}
+}

@@ -38,6 +38,9 @@ type Config struct {
 	// header off (tests of other concerns only).
 	Idempotency *idempotency.Service
 	Logger      *slog.Logger // nil discards
+	// ObserveRequest, when set, is told of every answered request: the route
+	// pattern that matched (bounded, never the raw path), status and time.
+	ObserveRequest func(route, method string, status int, d time.Duration)
 }
 
 // Bounds of every request.
@@ -136,9 +139,17 @@ func (s *Server) wrap(h handler) http.Handler {
 		if err != nil {
 			s.writeError(rec, r, err)
 		}
+		took := time.Since(start)
 		s.log.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
+			slog.Int("status", rec.status), slog.Duration("duration", took))
+		if s.cfg.ObserveRequest != nil {
+			route := r.Pattern
+			if route == "/v1/" {
+				route = "" // the catch-all: no endpoint matched
+			}
+			s.cfg.ObserveRequest(route, r.Method, rec.status, took)
+		}
 	})
 }
 

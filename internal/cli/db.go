@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/store/postgres"
 	"github.com/kinko-pay/kinko/internal/store/sqlite"
@@ -29,6 +30,7 @@ const (
 type adapter interface {
 	ledger.Store
 	auth.Store
+	idempotency.Store
 	Kind() string
 	Migrate(ctx context.Context) (int, error)
 }

@@ -13,8 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/metrics"
 )
 
 // Bounds of the server.
@@ -89,7 +92,10 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		return fmt.Errorf("serve: %w", err)
 	}
 
-	engine := ledger.NewEngine(st, engineConfig(st.Kind()))
+	met := metrics.New()
+	ecfg := engineConfig(st.Kind())
+	ecfg.Observe = met.ObserveBatch
+	engine := ledger.NewEngine(st, ecfg)
 	// Closing the engine commits what is queued; it runs after the HTTP server
 	// and the sweep have stopped submitting.
 	defer engine.Close()
@@ -98,8 +104,10 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
 	}
+	idem := idempotency.NewService(st, nil)
+	v1 := api.New(api.Config{Ledger: engine, Auth: keys, Idempotency: idem, Logger: log, ObserveRequest: met.ObserveRequest})
 	srv := &http.Server{
-		Handler:           newHandler(st, readyPingTimeout, log),
+		Handler:           newHandler(st, readyPingTimeout, log, v1, met.Handler()),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -115,6 +123,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 			log.Error("expiry sweep failed", "err", err)
 		})
 	})
+	sweep.Go(func() { purgeIdempotencyKeys(sweepCtx, idem, log) })
 	defer func() {
 		stopSweep()
 		sweep.Wait()
@@ -170,13 +179,21 @@ type pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// newHandler routes the operational endpoints:
+// newHandler routes the server:
 //
+//	/v1/…         the JSON API (v1), when set
+//	GET /metrics  Prometheus metrics, when set (no key: keep the listener private)
 //	GET /healthz  200 {"status":"ok"} while the process runs
 //	GET /readyz   200 {"status":"ok"} when the store answers a ping within
 //	              readyTimeout, else 503 {"status":"unavailable","reason":…}
-func newHandler(st pinger, readyTimeout time.Duration, log *slog.Logger) http.Handler {
+func newHandler(st pinger, readyTimeout time.Duration, log *slog.Logger, v1, metricsHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if v1 != nil {
+		mux.Handle("/v1/", v1)
+	}
+	if metricsHandler != nil {
+		mux.Handle("GET /metrics", metricsHandler)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -203,4 +220,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// idempotencyPurgeInterval is how often answers older than
+// idempotency.Retention are deleted.
+const idempotencyPurgeInterval = 10 * time.Minute
+
+// purgeIdempotencyKeys deletes expired Idempotency-Key records until ctx ends.
+func purgeIdempotencyKeys(ctx context.Context, idem *idempotency.Service, log *slog.Logger) {
+	t := time.NewTicker(idempotencyPurgeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := idem.Purge(ctx); err != nil && ctx.Err() == nil {
+				log.Error("idempotency purge failed", "err", err)
+			} else if n > 0 {
+				log.Info("idempotency keys purged", "count", n)
+			}
+		}
+	}
 }

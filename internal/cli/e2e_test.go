@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/kinko-pay/kinko/client"
+)
+
+// TestEndToEnd starts the real server in-process on a fresh SQLite file,
+// with a key made by `kinko keys create` as a script would, and drives the
+// ledger through the public client; then scrapes /metrics with Prometheus's
+// parser and shuts down cleanly.
+func TestEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "kinko.db")
+	r := runCLI(t, nil, "keys", "create", "--db", db, "--scopes", "admin", "--name", "e2e")
+	if r.code != exitOK {
+		t.Fatalf("keys create: exit %d: %s", r.code, r.stderr)
+	}
+	secret := strings.TrimSpace(r.stdout)
+	srv := startServe(t, db)
+	base := "http://" + srv.addr
+	c := client.New(base, secret, nil)
+
+	if _, err := c.CreateAsset(ctx, client.Asset{Code: "JPY"}); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := c.CreateAccount(ctx, client.AccountParams{Reference: "a", Currency: "JPY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := c.CreateAccount(ctx, client.AccountParams{Reference: "b", Currency: "JPY", CreditsMustNotExceedDebits: true, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := client.TransferParams{Reference: "pay-1", DebitAccount: a.ID, CreditAccount: b.ID, Amount: client.Money{Amount: 400, Currency: "JPY"}}
+	first, res, err := c.CreateTransfer(ctx, params, client.WithIdempotencyKey("idem-pay-1"))
+	if err != nil || res.Status != 201 {
+		t.Fatalf("transfer: %+v %v", res, err)
+	}
+	again, res, err := c.CreateTransfer(ctx, params, client.WithIdempotencyKey("idem-pay-1"))
+	if err != nil || !res.Replayed || again.ID != first.ID {
+		t.Fatalf("retry with the same key: %+v %+v %v", again, res, err)
+	}
+	params.Reference, params.Amount.Amount = "pay-2", 101
+	if _, _, err := c.CreateTransfer(ctx, params); client.CodeOf(err) != "limit_exceeded" {
+		t.Fatalf("over the limit: %v", err)
+	}
+	got, err := c.GetAccount(ctx, b.ID)
+	if err != nil || got.Balance.CreditsPosted != 400 {
+		t.Fatalf("account b = %+v, %v", got, err)
+	}
+	if _, err := client.New(base, "kinko_sk_wrong", nil).GetAccount(ctx, a.ID); client.CodeOf(err) != "unauthenticated" {
+		t.Fatalf("wrong key: %v", err)
+	}
+
+	res2, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res2.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res2.Body)
+	if err != nil {
+		t.Fatalf("Prometheus cannot parse /metrics: %v", err)
+	}
+	found := false
+	for _, m := range families["kinko_http_requests_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "route" && l.GetValue() == "POST /v1/transfers" {
+				found = true
+			}
+		}
+	}
+	if !found || families["kinko_ledger_batch_requests"] == nil {
+		t.Fatalf("metrics lack the transfer route or ledger batches: %v", families["kinko_http_requests_total"])
+	}
+	if err := srv.stop(t); err != nil {
+		t.Fatalf("serve after cancel: %v", err)
+	}
+}

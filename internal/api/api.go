@@ -41,6 +41,10 @@ type Config struct {
 	// ObserveRequest, when set, is told of every answered request: the route
 	// pattern that matched (bounded, never the raw path), status and time.
 	ObserveRequest func(route, method string, status int, d time.Duration)
+	// RatePerKey and BurstPerKey bound each key's requests per second on this
+	// node (0: RatePerKeyDefault, BurstPerKeyDefault; negative: no limit).
+	RatePerKey  float64
+	BurstPerKey int
 }
 
 // Bounds of every request.
@@ -54,9 +58,10 @@ const (
 
 // Server is the /v1 API.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	limiter *limiter // nil: no limit
 }
 
 // New returns the API's handler for the paths under /v1.
@@ -64,7 +69,13 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	if cfg.RatePerKey == 0 {
+		cfg.RatePerKey = RatePerKeyDefault
+	}
+	if cfg.BurstPerKey == 0 {
+		cfg.BurstPerKey = BurstPerKeyDefault
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limiter: newLimiter(cfg.RatePerKey, cfg.BurstPerKey)}
 	s.routes()
 	return s
 }
@@ -161,6 +172,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler) error 
 	p, err := s.cfg.Auth.Authenticate(r.Context(), secret)
 	if err != nil {
 		return err
+	}
+	if s.limiter != nil {
+		if ok, wait := s.limiter.allow(p.KeyID, time.Now()); !ok {
+			return rateLimited(w, wait)
+		}
 	}
 	if r.Method == http.MethodPost {
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {

@@ -40,6 +40,7 @@ var statusByCode = map[string]int{
 	auth.CodeUnauthenticated:  http.StatusUnauthorized,
 	auth.CodeForbidden:        http.StatusForbidden,
 	codeRouteNotFound:         http.StatusNotFound,
+	codeRateLimited:           http.StatusTooManyRequests,
 	idempotency.CodeKeyReused: http.StatusUnprocessableEntity,
 	idempotency.CodeKeyInUse:  http.StatusConflict,
 	codeTooLarge:              http.StatusRequestEntityTooLarge,

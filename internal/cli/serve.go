@@ -42,17 +42,23 @@ type serveConfig struct {
 	// start on an empty store creates; nil means os.Stderr. The secret never
 	// goes to the log.
 	Stderr io.Writer
+	// RatePerKey and BurstPerKey bound each API key on this node; zero
+	// takes the API's defaults.
+	RatePerKey  float64
+	BurstPerKey int
 }
 
 func runServe(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "serve")
 	db := dbFlag(fs, e)
 	addr := fs.String("addr", envOr(e, "KINKO_ADDR", addrDefault), "address to listen on (env KINKO_ADDR)")
+	ratePerKey := fs.Float64("rate-per-key", api.RatePerKeyDefault, "requests per second each API key may make on this node (negative: no limit)")
+	burstPerKey := fs.Int("burst-per-key", api.BurstPerKeyDefault, "requests a key may make at once after a quiet spell")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr}, nil)
+	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey}, nil)
 	if err != nil {
 		logger.Error("serve failed", "err", err)
 		return exitError{exitFailure}
@@ -105,7 +111,8 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
 	}
 	idem := idempotency.NewService(st, nil)
-	v1 := api.New(api.Config{Ledger: engine, Auth: keys, Idempotency: idem, Logger: log, ObserveRequest: met.ObserveRequest})
+	v1 := api.New(api.Config{Ledger: engine, Auth: keys, Idempotency: idem, Logger: log, ObserveRequest: met.ObserveRequest,
+		RatePerKey: cfg.RatePerKey, BurstPerKey: cfg.BurstPerKey})
 	srv := &http.Server{
 		Handler:           newHandler(st, readyPingTimeout, log, v1, met.Handler()),
 		ReadHeaderTimeout: readHeaderTimeout,

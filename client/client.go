@@ -74,11 +74,19 @@ func CodeOf(err error) string {
 // CallOption adjusts one call.
 type CallOption func(*call)
 
-type call struct{ idempotencyKey string }
+type call struct {
+	idempotencyKey string
+	noKey          bool
+}
 
 // WithIdempotencyKey sets the key a POST is sent with; retrying the call
 // later with the same key and arguments returns the first answer.
 func WithIdempotencyKey(key string) CallOption { return func(c *call) { c.idempotencyKey = key } }
+
+// WithoutIdempotencyKey sends a POST with no Idempotency-Key. The call is
+// then not retried after a failure in transit, since a retry could act twice
+// (transfers stay safe by their reference; other calls may not).
+func WithoutIdempotencyKey() CallOption { return func(c *call) { c.noKey = true } }
 
 // Response is what a call learned besides its result.
 type Response struct {
@@ -107,7 +115,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			return Response{}, fmt.Errorf("kinko: encode request: %w", err)
 		}
 	}
-	if method == http.MethodPost && cl.idempotencyKey == "" {
+	if method == http.MethodPost && cl.idempotencyKey == "" && !cl.noKey {
 		cl.idempotencyKey = newKey()
 	}
 	u := c.base + path
@@ -125,6 +133,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			}
 		}
 		res, retry, err := c.once(ctx, method, u, body, cl, out)
+		if method == http.MethodPost && cl.noKey {
+			retry = false
+		}
 		if err == nil || !retry {
 			return res, err
 		}

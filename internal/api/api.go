@@ -84,14 +84,18 @@ func New(cfg Config) *Server {
 // instead of writing one.
 type handler func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
 
-// routes registers every endpoint; Routes lists them for the OpenAPI check.
+// routes registers every endpoint; Routes and PublicRoutes list them for the
+// OpenAPI check.
 func (s *Server) routes() {
 	for _, rt := range s.Routes() {
-		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt.handle))
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt.handle, false))
+	}
+	for _, rt := range s.PublicRoutes() {
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt.handle, true))
 	}
 	s.mux.Handle("/v1/", s.wrap(func(http.ResponseWriter, *http.Request, auth.Principal) error {
 		return errRouteNotFound
-	}))
+	}, false))
 }
 
 // Route is one endpoint.
@@ -100,7 +104,7 @@ type Route struct {
 	handle       handler
 }
 
-// Routes lists every endpoint the server registers.
+// Routes lists every endpoint the server registers behind an API key.
 func (s *Server) Routes() []Route {
 	return []Route{
 		{"GET", "/v1/assets", s.listAssets},
@@ -115,6 +119,13 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/transfers/{id}", s.getTransfer},
 		{"POST", "/v1/transfers/{id}/post", s.postTransfer},
 		{"POST", "/v1/transfers/{id}/void", s.voidTransfer},
+	}
+}
+
+// PublicRoutes lists the endpoints that need no API key.
+func (s *Server) PublicRoutes() []Route {
+	return []Route{
+		{"GET", OpenAPIPath, s.getOpenAPI},
 	}
 }
 
@@ -133,8 +144,9 @@ func RequestID(ctx context.Context) string {
 }
 
 // wrap gives a handler a request id, a body bound, an authenticated
-// principal, an access log line, and error rendering.
-func (s *Server) wrap(h handler) http.Handler {
+// principal (the zero one when public), an access log line, and error
+// rendering.
+func (s *Server) wrap(h handler, public bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -146,7 +158,7 @@ func (s *Server) wrap(h handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		r.Body = http.MaxBytesReader(w, r.Body, BodyBytesMax)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		err := s.serve(rec, r, h)
+		err := s.serve(rec, r, h, public)
 		if err != nil {
 			s.writeError(rec, r, err)
 		}
@@ -164,7 +176,10 @@ func (s *Server) wrap(h handler) http.Handler {
 	})
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler) error {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler, public bool) error {
+	if public {
+		return h(w, r, auth.Principal{})
+	}
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || secret == "" {
 		return errNoKey

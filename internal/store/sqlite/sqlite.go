@@ -60,6 +60,7 @@ type DB struct {
 	path   string
 	write  *sql.DB // one connection: SQLite has one writer
 	read   *sql.DB
+	group  *groupWriter // small writes, gathered into one transaction per batch
 	stmtMu sync.Mutex
 	stmts  *statements // prepared on first Transact
 }
@@ -97,6 +98,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 	db := &DB{path: path, write: write, read: read}
+	db.group = newGroupWriter(db)
 	// Touch the file now so a bad path fails here, not on first use.
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
@@ -114,6 +116,7 @@ func (db *DB) Kind() string { return "sqlite" }
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.group.close()
 	db.stmtMu.Lock()
 	if db.stmts != nil {
 		db.stmts.close()

@@ -53,7 +53,9 @@ func commands() []command {
 		{"serve", "run the HTTP server and the ledger engine", runServe},
 		{"migrate", "apply database migrations", runMigrate},
 		{"verify", "check every ledger invariant; exit 1 on any violation", runVerify},
-		{"bench", "measure throughput (bench ledger)", runBench},
+		{"bench", "measure throughput (bench ledger|api)", runBench},
+		{"accounts", "create, read and list accounts through the API (accounts create|get|list|balance)", runAccounts},
+		{"transfers", "create, read, post and void transfers through the API (transfers create|get|post|void)", runTransfers},
 		{"keys", "create, list and revoke API keys (keys create|list|revoke)", runKeys},
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -84,5 +85,51 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if err := srv.stop(t); err != nil {
 		t.Fatalf("serve after cancel: %v", err)
+	}
+}
+
+// TestAccountsAndTransfersCommands drives `kinko accounts` and `kinko
+// transfers` against the real server.
+func TestAccountsAndTransfersCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "kinko.db")
+	r := runCLI(t, nil, "keys", "create", "--db", db, "--scopes", "admin")
+	if r.code != exitOK {
+		t.Fatalf("keys create: %s", r.stderr)
+	}
+	srv := startServe(t, db)
+	remote := []string{"--url", "http://" + srv.addr, "--key", strings.TrimSpace(r.stdout)}
+	run := func(want int, args ...string) map[string]any {
+		t.Helper()
+		r := runCLI(t, nil, append(args, remote...)...)
+		if r.code != want {
+			t.Fatalf("kinko %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, r.code, want, r.stdout, r.stderr)
+		}
+		var m map[string]any
+		if want == exitOK {
+			if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+				t.Fatalf("kinko %v printed no JSON: %v\n%s", args, err, r.stdout)
+			}
+		} else if !strings.Contains(r.stderr, `"code"`) {
+			t.Fatalf("kinko %v: no problem on stderr: %s", args, r.stderr)
+		}
+		return m
+	}
+	if _, err := client.New("http://"+srv.addr, strings.TrimSpace(r.stdout), nil).CreateAsset(context.Background(), client.Asset{Code: "JPY"}); err != nil {
+		t.Fatal(err)
+	}
+	a := run(exitOK, "accounts", "create", "--reference", "a", "--currency", "JPY")["id"].(string)
+	b := run(exitOK, "accounts", "create", "--reference", "b", "--currency", "JPY", "--debits-must-not-exceed-credits")["id"].(string)
+	hold := run(exitOK, "transfers", "create", "--reference", "h", "--kind", "pending", "--debit", a, "--credit", b, "--amount", "300", "--currency", "JPY")
+	run(exitOK, "transfers", "post", "--id", hold["id"].(string), "--reference", "p", "--amount", "200", "--currency", "JPY")
+	run(exitFailure, "transfers", "create", "--reference", "x", "--debit", b, "--credit", a, "--amount", "201", "--currency", "JPY")
+	bal := run(exitOK, "accounts", "balance", "--id", b)
+	if bal["credits_posted"] != 200.0 {
+		t.Fatalf("balance %v", bal)
+	}
+	if got := run(exitOK, "transfers", "get", "--id", hold["id"].(string)); got["kind"] != "pending" {
+		t.Fatalf("get %v", got)
+	}
+	if page := run(exitOK, "accounts", "list", "--limit", "1"); page["has_more"] != true {
+		t.Fatalf("list %v", page)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"regexp"
 	"strings"
@@ -194,7 +195,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler, public
 		}
 	}
 	if r.Method == http.MethodPost {
-		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 			return errNotJSON
 		}
 		if key := r.Header.Get("Idempotency-Key"); key != "" && s.cfg.Idempotency != nil {
@@ -223,6 +224,7 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p auth.
 	}
 	if rec != nil {
 		w.Header().Set("Content-Type", rec.ContentType)
+		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Idempotent-Replayed", "true")
 		w.WriteHeader(rec.Status)
 		_, err := w.Write(rec.Body)
@@ -232,7 +234,9 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p auth.
 	if err := h(buf, r, p); err != nil {
 		s.writeError(buf, r, err)
 	}
-	if buf.status >= 500 {
+	// A 5xx, or a refusal to act at all (a key without the scope), is not
+	// the request's result: the key is given back so a retry runs again.
+	if buf.status >= 500 || buf.status == http.StatusForbidden {
 		if err := s.cfg.Idempotency.Release(ctx, p.OrgID, key); err != nil {
 			s.log.ErrorContext(ctx, "release idempotency key", "request_id", RequestID(ctx), "err", err)
 		}

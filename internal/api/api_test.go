@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -334,4 +335,41 @@ func TestIdempotencyKey(t *testing.T) {
 	t.Run("ErrKeyTooLong", func(t *testing.T) {
 		h.want(h.do("POST", "/v1/accounts", "k1", body, "Idempotency-Key", strings.Repeat("k", 256)), 400, "invalid")
 	})
+}
+
+func TestEdgeRules(t *testing.T) {
+	h := newHarness(t)
+	id := h.account("k1", "a", "")
+	t.Run("OnlyCanonicalIDs", func(t *testing.T) {
+		n := strings.TrimPrefix(id, "acc_")
+		h.want(h.do("GET", "/v1/accounts/acc_0"+n, "k1", ""), 404, "not_found")
+		h.want(h.do("GET", "/v1/accounts/acc_+"+n, "k1", ""), 404, "not_found")
+		h.want(h.do("GET", "/v1/accounts/"+id, "k1", ""), 200, "")
+	})
+	t.Run("ErrNotExactlyJSON", func(t *testing.T) {
+		h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"b","currency":"JPY"}`, "Content-Type", "application/jsonx"), 415, "unsupported_media_type")
+		h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"b","currency":"JPY"}`, "Content-Type", "application/json; charset=utf-8"), 201, "")
+	})
+	t.Run("ForbiddenIsNotKeptForTheKey", func(t *testing.T) {
+		body := `{"reference":"c","currency":"JPY"}`
+		h.want(h.do("POST", "/v1/accounts", "readonly", body, "Idempotency-Key", "idem-f"), 403, "forbidden")
+		// Another key of the same organization, allowed to write, may use the key.
+		r := h.want(h.do("POST", "/v1/accounts", "k1", body, "Idempotency-Key", "idem-f"), 201, "")
+		if r.header.Get("Idempotent-Replayed") != "" {
+			t.Fatal("the 403 was replayed")
+		}
+		again := h.want(h.do("POST", "/v1/accounts", "k1", body, "Idempotency-Key", "idem-f"), 201, "")
+		if again.header.Get("Cache-Control") != "no-store" || again.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("replay headers %v", again.header)
+		}
+	})
+}
+
+func TestShuttingDownIs503(t *testing.T) {
+	s := New(Config{Auth: keys{}})
+	rec := httptest.NewRecorder()
+	s.writeError(rec, httptest.NewRequest("POST", "/v1/transfers", nil), fmt.Errorf("submit: %w", ledger.ErrClosed))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"code":"unavailable"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
 }

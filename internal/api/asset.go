@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/money"
 )
@@ -22,7 +23,7 @@ type assetCreate struct {
 // so only the operator (admin scope) may create them.
 func (s *Server) createAsset(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if !p.IsAdmin() {
-		return p.Require("assets:admin", true)
+		return &apperr.Error{Code: auth.CodeForbidden, Message: "assets are shared by every organization: only an admin key may create them"}
 	}
 	var in assetCreate
 	if err := decode(r, &in); err != nil {

@@ -30,8 +30,9 @@ type problem struct {
 // problemTypeBase prefixes every problem type; the code completes it.
 const problemTypeBase = "https://kinko.dev/problems/"
 
-// statusByCode is the one table from error codes to HTTP statuses. Codes
-// not listed are 422 when they come from a ledger result, else 500.
+// statusByCode is the one table from error codes to HTTP statuses. Other
+// application codes (ledger results, product codes) are 422; errors that are
+// not application errors are 500.
 var statusByCode = map[string]int{
 	apperr.CodeInvalid:        http.StatusBadRequest,
 	apperr.CodeNotFound:       http.StatusNotFound,
@@ -83,6 +84,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apperr.Error
 	var re resultError
 	var tooLarge *http.MaxBytesError
+	if errors.Is(err, ledger.ErrClosed) {
+		err = &apperr.Error{Code: apperr.CodeUnready, Message: "the server is shutting down; retry on another node or in a moment"}
+	}
 	switch {
 	case errors.As(err, &tooLarge):
 		p.Code, p.Detail = codeTooLarge, "the body is larger than 1 MiB"

@@ -20,8 +20,9 @@ func formatID(prefix string, id int64) string { return prefix + strconv.FormatIn
 func parseID(prefix, s, param string) (int64, error) {
 	rest, ok := strings.CutPrefix(s, prefix)
 	id, err := strconv.ParseInt(rest, 10, 64)
-	if !ok || err != nil || id <= 0 {
-		return 0, apperr.Invalid(param, "%q is not a %s id", s, strings.TrimSuffix(prefix, "_"))
+	// Only the canonical spelling names an object: not acc_007, not acc_+7.
+	if !ok || err != nil || id <= 0 || strconv.FormatInt(id, 10) != rest {
+		return 0, apperr.Invalid(param, "%q is not an id of the form %s<number>", s, prefix)
 	}
 	return id, nil
 }

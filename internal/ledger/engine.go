@@ -53,9 +53,10 @@ var ErrClosed = errors.New("ledger: engine closed")
 // neighbours. An Engine is safe for concurrent use; several engines (in one
 // process or on several nodes) may share one store.
 type Engine struct {
-	store Store
-	cfg   Config
-	ids   idAllocator
+	store      Store
+	cfg        Config
+	ids        idAllocator // transfers
+	accountIDs idAllocator
 
 	mu     sync.RWMutex
 	closed bool
@@ -81,10 +82,11 @@ func NewEngine(store Store, cfg Config) *Engine {
 		cfg.CommitTimeout = 30 * time.Second
 	}
 	e := &Engine{
-		store: store,
-		cfg:   cfg,
-		ids:   idAllocator{store: store, sequence: "transfer"},
-		queue: make(chan *submission, cfg.QueueMax),
+		store:      store,
+		cfg:        cfg,
+		ids:        idAllocator{store: store, sequence: "transfer"},
+		accountIDs: idAllocator{store: store, sequence: "account"},
+		queue:      make(chan *submission, cfg.QueueMax),
 	}
 	for range cfg.Workers {
 		e.wg.Add(1)

@@ -59,7 +59,7 @@ func (e *Engine) createAccounts(ctx context.Context, reqs []AccountRequest) ([]A
 			return nil, nil, err
 		}
 	}
-	ids, err := (&idAllocator{store: e.store, sequence: "account"}).reserve(ctx, int64(len(reqs)))
+	ids, err := e.accountIDs.reserve(ctx, int64(len(reqs)))
 	if err != nil {
 		return nil, nil, err
 	}

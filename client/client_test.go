@@ -105,6 +105,10 @@ func TestLedgerThroughTheClient(t *testing.T) {
 	if err != nil || len(rest.Data) != 1 || rest.HasMore {
 		t.Fatalf("second page = %+v, %v", rest, err)
 	}
+	pending, err := c.ListTransfers(ctx, client.TransferQuery{Kind: "pending", Account: wallet.ID})
+	if err != nil || len(pending.Data) != 1 || pending.Data[0].ID != hold.ID {
+		t.Fatalf("pending transfers = %+v, %v", pending, err)
+	}
 	results, err := c.CreateTransfers(ctx, []client.TransferParams{
 		{Reference: "b1", DebitAccount: src.ID, CreditAccount: wallet.ID, Amount: client.Money{Amount: 1, Currency: "JPY"}, Linked: true},
 		{Reference: "b2", DebitAccount: wallet.ID, CreditAccount: src.ID, Amount: client.Money{Amount: 1000, Currency: "JPY"}},

@@ -108,3 +108,32 @@ func (c *Client) VoidTransfer(ctx context.Context, id string, p ResolveParams, o
 	_, err := c.do(ctx, http.MethodPost, "/v1/transfers/"+url.PathEscape(id)+"/void", nil, p, &out, opts...)
 	return out, err
 }
+
+// TransferQuery filters ListTransfers; zero fields do not filter.
+type TransferQuery struct {
+	ListParams
+	Account       string
+	Kind          string
+	CreatedFrom   time.Time // at or after
+	CreatedBefore time.Time // before
+}
+
+// ListTransfers reads one page of the organization's transfers.
+func (c *Client) ListTransfers(ctx context.Context, q TransferQuery) (Page[Transfer], error) {
+	v := q.ListParams.query()
+	if q.Account != "" {
+		v.Set("account", q.Account)
+	}
+	if q.Kind != "" {
+		v.Set("kind", q.Kind)
+	}
+	if !q.CreatedFrom.IsZero() {
+		v.Set("created_gte", q.CreatedFrom.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.CreatedBefore.IsZero() {
+		v.Set("created_lt", q.CreatedBefore.UTC().Format(time.RFC3339Nano))
+	}
+	var out Page[Transfer]
+	_, err := c.do(ctx, http.MethodGet, "/v1/transfers", v, nil, &out)
+	return out, err
+}

@@ -117,6 +117,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/accounts/{id}/transfers", s.listAccountTransfers},
 		{"POST", "/v1/transfers", s.createTransfer},
 		{"POST", "/v1/transfers/batch", s.createTransferBatch},
+		{"GET", "/v1/transfers", s.listTransfers},
 		{"GET", "/v1/transfers/{id}", s.getTransfer},
 		{"POST", "/v1/transfers/{id}/post", s.postTransfer},
 		{"POST", "/v1/transfers/{id}/void", s.voidTransfer},

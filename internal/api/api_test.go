@@ -282,6 +282,22 @@ func TestTransfers(t *testing.T) {
 		h.want(h.do("POST", "/v1/transfers/batch", "k1", `{"transfers":[{"reference":"x","colour":1}]}`), 400, "invalid")
 		h.want(h.do("POST", "/v1/transfers/batch", "k1", `{"transfers":[]}`), 400, "invalid")
 	})
+	t.Run("ListWithFilters", func(t *testing.T) {
+		r := h.want(h.do("GET", "/v1/transfers?kind=pending", "k1", ""), 200, "")
+		data := r.body["data"].([]any)
+		if len(data) != 1 || data[0].(map[string]any)["kind"] != "pending" {
+			t.Fatalf("pending transfers %s", r.raw)
+		}
+		r = h.want(h.do("GET", "/v1/transfers?account="+shop+"&limit=2", "k1", ""), 200, "")
+		if len(r.body["data"].([]any)) != 2 || r.body["has_more"] != true {
+			t.Fatalf("shop's transfers %s", r.raw)
+		}
+		if r := h.want(h.do("GET", "/v1/transfers", "k2", ""), 200, ""); len(r.body["data"].([]any)) != 0 {
+			t.Fatalf("org_2 lists org_1's transfers: %s", r.raw)
+		}
+		h.want(h.do("GET", "/v1/transfers?kind=refund", "k1", ""), 400, "invalid")
+		h.want(h.do("GET", "/v1/transfers?created_gte=soon", "k1", ""), 400, "invalid")
+	})
 	t.Run("History", func(t *testing.T) {
 		r := h.want(h.do("GET", "/v1/accounts/"+wallet+"/transfers?limit=2", "k1", ""), 200, "")
 		if len(r.body["data"].([]any)) != 2 || r.body["has_more"] != true {

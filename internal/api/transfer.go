@@ -247,3 +247,40 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	return answer(w, res)
 }
+
+// listTransfers pages through the organization's transfers, filtered by
+// ?account=, ?kind=, ?created_gte= and ?created_lt= (RFC 3339).
+func (s *Server) listTransfers(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := p.Require("transfers", false); err != nil {
+		return err
+	}
+	limit, after, err := pageParams(r, prefixTransfer)
+	if err != nil {
+		return err
+	}
+	q := ledger.TransferQuery{Owner: p.OrgID, AfterID: after, Limit: limit + 1, Kind: ledger.Kind(r.URL.Query().Get("kind"))}
+	if v := r.URL.Query().Get("account"); v != "" {
+		if q.AccountID, err = parseID(prefixAccount, v, "account"); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		param string
+		dst   *time.Time
+	}{{"created_gte", &q.CreatedFrom}, {"created_lt", &q.CreatedBefore}} {
+		if v := r.URL.Query().Get(f.param); v != "" {
+			if *f.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return invalid(f.param, "%s must be an RFC 3339 time, e.g. 2026-01-02T03:04:05Z", f.param)
+			}
+		}
+	}
+	ts, err := s.cfg.Ledger.FindTransfers(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := make([]transferJSON, len(ts))
+	for i, t := range ts {
+		out[i] = toTransfer(t)
+	}
+	return writeJSON(w, http.StatusOK, newList(out, limit))
+}

@@ -194,6 +194,21 @@ func (e *Engine) FindTransfersByAccount(ctx context.Context, f TransferFilter) (
 	return e.store.TransferListByAccount(ctx, f)
 }
 
+// FindTransfers returns one page of an owner's transfers that match q.
+//
+// Errors: invalid (limit, kind).
+func (e *Engine) FindTransfers(ctx context.Context, q TransferQuery) ([]Transfer, error) {
+	if err := checkPage(q.Limit); err != nil {
+		return nil, err
+	}
+	switch q.Kind {
+	case "", KindImmediate, KindPending, KindPost, KindVoid, KindExpire:
+	default:
+		return nil, apperr.Invalid("kind", "kind must be one of immediate, pending, post, void, expire")
+	}
+	return e.store.TransferList(ctx, q)
+}
+
 // BalanceAt returns an account's balance as it stood at `at`, recomputed
 // from its transfers. Errors: not_found.
 func (e *Engine) BalanceAt(ctx context.Context, accountID int64, at time.Time) (Balance, error) {

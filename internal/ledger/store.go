@@ -36,6 +36,7 @@ type Store interface {
 	AccountList(ctx context.Context, f AccountFilter) ([]Account, error)
 	TransferByID(ctx context.Context, id int64) (Transfer, error)
 	TransferListByAccount(ctx context.Context, f TransferFilter) ([]Transfer, error)
+	TransferList(ctx context.Context, q TransferQuery) ([]Transfer, error)
 	HoldByID(ctx context.Context, transferID int64) (Hold, error)
 
 	// BalanceAt recomputes an account's balance at an instant from its

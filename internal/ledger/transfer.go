@@ -77,6 +77,18 @@ type TransferFilter struct {
 	Limit     int   // page size, 1..PageLimitMax
 }
 
+// TransferQuery selects an owner's transfers, ordered by id, one page at a
+// time. Zero fields do not filter.
+type TransferQuery struct {
+	Owner         string
+	AccountID     int64     // only transfers that touch this account
+	Kind          Kind      // only transfers of this kind
+	CreatedFrom   time.Time // created at or after
+	CreatedBefore time.Time // created before
+	AfterID       int64     // cursor: only transfers with a greater id
+	Limit         int       // page size, 1..PageLimitMax
+}
+
 // HoldState is the life of a pending transfer.
 type HoldState string
 

@@ -732,3 +732,37 @@ func fromNullTime(v pgtype.Timestamptz) time.Time {
 	}
 	return v.Time.UTC()
 }
+
+// TransferList implements ledger.Store.
+func (db *DB) TransferList(ctx context.Context, q ledger.TransferQuery) ([]ledger.Transfer, error) {
+	where := []string{"owner = $1", "id > $2"}
+	args := []any{q.Owner, q.AfterID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
+	}
+	if q.AccountID != 0 {
+		add("(debit_account_id = $? OR credit_account_id = $?)", q.AccountID)
+	}
+	if q.Kind != "" {
+		add("kind = $?", string(q.Kind))
+	}
+	if !q.CreatedFrom.IsZero() {
+		add("created_at >= $?", q.CreatedFrom)
+	}
+	if !q.CreatedBefore.IsZero() {
+		add("created_at < $?", q.CreatedBefore)
+	}
+	args = append(args, q.Limit)
+	sql := "SELECT " + selectList("", transferCols) + " FROM transfers WHERE " + strings.Join(where, " AND ") +
+		fmt.Sprintf(" ORDER BY id LIMIT $%d", len(args))
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list transfers: %w", err)
+	}
+	out, err := collect(rows, scanTransfer)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list transfers: %w", err)
+	}
+	return out, nil
+}

@@ -624,3 +624,40 @@ func expectRows(res sql.Result, want int, op string) error {
 	}
 	return nil
 }
+
+// TransferList implements ledger.Store.
+func (db *DB) TransferList(ctx context.Context, q ledger.TransferQuery) ([]ledger.Transfer, error) {
+	where := []string{"owner = ?", "id > ?"}
+	args := []any{q.Owner, q.AfterID}
+	if q.AccountID != 0 {
+		where = append(where, "(debit_account_id = ? OR credit_account_id = ?)")
+		args = append(args, q.AccountID, q.AccountID)
+	}
+	if q.Kind != "" {
+		where = append(where, "kind = ?")
+		args = append(args, string(q.Kind))
+	}
+	if !q.CreatedFrom.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, micros(q.CreatedFrom))
+	}
+	if !q.CreatedBefore.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, micros(q.CreatedBefore))
+	}
+	args = append(args, q.Limit)
+	rows, err := db.read.QueryContext(ctx, "SELECT "+transferCols+" FROM transfers WHERE "+strings.Join(where, " AND ")+" ORDER BY id LIMIT ?", args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list transfers: %w", err)
+	}
+	defer rows.Close()
+	var out []ledger.Transfer
+	for rows.Next() {
+		t, err := scanTransfer(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: scan transfer: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}

@@ -31,6 +31,7 @@ func testLedger(t *testing.T, h Harness) {
 		{"LinkedSets", testLinkedSets},
 		{"BatchNeighbours", testBatchNeighbours},
 		{"HistoryAndBalanceAt", testHistory},
+		{"FindTransfers", testFindTransfers},
 		{"VerifyFindsTampering", testVerifyTampering},
 		{"VerifyFindsOrphans", testVerifyOrphans},
 	} {
@@ -747,5 +748,65 @@ func testVerifyOrphans(t *testing.T, h Harness) {
 	}
 	if !found {
 		t.Fatalf("violations %v: want one for the orphaned transfer", rep.Violations)
+	}
+}
+
+func testFindTransfers(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	a, b, c := f.account(ledger.AccountRequest{}), f.account(ledger.AccountRequest{}), f.account(ledger.AccountRequest{})
+	x, y := f.account(ledger.AccountRequest{Owner: "o2"}), f.account(ledger.AccountRequest{Owner: "o2"})
+	start := f.Now()
+	var ids []int64
+	for i := range 6 {
+		kind := ledger.KindImmediate
+		if i%3 == 2 {
+			kind = ledger.KindPending
+		}
+		dr, cr := a.ID, b.ID
+		if i%2 == 1 {
+			dr, cr = b.ID, c.ID
+		}
+		ids = append(ids, f.expect(ledger.ResultOK, ledger.TransferRequest{Kind: kind, DebitAccountID: dr, CreditAccountID: cr, Amount: 1}).Transfer.ID)
+		f.clock.Advance(time.Minute)
+	}
+	f.expect(ledger.ResultOK, ledger.TransferRequest{Owner: "o2", DebitAccountID: x.ID, CreditAccountID: y.ID, Amount: 1})
+	find := func(q ledger.TransferQuery) []int64 {
+		t.Helper()
+		if q.Owner == "" {
+			q.Owner = "o1"
+		}
+		if q.Limit == 0 {
+			q.Limit = 100
+		}
+		got, err := f.engine.FindTransfers(f.ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []int64{}
+		for _, tr := range got {
+			if tr.Owner != q.Owner {
+				t.Fatalf("another owner's transfer %+v", tr)
+			}
+			out = append(out, tr.ID)
+		}
+		return out
+	}
+	same := func(got, want []int64) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	same(find(ledger.TransferQuery{}), ids)
+	same(find(ledger.TransferQuery{AccountID: a.ID}), []int64{ids[0], ids[2], ids[4]})
+	same(find(ledger.TransferQuery{AccountID: c.ID, Kind: ledger.KindImmediate}), []int64{ids[1], ids[3]})
+	same(find(ledger.TransferQuery{Kind: ledger.KindPending}), []int64{ids[2], ids[5]})
+	same(find(ledger.TransferQuery{CreatedFrom: start.Add(2 * time.Minute), CreatedBefore: start.Add(4 * time.Minute)}), []int64{ids[2], ids[3]})
+	same(find(ledger.TransferQuery{AfterID: ids[3], Limit: 1}), []int64{ids[4]})
+	if got := find(ledger.TransferQuery{Owner: "o2"}); len(got) != 1 {
+		t.Fatalf("o2 sees %v", got)
+	}
+	if _, err := f.engine.FindTransfers(f.ctx, ledger.TransferQuery{Owner: "o1", Limit: 10, Kind: "refund"}); !apperr.Is(err, apperr.CodeInvalid) {
+		t.Fatalf("unknown kind: %v", err)
 	}
 }

@@ -56,6 +56,7 @@ func commands() []command {
 		{"bench", "measure throughput (bench ledger|api)", runBench},
 		{"accounts", "create, read and list accounts through the API (accounts create|get|list|balance)", runAccounts},
 		{"transfers", "create, read, post and void transfers through the API (transfers create|get|post|void)", runTransfers},
+		{"orgs", "create organizations (orgs create --name NAME prints the id)", runOrgs},
 		{"keys", "create, list and revoke API keys (keys create|list|revoke)", runKeys},
 	}
 }

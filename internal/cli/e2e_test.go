@@ -133,3 +133,48 @@ func TestAccountsAndTransfersCommands(t *testing.T) {
 		t.Fatalf("list %v", page)
 	}
 }
+
+// TestTwoOrganizationsAreIsolated builds two organizations with the CLI, as
+// an operator would, and checks through the API that neither sees the other.
+func TestTwoOrganizationsAreIsolated(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "kinko.db")
+	mustOut := func(args ...string) string {
+		t.Helper()
+		r := runCLI(t, nil, args...)
+		if r.code != exitOK {
+			t.Fatalf("kinko %v: exit %d: %s", args, r.code, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	admin := mustOut("keys", "create", "--db", db, "--scopes", "admin")
+	orgA, orgB := mustOut("orgs", "create", "--db", db, "--name", "Shop A"), mustOut("orgs", "create", "--db", db, "--name", "Shop B")
+	keyA := mustOut("keys", "create", "--db", db, "--org", orgA, "--scopes", "accounts:write,transfers:write")
+	keyB := mustOut("keys", "create", "--db", db, "--org", orgB, "--scopes", "accounts:write,transfers:write")
+	if r := runCLI(t, nil, "orgs", "create", "--db", db); r.code == exitOK {
+		t.Fatal("an organization without a name was created")
+	}
+	srv := startServe(t, db)
+	base := "http://" + srv.addr
+	if _, err := client.New(base, admin, nil).CreateAsset(ctx, client.Asset{Code: "JPY"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := client.New(base, keyA, nil), client.New(base, keyB, nil)
+	acct, _, err := a.CreateAccount(ctx, client.AccountParams{Reference: "till", Currency: "JPY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errTheirs := b.GetAccount(ctx, acct.ID)
+	_, errNone := b.GetAccount(ctx, "acc_999999999")
+	if client.CodeOf(errTheirs) != "not_found" || client.CodeOf(errNone) != "not_found" {
+		t.Fatalf("another org's account: %v; a missing one: %v", errTheirs, errNone)
+	}
+	if page, err := b.ListAccounts(ctx, client.ListParams{}); err != nil || len(page.Data) != 0 {
+		t.Fatalf("org B lists %+v, %v", page, err)
+	}
+	// The same reference in another organization is another account.
+	own, _, err := b.CreateAccount(ctx, client.AccountParams{Reference: "till", Currency: "JPY"})
+	if err != nil || own.ID == acct.ID {
+		t.Fatalf("org B's till = %+v, %v", own, err)
+	}
+}

@@ -160,16 +160,10 @@ func (db *DB) AssetList(ctx context.Context) ([]money.Asset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list assets: %w", err)
 	}
-	defer rows.Close()
-	var out []money.Asset
-	for rows.Next() {
+	return collect(rows, func(s scanner) (money.Asset, error) {
 		var a money.Asset
-		if err := rows.Scan(&a.Code, &a.Scale); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, s.Scan(&a.Code, &a.Scale)
+	}, "sqlite: scan asset")
 }
 
 type scanner interface{ Scan(...any) error }
@@ -243,16 +237,7 @@ func (db *DB) AccountList(ctx context.Context, f ledger.AccountFilter) ([]ledger
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list accounts: %w", err)
 	}
-	defer rows.Close()
-	var out []ledger.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan account: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(rows, scanAccount, "sqlite: scan account")
 }
 
 // TransferByID implements ledger.Store.
@@ -273,16 +258,7 @@ func (db *DB) TransferListByAccount(ctx context.Context, f ledger.TransferFilter
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list transfers: %w", err)
 	}
-	defer rows.Close()
-	var out []ledger.Transfer
-	for rows.Next() {
-		t, err := scanTransfer(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan transfer: %w", err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return collect(rows, scanTransfer, "sqlite: scan transfer")
 }
 
 // HoldByID implements ledger.Store.
@@ -335,16 +311,10 @@ func (db *DB) HoldListDue(ctx context.Context, now time.Time, limit int) ([]int6
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list due holds: %w", err)
 	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
+	return collect(rows, func(s scanner) (int64, error) {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+		return id, s.Scan(&id)
+	}, "sqlite: scan due hold")
 }
 
 // VerifyScan implements ledger.Store. The sums come from the transfers
@@ -491,16 +461,7 @@ func (t *txn) queryAccounts(ctx context.Context, st *sql.Stmt, arg string) ([]le
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read accounts: %w", err)
 	}
-	defer rows.Close()
-	var out []ledger.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan account: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(rows, scanAccount, "sqlite: scan account")
 }
 
 func (t *txn) AccountsUpdateBalances(ctx context.Context, accounts []ledger.Account) error {
@@ -524,16 +485,7 @@ func (t *txn) transfersByReference(ctx context.Context, keys []ledger.RefKey) ([
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: transfers by reference: %w", err)
 	}
-	defer rows.Close()
-	var out []ledger.Transfer
-	for rows.Next() {
-		tr, err := scanTransfer(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan transfer: %w", err)
-		}
-		out = append(out, tr)
-	}
-	return out, rows.Err()
+	return collect(rows, scanTransfer, "sqlite: scan transfer")
 }
 
 func (t *txn) TransfersInsert(ctx context.Context, transfers []ledger.Transfer) error {
@@ -575,16 +527,7 @@ func (t *txn) HoldsForUpdate(ctx context.Context, ids []int64) ([]ledger.Hold, e
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read holds: %w", err)
 	}
-	defer rows.Close()
-	var out []ledger.Hold
-	for rows.Next() {
-		h, err := scanHold(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan hold: %w", err)
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+	return collect(rows, scanHold, "sqlite: scan hold")
 }
 
 func (t *txn) HoldsInsert(ctx context.Context, holds []ledger.Hold) error {
@@ -650,14 +593,20 @@ func (db *DB) TransferList(ctx context.Context, q ledger.TransferQuery) ([]ledge
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list transfers: %w", err)
 	}
+	return collect(rows, scanTransfer, "sqlite: scan transfer")
+}
+
+// collect scans every row with scan and closes rows; a scan error is
+// wrapped with what, as "sqlite: scan account".
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error), what string) ([]T, error) {
 	defer rows.Close()
-	var out []ledger.Transfer
+	var out []T
 	for rows.Next() {
-		t, err := scanTransfer(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan transfer: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, t)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

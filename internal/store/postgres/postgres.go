@@ -54,7 +54,8 @@ const rollbackTimeout = 5 * time.Second
 
 // DB is an open PostgreSQL store.
 type DB struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	group *groupWriter // small writes, gathered into one transaction per batch
 }
 
 var _ store.Migrator = (*DB)(nil)
@@ -79,6 +80,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: open pool: %w", err)
 	}
 	db := &DB{pool: pool}
+	db.group = newGroupWriter(db)
 	if err := db.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -108,6 +110,7 @@ func (db *DB) Kind() string { return "postgres" }
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (db *DB) Close() error {
+	db.group.close()
 	db.pool.Close()
 	return nil
 }

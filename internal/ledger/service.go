@@ -195,6 +195,10 @@ func (e *Engine) FindTransfersByAccount(ctx context.Context, f TransferFilter) (
 }
 
 // FindTransfers returns one page of an owner's transfers that match q.
+// With an account it reads that account's history indexes; without one it
+// walks all transfers by id and keeps the owner's, which is slow for an
+// owner with few transfers among many (no per-owner index: see
+// docs/benchmarks.md on why).
 //
 // Errors: invalid (limit, kind).
 func (e *Engine) FindTransfers(ctx context.Context, q TransferQuery) ([]Transfer, error) {

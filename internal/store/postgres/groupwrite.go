@@ -144,21 +144,35 @@ func (g *groupWriter) together(ctx context.Context, ops []*groupOp) error {
 	return tx.Commit(ctx)
 }
 
+// alone runs one op in its own transaction, committed only if its statement
+// and its check both pass.
 func (g *groupWriter) alone(ctx context.Context, op *groupOp) error {
+	tx, err := g.db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
 	if op.scan == nil {
-		tag, err := g.db.pool.Exec(ctx, op.sql, op.args...)
+		tag, err := tx.Exec(ctx, op.sql, op.args...)
 		if err == nil && op.check != nil {
 			err = op.check(tag)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
 	}
-	rows, err := g.db.pool.Query(ctx, op.sql, op.args...)
+	rows, err := tx.Query(ctx, op.sql, op.args...)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	if err := op.scan(rows); err != nil {
+	err = op.scan(rows)
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
 		return err
 	}
-	return rows.Err()
+	return tx.Commit(ctx)
 }

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,6 +76,41 @@ func testIdempotencyKeys(t *testing.T, h Harness) {
 		clock.Advance(idempotency.ClaimTimeout + time.Second)
 		if rec, err := svc.Begin(ctx, "org_1", "k1", hash); err != nil || rec == nil {
 			t.Fatalf("completed key after the claim timeout: %+v, %v; want a replay", rec, err)
+		}
+	})
+	t.Run("ConcurrentCompletesOneInvalid", func(t *testing.T) {
+		// Many completions at once, one of a key nobody claimed: every valid
+		// one is kept and the invalid one fails. (Whether they share a group
+		// transaction depends on timing; each adapter's groupwrite_test
+		// builds such a batch by hand.)
+		const n = 48
+		for i := range n {
+			if rec, err := svc.Begin(ctx, "org_n", fmt.Sprint("key-", i), hash); err != nil || rec != nil {
+				t.Fatal(rec, err)
+			}
+		}
+		errs := make([]error, n+1)
+		var wg sync.WaitGroup
+		for i := range n + 1 {
+			wg.Go(func() {
+				key := fmt.Sprint("key-", i) // key-48 was never claimed
+				errs[i] = svc.Complete(ctx, "org_n", key, hash, 201, "application/json", []byte(key))
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("complete of claimed key-%d failed beside a failing neighbour: %v", i, errs[i])
+			}
+		}
+		if errs[n] == nil {
+			t.Fatal("completing a key nobody claimed succeeded")
+		}
+		for i := range n {
+			rec, err := svc.Begin(ctx, "org_n", fmt.Sprint("key-", i), hash)
+			if err != nil || rec == nil || string(rec.Body) != fmt.Sprint("key-", i) {
+				t.Fatalf("key-%d after the batch: %+v, %v", i, rec, err)
+			}
 		}
 	})
 	t.Run("Purge", func(t *testing.T) {

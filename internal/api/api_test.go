@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -229,7 +230,7 @@ func TestTransfers(t *testing.T) {
 	wallet := h.account("k1", "wallet", `,"debits_must_not_exceed_credits":true`)
 	shop := h.account("k1", "shop", "")
 	body := func(ref, dr, cr string, amount int, extra string) string {
-		return `{"reference":"` + ref + `","debit_account":"` + dr + `","credit_account":"` + cr + `","amount":{"amount":` + itoa(amount) + `,"currency":"JPY"}` + extra + `}`
+		return `{"reference":"` + ref + `","debit_account":"` + dr + `","credit_account":"` + cr + `","amount":{"amount":` + strconv.Itoa(amount) + `,"currency":"JPY"}` + extra + `}`
 	}
 	fund := h.want(h.do("POST", "/v1/transfers", "k1", body("fund", src, wallet, 100, "")), 201, "")
 	if fund.body["kind"] != "immediate" || fund.body["amount"].(map[string]any)["amount"] != 100.0 {

@@ -97,5 +97,3 @@ func decodeBytes(raw []byte, dst any, param string) error {
 	}
 	return nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

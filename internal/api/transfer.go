@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
@@ -178,7 +179,7 @@ func (s *Server) createTransferBatch(w http.ResponseWriter, r *http.Request, p a
 	return writeJSON(w, http.StatusOK, list[batchItem]{Object: "list", Data: out})
 }
 
-func itemParam(i int) string { return "transfers[" + itoa(i) + "]." }
+func itemParam(i int) string { return "transfers[" + strconv.Itoa(i) + "]." }
 
 func (s *Server) transfer(r *http.Request, p auth.Principal) (ledger.Transfer, error) {
 	id, err := pathID(prefixTransfer, r.PathValue("id"))

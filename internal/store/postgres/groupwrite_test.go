@@ -19,15 +19,13 @@ func TestGroupWriterIsolatesAFailingStatement(t *testing.T) {
 	var ops []*groupOp
 	for i := range 5 {
 		op := &groupOp{sql: "INSERT INTO idempotency_keys (org_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)",
-			args: []any{"org", fmt.Sprint("k", i), []byte{1}, time.Now()}, done: make(chan error, 1)}
+			args: []any{"org", fmt.Sprint("k", i), []byte{1}, time.Now()}}
 		if i == 2 {
 			op.check = func(pgconn.CommandTag) error { return errors.New("refused") } // fails after it ran
 		}
 		ops = append(ops, op)
 	}
-	db.group.commit(ops)
-	for i, op := range ops {
-		err := <-op.done
+	for i, err := range db.groupCommit(ops) {
 		if (i == 2) != (err != nil) {
 			t.Errorf("op %d: %v", i, err)
 		}

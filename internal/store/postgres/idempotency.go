@@ -34,7 +34,7 @@ func (db *DB) IdempotencyClaim(ctx context.Context, rec idempotency.Record, stal
 	for range 3 {
 		var got idempotency.Record
 		var claimed, found bool
-		err := db.group.do(ctx, &groupOp{sql: sqlIdempotencyClaim,
+		err := db.group.Do(ctx, &groupOp{sql: sqlIdempotencyClaim,
 			args: []any{rec.OrgID, rec.Key, rec.RequestHash, rec.CreatedAt, staleBefore},
 			scan: func(rows pgx.Rows) error {
 				// Runs again if its batch falls back to one statement at a time.
@@ -77,7 +77,7 @@ func (db *DB) IdempotencyClaim(ctx context.Context, rec idempotency.Record, stal
 
 // IdempotencyComplete implements idempotency.Store in the next group write.
 func (db *DB) IdempotencyComplete(ctx context.Context, rec idempotency.Record) error {
-	err := db.group.do(ctx, &groupOp{
+	err := db.group.Do(ctx, &groupOp{
 		sql: `UPDATE idempotency_keys SET done = true, status = $1, content_type = $2, body = $3
 			WHERE org_id = $4 AND key = $5 AND request_hash = $6 AND done = false`,
 		args: []any{rec.Status, rec.ContentType, rec.Body, rec.OrgID, rec.Key, rec.RequestHash},
@@ -95,7 +95,7 @@ func (db *DB) IdempotencyComplete(ctx context.Context, rec idempotency.Record) e
 
 // IdempotencyRelease implements idempotency.Store in the next group write.
 func (db *DB) IdempotencyRelease(ctx context.Context, orgID, key string) error {
-	err := db.group.do(ctx, &groupOp{sql: "DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND done = false", args: []any{orgID, key}})
+	err := db.group.Do(ctx, &groupOp{sql: "DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND done = false", args: []any{orgID, key}})
 	if err != nil {
 		return fmt.Errorf("postgres: release idempotency key: %w", err)
 	}

@@ -55,7 +55,7 @@ const rollbackTimeout = 5 * time.Second
 // DB is an open PostgreSQL store.
 type DB struct {
 	pool  *pgxpool.Pool
-	group *groupWriter // small writes, gathered into one transaction per batch
+	group *store.Batcher[*groupOp] // small writes, gathered into one transaction per batch
 }
 
 var _ store.Migrator = (*DB)(nil)
@@ -110,7 +110,7 @@ func (db *DB) Kind() string { return "postgres" }
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (db *DB) Close() error {
-	db.group.close()
+	db.group.Close()
 	db.pool.Close()
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 func TestGroupWriterIsolatesAFailingOperation(t *testing.T) {
 	db := openFile(t, filepath.Join(t.TempDir(), "kinko.db"))
 	insert := func(key string, fail bool) groupOp {
-		return groupOp{done: make(chan error, 1), fn: func(ctx context.Context, tx *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO idempotency_keys (org_id, key, request_hash, created_at) VALUES ('org', ?, x'01', 0)", key); err != nil {
 				return err
 			}
@@ -23,15 +23,14 @@ func TestGroupWriterIsolatesAFailingOperation(t *testing.T) {
 				return errors.New("refused")
 			}
 			return nil
-		}}
+		}
 	}
 	var ops []groupOp
 	for i := range 5 {
 		ops = append(ops, insert(fmt.Sprint("k", i), i == 2))
 	}
-	db.group.commit(ops)
-	for i, op := range ops {
-		if err := <-op.done; (i == 2) != (err != nil) {
+	for i, err := range db.groupCommit(ops) {
+		if (i == 2) != (err != nil) {
 			t.Errorf("op %d: %v", i, err)
 		}
 	}

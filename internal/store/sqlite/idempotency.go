@@ -16,7 +16,7 @@ var _ idempotency.Store = (*DB)(nil)
 func (db *DB) IdempotencyClaim(ctx context.Context, rec idempotency.Record, staleBefore time.Time) (idempotency.Record, bool, error) {
 	var got idempotency.Record
 	var claimed bool
-	err := db.group.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (org_id, key, request_hash, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (org_id, key) DO UPDATE SET request_hash = excluded.request_hash, created_at = excluded.created_at
 			WHERE idempotency_keys.done = 0 AND idempotency_keys.created_at < ?`,
@@ -47,7 +47,7 @@ func (db *DB) IdempotencyClaim(ctx context.Context, rec idempotency.Record, stal
 
 // IdempotencyComplete implements idempotency.Store in the next group write.
 func (db *DB) IdempotencyComplete(ctx context.Context, rec idempotency.Record) error {
-	return db.group.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET done = 1, status = ?, content_type = ?, body = ?
 			WHERE org_id = ? AND key = ? AND request_hash = ? AND done = 0`,
 			rec.Status, rec.ContentType, rec.Body, rec.OrgID, rec.Key, rec.RequestHash)
@@ -63,7 +63,7 @@ func (db *DB) IdempotencyComplete(ctx context.Context, rec idempotency.Record) e
 
 // IdempotencyRelease implements idempotency.Store in the next group write.
 func (db *DB) IdempotencyRelease(ctx context.Context, orgID, key string) error {
-	return db.group.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE org_id = ? AND key = ? AND done = 0", orgID, key); err != nil {
 			return fmt.Errorf("sqlite: release idempotency key: %w", err)
 		}

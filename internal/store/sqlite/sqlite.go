@@ -60,7 +60,7 @@ type DB struct {
 	path   string
 	write  *sql.DB // one connection: SQLite has one writer
 	read   *sql.DB
-	group  *groupWriter // small writes, gathered into one transaction per batch
+	group  *store.Batcher[groupOp] // small writes, gathered into one transaction per batch
 	stmtMu sync.Mutex
 	stmts  *statements // prepared on first Transact
 }
@@ -116,7 +116,7 @@ func (db *DB) Kind() string { return "sqlite" }
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	db.group.close()
+	db.group.Close()
 	db.stmtMu.Lock()
 	if db.stmts != nil {
 		db.stmts.close()

@@ -14,9 +14,11 @@ import (
 	"github.com/kinko-pay/kinko/client"
 	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/store/sqlite"
+	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
 // server runs the real API on a fresh SQLite file behind wrap (nil: none)
@@ -32,7 +34,7 @@ func server(t *testing.T, wrap func(http.Handler) http.Handler) (url, admin, mer
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := ledger.NewEngine(db, ledger.Config{})
+	e := ledger.NewEngine(db, ledger.Config{Events: api.EventEncoder{}})
 	t.Cleanup(e.Close)
 	keys := auth.NewService(db, auth.Config{})
 	admin, _, err = keys.Bootstrap(ctx)
@@ -43,11 +45,12 @@ func server(t *testing.T, wrap func(http.Handler) http.Handler) (url, admin, mer
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, merchant, err = keys.CreateKey(ctx, org.ID, "test", []auth.Scope{"accounts:write", "transfers:write", "assets:read"})
+	_, merchant, err = keys.CreateKey(ctx, org.ID, "test", []auth.Scope{"accounts:write", "transfers:write", "assets:read", "events:read", "webhooks:write"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h http.Handler = api.New(api.Config{Ledger: e, Auth: keys, Idempotency: idempotency.NewService(db, nil)})
+	var h http.Handler = api.New(api.Config{Ledger: e, Auth: keys, Idempotency: idempotency.NewService(db, nil),
+		Events: event.NewService(db), Webhooks: webhook.NewService(db, db, nil)})
 	if wrap != nil {
 		h = wrap(h)
 	}

@@ -21,8 +21,10 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
 // Authenticator turns an API key's secret into the principal it acts as.
@@ -33,8 +35,12 @@ type Authenticator interface {
 
 // Config is what the API needs.
 type Config struct {
-	Ledger *ledger.Engine
+	Ledger *ledger.Engine // made with ledger.Config.Events = EventEncoder{}
 	Auth   Authenticator
+	// Events reads the organization's events (/v1/events); Webhooks manages
+	// its endpoints, deliveries and replays.
+	Events   *event.Service
+	Webhooks *webhook.Service
 	// Idempotency keeps first responses to Idempotency-Key; nil turns the
 	// header off (tests of other concerns only).
 	Idempotency *idempotency.Service
@@ -121,6 +127,15 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/transfers/{id}", s.getTransfer},
 		{"POST", "/v1/transfers/{id}/post", s.postTransfer},
 		{"POST", "/v1/transfers/{id}/void", s.voidTransfer},
+		{"GET", "/v1/events", s.listEvents},
+		{"GET", "/v1/events/{id}", s.getEvent},
+		{"GET", "/v1/events/{id}/deliveries", s.listEventDeliveries},
+		{"POST", "/v1/events/{id}/replay", s.replayEvent},
+		{"POST", "/v1/webhook_endpoints", s.createWebhookEndpoint},
+		{"GET", "/v1/webhook_endpoints", s.listWebhookEndpoints},
+		{"GET", "/v1/webhook_endpoints/{id}", s.getWebhookEndpoint},
+		{"POST", "/v1/webhook_endpoints/{id}", s.updateWebhookEndpoint},
+		{"GET", "/v1/webhook_endpoints/{id}/attempts", s.listWebhookAttempts},
 	}
 }
 

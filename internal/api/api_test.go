@@ -15,10 +15,12 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/money"
 	"github.com/kinko-pay/kinko/internal/store/sqlite"
+	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
 // keys is the HTTP edge's stand-in for auth.Service: secret → principal.
@@ -34,6 +36,7 @@ func (k keys) Authenticate(_ context.Context, secret string) (auth.Principal, er
 type harness struct {
 	t   *testing.T
 	srv *httptest.Server
+	db  *sqlite.DB // for what no endpoint writes, such as webhook attempts
 }
 
 func newHarness(t *testing.T) *harness {
@@ -47,20 +50,21 @@ func newHarness(t *testing.T) *harness {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := ledger.NewEngine(db, ledger.Config{})
+	e := ledger.NewEngine(db, ledger.Config{Events: EventEncoder{}})
 	t.Cleanup(e.Close)
 	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
 		t.Fatal(err)
 	}
-	all := []auth.Scope{"accounts:write", "transfers:write", "assets:read"}
-	srv := httptest.NewServer(New(Config{Ledger: e, Idempotency: idempotency.NewService(db, nil), Auth: keys{
+	all := []auth.Scope{"accounts:write", "transfers:write", "assets:read", "events:read", "webhooks:write"}
+	srv := httptest.NewServer(New(Config{Ledger: e, Idempotency: idempotency.NewService(db, nil), Events: event.NewService(db), Webhooks: webhook.NewService(db, db, nil), Auth: keys{
 		"k1":       {OrgID: "org_1", KeyID: "key_1", Scopes: all},
 		"k2":       {OrgID: "org_2", KeyID: "key_2", Scopes: all},
-		"readonly": {OrgID: "org_1", KeyID: "key_3", Scopes: []auth.Scope{"accounts:read", "transfers:read"}},
+		"readonly": {OrgID: "org_1", KeyID: "key_3", Scopes: []auth.Scope{"accounts:read", "transfers:read", "events:read", "webhooks:read"}},
 		"admin":    {OrgID: "org_operator", KeyID: "key_0", Scopes: []auth.Scope{auth.ScopeAdmin}},
+		"ledger":   {OrgID: "org_1", KeyID: "key_4", Scopes: []auth.Scope{"accounts:write", "transfers:write"}},
 	}}))
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv}
+	return &harness{t: t, srv: srv, db: db}
 }
 
 type response struct {

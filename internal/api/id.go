@@ -7,10 +7,13 @@ import (
 	"github.com/kinko-pay/kinko/internal/apperr"
 )
 
-// Public ids carry their kind: acc_65537, tr_81921.
+// Public ids carry their kind: acc_65537, tr_81921, evt_3, we_1, wha_7.
 const (
-	prefixAccount  = "acc_"
-	prefixTransfer = "tr_"
+	prefixAccount         = "acc_"
+	prefixTransfer        = "tr_"
+	prefixEvent           = "evt_"
+	prefixWebhookEndpoint = "we_"
+	prefixWebhookAttempt  = "wha_"
 )
 
 func formatID(prefix string, id int64) string { return prefix + strconv.FormatInt(id, 10) }

@@ -81,6 +81,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return nil
 }
 
+// writeRawJSON writes body, JSON rendered already, with status and nothing
+// added: GET /v1/events/{id} answers exactly the bytes a webhook carries.
+func writeRawJSON(w http.ResponseWriter, status int, body []byte) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if _, err := w.Write(body); err != nil {
+		return fmt.Errorf("api: write response: %w", err)
+	}
+	return nil
+}
+
 // decodeBytes is decode for one element of a larger body; param prefixes the
 // names of offending fields.
 func decodeBytes(raw []byte, dst any, param string) error {

@@ -15,11 +15,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
 // openAPI is the parsed document, with $ref resolution for the parts the
@@ -393,6 +396,12 @@ func goJSONFields(typ reflect.Type) (all, always []string) {
 	for i := range typ.NumField() {
 		f := typ.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			// An embedded struct's fields are encoded as the outer struct's.
+			a, b := goJSONFields(f.Type)
+			all, always = append(all, a...), append(always, b...)
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
@@ -410,7 +419,8 @@ func schemaFields(s map[string]any) (props, required []string) {
 	for name := range s["properties"].(map[string]any) {
 		props = append(props, name)
 	}
-	for _, r := range s["required"].([]any) {
+	list, _ := s["required"].([]any) // absent when every field is optional
+	for _, r := range list {
 		required = append(required, r.(string))
 	}
 	slices.Sort(props)
@@ -429,12 +439,18 @@ func TestOpenAPISchemasMatchTheGoJSON(t *testing.T) {
 		"Account": accountJSON{}, "Balance": balanceJSON{}, "Transfer": transferJSON{}, "Money": moneyJSON{},
 		"Asset": assetJSON{}, "Problem": problem{}, "BatchItem": batchItem{},
 		"AccountList": list[accountJSON]{}, "TransferList": list[transferJSON]{}, "AssetList": list[assetJSON]{},
-		"BatchResult": list[batchItem]{},
+		"BatchResult": list[batchItem]{}, "EventReplay": eventReplayJSON{},
+		"Event": eventJSON{}, "EventData": eventDataJSON{}, "EventList": list[eventJSON]{},
+		"WebhookEndpoint": webhookEndpointJSON{}, "NewWebhookEndpoint": newWebhookEndpointJSON{},
+		"WebhookEndpointList": list[webhookEndpointJSON]{}, "WebhookAttempt": webhookAttemptJSON{},
+		"WebhookAttemptList": list[webhookAttemptJSON]{}, "WebhookDelivery": webhookDeliveryJSON{},
+		"WebhookDeliveryList": list[webhookDeliveryJSON]{},
 	}
 	requests := map[string]any{
 		"AccountCreate": accountCreate{}, "AssetCreate": assetCreate{}, "TransferCreate": transferCreate{},
 		"BatchTransferCreate": transferCreate{}, "BatchCreate": batchCreate{}, "PostTransfer": resolveBody{},
 		"VoidTransfer": resolveBody{}, "PostAmount": moneyJSON{},
+		"WebhookEndpointCreate": webhookEndpointCreate{}, "WebhookEndpointUpdate": webhookEndpointUpdate{}, "ReplayEvent": eventReplay{},
 	}
 	// Fields the Go type decodes but the handler refuses, so the document
 	// leaves them out.
@@ -530,4 +546,64 @@ func TestOpenAPIServedWithoutKey(t *testing.T) {
 			t.Errorf("HEAD: %d, %d bytes, Content-Length %q", r.status, len(r.raw), r.header.Get("Content-Length"))
 		}
 	})
+}
+
+func schemaEnum(t *testing.T, d *openAPI, name string) []string {
+	t.Helper()
+	var out []string
+	for _, v := range d.schema(name)["enum"].([]any) {
+		out = append(out, v.(string))
+	}
+	return out
+}
+
+// TestOpenAPIEventsAndWebhooks keeps the document's event types and webhook
+// promises equal to the code's: a new event type, or a changed bound, fails
+// until the document says so.
+func TestOpenAPIEventsAndWebhooks(t *testing.T) {
+	d := mustOpenAPI(t)
+	if got := schemaEnum(t, d, "EventType"); !slices.Equal(got, event.Types) {
+		t.Errorf("EventType enum %v, want event.Types %v", got, event.Types)
+	}
+	if got, want := schemaEnum(t, d, "WebhookEventType"), append([]string{webhook.WildcardEventType}, event.Types...); !slices.Equal(got, want) {
+		t.Errorf("WebhookEventType enum %v, want %v", got, want)
+	}
+	info := d.root["info"].(map[string]any)["description"].(string)
+	info = strings.Join(strings.Fields(info), " ")
+	for _, want := range append(slices.Clone(event.Types),
+		webhook.SignatureHeader+": t=<unix seconds>,v1=<signature>",
+		webhook.EventIDHeader+": evt_",
+		"HMAC-SHA256",
+		"`<t>.<raw body>`",
+		webhook.SecretPrefix,
+		fmt.Sprintf("until the event is %d hours old", int(webhook.RetryWindow.Hours())),
+		fmt.Sprintf("more than %d minutes from your clock", int(webhook.SignatureToleranceDefault.Minutes())),
+		fmt.Sprintf("within %d seconds", int(webhook.RequestTimeout.Seconds())),
+		fmt.Sprintf("from %d seconds, doubling, at most an hour apart", int(webhook.BackoffBaseDefault.Seconds())),
+		fmt.Sprintf("up to %d endpoints", webhook.EndpointsPerOrgMax),
+		"at least once",
+		"deduplicate by event id",
+	) {
+		if !strings.Contains(info, want) {
+			t.Errorf("info.description does not say %q", want)
+		}
+	}
+	if webhook.BackoffCap != time.Hour {
+		t.Errorf("webhook.BackoffCap is %v; the document says an hour", webhook.BackoffCap)
+	}
+	attempt := d.schema("WebhookAttempt")["properties"].(map[string]any)
+	if s := attempt["response_snippet"].(map[string]any)["description"].(string); !strings.Contains(s, fmt.Sprintf("first %d bytes", webhook.ResponseSnippetMax)) {
+		t.Errorf("response_snippet: %q does not give webhook.ResponseSnippetMax", s)
+	}
+	if n := attempt["error"].(map[string]any)["maxLength"]; n != webhook.AttemptErrorLenMax {
+		t.Errorf("error maxLength %v, want webhook.AttemptErrorLenMax %d", n, webhook.AttemptErrorLenMax)
+	}
+	for name, want := range map[string]int{"WebhookURL": webhook.URLLenMax, "WebhookDescription": webhook.DescriptionLenMax} {
+		if n := d.schema(name)["maxLength"]; n != want {
+			t.Errorf("%s maxLength %v, want %d", name, n, want)
+		}
+	}
+	if n := d.schema("WebhookEventTypes")["maxItems"]; n != webhook.EventTypesMax {
+		t.Errorf("WebhookEventTypes maxItems %v, want webhook.EventTypesMax %d", n, webhook.EventTypesMax)
+	}
 }

@@ -43,3 +43,21 @@ func pageParams(r *http.Request, prefix string) (limit int, after int64, err err
 	}
 	return limit, after, nil
 }
+
+// fetchPage reads the limit+1 objects newList needs through find, which asks
+// a domain service for n objects after a cursor. The event and webhook
+// services refuse more than PageLimitMax at a time, so when limit is
+// PageLimitMax and the page comes back full, the one object that decides
+// has_more is asked for separately.
+func fetchPage[T any](limit int, after int64, id func(T) int64, find func(after int64, n int) ([]T, error)) ([]T, error) {
+	n := min(limit+1, PageLimitMax)
+	items, err := find(after, n)
+	if err != nil || len(items) < n || n > limit {
+		return items, err
+	}
+	more, err := find(id(items[len(items)-1]), 1)
+	if err != nil {
+		return nil, err
+	}
+	return append(items, more...), nil
+}

@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/idempotency"
+	"github.com/kinko-pay/kinko/internal/jobs"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/store/postgres"
 	"github.com/kinko-pay/kinko/internal/store/sqlite"
@@ -31,6 +33,8 @@ type adapter interface {
 	ledger.Store
 	auth.Store
 	idempotency.Store
+	jobs.Store // events, webhooks and the job queue
+	JobQueueDepth(ctx context.Context) (map[string]int64, error)
 	Kind() string
 	Migrate(ctx context.Context) (int, error)
 }
@@ -73,11 +77,13 @@ func openStore(ctx context.Context, db string) (adapter, int, error) {
 }
 
 // engineConfig returns the ledger engine's configuration for a store kind.
+// Every engine the CLI starts records events as the API renders its objects,
+// so benchmarks measure what the server does.
 func engineConfig(kind string) ledger.Config {
 	if kind == "postgres" {
-		return ledger.Config{Workers: workersPostgres}
+		return ledger.Config{Workers: workersPostgres, Events: api.EventEncoder{}}
 	}
-	return ledger.Config{Workers: workersSQLite}
+	return ledger.Config{Workers: workersSQLite, Events: api.EventEncoder{}}
 }
 
 // redactDB returns db fit for logs and errors: a URL's password, in its user

@@ -15,9 +15,12 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
+	"github.com/kinko-pay/kinko/internal/jobs"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/metrics"
+	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
 // Bounds of the server.
@@ -46,6 +49,9 @@ type serveConfig struct {
 	// takes the API's defaults.
 	RatePerKey  float64
 	BurstPerKey int
+	// WebhookBackoffBase is the wait before a failed webhook job's first
+	// retry (webhook.BackoffBaseDefault when zero); tests shorten it.
+	WebhookBackoffBase time.Duration
 }
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -111,8 +117,31 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
 	}
 	idem := idempotency.NewService(st, nil)
-	v1 := api.New(api.Config{Ledger: engine, Auth: keys, Idempotency: idem, Logger: log, ObserveRequest: met.ObserveRequest,
-		RatePerKey: cfg.RatePerKey, BurstPerKey: cfg.BurstPerKey})
+	events := event.NewService(st)
+	hooks := webhook.NewService(st, st, nil)
+	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
+		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	if err := met.RegisterJobQueueDepth(st.JobQueueDepth); err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	if err := runner.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	// Jobs stop after the HTTP server (no new replays) and before the engine
+	// and the store close: jobs in hand finish and are recorded.
+	defer func() {
+		if serr := runner.Stop(); serr != nil {
+			err = errors.Join(err, fmt.Errorf("serve: %w", serr))
+		}
+	}()
+	v1 := api.New(api.Config{Ledger: engine, Auth: keys, Idempotency: idem, Events: events, Webhooks: hooks, Logger: log,
+		ObserveRequest: met.ObserveRequest, RatePerKey: cfg.RatePerKey, BurstPerKey: cfg.BurstPerKey})
 	srv := &http.Server{
 		Handler:           newHandler(st, readyPingTimeout, log, v1, met.Handler()),
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -101,12 +101,19 @@ type runningServer struct {
 // startServe runs serve on db and 127.0.0.1:0 until the test stops it (or ends).
 func startServe(t *testing.T, db string) *runningServer {
 	t.Helper()
+	return startServeConfig(t, serveConfig{DB: db})
+}
+
+// startServeConfig is startServe with more of the configuration; Addr,
+// Logger and Stderr are set here.
+func startServeConfig(t *testing.T, cfg serveConfig) *runningServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := &runningServer{cancel: cancel, returned: make(chan error, 1)}
 	listening := make(chan string, 1)
+	cfg.Addr, cfg.Logger, cfg.Stderr = "127.0.0.1:0", testLogger(t), testWriter{t}
 	go func() {
-		srv.returned <- serve(ctx, serveConfig{DB: db, Addr: "127.0.0.1:0", Logger: testLogger(t), Stderr: testWriter{t}},
-			func(addr string) { listening <- addr })
+		srv.returned <- serve(ctx, cfg, func(addr string) { listening <- addr })
 	}()
 	select {
 	case srv.addr = <-listening:

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/money"
 )
 
@@ -39,6 +40,8 @@ type batch struct {
 	dirtyHolds   map[int64]bool
 
 	undo *undoLog // non-nil inside a linked chain
+
+	events EventEncoder // nil: no events
 }
 
 type undoLog struct {
@@ -52,8 +55,9 @@ type undoLog struct {
 // applyBatch runs subs in one transaction attempt: load and lock, evaluate in
 // order, write back. It fills each submission's results; they are valid only if
 // the transaction then commits.
-func applyBatch(ctx context.Context, tx Tx, now time.Time, ids *idRange, subs []*submission) error {
+func applyBatch(ctx context.Context, tx Tx, now time.Time, ids *idRange, subs []*submission, events EventEncoder) error {
 	b := &batch{
+		events:     events,
 		now:        now,
 		ids:        ids,
 		existing:   map[RefKey]*Transfer{},
@@ -136,6 +140,15 @@ func (b *batch) write(ctx context.Context, tx Tx) error {
 		if err := tx.TransfersInsert(ctx, b.newTransfers); err != nil {
 			return fmt.Errorf("ledger: insert transfers: %w", err)
 		}
+		if b.events != nil {
+			evs := make([]event.Event, len(b.newTransfers))
+			for i, t := range b.newTransfers {
+				evs[i] = event.Event{OrgID: t.Owner, Type: transferEventType(t.Kind), Data: b.events.TransferEventData(t), CreatedAt: b.now}
+			}
+			if err := tx.EventsInsert(ctx, evs); err != nil {
+				return fmt.Errorf("ledger: insert transfer events: %w", err)
+			}
+		}
 	}
 	var ins, upd []Hold
 	for _, id := range sortedKeys(b.newHolds) {
@@ -172,6 +185,19 @@ func (b *batch) write(ctx context.Context, tx Tx) error {
 		}
 	}
 	return nil
+}
+
+// transferEventType names the event a new transfer of kind k records.
+func transferEventType(k Kind) string {
+	switch k {
+	case KindPost:
+		return event.TypeTransferPosted
+	case KindVoid:
+		return event.TypeTransferVoided
+	case KindExpire:
+		return event.TypeTransferExpired
+	}
+	return event.TypeTransferCreated
 }
 
 // applySubmission evaluates one caller's requests in order, chain by chain.

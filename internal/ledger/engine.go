@@ -35,6 +35,18 @@ type Config struct {
 	Clock func() time.Time
 	// Observe, when set, is called after each batch commits or fails.
 	Observe func(BatchStats)
+	// Events renders each new account and transfer as the data of its event,
+	// which is written in the same transaction (package event). Nil writes no
+	// events: only tests of the ledger alone leave it unset.
+	Events EventEncoder
+}
+
+// EventEncoder renders ledger objects as event data: a JSON object, the
+// object as the API shows it. The API provides it; the ledger does not know
+// the public shapes.
+type EventEncoder interface {
+	TransferEventData(Transfer) []byte
+	AccountEventData(Account) []byte
 }
 
 // BatchStats describes one committed (or failed) batch.
@@ -225,7 +237,7 @@ func (e *Engine) commit(parent context.Context, subs []*submission, n int) {
 	if err == nil {
 		err = e.store.Transact(ctx, func(tx Tx) error {
 			ids.reset()
-			return applyBatch(ctx, tx, e.Now(), &ids, subs)
+			return applyBatch(ctx, tx, e.Now(), &ids, subs, e.cfg.Events)
 		})
 	}
 	if err != nil {

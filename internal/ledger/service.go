@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/money"
 )
 
@@ -117,7 +118,20 @@ func (e *Engine) createAccounts(ctx context.Context, reqs []AccountRequest) ([]A
 		if len(fresh) == 0 {
 			return nil
 		}
-		return tx.AccountsInsert(ctx, fresh)
+		if err := tx.AccountsInsert(ctx, fresh); err != nil {
+			return err
+		}
+		if e.cfg.Events == nil {
+			return nil
+		}
+		evs := make([]event.Event, len(fresh))
+		for i, a := range fresh {
+			evs[i] = event.Event{OrgID: a.Owner, Type: event.TypeAccountCreated, Data: e.cfg.Events.AccountEventData(a), CreatedAt: now}
+		}
+		if err := tx.EventsInsert(ctx, evs); err != nil {
+			return fmt.Errorf("ledger: insert account events: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/money"
 )
 
@@ -83,6 +84,10 @@ type Tx interface {
 	HoldsUpdate(ctx context.Context, holds []Hold) error
 
 	AssetByCode(ctx context.Context, code string) (money.Asset, error)
+
+	// EventsInsert records events (the outbox) in this transaction; the store
+	// assigns their ids.
+	EventsInsert(ctx context.Context, events []event.Event) error
 }
 
 // AccountSums pairs an account as stored with the totals its transfers add up to.

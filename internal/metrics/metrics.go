@@ -7,6 +7,7 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -28,6 +29,9 @@ type Metrics struct {
 	ledgerBatchSize    prometheus.Histogram
 	ledgerCommit       prometheus.Histogram
 	ledgerBatchFailure prometheus.Counter
+
+	webhookAttempts *prometheus.CounterVec
+	webhookLatency  prometheus.Histogram
 }
 
 // New registers Kinko's collectors, with the Go runtime's and the process's.
@@ -58,8 +62,21 @@ func New() *Metrics {
 			Name: "kinko_ledger_batch_failures_total",
 			Help: "Batches whose transaction failed; every caller in them got an error.",
 		}),
+		webhookAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kinko_webhook_attempts_total",
+			Help: "Webhook delivery attempts, by outcome: succeeded, failed (will retry), gave_up.",
+		}, []string{"outcome"}),
+		webhookLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kinko_webhook_attempt_seconds",
+			Help:    "Time from sending a webhook request to the end of its response, or its failure.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	for _, o := range []string{"succeeded", "failed", "gave_up"} {
+		m.webhookAttempts.WithLabelValues(o)
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.ledgerBatchSize, m.ledgerCommit, m.ledgerBatchFailure,
+		m.webhookAttempts, m.webhookLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -82,6 +99,48 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	}
 	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// ObserveWebhookAttempt records one webhook delivery attempt; use it as
+// jobs.Config.ObserveAttempt.
+func (m *Metrics) ObserveWebhookAttempt(outcome string, d time.Duration) {
+	m.webhookAttempts.WithLabelValues(outcome).Inc()
+	m.webhookLatency.Observe(d.Seconds())
+}
+
+// jobQueueDepthTimeout bounds the query behind one scrape of the job queue depth.
+const jobQueueDepthTimeout = 2 * time.Second
+
+// JobQueueStates are the job states whose counts kinko_job_queue_jobs reports.
+var JobQueueStates = []string{"available", "scheduled", "retryable", "running"}
+
+// RegisterJobQueueDepth reports kinko_job_queue_jobs{state} by calling depth
+// at each scrape. A failed query reports nothing for that scrape rather than
+// stale figures.
+func (m *Metrics) RegisterJobQueueDepth(depth func(ctx context.Context) (map[string]int64, error)) error {
+	return m.registry.Register(jobQueueCollector{depth: depth, desc: prometheus.NewDesc("kinko_job_queue_jobs",
+		"Durable jobs in the queue, by state (available: ready to run; scheduled and retryable: waiting for their time; running).",
+		[]string{"state"}, nil)})
+}
+
+type jobQueueCollector struct {
+	depth func(ctx context.Context) (map[string]int64, error)
+	desc  *prometheus.Desc
+}
+
+func (c jobQueueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c jobQueueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), jobQueueDepthTimeout)
+	defer cancel()
+	counts, err := c.depth(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, s := range JobQueueStates {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), s)
+	}
 }
 
 // Register adds a collector that another package owns (job queue depth,

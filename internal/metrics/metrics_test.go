@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -21,6 +23,14 @@ func TestScrapeParsesWithPrometheusParser(t *testing.T) {
 	m.ObserveRequest("", "GET", 404, time.Millisecond)
 	m.ObserveBatch(ledger.BatchStats{Requests: 32, Commit: 2 * time.Millisecond})
 	m.ObserveBatch(ledger.BatchStats{Requests: 8, Err: errors.New("db down")})
+	m.ObserveWebhookAttempt("succeeded", 4*time.Millisecond)
+	m.ObserveWebhookAttempt("failed", time.Second)
+	m.ObserveWebhookAttempt("succeeded", 2*time.Millisecond)
+	if err := m.RegisterJobQueueDepth(func(context.Context) (map[string]int64, error) {
+		return map[string]int64{"available": 7, "retryable": 2}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -64,6 +74,22 @@ func TestScrapeParsesWithPrometheusParser(t *testing.T) {
 	}
 	if got := counter("kinko_ledger_batch_failures_total", nil); got != 1 {
 		t.Errorf("failed batches = %v, want 1", got)
+	}
+	if got := counter("kinko_webhook_attempts_total", map[string]string{"outcome": "succeeded"}); got != 2 {
+		t.Errorf("succeeded webhook attempts = %v, want 2", got)
+	}
+	if got := counter("kinko_webhook_attempts_total", map[string]string{"outcome": "gave_up"}); got != 0 {
+		t.Errorf("gave_up webhook attempts = %v, want 0 (reported before any)", got)
+	}
+	if got := counter("kinko_webhook_attempt_seconds", nil); got != 3 {
+		t.Errorf("webhook latency samples = %v, want 3", got)
+	}
+	depth := map[string]float64{}
+	for _, mm := range families["kinko_job_queue_jobs"].GetMetric() {
+		depth[mm.GetLabel()[0].GetValue()] = mm.GetGauge().GetValue()
+	}
+	if want := map[string]float64{"available": 7, "scheduled": 0, "retryable": 2, "running": 0}; fmt.Sprint(depth) != fmt.Sprint(want) {
+		t.Errorf("job queue depth = %v, want %v", depth, want)
 	}
 	if families["go_goroutines"] == nil {
 		t.Error("no Go runtime metrics")

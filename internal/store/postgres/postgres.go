@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/store"
@@ -40,9 +41,15 @@ import (
 var migrationFS embed.FS
 
 // PoolConnsMax is the pool size Open uses unless the URL sets pool_max_conns.
-// The engine commits a few batches at once (its Workers) and reads take the
-// rest; more connections than that only add contention on a small server.
-const PoolConnsMax = 16
+// The engine commits a few batches at once (its Workers), group writes take
+// two and reads take most of the rest. River shares the pool: it holds one
+// connection for LISTEN, and its fetches, completions, leader's maintenance,
+// the dispatcher's transaction and the store calls of delivery jobs (up to
+// jobs.WorkersDefault at once, each short) come in bursts; eight more keep
+// those bursts from making the ledger wait. More than that only adds
+// contention on a small server, and three nodes stay within PostgreSQL's
+// default max_connections of 100.
+const PoolConnsMax = 24
 
 // migrationLockKey is the pg_advisory_xact_lock key that serialises
 // migrations of one database across processes ("kinko" in ASCII).
@@ -56,6 +63,7 @@ const rollbackTimeout = 5 * time.Second
 type DB struct {
 	pool  *pgxpool.Pool
 	group *store.Batcher[*groupOp] // small writes, gathered into one transaction per batch
+	jobs  *river.Client[pgx.Tx]    // inserts River jobs in this adapter's transactions; works none
 }
 
 var _ store.Migrator = (*DB)(nil)
@@ -80,6 +88,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: open pool: %w", err)
 	}
 	db := &DB{pool: pool}
+	if db.jobs, err = newJobInserter(db); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
 	db.group = newGroupWriter(db)
 	if err := db.Ping(ctx); err != nil {
 		pool.Close()
@@ -124,9 +136,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Migrate applies the embedded migrations not yet applied and returns how
-// many it applied. Processes may migrate one database at once: each step
-// holds a transaction-scoped advisory lock, and a migration another process
+// Migrate applies the embedded migrations not yet applied, then River's, and
+// returns how many of its own it applied. Processes may migrate one database
+// at once: each step holds an advisory lock, and a migration another process
 // applied meanwhile is skipped.
 func (db *DB) Migrate(ctx context.Context) (int, error) {
 	ms, err := store.LoadMigrations(migrationFS, "migration")
@@ -144,7 +156,11 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("postgres: create schema_migrations: %w", err)
 	}
-	return store.Migrate(ctx, db, ms)
+	n, err := store.Migrate(ctx, db, ms)
+	if err != nil {
+		return n, err
+	}
+	return n, db.migrateRiver(ctx)
 }
 
 // MigrationVersions implements store.Migrator.

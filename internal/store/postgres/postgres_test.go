@@ -133,6 +133,16 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, harness())
 }
 
+func TestEvents(t *testing.T) {
+	serverURL(t)
+	storetest.RunEvents(t, harness())
+}
+
+func TestWebhooks(t *testing.T) {
+	serverURL(t)
+	storetest.RunWebhooks(t, harness())
+}
+
 func TestMigrate(t *testing.T) {
 	ctx := context.Background()
 	ms, err := store.LoadMigrations(migrationFS, "migration")
@@ -172,6 +182,11 @@ func TestMigrate(t *testing.T) {
 		}
 		if n, err := dbs[1].Migrate(ctx); err != nil || n != 0 {
 			t.Fatalf("Migrate after both = %d, %v; want 0, nil", n, err)
+		}
+		for _, db := range dbs {
+			if depth, err := db.JobQueueDepth(ctx); err != nil || len(depth) != 4 || depth["available"] != 0 {
+				t.Fatalf("JobQueueDepth after Migrate = %v, %v; want River's tables, empty", depth, err)
+			}
 		}
 	})
 	t.Run("ErrNewerSchema", func(t *testing.T) {
@@ -241,11 +256,34 @@ var benchWorkers = flag.Int("bench.workers", 4, "engine workers for BenchmarkEng
 //
 //	KINKO_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable \
 //	  go test ./internal/store/postgres/ -run '^$' -bench Engine -benchtime 200000x -count 3
-func BenchmarkEngine(b *testing.B) {
+func BenchmarkEngine(b *testing.B) { benchEngine(b, nil) }
+
+// BenchmarkEngineEvents is BenchmarkEngine with the outbox on: every account
+// and transfer also writes an event of about 300 bytes, as the server does.
+func BenchmarkEngineEvents(b *testing.B) { benchEngine(b, benchEncoder{}) }
+
+// benchEncoder renders objects as the API roughly does: a JSON object of
+// about 300 bytes.
+type benchEncoder struct{}
+
+func (benchEncoder) TransferEventData(t ledger.Transfer) []byte {
+	return fmt.Appendf(nil, `{"object":"transfer","id":"tr_%d","owner":%q,"reference":%q,"kind":%q,`+
+		`"debit_account_id":"acct_%d","credit_account_id":"acct_%d","amount":"%d","asset":%q,"code":%q,`+
+		`"pending_id":null,"timeout_at":null,"metadata":{},"created_at":%q}`,
+		t.ID, t.Owner, t.Reference, t.Kind, t.DebitAccountID, t.CreditAccountID, t.Amount, t.Asset, t.Code,
+		t.CreatedAt.Format(time.RFC3339Nano))
+}
+
+func (benchEncoder) AccountEventData(a ledger.Account) []byte {
+	return fmt.Appendf(nil, `{"object":"account","id":"acct_%d","owner":%q,"reference":%q,"asset":%q,"created_at":%q}`,
+		a.ID, a.Owner, a.Reference, a.Asset, a.CreatedAt.Format(time.RFC3339Nano))
+}
+
+func benchEngine(b *testing.B, events ledger.EventEncoder) {
 	ctx := context.Background()
 	db := MustOpenFresh(b)
 	var batches, requests atomic.Int64
-	e := ledger.NewEngine(db, ledger.Config{Workers: *benchWorkers, Observe: func(s ledger.BatchStats) {
+	e := ledger.NewEngine(db, ledger.Config{Workers: *benchWorkers, Events: events, Observe: func(s ledger.BatchStats) {
 		if s.Err != nil {
 			b.Errorf("batch: %v", s.Err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,11 +56,35 @@ func randomPair(rng *rand.Rand, n int) (int, int) {
 
 // BenchmarkEngineTransfers measures single-transfer submissions from 64
 // concurrent clients between 10,000 accounts, the shape of `kinko bench ledger`.
-func BenchmarkEngineTransfers(b *testing.B) {
+func BenchmarkEngineTransfers(b *testing.B) { benchEngineTransfers(b, nil) }
+
+// BenchmarkEngineTransfersWithEvents is BenchmarkEngineTransfers with an
+// event written for every transfer, as a server writes them: the cost of the
+// outbox on the ledger's hot path.
+func BenchmarkEngineTransfersWithEvents(b *testing.B) { benchEngineTransfers(b, benchEvents{}) }
+
+// benchEvents renders a small event object, so the benchmark measures the
+// store's cost of an event rather than an encoder's.
+type benchEvents struct{}
+
+func (benchEvents) TransferEventData(t ledger.Transfer) []byte {
+	buf := append(make([]byte, 0, 96), `{"object":"transfer","id":`...)
+	buf = strconv.AppendInt(buf, t.ID, 10)
+	buf = append(buf, `,"amount":`...)
+	buf = strconv.AppendInt(buf, t.Amount, 10)
+	return append(buf, '}')
+}
+
+func (benchEvents) AccountEventData(a ledger.Account) []byte {
+	buf := strconv.AppendInt(append(make([]byte, 0, 48), `{"object":"account","id":`...), a.ID, 10)
+	return append(buf, '}')
+}
+
+func benchEngineTransfers(b *testing.B, events ledger.EventEncoder) {
 	ctx := context.Background()
 	var batches, requests atomic.Int64
 	var commitNs atomic.Int64
-	e, ids := newBenchEngine(b, ledger.Config{Workers: 1, Observe: func(s ledger.BatchStats) {
+	e, ids := newBenchEngine(b, ledger.Config{Workers: 1, Events: events, Observe: func(s ledger.BatchStats) {
 		batches.Add(1)
 		requests.Add(int64(s.Requests))
 		commitNs.Add(int64(s.Commit))
@@ -107,9 +132,15 @@ func cpuTime() time.Duration {
 
 // BenchmarkCommitBatch64 measures the engine and SQLite alone: one caller
 // commits batches of 64 single transfers, with no goroutines or queue.
-func BenchmarkCommitBatch64(b *testing.B) {
+func BenchmarkCommitBatch64(b *testing.B) { benchCommitBatch64(b, nil) }
+
+// BenchmarkCommitBatch64WithEvents is BenchmarkCommitBatch64 with an event
+// written for every transfer.
+func BenchmarkCommitBatch64WithEvents(b *testing.B) { benchCommitBatch64(b, benchEvents{}) }
+
+func benchCommitBatch64(b *testing.B, events ledger.EventEncoder) {
 	ctx := context.Background()
-	e, ids := newBenchEngine(b, ledger.Config{Workers: 1})
+	e, ids := newBenchEngine(b, ledger.Config{Workers: 1, Events: events})
 	rng := rand.New(rand.NewPCG(1, 1))
 	seq := 0
 	cpu0 := cpuTime()

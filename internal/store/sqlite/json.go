@@ -101,3 +101,15 @@ func idsJSON(ids []int64) string {
 	}
 	return string(append(buf, ']'))
 }
+
+func stringsJSON(ss []string) string {
+	buf := make([]byte, 0, len(ss)*16+2)
+	buf = append(buf, '[')
+	for i, s := range ss {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, s)
+	}
+	return string(append(buf, ']'))
+}

@@ -31,6 +31,8 @@ type statements struct {
 	accountsByRef, accountsInsert, accountsByID, accountsUpdate *sql.Stmt
 	transfersByRef, transfersInsert                             *sql.Stmt
 	holdsByID, holdsInsert, holdsUpdate                         *sql.Stmt
+	eventsInsert                                                *sql.Stmt
+	webhookAttemptsInsert, webhookDeliveriesUpdate              *sql.Stmt
 }
 
 // jsonCols renders "value ->> 0, value ->> 1, …" for n columns of a json_each row.
@@ -66,6 +68,9 @@ func (db *DB) prepare(ctx context.Context) (*statements, error) {
 		{&st.holdsUpdate, "UPDATE holds SET state = v.state, resolved_at = v.resolved_at " +
 			"FROM (SELECT value ->> 0 AS id, value ->> 1 AS state, value ->> 2 AS resolved_at FROM json_each(?)) AS v " +
 			"WHERE holds.transfer_id = v.id"},
+		{&st.eventsInsert, eventsInsertSQL},
+		{&st.webhookAttemptsInsert, webhookAttemptsInsertSQL},
+		{&st.webhookDeliveriesUpdate, webhookDeliveriesUpdateSQL},
 	} {
 		s, err := db.write.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -80,7 +85,8 @@ func (db *DB) prepare(ctx context.Context) (*statements, error) {
 
 func (st *statements) close() {
 	for _, s := range []*sql.Stmt{st.accountsByRef, st.accountsInsert, st.accountsByID, st.accountsUpdate,
-		st.transfersByRef, st.transfersInsert, st.holdsByID, st.holdsInsert, st.holdsUpdate} {
+		st.transfersByRef, st.transfersInsert, st.holdsByID, st.holdsInsert, st.holdsUpdate,
+		st.eventsInsert, st.webhookAttemptsInsert, st.webhookDeliveriesUpdate} {
 		if s != nil {
 			s.Close()
 		}

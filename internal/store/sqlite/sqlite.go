@@ -1,5 +1,7 @@
 // Package sqlite is Kinko's embedded store: one SQLite file in WAL mode, the
-// zero-setup default. It implements ledger.Store.
+// zero-setup default. It implements ledger.Store, auth.Store,
+// idempotency.Store, event.Store and webhook.Store, and keeps River's durable
+// job queue in the same file (job.go).
 //
 // Writes go through one connection and begin with BEGIN IMMEDIATE, so a
 // transaction holds the file's write lock from its first statement: writers in
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+	"github.com/riverqueue/river"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/store"
@@ -62,7 +65,8 @@ type DB struct {
 	read   *sql.DB
 	group  *store.Batcher[groupOp] // small writes, gathered into one transaction per batch
 	stmtMu sync.Mutex
-	stmts  *statements // prepared on first Transact
+	stmts  *statements            // prepared on first Transact
+	jobs   *river.Client[*sql.Tx] // insert-only: enqueues jobs in our own transactions
 }
 
 // Open opens (creating if needed) the SQLite file at path. It does not apply
@@ -99,6 +103,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	read.SetMaxIdleConns(8)
 	db := &DB{path: path, write: write, read: read}
 	db.group = newGroupWriter(db)
+	if db.jobs, err = newInsertClient(db.write); err != nil {
+		db.Close()
+		return nil, err
+	}
 	// Touch the file now so a bad path fails here, not on first use.
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
@@ -131,7 +139,8 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// Migrate applies the embedded migrations not yet applied.
+// Migrate applies the embedded migrations not yet applied, then River's
+// (see migrateJobs), and returns how many of the embedded ones it applied.
 func (db *DB) Migrate(ctx context.Context) (int, error) {
 	ms, err := store.LoadMigrations(migrationFS, "migration")
 	if err != nil {
@@ -141,7 +150,11 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return 0, fmt.Errorf("sqlite: create schema_migrations: %w", err)
 	}
-	return store.Migrate(ctx, db, ms)
+	n, err := store.Migrate(ctx, db, ms)
+	if err != nil {
+		return n, err
+	}
+	return n, db.migrateJobs(ctx)
 }
 
 // MigrationVersions implements store.Migrator.

@@ -2,10 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/store"
 	"github.com/kinko-pay/kinko/internal/store/storetest"
 )
 
@@ -51,11 +54,52 @@ func harness() storetest.Harness {
 
 func TestSuite(t *testing.T) { storetest.Run(t, harness()) }
 
+func TestEvents(t *testing.T) { storetest.RunEvents(t, harness()) }
+
+func TestWebhooks(t *testing.T) { storetest.RunWebhooks(t, harness()) }
+
 func TestMigrateTwiceIsNoop(t *testing.T) {
 	db := openFile(t, filepath.Join(t.TempDir(), "kinko.db"))
 	n, err := db.Migrate(context.Background())
 	if err != nil || n != 0 {
 		t.Fatalf("second Migrate = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func TestMigrateConcurrentBothSucceed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kinko.db")
+	dbs := make([]*DB, 2)
+	for i := range dbs {
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	ns := make([]int, len(dbs))
+	errs := make([]error, len(dbs))
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Go(func() { ns[i], errs[i] = db.Migrate(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent Migrate: %v", err)
+	}
+	ms, err := store.LoadMigrations(migrationFS, "migration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns[0]+ns[1] != len(ms) {
+		t.Fatalf("the two Migrate calls applied %d and %d migrations, want %d in all", ns[0], ns[1], len(ms))
+	}
+	for _, db := range dbs {
+		depth, err := db.JobQueueDepth(ctx)
+		if err != nil || len(depth) != 4 || depth["available"] != 0 {
+			t.Fatalf("JobQueueDepth after Migrate = %v, %v", depth, err)
+		}
 	}
 }
 

@@ -1,0 +1,100 @@
+// Package event is Kinko's outbox: every state change that an organization
+// may want to hear about is recorded as an Event in the same database
+// transaction as the change itself, so an event exists exactly when its change
+// committed. Polling clients list events (GET /v1/events); package webhook
+// delivers them to the organization's endpoints.
+//
+// An event is immutable. Its Data is the changed object as the API shows it,
+// rendered when the change commits. This package never imports net/http, a SQL
+// driver or the job queue; store adapters implement Store.
+package event
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+)
+
+// Types of event. A new type is added here, to the OpenAPI document and to docs/webhooks.md.
+const (
+	TypeAccountCreated  = "account.created"
+	TypeTransferCreated = "transfer.created" // an immediate or pending transfer
+	TypeTransferPosted  = "transfer.posted"  // a post of a pending transfer (its data is the post transfer)
+	TypeTransferVoided  = "transfer.voided"  // a void of a pending transfer
+	TypeTransferExpired = "transfer.expired" // the ledger voided a pending transfer at its timeout
+)
+
+// Types lists every event type, in the order the documentation gives them.
+var Types = []string{TypeAccountCreated, TypeTransferCreated, TypeTransferPosted, TypeTransferVoided, TypeTransferExpired}
+
+// KnownType reports whether t is one of Types.
+func KnownType(t string) bool { return slices.Contains(Types, t) }
+
+// Bounds.
+const (
+	PageLimitMax = 100
+	DataLenMax   = 64 << 10 // bytes of one event's data; a larger object is a bug in its encoder
+)
+
+// Event is one recorded state change of an organization's data.
+type Event struct {
+	ID        int64 // assigned by the store, increasing in commit order on one writer
+	OrgID     string
+	Type      string
+	Data      []byte // a JSON object: the changed object as the API shows it
+	CreatedAt time.Time
+}
+
+// Filter selects one page of an organization's events, in id order.
+type Filter struct {
+	OrgID   string
+	Type    string // "" for every type
+	AfterID int64  // cursor: only events with a greater id
+	Limit   int    // 1..PageLimitMax
+}
+
+// Store is what events need of a database. Events are written by the
+// producers of changes, inside their own transactions (see ledger.Tx); this
+// is the read side.
+type Store interface {
+	// EventByID returns one event. Errors: not_found.
+	EventByID(ctx context.Context, id int64) (Event, error)
+	// EventList returns one page of events matching f, by ascending id.
+	EventList(ctx context.Context, f Filter) ([]Event, error)
+}
+
+// Service reads events for an organization.
+type Service struct{ store Store }
+
+// NewService returns a Service on store.
+func NewService(store Store) *Service { return &Service{store: store} }
+
+// FindEventByID returns one of org's events. Another organization's event is
+// not found, as one that does not exist.
+//
+// Errors: not_found.
+func (s *Service) FindEventByID(ctx context.Context, orgID string, id int64) (Event, error) {
+	e, err := s.store.EventByID(ctx, id)
+	if err != nil {
+		return Event{}, err
+	}
+	if e.OrgID != orgID {
+		return Event{}, apperr.NotFound("event")
+	}
+	return e, nil
+}
+
+// FindEvents returns one page of an organization's events.
+//
+// Errors: invalid (limit, type).
+func (s *Service) FindEvents(ctx context.Context, f Filter) ([]Event, error) {
+	if f.Limit < 1 || f.Limit > PageLimitMax {
+		return nil, apperr.Invalid("limit", "limit must be between 1 and %d", PageLimitMax)
+	}
+	if f.Type != "" && !KnownType(f.Type) {
+		return nil, apperr.Invalid("type", "unknown event type %q", f.Type)
+	}
+	return s.store.EventList(ctx, f)
+}

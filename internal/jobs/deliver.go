@@ -1,0 +1,155 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/webhook"
+)
+
+// recordTimeout bounds writing a job's outcomes, which happens even when
+// the job's context has ended: requests already sent must be recorded.
+const recordTimeout = 30 * time.Second
+
+// drainBytesMax bounds how much of a response is read past the snippet so
+// the connection can be reused; a longer body closes the connection.
+const drainBytesMax = 64 << 10
+
+// userAgent names Kinko to receivers.
+const userAgent = "Kinko-Webhooks/1"
+
+// deliverWorker sends a DeliverArgs job's pending deliveries.
+type deliverWorker struct {
+	river.WorkerDefaults[webhook.DeliverArgs]
+	cfg Config
+}
+
+// Work sends every delivery of the job that is still pending, at most
+// SendConcurrency at a time, and records each attempt and outcome in one
+// transaction. It returns an error (so River retries the job after
+// NextRetry) while any delivery is still pending; deliveries recorded as
+// succeeded are not sent again by a retry. A disabled or missing endpoint
+// cancels the job: its deliveries wait for a replay.
+func (w *deliverWorker) Work(ctx context.Context, job *river.Job[webhook.DeliverArgs]) error {
+	ep, err := w.cfg.Store.WebhookEndpointByID(ctx, job.Args.EndpointID)
+	if apperr.Is(err, apperr.CodeNotFound) {
+		return river.JobCancel(fmt.Errorf("webhook endpoint %d does not exist", job.Args.EndpointID))
+	}
+	if err != nil {
+		return err
+	}
+	if ep.Disabled {
+		return river.JobCancel(fmt.Errorf("webhook endpoint %d is disabled; replay its events once enabled", ep.ID))
+	}
+	events, deliveries, err := w.cfg.Store.WebhookPendingEvents(ctx, ep.ID, job.Args.EventIDs)
+	if err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	attempts := make([]webhook.Attempt, len(events))
+	sem := make(chan struct{}, w.cfg.SendConcurrency)
+	var wg sync.WaitGroup
+	for i := range events {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			attempts[i] = w.send(ctx, ep, w.cfg.Render(events[i]), events[i].ID)
+		})
+	}
+	wg.Wait()
+
+	lastTry := job.Attempt >= job.MaxAttempts
+	now := w.now()
+	pending := 0
+	for i := range deliveries {
+		d, a := &deliveries[i], &attempts[i]
+		d.Attempts++
+		a.Number = d.Attempts
+		a.OrgID = ep.OrgID
+		d.LastStatus = a.StatusCode
+		d.UpdatedAt = now
+		outcome := "succeeded"
+		switch {
+		case a.Succeeded:
+			d.State = webhook.DeliverySucceeded
+		case lastTry || now.Sub(events[i].CreatedAt) >= webhook.RetryWindow:
+			d.State = webhook.DeliveryFailed
+			outcome = "gave_up"
+		default:
+			d.State = webhook.DeliveryPending
+			outcome = "failed"
+			pending++
+		}
+		if w.cfg.ObserveAttempt != nil {
+			w.cfg.ObserveAttempt(outcome, time.Duration(a.LatencyMicros)*time.Microsecond)
+		}
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := w.cfg.Store.WebhookRecord(rctx, attempts, deliveries); err != nil {
+		return fmt.Errorf("record webhook attempts: %w", err)
+	}
+	if pending > 0 {
+		return fmt.Errorf("%d of %d webhook deliveries to endpoint %d failed; retrying", pending, len(deliveries), ep.ID)
+	}
+	return nil
+}
+
+// NextRetry spaces a failing job's retries by webhook.Backoff.
+func (w *deliverWorker) NextRetry(job *river.Job[webhook.DeliverArgs]) time.Time {
+	return w.cfg.Clock().Add(webhook.Backoff(w.cfg.BackoffBase, job.Attempt))
+}
+
+// Timeout bounds one run of the job.
+func (w *deliverWorker) Timeout(*river.Job[webhook.DeliverArgs]) time.Duration { return JobTimeout }
+
+func (w *deliverWorker) now() time.Time { return w.cfg.Clock().UTC().Truncate(time.Microsecond) }
+
+// send POSTs one event's body to the endpoint, signed, and describes the attempt.
+func (w *deliverWorker) send(ctx context.Context, ep webhook.Endpoint, body []byte, eventID int64) webhook.Attempt {
+	a := webhook.Attempt{EndpointID: ep.ID, EventID: eventID, At: w.now()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		a.Error = truncate(err.Error(), webhook.AttemptErrorLenMax)
+		return a
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set(webhook.EventIDHeader, "evt_"+strconv.FormatInt(eventID, 10))
+	req.Header.Set(webhook.SignatureHeader, webhook.Sign(ep.Secret, w.cfg.Clock(), body))
+	start := time.Now()
+	res, err := w.cfg.HTTPClient.Do(req)
+	if err != nil {
+		a.LatencyMicros = time.Since(start).Microseconds()
+		a.Error = truncate(err.Error(), webhook.AttemptErrorLenMax)
+		return a
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(res.Body, webhook.ResponseSnippetMax))
+	io.Copy(io.Discard, io.LimitReader(res.Body, drainBytesMax))
+	res.Body.Close()
+	a.LatencyMicros = time.Since(start).Microseconds()
+	a.StatusCode = res.StatusCode
+	a.Succeeded = res.StatusCode >= 200 && res.StatusCode < 300
+	a.ResponseSnippet = truncate(string(snippet), webhook.ResponseSnippetMax)
+	return a
+}
+
+// truncate cuts s to at most n bytes of valid UTF-8.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "")
+}

@@ -1,0 +1,208 @@
+// Package jobs runs Kinko's durable background work on River: the webhook
+// dispatcher that turns committed events into delivery jobs, and the workers
+// that send them. Jobs are inserted by the store adapters in the same
+// transaction as the change that needs them; every worker is safe to run
+// twice (a job retried after a crash re-reads what is still to do).
+//
+// This package holds no business rules: what to deliver, how to sign and how
+// long to retry are package webhook's; it owns only the HTTP requests and the
+// wiring to River.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/store"
+	"github.com/kinko-pay/kinko/internal/webhook"
+)
+
+// Bounds of the job runner.
+const (
+	// WorkersDefault bounds jobs worked at once on one node; each delivery job
+	// sends up to SendConcurrencyDefault requests at a time.
+	WorkersDefault         = 16
+	SendConcurrencyDefault = 16
+	// DispatchIntervalDefault is how long the dispatcher sleeps when it found
+	// nothing to dispatch.
+	DispatchIntervalDefault = 100 * time.Millisecond
+	// FetchPollInterval is how often an idle node asks the queue for jobs
+	// (SQLite has no LISTEN/NOTIFY, so polling is how jobs are found).
+	FetchPollInterval = 100 * time.Millisecond
+	// JobTimeout bounds one delivery job: DeliverBatchMax requests of at most
+	// webhook.RequestTimeout each, SendConcurrencyDefault at a time.
+	JobTimeout = 2 * time.Minute
+	// RescueStuckJobsAfter is when a job left running by a crashed node is
+	// run again; it must exceed JobTimeout.
+	RescueStuckJobsAfter = 5 * time.Minute
+	// StopTimeout bounds how long Stop waits for jobs in hand.
+	StopTimeout = 30 * time.Second
+)
+
+// Store is what the runner needs of a store adapter.
+type Store interface {
+	webhook.Store
+	event.Store
+	NewJobClient(cfg *river.Config) (store.JobClient, error)
+}
+
+// Config configures a Runner. Zero fields take the defaults above.
+type Config struct {
+	Store    Store
+	Webhooks *webhook.Service
+	// Render gives the bytes POSTed for an event: the same document GET
+	// /v1/events/{id} returns (api.RenderEvent).
+	Render func(event.Event) []byte
+	Logger *slog.Logger
+	// BackoffBase is the first retry's wait (webhook.BackoffBaseDefault when 0).
+	BackoffBase      time.Duration
+	Workers          int
+	SendConcurrency  int
+	DispatchInterval time.Duration
+	HTTPClient       *http.Client // nil: NewHTTPClient()
+	Clock            func() time.Time
+	// ObserveAttempt, when set, is told of every delivery attempt: its
+	// outcome ("succeeded", "failed", "gave_up") and latency.
+	ObserveAttempt func(outcome string, d time.Duration)
+}
+
+// Runner works jobs and dispatches events on one node until Stop.
+type Runner struct {
+	cfg    Config
+	client store.JobClient
+
+	stopDispatch context.CancelFunc
+	wg           sync.WaitGroup
+}
+
+// NewRunner builds the River client with Kinko's workers. Call Start.
+func NewRunner(cfg Config) (*Runner, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = WorkersDefault
+	}
+	if cfg.SendConcurrency <= 0 {
+		cfg.SendConcurrency = SendConcurrencyDefault
+	}
+	if cfg.DispatchInterval <= 0 {
+		cfg.DispatchInterval = DispatchIntervalDefault
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = NewHTTPClient()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Render == nil || cfg.Webhooks == nil || cfg.Store == nil {
+		return nil, errors.New("jobs: Store, Webhooks and Render are required")
+	}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &deliverWorker{cfg: cfg}); err != nil {
+		return nil, fmt.Errorf("jobs: add webhook worker: %w", err)
+	}
+	client, err := cfg.Store.NewJobClient(&river.Config{
+		Workers:              workers,
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		FetchPollInterval:    FetchPollInterval,
+		JobTimeout:           JobTimeout,
+		RescueStuckJobsAfter: RescueStuckJobsAfter,
+		MaxAttempts:          webhook.JobAttemptsMax,
+		// River logs each failed attempt at error level; the attempt log and
+		// the metrics already say it, so only River's warnings reach ours.
+		Logger: slog.New(levelFloor{cfg.Logger.Handler(), slog.LevelWarn}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jobs: new River client: %w", err)
+	}
+	return &Runner{cfg: cfg, client: client}, nil
+}
+
+// Start starts working jobs and the dispatcher.
+func (r *Runner) Start(ctx context.Context) error {
+	// River stops hard, cancelling the jobs in hand, when the context given
+	// to Start ends; only Stop may end the runner, so that a graceful
+	// shutdown lets requests already sent finish and be recorded.
+	if err := r.client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("jobs: start River: %w", err)
+	}
+	dctx, cancel := context.WithCancel(context.Background())
+	r.stopDispatch = cancel
+	r.wg.Go(func() { r.dispatch(dctx) })
+	return nil
+}
+
+// Stop stops the dispatcher, then stops taking jobs and waits, up to
+// StopTimeout, for those in hand to finish and be recorded. A job still
+// running after that is left to be run again (RescueStuckJobsAfter).
+func (r *Runner) Stop() error {
+	if r.stopDispatch != nil {
+		r.stopDispatch()
+	}
+	r.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+	defer cancel()
+	if err := r.client.Stop(ctx); err != nil {
+		return fmt.Errorf("jobs: stop River: %w", err)
+	}
+	return nil
+}
+
+// dispatch turns committed events into delivery jobs until ctx ends: at once
+// again while batches come back full, else after DispatchInterval.
+func (r *Runner) dispatch(ctx context.Context) {
+	for {
+		n, err := r.cfg.Webhooks.Dispatch(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.cfg.Logger.Error("webhook dispatch failed", "err", err)
+		}
+		if err == nil && n == webhook.DispatchBatchMax {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.cfg.DispatchInterval):
+		}
+	}
+}
+
+// NewHTTPClient returns the client webhook requests go out on: bounded by
+// webhook.RequestTimeout, keeping connections to each receiver alive, and
+// never following redirects (a 3xx is a failed attempt: the endpoint's URL
+// is what the organization registered).
+func NewHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = WorkersDefault * SendConcurrencyDefault
+	tr.MaxIdleConns = 4 * tr.MaxIdleConnsPerHost
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       webhook.RequestTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// levelFloor drops records below min.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+func (h levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(a), h.min}
+}
+func (h levelFloor) WithGroup(n string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(n), h.min}
+}

@@ -1,0 +1,391 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/webhook"
+)
+
+var _ webhook.Store = (*DB)(nil)
+
+const (
+	endpointCols = "id, org_id, url, description, event_types, secret, disabled, created_at, updated_at"
+	deliveryCols = "endpoint_id, event_id, org_id, state, attempts, last_status, created_at, updated_at"
+	attemptCols  = "id, endpoint_id, event_id, org_id, number, at, succeeded, status_code, latency_us, error, response_snippet"
+)
+
+// Statements of WebhookRecord, prepared with the ledger's (see statements):
+// a job records up to webhook.DeliverBatchMax outcomes, at thousands of
+// deliveries a second over all jobs, so each table costs one prepared
+// statement per job, not one per row.
+var (
+	webhookAttemptsInsertSQL = "INSERT INTO webhook_attempts (" + strings.TrimPrefix(attemptCols, "id, ") + ") " +
+		"SELECT " + jsonCols(10) + " FROM json_each(?) ORDER BY key"
+	webhookDeliveriesUpdateSQL = "UPDATE webhook_deliveries SET state = v.state, attempts = v.attempts, last_status = v.last_status, updated_at = v.updated_at " +
+		"FROM (SELECT value ->> 0 AS endpoint_id, value ->> 1 AS event_id, value ->> 2 AS state, value ->> 3 AS attempts, " +
+		"value ->> 4 AS last_status, value ->> 5 AS updated_at FROM json_each(?)) AS v " +
+		"WHERE webhook_deliveries.endpoint_id = v.endpoint_id AND webhook_deliveries.event_id = v.event_id"
+)
+
+// deliveriesInsertSQL inserts one JSON array of deliveries (deliveryCols);
+// onConflict says what becomes of a delivery that exists. (SQLite needs the
+// WHERE before an upsert's ON CONFLICT when the rows come from a SELECT.)
+func deliveriesInsertSQL(onConflict string) string {
+	return "INSERT INTO webhook_deliveries (" + deliveryCols + ") SELECT " + jsonCols(8) + " FROM json_each(?) WHERE true " +
+		"ON CONFLICT (endpoint_id, event_id) " + onConflict
+}
+
+func scanEndpoint(s scanner) (webhook.Endpoint, error) {
+	var e webhook.Endpoint
+	var types string
+	var created, updated int64
+	if err := s.Scan(&e.ID, &e.OrgID, &e.URL, &e.Description, &types, &e.Secret, &e.Disabled, &created, &updated); err != nil {
+		return webhook.Endpoint{}, err
+	}
+	if err := json.Unmarshal([]byte(types), &e.EventTypes); err != nil {
+		return webhook.Endpoint{}, fmt.Errorf("sqlite: webhook endpoint %d event types: %w", e.ID, err)
+	}
+	e.CreatedAt, e.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return e, nil
+}
+
+// eventTypesJSON renders an endpoint's event types as the JSON array stored.
+func eventTypesJSON(types []string) string {
+	if types == nil {
+		return "[]"
+	}
+	return stringsJSON(types)
+}
+
+// WebhookEndpointInsert implements webhook.Store: the count of the
+// organization's endpoints and the insert share one write transaction, so two
+// concurrent inserts cannot both pass the limit.
+//
+// Errors: conflict (url) at webhook.EndpointsPerOrgMax endpoints.
+func (db *DB) WebhookEndpointInsert(ctx context.Context, e webhook.Endpoint) (webhook.Endpoint, error) {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM webhook_endpoints WHERE org_id = ?", e.OrgID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= webhook.EndpointsPerOrgMax {
+			return &apperr.Error{Code: apperr.CodeConflict, Param: "url",
+				Message: fmt.Sprintf("an organization has at most %d webhook endpoints; delete or reuse one", webhook.EndpointsPerOrgMax)}
+		}
+		return tx.QueryRowContext(ctx, "INSERT INTO webhook_endpoints ("+strings.TrimPrefix(endpointCols, "id, ")+") "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+			e.OrgID, e.URL, e.Description, eventTypesJSON(e.EventTypes), e.Secret, e.Disabled, micros(e.CreatedAt), micros(e.UpdatedAt)).
+			Scan(&e.ID)
+	})
+	if err != nil {
+		return webhook.Endpoint{}, fmt.Errorf("sqlite: insert webhook endpoint: %w", err)
+	}
+	return e, nil
+}
+
+// WebhookEndpointByID implements webhook.Store. Errors: not_found.
+func (db *DB) WebhookEndpointByID(ctx context.Context, id int64) (webhook.Endpoint, error) {
+	e, err := scanEndpoint(db.read.QueryRowContext(ctx, "SELECT "+endpointCols+" FROM webhook_endpoints WHERE id = ?", id))
+	if err != nil {
+		return webhook.Endpoint{}, notFound(err, "webhook endpoint")
+	}
+	return e, nil
+}
+
+// WebhookEndpointList implements webhook.Store: one page of an
+// organization's endpoints by ascending id.
+func (db *DB) WebhookEndpointList(ctx context.Context, f webhook.EndpointFilter) ([]webhook.Endpoint, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT "+endpointCols+" FROM webhook_endpoints WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?",
+		f.OrgID, f.AfterID, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list webhook endpoints: %w", err)
+	}
+	return collect(rows, scanEndpoint, "sqlite: scan webhook endpoint")
+}
+
+// WebhookEndpointUpdate implements webhook.Store. An endpoint of another
+// organization than e.OrgID is not found.
+//
+// Errors: not_found.
+func (db *DB) WebhookEndpointUpdate(ctx context.Context, e webhook.Endpoint) error {
+	var n int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, disabled = ?, updated_at = ? "+
+			"WHERE id = ? AND org_id = ?", e.URL, e.Description, eventTypesJSON(e.EventTypes), e.Disabled, micros(e.UpdatedAt), e.ID, e.OrgID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: update webhook endpoint: %w", err)
+	}
+	if n == 0 {
+		return apperr.NotFound("webhook endpoint")
+	}
+	return nil
+}
+
+// WebhookDispatch implements webhook.Store in one write transaction, whose
+// BEGIN IMMEDIATE lock excludes every other dispatcher on the file: no event
+// is claimed twice, so there is nothing to skip.
+func (db *DB) WebhookDispatch(ctx context.Context, now time.Time, limit int, plan webhook.DispatchPlan) (int, error) {
+	var claimed int
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		claimed = 0
+		rows, err := tx.QueryContext(ctx, "SELECT "+eventCols+" FROM events WHERE dispatched = 0 ORDER BY id LIMIT ?", limit)
+		if err != nil {
+			return fmt.Errorf("claim events: %w", err)
+		}
+		events, err := collect(rows, scanEvent, "scan event")
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		var orgs []string
+		seen := map[string]bool{}
+		for _, e := range events {
+			if !seen[e.OrgID] {
+				seen[e.OrgID] = true
+				orgs = append(orgs, e.OrgID)
+			}
+		}
+		rows, err = tx.QueryContext(ctx, "SELECT "+endpointCols+" FROM webhook_endpoints "+
+			"WHERE org_id IN (SELECT value FROM json_each(?)) AND disabled = 0 ORDER BY id", stringsJSON(orgs))
+		if err != nil {
+			return fmt.Errorf("read endpoints: %w", err)
+		}
+		endpoints, err := collect(rows, scanEndpoint, "scan webhook endpoint")
+		if err != nil {
+			return err
+		}
+		deliveries, jobs := plan(events, endpoints, now)
+		if err := insertDeliveries(ctx, tx, deliveries, "DO NOTHING"); err != nil {
+			return err
+		}
+		if err := db.enqueueJobs(ctx, tx, deliverJobs(jobs)); err != nil {
+			return err
+		}
+		ids := make([]int64, len(events))
+		for i, e := range events {
+			ids[i] = e.ID
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE events SET dispatched = 1 WHERE id IN (SELECT value FROM json_each(?))", idsJSON(ids))
+		if err != nil {
+			return fmt.Errorf("mark events dispatched: %w", err)
+		}
+		if err := expectRows(res, len(ids), "mark events dispatched"); err != nil {
+			return err
+		}
+		claimed = len(events)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: dispatch events: %w", err)
+	}
+	return claimed, nil
+}
+
+// deliverJobs turns planned jobs into River insert parameters.
+func deliverJobs(jobs []webhook.DeliverArgs) []river.InsertManyParams {
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		params[i] = river.InsertManyParams{Args: j, InsertOpts: &river.InsertOpts{MaxAttempts: webhook.JobAttemptsMax}}
+	}
+	return params
+}
+
+// insertDeliveries inserts deliveries in one statement; onConflict is the
+// upsert's action on an existing (endpoint, event) row.
+func insertDeliveries(ctx context.Context, tx *sql.Tx, deliveries []webhook.Delivery, onConflict string) error {
+	if len(deliveries) == 0 {
+		return nil
+	}
+	var j jsonRows
+	for _, d := range deliveries {
+		j.row().int(d.EndpointID).int(d.EventID).str(d.OrgID).str(string(d.State)).int(int64(d.Attempts)).int(int64(d.LastStatus)).
+			int(micros(d.CreatedAt)).int(micros(d.UpdatedAt))
+	}
+	if _, err := tx.ExecContext(ctx, deliveriesInsertSQL(onConflict), j.String()); err != nil {
+		return fmt.Errorf("insert deliveries: %w", err)
+	}
+	return nil
+}
+
+// WebhookReplay implements webhook.Store: every given delivery becomes
+// pending, a new one as given and an existing one keeping its attempts, last
+// status and creation time; job is enqueued in the same transaction.
+func (db *DB) WebhookReplay(ctx context.Context, deliveries []webhook.Delivery, job webhook.DeliverArgs) error {
+	pending := make([]webhook.Delivery, len(deliveries))
+	for i, d := range deliveries {
+		d.State = webhook.DeliveryPending
+		pending[i] = d
+	}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := insertDeliveries(ctx, tx, pending, "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"); err != nil {
+			return err
+		}
+		return db.enqueueJobs(ctx, tx, deliverJobs([]webhook.DeliverArgs{job}))
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: replay deliveries: %w", err)
+	}
+	return nil
+}
+
+// WebhookPendingEvents implements webhook.Store. eventIDs is one job's, at
+// most webhook.DeliverBatchMax.
+func (db *DB) WebhookPendingEvents(ctx context.Context, endpointID int64, eventIDs []int64) ([]event.Event, []webhook.Delivery, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT e.id, e.org_id, e.type, e.data, e.created_at, "+
+		"d.endpoint_id, d.event_id, d.org_id, d.state, d.attempts, d.last_status, d.created_at, d.updated_at "+
+		"FROM webhook_deliveries d JOIN events e ON e.id = d.event_id "+
+		"WHERE d.endpoint_id = ? AND d.event_id IN (SELECT value FROM json_each(?)) AND d.state = 'pending' ORDER BY d.event_id",
+		endpointID, idsJSON(eventIDs))
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: pending webhook events: %w", err)
+	}
+	type pair struct {
+		e event.Event
+		d webhook.Delivery
+	}
+	pairs, err := collect(rows, func(s scanner) (pair, error) {
+		var p pair
+		var created int64
+		var d deliveryScan
+		err := s.Scan(append([]any{&p.e.ID, &p.e.OrgID, &p.e.Type, &p.e.Data, &created}, d.dest()...)...)
+		p.e.CreatedAt, p.d = fromMicros(created), d.delivery()
+		return p, err
+	}, "sqlite: scan pending webhook event")
+	if err != nil {
+		return nil, nil, err
+	}
+	events := make([]event.Event, len(pairs))
+	deliveries := make([]webhook.Delivery, len(pairs))
+	for i, p := range pairs {
+		events[i], deliveries[i] = p.e, p.d
+	}
+	return events, deliveries, nil
+}
+
+// deliveryScan holds one row of deliveryCols as scanned.
+type deliveryScan struct {
+	d                webhook.Delivery
+	state            string
+	created, updated int64
+}
+
+func (s *deliveryScan) dest() []any {
+	return []any{&s.d.EndpointID, &s.d.EventID, &s.d.OrgID, &s.state, &s.d.Attempts, &s.d.LastStatus, &s.created, &s.updated}
+}
+
+func (s *deliveryScan) delivery() webhook.Delivery {
+	d := s.d
+	d.State, d.CreatedAt, d.UpdatedAt = webhook.DeliveryState(s.state), fromMicros(s.created), fromMicros(s.updated)
+	return d
+}
+
+func scanDelivery(s scanner) (webhook.Delivery, error) {
+	var d deliveryScan
+	err := s.Scan(d.dest()...)
+	return d.delivery(), err
+}
+
+// WebhookRecord implements webhook.Store: one job's attempts and outcomes,
+// in one transaction of two prepared statements. A delivery that does not
+// exist is an error and nothing is recorded.
+func (db *DB) WebhookRecord(ctx context.Context, attempts []webhook.Attempt, deliveries []webhook.Delivery) error {
+	st, err := db.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	var aj, dj jsonRows
+	for _, a := range attempts {
+		aj.row().int(a.EndpointID).int(a.EventID).str(a.OrgID).int(int64(a.Number)).int(micros(a.At)).int(boolInt(a.Succeeded)).
+			int(int64(a.StatusCode)).int(a.LatencyMicros).str(a.Error).str(a.ResponseSnippet)
+	}
+	for _, d := range deliveries {
+		dj.row().int(d.EndpointID).int(d.EventID).str(string(d.State)).int(int64(d.Attempts)).int(int64(d.LastStatus)).int(micros(d.UpdatedAt))
+	}
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		if len(attempts) > 0 {
+			res, err := tx.StmtContext(ctx, st.webhookAttemptsInsert).ExecContext(ctx, aj.String())
+			if err != nil {
+				return fmt.Errorf("insert attempts: %w", err)
+			}
+			if err := expectRows(res, len(attempts), "insert attempts"); err != nil {
+				return err
+			}
+		}
+		if len(deliveries) > 0 {
+			res, err := tx.StmtContext(ctx, st.webhookDeliveriesUpdate).ExecContext(ctx, dj.String())
+			if err != nil {
+				return fmt.Errorf("update deliveries: %w", err)
+			}
+			if err := expectRows(res, len(deliveries), "update deliveries"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: record webhook attempts: %w", err)
+	}
+	return nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func scanAttempt(s scanner) (webhook.Attempt, error) {
+	var a webhook.Attempt
+	var at int64
+	err := s.Scan(&a.ID, &a.EndpointID, &a.EventID, &a.OrgID, &a.Number, &at, &a.Succeeded, &a.StatusCode, &a.LatencyMicros, &a.Error, &a.ResponseSnippet)
+	a.At = fromMicros(at)
+	return a, err
+}
+
+// WebhookAttemptList implements webhook.Store: one page of an
+// organization's attempts by ascending id, of one endpoint and one event
+// when those are set.
+func (db *DB) WebhookAttemptList(ctx context.Context, f webhook.AttemptFilter) ([]webhook.Attempt, error) {
+	where := []string{"org_id = ?", "id > ?"}
+	args := []any{f.OrgID, f.AfterID}
+	if f.EndpointID != 0 {
+		where = append(where, "endpoint_id = ?")
+		args = append(args, f.EndpointID)
+	}
+	if f.EventID != 0 {
+		where = append(where, "event_id = ?")
+		args = append(args, f.EventID)
+	}
+	args = append(args, f.Limit)
+	rows, err := db.read.QueryContext(ctx, "SELECT "+attemptCols+" FROM webhook_attempts WHERE "+strings.Join(where, " AND ")+" ORDER BY id LIMIT ?", args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list webhook attempts: %w", err)
+	}
+	return collect(rows, scanAttempt, "sqlite: scan webhook attempt")
+}
+
+// WebhookDeliveryList implements webhook.Store: the deliveries of one event
+// by endpoint id, at most webhook.EndpointsPerOrgMax (one per endpoint of
+// the event's organization).
+func (db *DB) WebhookDeliveryList(ctx context.Context, eventID int64) ([]webhook.Delivery, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE event_id = ? ORDER BY endpoint_id", eventID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list webhook deliveries: %w", err)
+	}
+	return collect(rows, scanDelivery, "sqlite: scan webhook delivery")
+}

@@ -6,8 +6,10 @@ import (
 	"net/url"
 )
 
-// ListEvents reads one page of the organization's events, oldest first.
-// Polling with StartingAfter = the last id seen reads each event once.
+// ListEvents reads one page of the organization's events, by id. Poll with
+// StartingAfter = the last id seen; on PostgreSQL with several writers an
+// event can commit after one with a higher id, so re-read the last few
+// seconds of ids when every event matters (see docs/webhooks.md).
 func (c *Client) ListEvents(ctx context.Context, q EventQuery) (Page[Event], error) {
 	v := q.ListParams.query()
 	if q.Type != "" {

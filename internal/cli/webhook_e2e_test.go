@@ -138,8 +138,16 @@ func eventIDs(t *testing.T, c *client.Client, after string) []string {
 // in the middle of deliveries loses and duplicates nothing; replays resend;
 // a disabled endpoint gets nothing new.
 func TestWebhooksEndToEnd(t *testing.T) {
+	testWebhooksEndToEnd(t, filepath.Join(t.TempDir(), "kinko.db"))
+}
+
+// TestPostgresWebhooksEndToEnd is the same on PostgreSQL (River's pgx driver).
+func TestPostgresWebhooksEndToEnd(t *testing.T) {
+	testWebhooksEndToEnd(t, freshPostgres(t))
+}
+
+func testWebhooksEndToEnd(t *testing.T, db string) {
 	ctx := context.Background()
-	db := filepath.Join(t.TempDir(), "kinko.db")
 	r := runCLI(t, nil, "keys", "create", "--db", db, "--scopes", "admin", "--name", "webhooks")
 	if r.code != exitOK {
 		t.Fatalf("keys create: exit %d: %s", r.code, r.stderr)

@@ -17,6 +17,7 @@ CREATE TABLE events (
 	dispatched INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX events_org ON events (org_id, id);
+CREATE INDEX events_org_type ON events (org_id, type, id);
 CREATE INDEX events_undispatched ON events (id) WHERE dispatched = 0; -- the dispatcher's queue
 
 CREATE TABLE webhook_endpoints (

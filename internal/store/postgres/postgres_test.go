@@ -44,21 +44,16 @@ func serverURL(tb testing.TB) string {
 // test ends, and returns its URL.
 func newDatabase(tb testing.TB) string {
 	tb.Helper()
+	return newDatabaseFrom(tb, "")
+}
+
+// newDatabaseFrom is newDatabase copying the database template ("" for the
+// server's default).
+func newDatabaseFrom(tb testing.TB, template string) string {
+	tb.Helper()
 	base := serverURL(tb)
 	ctx := context.Background()
-	var buf [6]byte
-	if _, err := crand.Read(buf[:]); err != nil {
-		tb.Fatal(err)
-	}
-	name := "kinko_test_" + hex.EncodeToString(buf[:])
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Fatalf("connect to %s: %v", envURL, err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("create database: %v", err)
-	}
+	name := createDatabase(tb, base, "kinko_test_", template)
 	tb.Cleanup(func() {
 		admin, err := pgx.Connect(ctx, base)
 		if err != nil {
@@ -70,12 +65,89 @@ func newDatabase(tb testing.TB) string {
 			tb.Errorf("drop database %s: %v", name, err)
 		}
 	})
+	return databaseURL(tb, base, name)
+}
+
+// createDatabase creates a database named prefix and random hex on the
+// server at base, copying template unless it is "", and returns its name.
+func createDatabase(tb testing.TB, base, prefix, template string) string {
+	tb.Helper()
+	ctx := context.Background()
+	var buf [6]byte
+	if _, err := crand.Read(buf[:]); err != nil {
+		tb.Fatal(err)
+	}
+	name := prefix + hex.EncodeToString(buf[:])
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		tb.Fatalf("connect to %s: %v", envURL, err)
+	}
+	defer admin.Close(ctx)
+	sql := "CREATE DATABASE " + name
+	if template != "" {
+		sql += " TEMPLATE " + template
+	}
+	if _, err := admin.Exec(ctx, sql); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	return name
+}
+
+// databaseURL is base with its database replaced by name.
+func databaseURL(tb testing.TB, base, name string) string {
+	tb.Helper()
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme == "" {
 		tb.Fatalf("%s must be a postgres:// URL", envURL)
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// migrated is the database that MustOpenFresh copies: migrated once per test
+// process, as copying a database is a file copy and migrating one (this
+// package's migrations and River's) costs some hundred milliseconds more.
+// TestMain drops it.
+var migrated struct {
+	once sync.Once
+	name string
+	err  error
+}
+
+// migratedTemplate returns the name of the migrated template database,
+// creating it on first use.
+func migratedTemplate(tb testing.TB) string {
+	tb.Helper()
+	base := serverURL(tb)
+	migrated.once.Do(func() {
+		migrated.err = errors.New("the template database was not created") // until it is
+		name := createDatabase(tb, base, "kinko_template_", "")
+		migrated.name = name
+		db, err := Open(context.Background(), databaseURL(tb, base, name))
+		if err != nil {
+			migrated.err = err
+			return
+		}
+		// Closed before any copy: a template must have no sessions.
+		defer db.Close()
+		_, migrated.err = db.Migrate(context.Background())
+	})
+	if migrated.err != nil {
+		tb.Fatalf("migrate the template database: %v", migrated.err)
+	}
+	return migrated.name
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if migrated.name != "" {
+		ctx := context.Background()
+		if admin, err := pgx.Connect(ctx, os.Getenv(envURL)); err == nil {
+			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+migrated.name+" WITH (FORCE)")
+			admin.Close(ctx)
+		}
+	}
+	os.Exit(code)
 }
 
 // MustOpen opens url, closed when the test ends (before its database is dropped).
@@ -92,23 +164,21 @@ func MustOpen(tb testing.TB, url string) *DB {
 // MustOpenFresh opens a fresh, migrated, empty database.
 func MustOpenFresh(tb testing.TB) *DB {
 	tb.Helper()
-	db := MustOpen(tb, newDatabase(tb))
-	if _, err := db.Migrate(context.Background()); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
-	return db
+	return MustOpen(tb, newMigratedDatabase(tb))
+}
+
+// newMigratedDatabase is newDatabase with every migration applied.
+func newMigratedDatabase(tb testing.TB) string {
+	tb.Helper()
+	return newDatabaseFrom(tb, migratedTemplate(tb))
 }
 
 func harness() storetest.Harness {
 	return storetest.Harness{
 		Open: func(tb testing.TB) ledger.Store { return MustOpenFresh(tb) },
 		OpenPair: func(tb testing.TB) (ledger.Store, ledger.Store) {
-			u := newDatabase(tb)
-			a, b := MustOpen(tb, u), MustOpen(tb, u)
-			if _, err := a.Migrate(context.Background()); err != nil {
-				tb.Fatalf("migrate: %v", err)
-			}
-			return a, b
+			u := newMigratedDatabase(tb)
+			return MustOpen(tb, u), MustOpen(tb, u)
 		},
 		Exec: func(tb testing.TB, s ledger.Store, sql string) {
 			tb.Helper()

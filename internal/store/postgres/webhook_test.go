@@ -19,12 +19,8 @@ import (
 // fresh, migrated database.
 func mustOpenTwoNodes(t *testing.T) (*DB, *DB) {
 	t.Helper()
-	u := newDatabase(t)
-	a, b := MustOpen(t, u), MustOpen(t, u)
-	if _, err := a.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return a, b
+	u := newMigratedDatabase(t)
+	return MustOpen(t, u), MustOpen(t, u)
 }
 
 // mustEndpoint stores an endpoint of org for every event type.

@@ -176,8 +176,12 @@ type Store interface {
 	// WebhookPendingEvents returns the events among eventIDs whose delivery to
 	// the endpoint is pending, with those deliveries, in event id order.
 	WebhookPendingEvents(ctx context.Context, endpointID int64, eventIDs []int64) ([]event.Event, []Delivery, error)
-	// WebhookRecord inserts attempts and stores the State, Attempts,
-	// LastStatus and UpdatedAt of deliveries, in one transaction.
+	// WebhookRecord inserts attempts and stores the outcome of one attempt
+	// of each delivery, in one transaction: Attempts goes up by one, and
+	// State, LastStatus and UpdatedAt are set, except that a delivery
+	// already succeeded stays succeeded (two jobs may send the same delivery
+	// at once: a replay beside a retry; the later record must not undo the
+	// earlier success).
 	WebhookRecord(ctx context.Context, attempts []Attempt, deliveries []Delivery) error
 	// WebhookAttemptList returns one page of attempts matching f.
 	WebhookAttemptList(ctx context.Context, f AttemptFilter) ([]Attempt, error)

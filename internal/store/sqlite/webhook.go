@@ -30,7 +30,8 @@ const (
 var (
 	webhookAttemptsInsertSQL = "INSERT INTO webhook_attempts (" + strings.TrimPrefix(attemptCols, "id, ") + ") " +
 		"SELECT " + jsonCols(10) + " FROM json_each(?) ORDER BY key"
-	webhookDeliveriesUpdateSQL = "UPDATE webhook_deliveries SET state = v.state, attempts = v.attempts, last_status = v.last_status, updated_at = v.updated_at " +
+	webhookDeliveriesUpdateSQL = "UPDATE webhook_deliveries SET state = CASE WHEN webhook_deliveries.state = 'succeeded' THEN 'succeeded' ELSE v.state END, " +
+		"attempts = webhook_deliveries.attempts + 1, last_status = v.last_status, updated_at = v.updated_at " +
 		"FROM (SELECT value ->> 0 AS endpoint_id, value ->> 1 AS event_id, value ->> 2 AS state, value ->> 3 AS attempts, " +
 		"value ->> 4 AS last_status, value ->> 5 AS updated_at FROM json_each(?)) AS v " +
 		"WHERE webhook_deliveries.endpoint_id = v.endpoint_id AND webhook_deliveries.event_id = v.event_id"
@@ -79,7 +80,7 @@ func (db *DB) WebhookEndpointInsert(ctx context.Context, e webhook.Endpoint) (we
 		}
 		if n >= webhook.EndpointsPerOrgMax {
 			return &apperr.Error{Code: apperr.CodeConflict, Param: "url",
-				Message: fmt.Sprintf("an organization has at most %d webhook endpoints; delete or reuse one", webhook.EndpointsPerOrgMax)}
+				Message: fmt.Sprintf("an organization has at most %d webhook endpoints; disable one and change its url to reuse it", webhook.EndpointsPerOrgMax)}
 		}
 		return tx.QueryRowContext(ctx, "INSERT INTO webhook_endpoints ("+strings.TrimPrefix(endpointCols, "id, ")+") "+
 			"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",

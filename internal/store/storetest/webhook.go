@@ -522,6 +522,21 @@ func testWebhookRecord(t *testing.T, h Harness) {
 			t.Fatalf("WebhookPendingEvents = %v, %+v, %v; want events %v", eventIDs(got), ds, err, ids[1:3])
 		}
 	})
+	t.Run("OKLateRecordKeepsSuccess", func(t *testing.T) {
+		// A second job (a replay beside a retry) read the first delivery as
+		// pending before the success above was recorded, and failed: its
+		// record counts the attempt but must not undo the success.
+		late := []webhook.Delivery{{EndpointID: e.ID, EventID: ids[0], OrgID: "o1", State: webhook.DeliveryPending, Attempts: 1, LastStatus: 500, UpdatedAt: now}}
+		lateAttempt := []webhook.Attempt{{EndpointID: e.ID, EventID: ids[0], OrgID: "o1", Number: 1, At: now, StatusCode: 500}}
+		if err := f.store.WebhookRecord(f.ctx, lateAttempt, late); err != nil {
+			t.Fatalf("WebhookRecord: %v", err)
+		}
+		d := f.deliveries(ids[0])[0]
+		if d.State != webhook.DeliverySucceeded || d.Attempts != 2 {
+			t.Fatalf("delivery after a late failed record = %+v, want succeeded with 2 attempts", d)
+		}
+		attempts = append(attempts, lateAttempt[0])
+	})
 	t.Run("OKAttemptsAsRecorded", func(t *testing.T) {
 		got, err := f.store.WebhookAttemptList(f.ctx, webhook.AttemptFilter{OrgID: "o1", EndpointID: e.ID, Limit: 10})
 		if err != nil || len(got) != len(attempts) {

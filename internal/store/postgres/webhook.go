@@ -64,7 +64,8 @@ const (
 	// plan on a table never analyzed hash-joins a scan of that (then tiny)
 	// table; PostgreSQL replans once ANALYZE has run, and then probes an
 	// index for each row.
-	sqlDeliveriesUpdate = "UPDATE webhook_deliveries d SET state = u.state, attempts = u.attempts, last_status = u.last_status, updated_at = u.updated_at " +
+	sqlDeliveriesUpdate = "UPDATE webhook_deliveries d SET state = CASE WHEN d.state = 'succeeded' THEN d.state ELSE u.state END, " +
+		"attempts = d.attempts + 1, last_status = u.last_status, updated_at = u.updated_at " +
 		"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[]) " +
 		"AS u(endpoint_id, event_id, state, attempts, last_status, updated_at) " +
 		"WHERE d.endpoint_id = u.endpoint_id AND d.event_id = u.event_id"

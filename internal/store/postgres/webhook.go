@@ -60,14 +60,18 @@ const (
 		"$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::timestamptz[], $8::timestamptz[]) " +
 		"AS u(" + deliveryCols + ") " +
 		"ON CONFLICT (endpoint_id, event_id) DO UPDATE SET state = 'pending', updated_at = excluded.updated_at"
-	// sqlDeliveriesUpdate is the form of the ledger's updates. Its generic
-	// plan on a table never analyzed hash-joins a scan of that (then tiny)
-	// table; PostgreSQL replans once ANALYZE has run, and then probes an
-	// index for each row.
+	// sqlDeliveriesUpdate records one attempt's outcome per delivery. The
+	// attempt count goes up by one and a success stays a success, both
+	// judged on the row as it stands (READ COMMITTED re-reads a row another
+	// job changed meanwhile), so two jobs sending one delivery at once
+	// cannot lose a count or undo a success. Like the ledger's updates, its
+	// generic plan on a table never analyzed hash-joins a scan of that (then
+	// tiny) table; PostgreSQL replans once ANALYZE has run, and then probes
+	// an index for each row.
 	sqlDeliveriesUpdate = "UPDATE webhook_deliveries d SET state = CASE WHEN d.state = 'succeeded' THEN d.state ELSE u.state END, " +
 		"attempts = d.attempts + 1, last_status = u.last_status, updated_at = u.updated_at " +
-		"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[]) " +
-		"AS u(endpoint_id, event_id, state, attempts, last_status, updated_at) " +
+		"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[], $5::timestamptz[]) " +
+		"AS u(endpoint_id, event_id, state, last_status, updated_at) " +
 		"WHERE d.endpoint_id = u.endpoint_id AND d.event_id = u.event_id"
 	sqlDeliveryList = "SELECT " + deliveryCols + " FROM webhook_deliveries WHERE event_id = $1 ORDER BY endpoint_id"
 
@@ -90,7 +94,7 @@ const (
 // errEndpointsFull is the conflict of an organization that has
 // webhook.EndpointsPerOrgMax endpoints already.
 var errEndpointsFull = &apperr.Error{Code: apperr.CodeConflict, Param: "url",
-	Message: fmt.Sprintf("an organization has at most %d webhook endpoints; change or disable one instead", webhook.EndpointsPerOrgMax)}
+	Message: fmt.Sprintf("an organization has at most %d webhook endpoints; disable one and change its url to reuse it", webhook.EndpointsPerOrgMax)}
 
 // inTx runs fn in one READ COMMITTED transaction on a pooled connection,
 // retried by store.Retry on serialization failures, deadlocks and unique
@@ -278,7 +282,7 @@ func (db *DB) WebhookPendingEvents(ctx context.Context, endpointID int64, eventI
 }
 
 // WebhookRecord implements webhook.Store: both statements and COMMIT go to
-// the server in one round trip.
+// the server in one round trip. A delivery given twice counts once.
 func (db *DB) WebhookRecord(ctx context.Context, attempts []webhook.Attempt, deliveries []webhook.Delivery) error {
 	if len(attempts) == 0 && len(deliveries) == 0 {
 		return nil
@@ -295,10 +299,10 @@ func (db *DB) WebhookRecord(ctx context.Context, attempts []webhook.Attempt, del
 	}
 	m := len(deliveries)
 	dEndpoints, dEvents, dStates := make([]int64, m), make([]int64, m), make([]string, m)
-	dAttempts, dStatuses, dUpdated := make([]int32, m), make([]int32, m), make([]time.Time, m)
+	dStatuses, dUpdated := make([]int32, m), make([]time.Time, m)
 	for i, d := range deliveries {
 		dEndpoints[i], dEvents[i], dStates[i] = d.EndpointID, d.EventID, string(d.State)
-		dAttempts[i], dStatuses[i], dUpdated[i] = int32(d.Attempts), int32(d.LastStatus), d.UpdatedAt
+		dStatuses[i], dUpdated[i] = int32(d.LastStatus), d.UpdatedAt
 	}
 	err := store.Retry(ctx, retryable, func() error {
 		return db.attempt(ctx, func(t *txn) error {
@@ -306,7 +310,7 @@ func (db *DB) WebhookRecord(ctx context.Context, attempts []webhook.Attempt, del
 				t.queue(sqlAttemptsInsert, endpoints, events, orgs, numbers, at, succeeded, statuses, latencies, errs, snippets)
 			}
 			if m > 0 {
-				t.queue(sqlDeliveriesUpdate, dEndpoints, dEvents, dStates, dAttempts, dStatuses, dUpdated)
+				t.queue(sqlDeliveriesUpdate, dEndpoints, dEvents, dStates, dStatuses, dUpdated)
 			}
 			return nil
 		})

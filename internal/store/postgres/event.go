@@ -20,8 +20,8 @@ const (
 	sqlEventsInsert = "INSERT INTO events (org_id, type, data, created_at) " +
 		"SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
 	sqlEventByID = "SELECT " + eventCols + " FROM events WHERE id = $1"
-	// Both lists walk events_org (org_id, id) from the cursor and stop after
-	// limit rows (plan_test.go pins it); a type is a filter on that walk.
+	// Each list walks its index (events_org or events_org_type) from the
+	// cursor and stops after limit rows (plan_test.go pins them).
 	sqlEventList       = "SELECT " + eventCols + " FROM events WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
 	sqlEventListByType = "SELECT " + eventCols + " FROM events WHERE org_id = $1 AND id > $2 AND type = $3 ORDER BY id LIMIT $4"
 )

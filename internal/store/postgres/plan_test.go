@@ -33,7 +33,7 @@ func TestHotLookupsUseTheirIndexes(t *testing.T) {
 		{"TransfersByReference", sqlTransfersByReference, []string{"transfers_owner_reference"}},
 		{"AccountsByReference", sqlAccountsByReference, []string{"accounts_owner_reference_key"}},
 		{"EventList", sqlEventList, []string{"events_org"}},
-		{"EventListByType", sqlEventListByType, []string{"events_org"}},
+		{"EventListByType", sqlEventListByType, []string{"events_org_type"}},
 		{"EventsClaim", sqlEventsClaim, []string{"events_undispatched"}},
 		{"EventsDispatched", sqlEventsDispatched, []string{"events_pkey"}},
 		{"EndpointList", sqlEndpointList, []string{"webhook_endpoints_org"}},

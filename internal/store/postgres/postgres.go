@@ -42,13 +42,13 @@ var migrationFS embed.FS
 
 // PoolConnsMax is the pool size Open uses unless the URL sets pool_max_conns.
 // The engine commits a few batches at once (its Workers), group writes take
-// two and reads take most of the rest. River shares the pool: it holds one
-// connection for LISTEN, and its fetches, completions, leader's maintenance,
-// the dispatcher's transaction and the store calls of delivery jobs (up to
-// jobs.WorkersDefault at once, each short) come in bursts; eight more keep
-// those bursts from making the ledger wait. More than that only adds
-// contention on a small server, and three nodes stay within PostgreSQL's
-// default max_connections of 100.
+// two and reads take most of the rest. River shares the pool: its LISTEN
+// connection is taken out of the pool (one more server connection per node),
+// but its fetches and completions, the dispatcher's transaction and the
+// store calls of delivery jobs (up to jobs.WorkersDefault jobs at once, each
+// call short) come in bursts; eight more keep those bursts from making the
+// ledger wait. More than that only adds contention on a small server, and
+// three nodes stay within PostgreSQL's default max_connections of 100.
 const PoolConnsMax = 24
 
 // migrationLockKey is the pg_advisory_xact_lock key that serialises

@@ -18,6 +18,7 @@ CREATE TABLE events (
 	dispatched boolean     NOT NULL DEFAULT false
 );
 CREATE INDEX events_org ON events (org_id, id);
+CREATE INDEX events_org_type ON events (org_id, type, id); -- a page of one type never walks the others
 CREATE INDEX events_undispatched ON events (id) WHERE NOT dispatched;
 
 CREATE TABLE webhook_endpoints (

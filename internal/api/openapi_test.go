@@ -576,7 +576,7 @@ func TestOpenAPIEventsAndWebhooks(t *testing.T) {
 		"HMAC-SHA256",
 		"`<t>.<raw body>`",
 		webhook.SecretPrefix,
-		fmt.Sprintf("until the event is %d hours old", int(webhook.RetryWindow.Hours())),
+		fmt.Sprintf("until %d hours after the delivery was queued", int(webhook.RetryWindow.Hours())),
 		fmt.Sprintf("more than %d minutes from your clock", int(webhook.SignatureToleranceDefault.Minutes())),
 		fmt.Sprintf("within %d seconds", int(webhook.RequestTimeout.Seconds())),
 		fmt.Sprintf("from %d seconds, doubling, at most an hour apart", int(webhook.BackoffBaseDefault.Seconds())),

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 
@@ -84,7 +85,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[webhook.Deliver
 		switch {
 		case a.Succeeded:
 			d.State = webhook.DeliverySucceeded
-		case lastTry || now.Sub(events[i].CreatedAt) >= webhook.RetryWindow:
+		case lastTry || now.Sub(d.CreatedAt) >= webhook.RetryWindow:
 			d.State = webhook.DeliveryFailed
 			outcome = "gave_up"
 		default:
@@ -146,10 +147,17 @@ func (w *deliverWorker) send(ctx context.Context, ep webhook.Endpoint, body []by
 	return a
 }
 
-// truncate cuts s to at most n bytes of valid UTF-8.
+// truncate makes s fit a text column: invalid UTF-8 and NUL bytes (which
+// PostgreSQL refuses) become U+FFFD, so one bad byte in a receiver's answer
+// cannot fail the record; then it is cut to at most n bytes on a rune boundary.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) <= n {
+		return s
 	}
-	return strings.ToValidUTF8(s, "")
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

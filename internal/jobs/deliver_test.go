@@ -214,6 +214,13 @@ func TestDeliverFailedIsRetriedThenGivenUp(t *testing.T) {
 	if d := f.deliveries(ids[0]); d.State != webhook.DeliveryPending || d.Attempts != 2 {
 		t.Fatalf("after a replay: %+v", d)
 	}
+	// The replay gets a retry window of its own, though its event is old.
+	if err := f.work(ids[:1], 1); err == nil {
+		t.Fatal("Work = nil: the replayed delivery was given up at once")
+	}
+	if d := f.deliveries(ids[0]); d.State != webhook.DeliveryPending || d.Attempts != 3 {
+		t.Fatalf("after the replay's first attempt: %+v", d)
+	}
 }
 
 func TestDeliverRedirectIsAFailure(t *testing.T) {
@@ -272,5 +279,26 @@ func TestDeliverDisabledEndpointCancels(t *testing.T) {
 	}
 	if d := f.deliveries(ids[0]); d.State != webhook.DeliveryPending || d.Attempts != 0 {
 		t.Errorf("delivery = %+v, want pending and untried", d)
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	tests := []struct {
+		name, in string
+		n        int
+		want     string
+	}{
+		{"OKShort", "ok", 10, "ok"},
+		{"OKCutOnRune", "aéé", 4, "aé"},
+		{"OKNULReplaced", "a\x00b", 10, "a\uFFFDb"},
+		{"OKInvalidReplaced", "a\xffb", 10, "a\uFFFDb"},
+		{"OKReplacementCut", "ab\x00", 4, "ab"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := truncate(tt.in, tt.n); got != tt.want || len(got) > tt.n {
+				t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	mrand "math/rand/v2"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -89,8 +90,8 @@ func apply(e *Endpoint, p EndpointParams) error {
 	}
 	if p.Description != nil {
 		d := *p.Description
-		if len(d) > DescriptionLenMax || !utf8.ValidString(d) {
-			return apperr.Invalid("description", "description must be UTF-8 text of at most %d bytes", DescriptionLenMax)
+		if len(d) > DescriptionLenMax || !utf8.ValidString(d) || strings.ContainsRune(d, 0) {
+			return apperr.Invalid("description", "description must be UTF-8 text without NUL of at most %d bytes", DescriptionLenMax)
 		}
 		e.Description = d
 	}

@@ -42,7 +42,7 @@ const (
 	EventTypesMax             = 32
 	DeliverBatchMax           = 100            // events in one DeliverArgs job
 	DispatchBatchMax          = 1000           // events one Dispatch call claims
-	RetryWindow               = 72 * time.Hour // a delivery is retried until its event is this old
+	RetryWindow               = 72 * time.Hour // a delivery is retried until this long after it was queued
 	BackoffBaseDefault        = 10 * time.Second
 	BackoffCap                = time.Hour
 	JobAttemptsMax            = 200 // a safety bound above what RetryWindow allows at BackoffCap
@@ -97,8 +97,11 @@ type Delivery struct {
 	State      DeliveryState
 	Attempts   int // attempts made so far, over every job and replay
 	LastStatus int // HTTP status of the last attempt; 0 when none or no response
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// CreatedAt is when the delivery was last queued: dispatched, or
+	// replayed. RetryWindow runs from it, so a replay of an old event is
+	// retried as long as a fresh one.
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Attempt is one POST of an event to an endpoint, as logged.
@@ -168,9 +171,9 @@ type Store interface {
 	// enqueues the jobs and marks the claimed events dispatched. It returns how
 	// many events it claimed.
 	WebhookDispatch(ctx context.Context, now time.Time, limit int, plan DispatchPlan) (int, error)
-	// WebhookReplay sets the given deliveries to pending (inserting those that
-	// do not exist, keeping the attempt count of those that do) and enqueues
-	// job, in one transaction.
+	// WebhookReplay sets the given deliveries to pending with their CreatedAt
+	// and UpdatedAt (inserting those that do not exist, keeping the attempt
+	// count of those that do) and enqueues job, in one transaction.
 	WebhookReplay(ctx context.Context, deliveries []Delivery, job DeliverArgs) error
 
 	// WebhookPendingEvents returns the events among eventIDs whose delivery to

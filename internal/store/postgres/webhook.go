@@ -59,7 +59,7 @@ const (
 		"SELECT endpoint_id, event_id, org_id, 'pending', attempts, last_status, created_at, updated_at FROM unnest(" +
 		"$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::timestamptz[], $8::timestamptz[]) " +
 		"AS u(" + deliveryCols + ") " +
-		"ON CONFLICT (endpoint_id, event_id) DO UPDATE SET state = 'pending', updated_at = excluded.updated_at"
+		"ON CONFLICT (endpoint_id, event_id) DO UPDATE SET state = 'pending', created_at = excluded.created_at, updated_at = excluded.updated_at"
 	// sqlDeliveriesUpdate records one attempt's outcome per delivery. The
 	// attempt count goes up by one and a success stays a success, both
 	// judged on the row as it stands (READ COMMITTED re-reads a row another

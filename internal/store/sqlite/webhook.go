@@ -232,7 +232,7 @@ func (db *DB) WebhookReplay(ctx context.Context, deliveries []webhook.Delivery, 
 		pending[i] = d
 	}
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := insertDeliveries(ctx, tx, pending, "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"); err != nil {
+		if err := insertDeliveries(ctx, tx, pending, "DO UPDATE SET state = excluded.state, created_at = excluded.created_at, updated_at = excluded.updated_at"); err != nil {
 			return err
 		}
 		return db.enqueueJobs(ctx, tx, deliverJobs([]webhook.DeliverArgs{job}))

@@ -49,8 +49,25 @@ func server(t *testing.T, wrap func(http.Handler) http.Handler) (url, admin, mer
 	if err != nil {
 		t.Fatal(err)
 	}
+	hooks := webhook.NewService(db, db, nil)
+	// The server's dispatcher lists events (and plans their deliveries).
+	dctx, stop := context.WithCancel(ctx)
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		for dctx.Err() == nil {
+			if n, err := hooks.Dispatch(dctx); err == nil && n > 0 {
+				continue
+			}
+			select {
+			case <-dctx.Done():
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { stop(); <-dispatched })
 	var h http.Handler = api.New(api.Config{Ledger: e, Auth: keys, Idempotency: idempotency.NewService(db, nil),
-		Events: event.NewService(db), Webhooks: webhook.NewService(db, db, nil)})
+		Events: event.NewService(db), Webhooks: hooks})
 	if wrap != nil {
 		h = wrap(h)
 	}

@@ -53,6 +53,16 @@ func TestEventsAndWebhooksThroughTheClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Events are listed once the dispatcher has claimed them.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		all, err := c.ListEvents(ctx, client.EventQuery{ListParams: client.ListParams{Limit: 100}})
+		if err == nil && len(all.Data) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("3 events not listed within 30s: %+v, %v", all, err)
+		}
+	}
 	evs, err := c.ListEvents(ctx, client.EventQuery{ListParams: client.ListParams{Limit: 2}})
 	if err != nil || len(evs.Data) != 2 || !evs.HasMore || evs.Data[0].Type != client.EventAccountCreated {
 		t.Fatalf("ListEvents = %+v, %v", evs, err)

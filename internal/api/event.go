@@ -97,8 +97,8 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p auth.Princip
 	return writeRawJSON(w, http.StatusOK, RenderEvent(e))
 }
 
-// listEvents pages through the organization's events in the order they were
-// recorded, optionally of one ?type=.
+// listEvents pages through the organization's events in the order they
+// became listable (event.Service.FindEvents), optionally of one ?type=.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if err := p.Require("events", false); err != nil {
 		return err
@@ -109,7 +109,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p auth.Princ
 	}
 	typ := r.URL.Query().Get("type")
 	evs, err := fetchPage(limit, after, func(e event.Event) int64 { return e.ID }, func(after int64, n int) ([]event.Event, error) {
-		return s.cfg.Events.FindEvents(r.Context(), event.Filter{OrgID: p.OrgID, Type: typ, AfterID: after, Limit: n})
+		return s.cfg.Events.FindEvents(r.Context(), event.Query{OrgID: p.OrgID, Type: typ, AfterID: after, Limit: n})
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
 var (
@@ -153,6 +155,11 @@ func TestEvents(t *testing.T) {
 	hold2 := transfer("/v1/transfers", move("hold-2", "pending"))
 	void := transfer("/v1/transfers/"+hold2+"/void", `{"reference":"cancel"}`)
 
+	// Nothing is listed before the dispatcher has numbered it.
+	if r := h.want(h.do("GET", "/v1/events", "k1", ""), 200, ""); !strings.Contains(r.raw, `"data":[]`) {
+		t.Fatalf("events listed before dispatch: %s", r.raw)
+	}
+	h.dispatch()
 	all := h.want(h.do("GET", "/v1/events", "k1", ""), 200, "")
 	items, more := rawList(t, all)
 	want := []struct{ typ, object string }{
@@ -285,5 +292,20 @@ func TestFetchPageAtTheServiceBound(t *testing.T) {
 				t.Fatalf("%d reads", calls)
 			}
 		})
+	}
+}
+
+// dispatch lists every event written so far, as the server's dispatcher does.
+func (h *harness) dispatch() {
+	h.t.Helper()
+	svc := webhook.NewService(h.db, h.db, nil)
+	for {
+		n, err := svc.Dispatch(context.Background())
+		if err != nil {
+			h.t.Fatalf("dispatch: %v", err)
+		}
+		if n == 0 {
+			return
+		}
 	}
 }

@@ -166,6 +166,7 @@ func TestEventReplayDeliveriesAndAttempts(t *testing.T) {
 	off := h.endpoint("k1", "https://c.example/hooks", `["*"]`)
 	h.want(h.do("POST", "/v1/webhook_endpoints/"+off, "k1", `{"disabled":true}`), 200, "")
 	h.account("k1", "wallet", "")
+	h.dispatch()
 	evs := h.want(h.do("GET", "/v1/events?type=account.created", "k1", ""), 200, "").body["data"].([]any)
 	ev := evs[0].(map[string]any)["id"].(string)
 
@@ -209,6 +210,7 @@ func TestEventReplayDeliveriesAndAttempts(t *testing.T) {
 	})
 	t.Run("OtherOrgLooksLikeMissing", func(t *testing.T) {
 		h.account("k2", "theirs", "")
+		h.dispatch()
 		theirs := h.want(h.do("GET", "/v1/events", "k2", ""), 200, "").body["data"].([]any)[0].(map[string]any)["id"].(string)
 		h.want(h.do("POST", "/v1/events/"+ev+"/replay", "k2", `{}`), 404, "not_found")
 		h.want(h.do("GET", "/v1/events/"+ev+"/deliveries", "k2", ""), 404, "not_found")

@@ -112,8 +112,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// eventIDs lists the ids of all the organization's events after `after`.
-func eventIDs(t *testing.T, c *client.Client, after string) []string {
+// eventIDs lists the ids of the organization's events after `after`,
+// waiting until at least want are listed (events are listed once the
+// server's dispatcher has claimed them, a moment after they commit); want 0
+// takes what is listed now.
+func eventIDs(t *testing.T, c *client.Client, after string, want int) []string {
+	t.Helper()
+	var ids []string
+	waitFor(t, fmt.Sprintf("%d events listed", want), func() bool {
+		ids = listEventIDs(t, c, after)
+		return len(ids) >= want
+	})
+	return ids
+}
+
+func listEventIDs(t *testing.T, c *client.Client, after string) []string {
 	t.Helper()
 	var ids []string
 	for {
@@ -199,7 +212,7 @@ func testWebhooksEndToEnd(t *testing.T, db string) {
 	}
 
 	t.Run("EveryEventOnceSigned", func(t *testing.T) {
-		ids := eventIDs(t, c, "")
+		ids := eventIDs(t, c, "", 24)
 		if len(ids) != 2+20+2 {
 			t.Fatalf("%d events, want 24 (2 accounts, 21 transfers, 1 post)", len(ids))
 		}
@@ -217,12 +230,12 @@ func testWebhooksEndToEnd(t *testing.T, db string) {
 	})
 
 	t.Run("RetriedAfterReceiverComesBack", func(t *testing.T) {
-		before := eventIDs(t, c, "")
+		before := eventIDs(t, c, "", 0)
 		rcv.failing.Store(true)
 		for i := range 3 {
 			pay(fmt.Sprintf("while-down-%d", i), "")
 		}
-		fresh := eventIDs(t, c, before[len(before)-1])
+		fresh := eventIDs(t, c, before[len(before)-1], 3)
 		if len(fresh) != 3 {
 			t.Fatalf("%d new events, want 3", len(fresh))
 		}
@@ -262,7 +275,7 @@ func testWebhooksEndToEnd(t *testing.T, db string) {
 	})
 
 	t.Run("Replay", func(t *testing.T) {
-		ids := eventIDs(t, c, "")
+		ids := eventIDs(t, c, "", 0)
 		target := ids[5]
 		rep, err := c.ReplayEvent(ctx, target, "")
 		if err != nil || len(rep.WebhookEndpoints) != 1 || rep.WebhookEndpoints[0] != ep.ID {
@@ -276,9 +289,9 @@ func testWebhooksEndToEnd(t *testing.T, db string) {
 		if _, err := c.UpdateWebhookEndpoint(ctx, ep.ID, client.WebhookEndpointUpdate{Disabled: &yes}); err != nil {
 			t.Fatal(err)
 		}
-		before := eventIDs(t, c, "")
+		before := eventIDs(t, c, "", 0)
 		pay("while-disabled", "")
-		fresh := eventIDs(t, c, before[len(before)-1])
+		fresh := eventIDs(t, c, before[len(before)-1], 1)
 		if len(fresh) != 1 {
 			t.Fatalf("%d new events, want 1", len(fresh))
 		}
@@ -291,7 +304,7 @@ func testWebhooksEndToEnd(t *testing.T, db string) {
 		}
 		other.secret = ep2.Secret
 		pay("after-second-endpoint", "")
-		last := eventIDs(t, c, fresh[0])
+		last := eventIDs(t, c, fresh[0], 1)
 		other.waitAll(t, last)
 		for _, id := range append(fresh, last...) {
 			if n := rcv.count(id); n != 0 {
@@ -307,7 +320,7 @@ func testWebhooksEndToEnd(t *testing.T, db string) {
 		if _, err := c.UpdateWebhookEndpoint(ctx, ep.ID, client.WebhookEndpointUpdate{Disabled: &no}); err != nil {
 			t.Fatal(err)
 		}
-		before := eventIDs(t, c, "")
+		before := eventIDs(t, c, "", 0)
 		sent := rcv.requests.Load()
 		rcv.delay.Store(int64(5 * time.Millisecond)) // keep deliveries in flight when the stop comes
 		batch := make([]client.TransferParams, 300)
@@ -324,7 +337,7 @@ func testWebhooksEndToEnd(t *testing.T, db string) {
 		}
 		srv = startServeConfig(t, cfg) // the last subtest: this server stops with it
 		c = client.New("http://"+srv.addr, key, nil)
-		fresh := eventIDs(t, c, before[len(before)-1])
+		fresh := eventIDs(t, c, before[len(before)-1], 300)
 		if len(fresh) != 300 {
 			t.Fatalf("%d new events, want 300", len(fresh))
 		}

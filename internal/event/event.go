@@ -5,7 +5,14 @@
 // delivers them to the organization's endpoints.
 //
 // An event is immutable. Its Data is the changed object as the API shows it,
-// rendered when the change commits. This package never imports net/http, a SQL
+// rendered when the change commits.
+//
+// Events are listed in Seq order, which the dispatcher assigns (package
+// webhook): dispatches run one at a time and number the events they claim
+// after the last number given, so an event becomes listable only with a
+// number greater than every number already visible. A poller paging with a
+// cursor therefore never skips an event, even on PostgreSQL with several
+// writers, where ids are taken before commit and committed out of order. This package never imports net/http, a SQL
 // driver or the job queue; store adapters implement Store.
 package event
 
@@ -40,18 +47,28 @@ const (
 
 // Event is one recorded state change of an organization's data.
 type Event struct {
-	ID        int64 // assigned by the store, increasing in commit order on one writer
+	ID        int64 // assigned by the store when the change is written
+	Seq       int64 // listing order, assigned by the dispatcher; 0 until dispatched
 	OrgID     string
 	Type      string
 	Data      []byte // a JSON object: the changed object as the API shows it
 	CreatedAt time.Time
 }
 
-// Filter selects one page of an organization's events, in id order.
+// Filter selects one page of an organization's listed (dispatched) events,
+// in Seq order.
 type Filter struct {
+	OrgID    string
+	Type     string // "" for every type
+	AfterSeq int64  // cursor: only events with a greater Seq
+	Limit    int    // 1..PageLimitMax
+}
+
+// Query is what a caller asks FindEvents for: the cursor is an event id.
+type Query struct {
 	OrgID   string
 	Type    string // "" for every type
-	AfterID int64  // cursor: only events with a greater id
+	AfterID int64  // cursor: the last event of the previous page; 0 for the first
 	Limit   int    // 1..PageLimitMax
 }
 
@@ -61,7 +78,8 @@ type Filter struct {
 type Store interface {
 	// EventByID returns one event. Errors: not_found.
 	EventByID(ctx context.Context, id int64) (Event, error)
-	// EventList returns one page of events matching f, by ascending id.
+	// EventList returns one page of the dispatched events matching f, by
+	// ascending Seq.
 	EventList(ctx context.Context, f Filter) ([]Event, error)
 }
 
@@ -86,15 +104,32 @@ func (s *Service) FindEventByID(ctx context.Context, orgID string, id int64) (Ev
 	return e, nil
 }
 
-// FindEvents returns one page of an organization's events.
+// FindEvents returns one page of an organization's listed events, in the
+// order they became listable (see the package comment). An event is listed
+// once dispatched, a moment after its change commits.
 //
-// Errors: invalid (limit, type).
-func (s *Service) FindEvents(ctx context.Context, f Filter) ([]Event, error) {
-	if f.Limit < 1 || f.Limit > PageLimitMax {
+// Errors: invalid (limit, type, starting_after: another organization's
+// event, or one not listed yet).
+func (s *Service) FindEvents(ctx context.Context, q Query) ([]Event, error) {
+	if q.Limit < 1 || q.Limit > PageLimitMax {
 		return nil, apperr.Invalid("limit", "limit must be between 1 and %d", PageLimitMax)
 	}
-	if f.Type != "" && !KnownType(f.Type) {
-		return nil, apperr.Invalid("type", "unknown event type %q", f.Type)
+	if q.Type != "" && !KnownType(q.Type) {
+		return nil, apperr.Invalid("type", "unknown event type %q", q.Type)
+	}
+	f := Filter{OrgID: q.OrgID, Type: q.Type, Limit: q.Limit}
+	if q.AfterID > 0 {
+		after, err := s.FindEventByID(ctx, q.OrgID, q.AfterID)
+		if apperr.Is(err, apperr.CodeNotFound) {
+			return nil, apperr.Invalid("starting_after", "starting_after names no event of yours")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if after.Seq == 0 {
+			return nil, apperr.Invalid("starting_after", "that event is not listed yet; retry in a moment")
+		}
+		f.AfterSeq = after.Seq
 	}
 	return s.store.EventList(ctx, f)
 }

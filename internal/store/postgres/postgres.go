@@ -55,6 +55,10 @@ const PoolConnsMax = 24
 // migrations of one database across processes ("kinko" in ASCII).
 const migrationLockKey int64 = 0x6b696e6b6f
 
+// dispatchLockKey is the pg_advisory_xact_lock key that makes event
+// dispatches run one at a time across nodes ("kinko" then "ev").
+const dispatchLockKey int64 = 0x6b696e6b6f6576
+
 // rollbackTimeout bounds the ROLLBACK sent after a failed attempt, which runs
 // even when the caller's context has ended.
 const rollbackTimeout = 5 * time.Second

@@ -44,11 +44,17 @@ const (
 	sqlEndpointUpdate   = "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, disabled = $4, updated_at = $5 " +
 		"WHERE id = $6 AND org_id = $7"
 
-	// sqlEventsClaim walks events_undispatched in id order; rows another
-	// node has locked are skipped, and a row another node marked dispatched
-	// after this statement's snapshot is re-checked and left out.
-	sqlEventsClaim      = "SELECT " + eventCols + " FROM events WHERE NOT dispatched ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
-	sqlEventsDispatched = "UPDATE events SET dispatched = true WHERE id = ANY($1::bigint[])"
+	// Dispatches run one at a time (sqlDispatchLock, held to the end of the
+	// transaction), so each numbers its events after the last number the
+	// previous one committed: seq is gap-free in commit order and a poller's
+	// cursor never passes an event still to be listed (internal/event).
+	// sqlEventsClaim walks events_undispatched in id order; the lock is taken
+	// in a statement of its own, so the claim's snapshot sees the previous
+	// dispatch committed.
+	sqlDispatchLock     = "SELECT pg_advisory_xact_lock($1)"
+	sqlEventsClaim      = "SELECT " + eventCols + " FROM events WHERE seq IS NULL ORDER BY id LIMIT $1 FOR UPDATE"
+	sqlEventsLastSeq    = "SELECT coalesce(max(seq), 0) FROM events WHERE seq IS NOT NULL"
+	sqlEventsDispatched = "UPDATE events SET seq = $2 + array_position($1::bigint[], id) WHERE id = ANY($1::bigint[])"
 
 	sqlDeliveriesInsert = "INSERT INTO webhook_deliveries (" + deliveryCols + ") SELECT * FROM unnest(" +
 		"$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::timestamptz[], $8::timestamptz[]) " +
@@ -170,10 +176,10 @@ func (db *DB) WebhookEndpointUpdate(ctx context.Context, e webhook.Endpoint) err
 	return nil
 }
 
-// WebhookDispatch implements webhook.Store in one transaction: claim the
-// oldest undispatched events (SKIP LOCKED, so nodes dispatching at once take
-// disjoint events), load their organizations' enabled endpoints, plan, then
-// write the deliveries, mark the events dispatched and insert the River jobs.
+// WebhookDispatch implements webhook.Store in one transaction: take the
+// dispatch lock (nodes dispatch one after another), claim the oldest
+// undispatched events, load their organizations' enabled endpoints, plan,
+// then write the deliveries, number the events (seq) and insert the River jobs.
 // A limit of zero or less claims nothing.
 func (db *DB) WebhookDispatch(ctx context.Context, now time.Time, limit int, plan webhook.DispatchPlan) (int, error) {
 	if limit <= 0 {
@@ -181,6 +187,9 @@ func (db *DB) WebhookDispatch(ctx context.Context, now time.Time, limit int, pla
 	}
 	var claimed int
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sqlDispatchLock, dispatchLockKey); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, sqlEventsClaim, limit)
 		if err != nil {
 			return err
@@ -205,12 +214,16 @@ func (db *DB) WebhookDispatch(ctx context.Context, now time.Time, limit int, pla
 		if err != nil {
 			return err
 		}
+		var last int64
+		if err := tx.QueryRow(ctx, sqlEventsLastSeq).Scan(&last); err != nil {
+			return err
+		}
 		deliveries, jobs := plan(events, endpoints, now)
 		b := &pgx.Batch{}
 		if len(deliveries) > 0 {
 			b.Queue(sqlDeliveriesInsert, deliveryArgs(deliveries)...)
 		}
-		b.Queue(sqlEventsDispatched, ids)
+		b.Queue(sqlEventsDispatched, ids, last)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}

@@ -99,8 +99,14 @@ func TestWebhookDispatchTwoNodes(t *testing.T) {
 	}
 
 	var undispatched, deliveries int
-	if err := nodes[0].pool.QueryRow(ctx, "SELECT count(*) FROM events WHERE NOT dispatched").Scan(&undispatched); err != nil || undispatched != 0 {
+	if err := nodes[0].pool.QueryRow(ctx, "SELECT count(*) FROM events WHERE seq IS NULL").Scan(&undispatched); err != nil || undispatched != 0 {
 		t.Fatalf("%d events left undispatched, %v", undispatched, err)
+	}
+	// The dispatches ran one after another: listing numbers 1..eventsN, no gap, none twice.
+	var numbered, seqMin, seqMax int
+	if err := nodes[0].pool.QueryRow(ctx, "SELECT count(DISTINCT seq), min(seq), max(seq) FROM events").Scan(&numbered, &seqMin, &seqMax); err != nil ||
+		numbered != eventsN || seqMin != 1 || seqMax != eventsN {
+		t.Fatalf("events numbered %d distinct, %d..%d, %v; want 1..%d", numbered, seqMin, seqMax, err, eventsN)
 	}
 	if err := nodes[0].pool.QueryRow(ctx, "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending' AND attempts = 0").Scan(&deliveries); err != nil || deliveries != eventsN {
 		t.Fatalf("%d new deliveries, %v; want %d", deliveries, err, eventsN)

@@ -9,7 +9,7 @@ import (
 
 var _ event.Store = (*DB)(nil)
 
-const eventCols = "id, org_id, type, data, created_at"
+const eventCols = "id, org_id, type, data, created_at, coalesce(seq, 0)"
 
 // eventsInsertSQL inserts the events of one JSON array of [org_id, type,
 // data, created_at] rows in array order, so their ids (AUTOINCREMENT)
@@ -38,7 +38,7 @@ func (t *txn) EventsInsert(ctx context.Context, events []event.Event) error {
 func scanEvent(s scanner) (event.Event, error) {
 	var e event.Event
 	var created int64
-	err := s.Scan(&e.ID, &e.OrgID, &e.Type, &e.Data, &created)
+	err := s.Scan(&e.ID, &e.OrgID, &e.Type, &e.Data, &created, &e.Seq)
 	e.CreatedAt = fromMicros(created)
 	return e, err
 }
@@ -52,14 +52,14 @@ func (db *DB) EventByID(ctx context.Context, id int64) (event.Event, error) {
 	return e, nil
 }
 
-// EventList implements event.Store: one page of an organization's events by
-// ascending id, of one type when f.Type is set.
+// EventList implements event.Store: one page of an organization's
+// dispatched events by ascending seq, of one type when f.Type is set.
 func (db *DB) EventList(ctx context.Context, f event.Filter) ([]event.Event, error) {
-	q := "SELECT " + eventCols + " FROM events WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?"
-	args := []any{f.OrgID, f.AfterID, f.Limit}
+	q := "SELECT " + eventCols + " FROM events WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+	args := []any{f.OrgID, f.AfterSeq, f.Limit}
 	if f.Type != "" {
-		q = "SELECT " + eventCols + " FROM events WHERE org_id = ? AND type = ? AND id > ? ORDER BY id LIMIT ?"
-		args = []any{f.OrgID, f.Type, f.AfterID, f.Limit}
+		q = "SELECT " + eventCols + " FROM events WHERE org_id = ? AND type = ? AND seq > ? ORDER BY seq LIMIT ?"
+		args = []any{f.OrgID, f.Type, f.AfterSeq, f.Limit}
 	}
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {

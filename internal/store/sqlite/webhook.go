@@ -144,7 +144,7 @@ func (db *DB) WebhookDispatch(ctx context.Context, now time.Time, limit int, pla
 	var claimed int
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		claimed = 0
-		rows, err := tx.QueryContext(ctx, "SELECT "+eventCols+" FROM events WHERE dispatched = 0 ORDER BY id LIMIT ?", limit)
+		rows, err := tx.QueryContext(ctx, "SELECT "+eventCols+" FROM events WHERE seq IS NULL ORDER BY id LIMIT ?", limit)
 		if err != nil {
 			return fmt.Errorf("claim events: %w", err)
 		}
@@ -176,11 +176,18 @@ func (db *DB) WebhookDispatch(ctx context.Context, now time.Time, limit int, pla
 		if err := db.enqueueJobs(ctx, tx, deliverJobs(jobs)); err != nil {
 			return err
 		}
+		// Number the claimed events after the last number given; this
+		// transaction holds SQLite's one write lock, so numbers are given
+		// one dispatch after another.
+		var last int64
+		if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(seq), 0) FROM events WHERE seq IS NOT NULL").Scan(&last); err != nil {
+			return fmt.Errorf("read the last event seq: %w", err)
+		}
 		ids := make([]int64, len(events))
 		for i, e := range events {
 			ids[i] = e.ID
 		}
-		res, err := tx.ExecContext(ctx, "UPDATE events SET dispatched = 1 WHERE id IN (SELECT value FROM json_each(?))", idsJSON(ids))
+		res, err := tx.ExecContext(ctx, "UPDATE events SET seq = ? + j.key + 1 FROM json_each(?) AS j WHERE events.id = j.value", last, idsJSON(ids))
 		if err != nil {
 			return fmt.Errorf("mark events dispatched: %w", err)
 		}

@@ -226,9 +226,9 @@ func testWebhookDispatch(t *testing.T, h Harness) {
 	p := f.expect(ledger.ResultOK, ledger.TransferRequest{Kind: ledger.KindPending, DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 10}).Transfer
 	f.expect(ledger.ResultOK, ledger.TransferRequest{Kind: ledger.KindPost, PendingID: p.ID})
 	f.expect(ledger.ResultOK, ledger.TransferRequest{Owner: "o2", DebitAccountID: c.ID, CreditAccountID: c2.ID, Amount: 1})
-	ev1 := f.events("o1", "", event.PageLimitMax)
-	ev2 := f.events("o2", "", event.PageLimitMax)
-	ev3 := f.events("o3", "", event.PageLimitMax)
+	ev1 := f.written("o1", "")
+	ev2 := f.written("o2", "")
+	ev3 := f.written("o3", "")
 	if len(ev1) != 4 || len(ev2) != 3 || len(ev3) != 1 {
 		t.Fatalf("events: o1 %d, o2 %d, o3 %d", len(ev1), len(ev2), len(ev3))
 	}
@@ -267,7 +267,7 @@ func testWebhookDispatch(t *testing.T, h Harness) {
 	t.Run("OKLaterEvents", func(t *testing.T) {
 		d := f.account(ledger.AccountRequest{Owner: "o1"})
 		f.dispatch(1)
-		evs := f.events("o1", event.TypeAccountCreated, event.PageLimitMax)
+		evs := f.written("o1", event.TypeAccountCreated)
 		if last := evs[len(evs)-1]; string(last.Data) != string(EventEncoder{}.AccountEventData(d)) {
 			t.Fatalf("last account event %q", last.Data)
 		} else {
@@ -279,7 +279,7 @@ func testWebhookDispatch(t *testing.T, h Harness) {
 	})
 	t.Run("OKExistingDeliveryLeftAlone", func(t *testing.T) {
 		e := f.account(ledger.AccountRequest{Owner: "o2"})
-		evs := f.events("o2", event.TypeAccountCreated, event.PageLimitMax)
+		evs := f.written("o2", event.TypeAccountCreated)
 		ev := evs[len(evs)-1]
 		if string(ev.Data) != string(EventEncoder{}.AccountEventData(e)) {
 			t.Fatalf("last account event %q", ev.Data)
@@ -324,7 +324,7 @@ func testWebhookDispatchLimit(t *testing.T, h Harness) {
 	for range 5 {
 		f.account(ledger.AccountRequest{})
 	}
-	evs := f.events("o1", "", event.PageLimitMax)
+	evs := f.written("o1", "")
 	n, err := f.store.WebhookDispatch(f.ctx, f.Now(), 2, webhook.Plan)
 	if err != nil || n != 2 {
 		t.Fatalf("WebhookDispatch(limit 2) = %d, %v", n, err)
@@ -384,7 +384,7 @@ func testWebhookJobs(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	f.expect(ledger.ResultOK, ledger.TransferRequest{DebitAccountID: accts[0].ID, CreditAccountID: accts[1].ID, Amount: 1})
-	evs := f.events("o1", "", event.PageLimitMax)
+	evs := f.written("o1", "")
 	if len(evs) != len(reqs)+1 {
 		t.Fatalf("%d events, want %d", len(evs), len(reqs)+1)
 	}
@@ -451,7 +451,7 @@ func testWebhookRecord(t *testing.T, h Harness) {
 	for range 4 {
 		f.account(ledger.AccountRequest{})
 	}
-	evs := f.events("o1", "", event.PageLimitMax)
+	evs := f.written("o1", "")
 	f.dispatch(4)
 	ids := eventIDs(evs)
 
@@ -566,7 +566,7 @@ func testWebhookReplay(t *testing.T, h Harness) {
 	f.endpoint("o1", false, event.TypeTransferCreated) // not subscribed to the event
 	o2 := f.endpoint("o2", false, webhook.WildcardEventType)
 	f.account(ledger.AccountRequest{})
-	ev := f.events("o1", "", 1)[0]
+	ev := f.written("o1", "")[0]
 	f.dispatch(1)
 	f.record(e1.ID, ev, true, 200)
 	f.record(e2.ID, ev, false, 500)
@@ -631,8 +631,8 @@ func testWebhookAttempts(t *testing.T, h Harness) {
 		f.account(ledger.AccountRequest{})
 	}
 	f.account(ledger.AccountRequest{Owner: "o2"})
-	evs := f.events("o1", "", event.PageLimitMax)
-	other := f.events("o2", "", 1)[0]
+	evs := f.written("o1", "")
+	other := f.written("o2", "")[0]
 	f.dispatch(4)
 	// Two failures then a success for each of o1's deliveries, interleaved.
 	var byEndpoint = map[int64][]webhook.Attempt{}

@@ -7,19 +7,23 @@
 
 -- One row per committed change, written in the ledger's transaction. data is
 -- the encoder's JSON byte for byte (text, not jsonb, which would reorder keys
--- and drop spaces). dispatched turns true once the dispatcher has planned the
--- event's deliveries; the partial index is the dispatcher's queue.
+-- and drop spaces). seq is NULL until the dispatcher has planned the event's
+-- deliveries; it then numbers the event in the order events become listable
+-- (internal/event): dispatches take an advisory lock, so they number one
+-- after another and a poller's cursor never passes an event still to come.
+-- The partial index on undispatched ids is the dispatcher's queue.
 CREATE TABLE events (
 	id         bigserial   PRIMARY KEY,
 	org_id     text        NOT NULL,
 	type       text        NOT NULL,
 	data       text        NOT NULL,
 	created_at timestamptz NOT NULL,
-	dispatched boolean     NOT NULL DEFAULT false
+	seq        bigint
 );
-CREATE INDEX events_org ON events (org_id, id);
-CREATE INDEX events_org_type ON events (org_id, type, id); -- a page of one type never walks the others
-CREATE INDEX events_undispatched ON events (id) WHERE NOT dispatched;
+CREATE UNIQUE INDEX events_seq ON events (seq) WHERE seq IS NOT NULL;
+CREATE INDEX events_org_seq ON events (org_id, seq) WHERE seq IS NOT NULL;
+CREATE INDEX events_org_type_seq ON events (org_id, type, seq) WHERE seq IS NOT NULL; -- a page of one type never walks the others
+CREATE INDEX events_undispatched ON events (id) WHERE seq IS NULL;
 
 CREATE TABLE webhook_endpoints (
 	id          bigserial   PRIMARY KEY,

@@ -6,19 +6,21 @@
 -- deliveries and River jobs refer to events and endpoints by id.
 
 -- An event's data is the JSON object exactly as its producer rendered it,
--- byte for byte. dispatched is 0 until the dispatcher has recorded the
--- event's deliveries and enqueued their jobs.
+-- byte for byte. seq is NULL until the dispatcher has recorded the event's
+-- deliveries and enqueued their jobs; it then numbers the event in the order
+-- events become listable (internal/event), which is the order pollers page in.
 CREATE TABLE events (
 	id         INTEGER PRIMARY KEY AUTOINCREMENT,
 	org_id     TEXT    NOT NULL,
 	type       TEXT    NOT NULL,
 	data       TEXT    NOT NULL,
 	created_at INTEGER NOT NULL,
-	dispatched INTEGER NOT NULL DEFAULT 0
+	seq        INTEGER
 );
-CREATE INDEX events_org ON events (org_id, id);
-CREATE INDEX events_org_type ON events (org_id, type, id);
-CREATE INDEX events_undispatched ON events (id) WHERE dispatched = 0; -- the dispatcher's queue
+CREATE UNIQUE INDEX events_seq ON events (seq) WHERE seq IS NOT NULL;
+CREATE INDEX events_org_seq ON events (org_id, seq) WHERE seq IS NOT NULL;
+CREATE INDEX events_org_type_seq ON events (org_id, type, seq) WHERE seq IS NOT NULL; -- a page of one type never walks the others
+CREATE INDEX events_undispatched ON events (id) WHERE seq IS NULL; -- the dispatcher's queue
 
 CREATE TABLE webhook_endpoints (
 	id          INTEGER PRIMARY KEY AUTOINCREMENT,

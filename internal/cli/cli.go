@@ -34,9 +34,10 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// env is what a subcommand may touch of the process: its output streams and
-// environment. Tests pass their own.
+// env is what a subcommand may touch of the process: its streams and
+// environment. Tests pass their own; a nil stdin reads as empty.
 type env struct {
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
@@ -58,13 +59,14 @@ func commands() []command {
 		{"transfers", "create, read, post and void transfers through the API (transfers create|get|post|void)", runTransfers},
 		{"orgs", "create organizations (orgs create --name NAME prints the id)", runOrgs},
 		{"keys", "create, list and revoke API keys (keys create|list|revoke)", runKeys},
+		{"staff", "manage the operator's staff users and their roles (staff create|list|role|password|disable)", runStaff},
 	}
 }
 
 // Main runs the kinko command line with args (without the program name) and
 // returns the process exit code. ctx ends the command early, e.g. on SIGTERM.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return run(ctx, args, env{stdout: stdout, stderr: stderr, getenv: os.Getenv})
+	return run(ctx, args, env{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv})
 }
 
 func run(ctx context.Context, args []string, e env) int {

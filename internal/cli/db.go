@@ -32,6 +32,7 @@ const (
 type adapter interface {
 	ledger.Store
 	auth.Store
+	auth.StaffStore
 	idempotency.Store
 	jobs.Store // events, webhooks and the job queue
 	JobQueueDepth(ctx context.Context) (map[string]int64, error)

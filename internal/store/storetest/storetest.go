@@ -37,5 +37,6 @@ func Run(t *testing.T, h Harness) {
 	t.Run("TwoWriters", func(t *testing.T) { testTwoWriters(t, h) })
 	t.Run("SameRequestTwoWriters", func(t *testing.T) { testSameRequestTwoWriters(t, h) })
 	t.Run("Auth", func(t *testing.T) { testAuth(t, h) })
+	t.Run("Staff", func(t *testing.T) { testStaff(t, h) })
 	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, h) })
 }

@@ -1,0 +1,232 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+)
+
+// Role is what a staff user of the operator may do in the console. Every
+// action a staff user takes is attributed to them (the audit log).
+type Role string
+
+const (
+	RoleAdmin      Role = "admin"      // everything, including staff and keys
+	RoleSupport    Role = "support"    // users, deals, disputes; reads the ledger
+	RoleFinance    Role = "finance"    // deposits, payouts, ledger corrections; reads the rest
+	RoleMonitoring Role = "monitoring" // probes, alerts and incident notices; reads the rest
+)
+
+// Roles lists every role, for help texts and validation.
+var Roles = []Role{RoleAdmin, RoleSupport, RoleFinance, RoleMonitoring}
+
+// Validate reports whether r is one of Roles. Errors: invalid (param "role").
+func (r Role) Validate() error {
+	if slices.Contains(Roles, r) {
+		return nil
+	}
+	return apperr.Invalid("role", "unknown role %q: want one of admin, support, finance, monitoring", r)
+}
+
+// StaffIDPrefix starts every staff user's id.
+const StaffIDPrefix = "stf_"
+
+// StaffPageLimitMax bounds one FindStaffUsers page.
+const StaffPageLimitMax = 1000
+
+// EmailBytesMax bounds a staff user's email (RFC 5321's path limit).
+const EmailBytesMax = 254
+
+// CodeStaffUnauthenticated answers every sign-in that fails, whatever failed.
+const CodeStaffUnauthenticated = "unauthenticated"
+
+// StaffUser is a person of the operator who signs in to the console. The
+// password is kept only as an argon2id hash.
+type StaffUser struct {
+	ID         string
+	Email      string // lower case; unique
+	Name       string
+	Role       Role
+	CreatedAt  time.Time
+	DisabledAt time.Time // zero while the user may sign in
+}
+
+// StaffStore is what staff users need of a database.
+type StaffStore interface {
+	// StaffUserInsert inserts a user with the PHC string of their password.
+	// Errors: conflict (param "email": a user has that email, or the id exists).
+	StaffUserInsert(ctx context.Context, u StaffUser, passwordHash string) error
+	// StaffUserByEmail returns a user and their password hash.
+	// Errors: not_found.
+	StaffUserByEmail(ctx context.Context, email string) (StaffUser, string, error)
+	// StaffUserList returns up to limit users with ids above afterID, by id.
+	StaffUserList(ctx context.Context, afterID string, limit int) ([]StaffUser, error)
+	// StaffUserUpdate stores u's Name, Role and DisabledAt (by id).
+	// Errors: not_found.
+	StaffUserUpdate(ctx context.Context, u StaffUser) error
+	// StaffUserSetPassword stores a new password hash for the user with id.
+	// Errors: not_found.
+	StaffUserSetPassword(ctx context.Context, id, passwordHash string) error
+}
+
+// StaffService manages the operator's staff users.
+type StaffService struct {
+	store StaffStore
+	clock func() time.Time
+}
+
+// NewStaffService returns a StaffService; clock nil means time.Now.
+func NewStaffService(s StaffStore, clock func() time.Time) *StaffService {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &StaffService{store: s, clock: clock}
+}
+
+func (s *StaffService) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
+
+// StaffUserParams are the fields of a new staff user.
+type StaffUserParams struct {
+	Email    string
+	Name     string
+	Role     Role
+	Password string // PasswordBytesMin..PasswordBytesMax bytes
+}
+
+// CreateStaffUser adds a staff user.
+//
+// Errors: invalid (email, name, role, password), conflict (email taken).
+func (s *StaffService) CreateStaffUser(ctx context.Context, p StaffUserParams) (StaffUser, error) {
+	email, err := normalizeEmail(p.Email)
+	if err != nil {
+		return StaffUser{}, err
+	}
+	if err := checkName("name", p.Name, 1); err != nil {
+		return StaffUser{}, err
+	}
+	if err := p.Role.Validate(); err != nil {
+		return StaffUser{}, err
+	}
+	if err := checkPassword(p.Password); err != nil {
+		return StaffUser{}, err
+	}
+	u := StaffUser{ID: StaffIDPrefix + randomBase62(idRandomLen), Email: email, Name: p.Name, Role: p.Role, CreatedAt: s.now()}
+	if err := s.store.StaffUserInsert(ctx, u, hashPassword(p.Password)); err != nil {
+		return StaffUser{}, fmt.Errorf("auth: create staff user: %w", err)
+	}
+	return u, nil
+}
+
+// AuthenticateStaff checks an email and password. An unknown email, a wrong
+// password and a disabled user get the same error, in about the same time.
+//
+// Errors: unauthenticated.
+func (s *StaffService) AuthenticateStaff(ctx context.Context, email, password string) (StaffUser, error) {
+	fail := &apperr.Error{Code: CodeStaffUnauthenticated, Message: "wrong email or password"}
+	if len(password) > PasswordBytesMax {
+		return StaffUser{}, fail
+	}
+	addr, err := normalizeEmail(email)
+	if err != nil {
+		verifyPassword(dummyHash, password)
+		return StaffUser{}, fail
+	}
+	u, hash, err := s.store.StaffUserByEmail(ctx, addr)
+	if apperr.Is(err, apperr.CodeNotFound) {
+		verifyPassword(dummyHash, password)
+		return StaffUser{}, fail
+	}
+	if err != nil {
+		return StaffUser{}, err
+	}
+	ok, err := verifyPassword(hash, password)
+	if err != nil {
+		return StaffUser{}, fmt.Errorf("auth: staff user %s: %w", u.ID, err)
+	}
+	if !ok || !u.DisabledAt.IsZero() {
+		return StaffUser{}, fail
+	}
+	return u, nil
+}
+
+// FindStaffUserByEmail returns one staff user. Errors: not_found.
+func (s *StaffService) FindStaffUserByEmail(ctx context.Context, email string) (StaffUser, error) {
+	addr, err := normalizeEmail(email)
+	if err != nil {
+		return StaffUser{}, apperr.NotFound("staff user")
+	}
+	u, _, err := s.store.StaffUserByEmail(ctx, addr)
+	return u, err
+}
+
+// FindStaffUsers returns one page of staff users by id. Errors: invalid (limit).
+func (s *StaffService) FindStaffUsers(ctx context.Context, afterID string, limit int) ([]StaffUser, error) {
+	if limit < 1 || limit > StaffPageLimitMax {
+		return nil, apperr.Invalid("limit", "limit must be between 1 and %d", StaffPageLimitMax)
+	}
+	return s.store.StaffUserList(ctx, afterID, limit)
+}
+
+// SetStaffRole changes a staff user's role. Errors: not_found, invalid (role).
+func (s *StaffService) SetStaffRole(ctx context.Context, email string, role Role) (StaffUser, error) {
+	if err := role.Validate(); err != nil {
+		return StaffUser{}, err
+	}
+	u, err := s.FindStaffUserByEmail(ctx, email)
+	if err != nil {
+		return StaffUser{}, err
+	}
+	u.Role = role
+	return u, s.store.StaffUserUpdate(ctx, u)
+}
+
+// DisableStaffUser stops a staff user from signing in; disabling twice keeps
+// the first time. Errors: not_found.
+func (s *StaffService) DisableStaffUser(ctx context.Context, email string) (StaffUser, error) {
+	u, err := s.FindStaffUserByEmail(ctx, email)
+	if err != nil || !u.DisabledAt.IsZero() {
+		return u, err
+	}
+	u.DisabledAt = s.now()
+	return u, s.store.StaffUserUpdate(ctx, u)
+}
+
+// SetStaffPassword replaces a staff user's password.
+// Errors: not_found, invalid (password).
+func (s *StaffService) SetStaffPassword(ctx context.Context, email, password string) error {
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	u, err := s.FindStaffUserByEmail(ctx, email)
+	if err != nil {
+		return err
+	}
+	return s.store.StaffUserSetPassword(ctx, u.ID, hashPassword(password))
+}
+
+// normalizeEmail returns a bare address in lower case.
+// Errors: invalid (param "email").
+func normalizeEmail(email string) (string, error) {
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Name != "" || a.Address != strings.TrimSpace(email) || len(a.Address) > EmailBytesMax {
+		return "", apperr.Invalid("email", "email must be a bare address such as ops@example.com, at most %d bytes", EmailBytesMax)
+	}
+	return strings.ToLower(a.Address), nil
+}
+
+func checkPassword(p string) error {
+	if len(p) < PasswordBytesMin || len(p) > PasswordBytesMax || !utf8.ValidString(p) {
+		return apperr.Invalid("password", "password must be UTF-8 of %d to %d bytes", PasswordBytesMin, PasswordBytesMax)
+	}
+	return nil
+}
+
+// NewPassword returns a random password for a staff user to change: 20
+// base62 characters (119 bits).
+func NewPassword() string { return randomBase62(20) }

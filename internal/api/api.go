@@ -65,10 +65,11 @@ const (
 
 // Server is the /v1 API.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	mux     *http.ServeMux
-	limiter *limiter // nil: no limit
+	cfg           Config
+	log           *slog.Logger
+	mux           *http.ServeMux
+	limiter       *limiter        // nil: no limit
+	keyedInLedger map[string]bool // route patterns; tests empty it to compare with the generic path
 }
 
 // New returns the API's handler for the paths under /v1.
@@ -82,7 +83,7 @@ func New(cfg Config) *Server {
 	if cfg.BurstPerKey == 0 {
 		cfg.BurstPerKey = BurstPerKeyDefault
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limiter: newLimiter(cfg.RatePerKey, cfg.BurstPerKey)}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limiter: newLimiter(cfg.RatePerKey, cfg.BurstPerKey), keyedInLedger: keyedInLedger}
 	s.routes()
 	return s
 }
@@ -215,6 +216,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler, public
 			return errNotJSON
 		}
 		if key := r.Header.Get("Idempotency-Key"); key != "" && s.cfg.Idempotency != nil {
+			if s.keyedInLedger[r.Pattern] {
+				return s.serveKeyedInLedger(w, r, p, key, h)
+			}
 			return s.serveIdempotent(w, r, p, key, h)
 		}
 	}
@@ -239,12 +243,7 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p auth.
 		return err
 	}
 	if rec != nil {
-		w.Header().Set("Content-Type", rec.ContentType)
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Idempotent-Replayed", "true")
-		w.WriteHeader(rec.Status)
-		_, err := w.Write(rec.Body)
-		return err
+		return writeKept(w, idempotency.Response{Status: rec.Status, ContentType: rec.ContentType, Body: rec.Body}, true)
 	}
 	buf := &bufferedResponse{header: w.Header(), status: http.StatusOK}
 	if err := h(buf, r, p); err != nil {
@@ -252,7 +251,7 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p auth.
 	}
 	// A 5xx, or a refusal to act at all (a key without the scope), is not
 	// the request's result: the key is given back so a retry runs again.
-	if buf.status >= 500 || buf.status == http.StatusForbidden {
+	if !idempotency.Keeps(buf.status) {
 		if err := s.cfg.Idempotency.Release(ctx, p.OrgID, key); err != nil {
 			s.log.ErrorContext(ctx, "release idempotency key", "request_id", RequestID(ctx), "err", err)
 		}
@@ -263,6 +262,92 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p auth.
 	}
 	w.WriteHeader(buf.status)
 	_, err = w.Write(buf.body.Bytes())
+	return err
+}
+
+// keyedInLedger lists the routes whose Idempotency-Key the ledger checks and
+// keeps in the transaction that applies the transfers (serveKeyedInLedger):
+// their handlers submit through Server.submit.
+var keyedInLedger = map[string]bool{
+	"POST /v1/transfers":           true,
+	"POST /v1/transfers/batch":     true,
+	"POST /v1/transfers/{id}/post": true,
+	"POST /v1/transfers/{id}/void": true,
+}
+
+// ledgerKey is an Idempotency-Key that serveKeyedInLedger hands to
+// Server.submit through the request's context.
+type ledgerKey struct {
+	orgID, key string
+	hash       []byte
+	submitted  bool // the handler reached the ledger
+}
+
+const ledgerKeyKey ctxKey = 1
+
+// serveKeyedInLedger answers a keyed POST of a transfer route as
+// serveIdempotent would, byte for byte, with one commit instead of three: a
+// read-only lookup answers retries (replay, 422, 409); otherwise the
+// handler's submission carries the key into the ledger batch, which checks
+// it again under the batch's locks and keeps the rendered response in the
+// transaction that applies the transfers. A request that stops before the
+// ledger (a malformed body, a missing scope), or whose key holds an
+// abandoned claim, takes the generic path instead.
+func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	hash := idempotency.Hash(r.Method, r.URL.RequestURI(), body)
+	ctx := r.Context()
+	rec, err := s.cfg.Idempotency.Lookup(ctx, p.OrgID, key)
+	if err != nil {
+		return err
+	}
+	generic := func() error {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return s.serveIdempotent(w, r, p, key, h)
+	}
+	if rec != nil {
+		if s.cfg.Idempotency.Abandoned(*rec) {
+			return generic()
+		}
+		if err := idempotency.Check(*rec, hash); err != nil {
+			return err
+		}
+		return writeKept(w, idempotency.Response{Status: rec.Status, ContentType: rec.ContentType, Body: rec.Body}, true)
+	}
+	lk := &ledgerKey{orgID: p.OrgID, key: key, hash: hash}
+	kr := r.WithContext(context.WithValue(ctx, ledgerKeyKey, lk))
+	kr.Body = io.NopCloser(bytes.NewReader(body))
+	buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+	err = h(buf, kr, p)
+	if !lk.submitted {
+		// Nothing was applied; the handler runs again on the generic path,
+		// which keeps its answer (a 400, say) as it always has.
+		return generic()
+	}
+	if err != nil {
+		return err // the ledger failed (not kept) or refused the key
+	}
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(buf.status)
+	_, err = w.Write(buf.body.Bytes())
+	return err
+}
+
+// writeKept writes a response kept for an Idempotency-Key; replayed marks a
+// response kept by an earlier request.
+func writeKept(w http.ResponseWriter, res idempotency.Response, replayed bool) error {
+	w.Header().Set("Content-Type", res.ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	w.WriteHeader(res.Status)
+	_, err := w.Write(res.Body)
 	return err
 }
 

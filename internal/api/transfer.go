@@ -8,6 +8,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
@@ -113,11 +114,41 @@ func (s *Server) createTransfer(w http.ResponseWriter, r *http.Request, p auth.P
 	if err != nil {
 		return err
 	}
-	res, err := s.cfg.Ledger.CreateTransfer(r.Context(), req)
+	return s.submit(w, r, []ledger.TransferRequest{req}, answerOne)
+}
+
+func answerOne(w http.ResponseWriter, res []ledger.TransferResult) error { return answer(w, res[0]) }
+
+// submit applies reqs as one submission and writes what write makes of the
+// results. When serveKeyedInLedger left an Idempotency-Key in the request's
+// context, the ledger checks the key in the batch and keeps write's
+// rendering for it in the same transaction; the response is then the
+// rendering (or the one kept by an earlier request), as serveIdempotent
+// would have stored and written it.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request, reqs []ledger.TransferRequest,
+	write func(http.ResponseWriter, []ledger.TransferResult) error) error {
+	ctx := r.Context()
+	lk, _ := ctx.Value(ledgerKeyKey).(*ledgerKey)
+	if lk == nil {
+		res, err := s.cfg.Ledger.Submit(ctx, reqs)
+		if err != nil {
+			return err
+		}
+		return write(w, res)
+	}
+	lk.submitted = true
+	ans, err := s.cfg.Ledger.SubmitKeyed(ctx, reqs, ledger.KeyClaim{OrgID: lk.orgID, Key: lk.key, RequestHash: lk.hash,
+		Render: func(res []ledger.TransferResult) idempotency.Response {
+			buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+			if err := write(buf, res); err != nil {
+				s.writeError(buf, r, err)
+			}
+			return idempotency.Response{Status: buf.status, ContentType: buf.header.Get("Content-Type"), Body: buf.body.Bytes()}
+		}})
 	if err != nil {
 		return err
 	}
-	return answer(w, res)
+	return writeKept(w, ans.Response, ans.Replayed)
 }
 
 type batchCreate struct {
@@ -157,10 +188,13 @@ func (s *Server) createTransferBatch(w http.ResponseWriter, r *http.Request, p a
 		}
 		reqs[i] = req
 	}
-	results, err := s.cfg.Ledger.Submit(r.Context(), reqs)
-	if err != nil {
-		return err
-	}
+	return s.submit(w, r, reqs, func(w http.ResponseWriter, results []ledger.TransferResult) error {
+		return writeBatch(w, r, results)
+	})
+}
+
+// writeBatch answers a batch: every item's result, in order.
+func writeBatch(w http.ResponseWriter, r *http.Request, results []ledger.TransferResult) error {
 	out := make([]batchItem, len(results))
 	for i, res := range results {
 		switch {
@@ -242,11 +276,7 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, p auth.Principa
 		}
 		req.Amount, req.Asset = in.Amount.Amount, in.Amount.Currency
 	}
-	res, err := s.cfg.Ledger.CreateTransfer(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	return answer(w, res)
+	return s.submit(w, r, []ledger.TransferRequest{req}, answerOne)
 }
 
 // listTransfers pages through the organization's transfers, filtered by

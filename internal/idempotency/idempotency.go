@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 )
@@ -41,8 +42,23 @@ type Record struct {
 	CreatedAt   time.Time
 }
 
+// Response is what a record keeps of the first answer to its key.
+type Response struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// OrgKey names one record: keys are scoped to an organization.
+type OrgKey struct {
+	OrgID string
+	Key   string
+}
+
 // Store is what idempotency needs of a database.
 type Store interface {
+	// IdempotencyByKey reads a key's record without writing. Errors: not_found.
+	IdempotencyByKey(ctx context.Context, orgID, key string) (Record, error)
 	// IdempotencyClaim inserts rec as a claim unless the key exists. When it
 	// exists and is an unfinished claim created before staleBefore, it takes
 	// the claim over (replacing the hash and time). It returns the record as
@@ -81,30 +97,81 @@ func Hash(method, path string, body []byte) []byte {
 	return h.Sum(nil)
 }
 
+// ValidKey checks a key as a client sent it: 1 to KeyLenMax bytes of UTF-8
+// (every store keeps such text byte for byte). Errors: invalid.
+func ValidKey(key string) error {
+	if key == "" || len(key) > KeyLenMax || !utf8.ValidString(key) {
+		return apperr.Invalid("Idempotency-Key", "Idempotency-Key must be 1 to %d characters of UTF-8", KeyLenMax)
+	}
+	return nil
+}
+
+// Check answers a request with hash from the record already stored for its
+// key: nil means replay rec's response. Errors: CodeKeyReused (another
+// request had the key), CodeKeyInUse (its first request still runs).
+func Check(rec Record, hash []byte) error {
+	switch {
+	case string(rec.RequestHash) != string(hash):
+		return &apperr.Error{Code: CodeKeyReused, Param: "Idempotency-Key",
+			Message: "this Idempotency-Key was used with another request; use a new key for a new request"}
+	case !rec.Done:
+		return &apperr.Error{Code: CodeKeyInUse, Param: "Idempotency-Key",
+			Message: "a request with this Idempotency-Key is still being processed; retry later"}
+	}
+	return nil
+}
+
+// Keeps reports whether a response with status is the request's result, to
+// be kept for its key. A 5xx is not (the outcome is unknown, so a retry runs
+// again; the ledger's references keep that safe), nor is a refusal to act at
+// all (403: a key without the scope), so another key may use it.
+func Keeps(status int) bool {
+	return status < 500 && status != 403
+}
+
 // Begin claims key for a request with hash. It returns (nil, nil) when the
 // caller holds the claim and must run the request then Complete or Release it;
 // a finished record to replay; or an error with CodeKeyReused, CodeKeyInUse or
 // invalid.
 func (s *Service) Begin(ctx context.Context, orgID, key string, hash []byte) (*Record, error) {
-	if key == "" || len(key) > KeyLenMax {
-		return nil, apperr.Invalid("Idempotency-Key", "Idempotency-Key must be 1 to %d characters", KeyLenMax)
+	if err := ValidKey(key); err != nil {
+		return nil, err
 	}
 	now := s.clock().UTC().Truncate(time.Microsecond)
 	rec, claimed, err := s.store.IdempotencyClaim(ctx, Record{OrgID: orgID, Key: key, RequestHash: hash, CreatedAt: now}, now.Add(-ClaimTimeout))
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case claimed:
+	if claimed {
 		return nil, nil
-	case string(rec.RequestHash) != string(hash):
-		return nil, &apperr.Error{Code: CodeKeyReused, Param: "Idempotency-Key",
-			Message: "this Idempotency-Key was used with another request; use a new key for a new request"}
-	case !rec.Done:
-		return nil, &apperr.Error{Code: CodeKeyInUse, Param: "Idempotency-Key",
-			Message: "a request with this Idempotency-Key is still being processed; retry later"}
+	}
+	if err := Check(rec, hash); err != nil {
+		return nil, err
 	}
 	return &rec, nil
+}
+
+// Lookup reads key's record without writing anything, for callers that
+// check and keep keys in their own transaction (the ledger's transfer
+// batches). It returns nil when the key has no record. Errors: invalid.
+func (s *Service) Lookup(ctx context.Context, orgID, key string) (*Record, error) {
+	if err := ValidKey(key); err != nil {
+		return nil, err
+	}
+	rec, err := s.store.IdempotencyByKey(ctx, orgID, key)
+	if apperr.Is(err, apperr.CodeNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// Abandoned reports whether rec is a claim old enough that Begin would take
+// it over: its request crashed without completing or releasing it.
+func (s *Service) Abandoned(rec Record) bool {
+	return !rec.Done && rec.CreatedAt.Before(s.clock().Add(-ClaimTimeout))
 }
 
 // Complete stores the response of a claimed request.

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/money"
 )
 
@@ -18,9 +19,15 @@ import (
 // order inside a batch, so linked chains never span callers.
 type submission struct {
 	reqs     []TransferRequest
-	internal bool // written by the ledger itself (expiry); may use KindExpire
-	results  []TransferResult
+	internal bool      // written by the ledger itself (expiry); may use KindExpire
+	claim    *KeyClaim // nil: no Idempotency-Key
 	done     chan error
+
+	// Set by each attempt of the batch; valid once it has committed.
+	results  []TransferResult
+	response idempotency.Response // keyed only
+	replayed bool                 // keyed only: answered from the key's record, nothing applied
+	keyErr   error                // keyed only: the key's record refuses the request
 }
 
 // batch is the in-memory state of one group commit: rows loaded and locked
@@ -31,8 +38,10 @@ type batch struct {
 	ids      *idRange
 	accounts map[int64]*Account
 	holds    map[int64]*Hold
-	existing map[RefKey]*Transfer // committed before this batch
-	created  map[RefKey]*Transfer // committed by this batch
+	existing map[RefKey]*Transfer                       // committed before this batch
+	created  map[RefKey]*Transfer                       // committed by this batch
+	keys     map[idempotency.OrgKey]*idempotency.Record // Idempotency-Keys kept before or by this batch
+	newKeys  []idempotency.Record                       // kept by this batch
 
 	newTransfers []Transfer
 	newHolds     map[int64]bool // hold ids inserted by this batch
@@ -62,6 +71,7 @@ func applyBatch(ctx context.Context, tx Tx, now time.Time, ids *idRange, subs []
 		ids:        ids,
 		existing:   map[RefKey]*Transfer{},
 		created:    map[RefKey]*Transfer{},
+		keys:       map[idempotency.OrgKey]*idempotency.Record{},
 		newHolds:   map[int64]bool{},
 		dirtyAccts: map[int64]bool{},
 		dirtyHolds: map[int64]bool{},
@@ -69,8 +79,18 @@ func applyBatch(ctx context.Context, tx Tx, now time.Time, ids *idRange, subs []
 	if err := b.load(ctx, tx, subs); err != nil {
 		return err
 	}
+	if err := b.loadKeys(ctx, tx, subs); err != nil {
+		return err
+	}
 	for _, s := range subs {
+		s.results, s.response, s.replayed, s.keyErr = nil, idempotency.Response{}, false, nil
+		if s.claim != nil && b.answerFromKey(s) {
+			continue
+		}
 		s.results = b.applySubmission(s)
+		if s.claim != nil {
+			b.keep(s)
+		}
 	}
 	return b.write(ctx, tx)
 }
@@ -182,6 +202,11 @@ func (b *batch) write(ctx context.Context, tx Tx) error {
 		}
 		if err := tx.AccountsUpdateBalances(ctx, accts); err != nil {
 			return fmt.Errorf("ledger: update balances: %w", err)
+		}
+	}
+	if len(b.newKeys) > 0 {
+		if err := tx.IdempotencyInsert(ctx, b.newKeys); err != nil {
+			return fmt.Errorf("ledger: insert idempotency keys: %w", err)
 		}
 	}
 	return nil

@@ -146,10 +146,22 @@ func (e *Engine) submit(ctx context.Context, reqs []TransferRequest, internal bo
 	if len(reqs) == 0 {
 		return nil, nil
 	}
+	s, err := e.enqueue(ctx, reqs, internal, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.wait(ctx, s); err != nil {
+		return nil, err
+	}
+	return s.results, nil
+}
+
+// enqueue queues reqs as one submission, with claim when keyed.
+func (e *Engine) enqueue(ctx context.Context, reqs []TransferRequest, internal bool, claim *KeyClaim) (*submission, error) {
 	if len(reqs) > e.cfg.BatchMax {
 		return nil, apperr.Invalid("transfers", "a submission holds at most %d transfers", e.cfg.BatchMax)
 	}
-	s := &submission{reqs: make([]TransferRequest, len(reqs)), internal: internal, done: make(chan error, 1)}
+	s := &submission{reqs: make([]TransferRequest, len(reqs)), internal: internal, claim: claim, done: make(chan error, 1)}
 	copy(s.reqs, reqs)
 	e.mu.RLock()
 	if e.closed {
@@ -163,15 +175,17 @@ func (e *Engine) submit(ctx context.Context, reqs []TransferRequest, internal bo
 		return nil, ctx.Err()
 	}
 	e.mu.RUnlock()
+	return s, nil
+}
+
+// wait waits for s's batch to commit or fail.
+func (e *Engine) wait(ctx context.Context, s *submission) error {
 	select {
 	case err := <-s.done:
-		if err != nil {
-			return nil, err
-		}
-		return s.results, nil
+		return err
 	case <-ctx.Done():
 		// The batch may still commit; a retry with the same references is safe.
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 

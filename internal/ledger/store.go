@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/money"
 )
 
@@ -88,6 +89,16 @@ type Tx interface {
 	// EventsInsert records events (the outbox) in this transaction; the store
 	// assigns their ids.
 	EventsInsert(ctx context.Context, events []event.Event) error
+
+	// IdempotencyByKeys reads the Idempotency-Key records of keys, finished or
+	// not; missing keys are absent. Called after the locks, like the
+	// reference lookup of AccountsForUpdate, so it sees what another writer
+	// committed while this one waited.
+	IdempotencyByKeys(ctx context.Context, keys []idempotency.OrgKey) ([]idempotency.Record, error)
+	// IdempotencyInsert records completed Idempotency-Key records. A key that
+	// another transaction inserted first fails the transaction with a
+	// conflict that Transact retries, as for a transfer's reference.
+	IdempotencyInsert(ctx context.Context, recs []idempotency.Record) error
 }
 
 // AccountSums pairs an account as stored with the totals its transfers add up to.

@@ -9,10 +9,92 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 )
 
 var _ idempotency.Store = (*DB)(nil)
+
+const idempotencyCols = "org_id, key, request_hash, done, status, content_type, body, created_at"
+
+// The ledger's statements on idempotency_keys. The lookup is a loop of
+// primary-key probes whatever the statistics say (see sqlAccountsByReference).
+const (
+	sqlIdempotencyByKeys = "SELECT i.org_id, i.key, i.request_hash, i.done, i.status, i.content_type, i.body, i.created_at" +
+		" FROM unnest($1::text[], $2::text[]) AS k(org_id, key)" +
+		" CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE org_id = k.org_id AND key = k.key LIMIT 1) i"
+	sqlIdempotencyInsert = "INSERT INTO idempotency_keys (" + idempotencyCols + ") " +
+		"SELECT org_id, key, request_hash, true, status, content_type, body, created_at FROM unnest(" +
+		"$1::text[], $2::text[], $3::bytea[], $4::integer[], $5::text[], $6::bytea[], $7::timestamptz[]) " +
+		"AS u(org_id, key, request_hash, status, content_type, body, created_at)"
+)
+
+func scanIdempotency(r pgx.Row) (idempotency.Record, error) {
+	var rec idempotency.Record
+	var status *int32
+	var ctype *string
+	err := r.Scan(&rec.OrgID, &rec.Key, &rec.RequestHash, &rec.Done, &status, &ctype, &rec.Body, &rec.CreatedAt)
+	rec.CreatedAt = rec.CreatedAt.UTC()
+	if status != nil {
+		rec.Status = int(*status)
+	}
+	if ctype != nil {
+		rec.ContentType = *ctype
+	}
+	return rec, err
+}
+
+// IdempotencyByKey implements idempotency.Store with one read. Errors: not_found.
+func (db *DB) IdempotencyByKey(ctx context.Context, orgID, key string) (idempotency.Record, error) {
+	if !storable(orgID) || !storable(key) {
+		return idempotency.Record{}, apperr.NotFound("idempotency key")
+	}
+	rec, err := scanIdempotency(db.pool.QueryRow(ctx, "SELECT "+idempotencyCols+" FROM idempotency_keys WHERE org_id = $1 AND key = $2", orgID, key))
+	if err != nil {
+		return rec, notFound(err, "idempotency key")
+	}
+	return rec, nil
+}
+
+// IdempotencyByKeys implements ledger.Tx. Run after the batch's locks, it
+// reads a fresh READ COMMITTED snapshot: a key another node committed while
+// this one waited is seen. A key another node has inserted but not yet
+// committed is not; then this batch's insert waits for it and fails with a
+// unique violation, and Transact retries the batch, which then sees it.
+func (t *txn) IdempotencyByKeys(ctx context.Context, keys []idempotency.OrgKey) ([]idempotency.Record, error) {
+	orgs, ks := make([]string, 0, len(keys)), make([]string, 0, len(keys))
+	for _, k := range keys {
+		if storable(k.OrgID) && storable(k.Key) {
+			orgs, ks = append(orgs, k.OrgID), append(ks, k.Key)
+		}
+	}
+	var out []idempotency.Record
+	err := t.query(ctx, sqlIdempotencyByKeys, []any{orgs, ks}, func(rows pgx.Rows) error {
+		rec, err := scanIdempotency(rows)
+		out = append(out, rec)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: idempotency keys by key: %w", err)
+	}
+	return out, nil
+}
+
+// IdempotencyInsert implements ledger.Tx: completed records, sent with the
+// next statement of the transaction (see IdempotencyByKeys for a key that
+// another node inserted first).
+func (t *txn) IdempotencyInsert(_ context.Context, recs []idempotency.Record) error {
+	n := len(recs)
+	orgs, keys, ctypes := make([]string, n), make([]string, n), make([]string, n)
+	hashes, bodies := make([][]byte, n), make([][]byte, n)
+	statuses, created := make([]int32, n), make([]time.Time, n)
+	for i, r := range recs {
+		orgs[i], keys[i], hashes[i], statuses[i] = r.OrgID, r.Key, r.RequestHash, int32(r.Status)
+		ctypes[i], bodies[i], created[i] = r.ContentType, r.Body, r.CreatedAt
+	}
+	t.queue(sqlIdempotencyInsert, orgs, keys, hashes, statuses, ctypes, bodies, created)
+	return nil
+}
 
 // sqlIdempotencyClaim inserts the claim, or takes over a stale one, and in
 // the same statement reads the row as it stood before: when the claim was

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -10,6 +11,67 @@ import (
 )
 
 var _ idempotency.Store = (*DB)(nil)
+
+const idempotencyCols = "org_id, key, request_hash, done, status, content_type, body, created_at"
+
+// The ledger's statements on idempotency_keys, prepared with the others
+// (statements). Hashes and bodies travel as hex, since JSON carries no bytes,
+// and are stored as the same BLOBs the group writes store.
+const (
+	idempotencyByKeySQL = "SELECT " + idempotencyCols + " FROM idempotency_keys " +
+		"WHERE (org_id, key) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
+	idempotencyInsertSQL = "INSERT INTO idempotency_keys (" + idempotencyCols + ") " +
+		"SELECT value ->> 0, value ->> 1, unhex(value ->> 2), 1, value ->> 3, value ->> 4, unhex(value ->> 5), value ->> 6 FROM json_each(?)"
+)
+
+func scanIdempotency(s scanner) (idempotency.Record, error) {
+	var rec idempotency.Record
+	var done int
+	var status sql.NullInt64
+	var ctype sql.NullString
+	var created int64
+	err := s.Scan(&rec.OrgID, &rec.Key, &rec.RequestHash, &done, &status, &ctype, &rec.Body, &created)
+	rec.Done, rec.Status, rec.ContentType, rec.CreatedAt = done == 1, int(status.Int64), ctype.String, fromMicros(created)
+	return rec, err
+}
+
+// IdempotencyByKey implements idempotency.Store on the read pool. Errors: not_found.
+func (db *DB) IdempotencyByKey(ctx context.Context, orgID, key string) (idempotency.Record, error) {
+	rec, err := scanIdempotency(db.read.QueryRowContext(ctx,
+		"SELECT "+idempotencyCols+" FROM idempotency_keys WHERE org_id = ? AND key = ?", orgID, key))
+	if err != nil {
+		return rec, notFound(err, "idempotency key")
+	}
+	return rec, nil
+}
+
+// IdempotencyByKeys implements ledger.Tx: the records of keys, in the
+// transaction that will write a batch's own.
+func (t *txn) IdempotencyByKeys(ctx context.Context, keys []idempotency.OrgKey) ([]idempotency.Record, error) {
+	var j jsonRows
+	for _, k := range keys {
+		j.row().str(k.OrgID).str(k.Key)
+	}
+	rows, err := t.stmt(ctx, t.st.idempotencyByKey).QueryContext(ctx, j.String())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: idempotency keys by key: %w", err)
+	}
+	return collect(rows, scanIdempotency, "sqlite: scan idempotency key")
+}
+
+// IdempotencyInsert implements ledger.Tx: completed records, in one statement.
+func (t *txn) IdempotencyInsert(ctx context.Context, recs []idempotency.Record) error {
+	var j jsonRows
+	for _, r := range recs {
+		j.row().str(r.OrgID).str(r.Key).str(hex.EncodeToString(r.RequestHash)).int(int64(r.Status)).str(r.ContentType).
+			str(hex.EncodeToString(r.Body)).int(micros(r.CreatedAt))
+	}
+	res, err := t.stmt(ctx, t.st.idempotencyInsert).ExecContext(ctx, j.String())
+	if err != nil {
+		return fmt.Errorf("sqlite: insert idempotency keys: %w", err)
+	}
+	return expectRows(res, len(recs), "insert idempotency keys")
+}
 
 // IdempotencyClaim implements idempotency.Store: insert the claim, or take
 // over a stale one, or read what is there, in the next group write.
@@ -28,18 +90,11 @@ func (db *DB) IdempotencyClaim(ctx context.Context, rec idempotency.Record, stal
 			got, claimed = rec, true
 			return nil
 		}
-		var done int
-		var status sql.NullInt64
-		var ctype sql.NullString
-		var created int64
-		got, claimed = idempotency.Record{}, false
-		err = tx.QueryRowContext(ctx, `SELECT org_id, key, request_hash, done, status, content_type, body, created_at
-			FROM idempotency_keys WHERE org_id = ? AND key = ?`, rec.OrgID, rec.Key).
-			Scan(&got.OrgID, &got.Key, &got.RequestHash, &done, &status, &ctype, &got.Body, &created)
+		claimed = false
+		got, err = scanIdempotency(tx.QueryRowContext(ctx, "SELECT "+idempotencyCols+" FROM idempotency_keys WHERE org_id = ? AND key = ?", rec.OrgID, rec.Key))
 		if err != nil {
 			return fmt.Errorf("sqlite: read idempotency key: %w", err)
 		}
-		got.Done, got.Status, got.ContentType, got.CreatedAt = done == 1, int(status.Int64), ctype.String, fromMicros(created)
 		return nil
 	})
 	return got, claimed, err

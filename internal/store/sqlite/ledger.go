@@ -33,6 +33,7 @@ type statements struct {
 	holdsByID, holdsInsert, holdsUpdate                         *sql.Stmt
 	eventsInsert                                                *sql.Stmt
 	webhookAttemptsInsert, webhookDeliveriesUpdate              *sql.Stmt
+	idempotencyByKey, idempotencyInsert                         *sql.Stmt
 }
 
 // jsonCols renders "value ->> 0, value ->> 1, …" for n columns of a json_each row.
@@ -71,6 +72,8 @@ func (db *DB) prepare(ctx context.Context) (*statements, error) {
 		{&st.eventsInsert, eventsInsertSQL},
 		{&st.webhookAttemptsInsert, webhookAttemptsInsertSQL},
 		{&st.webhookDeliveriesUpdate, webhookDeliveriesUpdateSQL},
+		{&st.idempotencyByKey, idempotencyByKeySQL},
+		{&st.idempotencyInsert, idempotencyInsertSQL},
 	} {
 		s, err := db.write.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -86,7 +89,7 @@ func (db *DB) prepare(ctx context.Context) (*statements, error) {
 func (st *statements) close() {
 	for _, s := range []*sql.Stmt{st.accountsByRef, st.accountsInsert, st.accountsByID, st.accountsUpdate,
 		st.transfersByRef, st.transfersInsert, st.holdsByID, st.holdsInsert, st.holdsUpdate,
-		st.eventsInsert, st.webhookAttemptsInsert, st.webhookDeliveriesUpdate} {
+		st.eventsInsert, st.webhookAttemptsInsert, st.webhookDeliveriesUpdate, st.idempotencyByKey, st.idempotencyInsert} {
 		if s != nil {
 			s.Close()
 		}

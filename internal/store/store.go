@@ -62,8 +62,9 @@ type Migrator interface {
 	MigrationVersions(ctx context.Context) ([]int, error)
 	// MigrationApply runs m and records it, in one transaction. It must be
 	// safe when another process applies the same migration at the same time:
-	// one of them applies it and the other changes nothing.
-	MigrationApply(ctx context.Context, m Migration) error
+	// one of them applies it and the other changes nothing. It reports
+	// whether this call applied it.
+	MigrationApply(ctx context.Context, m Migration) (bool, error)
 }
 
 // Migrate applies every migration not yet applied, in order, and returns how
@@ -86,10 +87,13 @@ func Migrate(ctx context.Context, m Migrator, migrations []Migration) (int, erro
 		if applied[mig.Version] {
 			continue
 		}
-		if err := m.MigrationApply(ctx, mig); err != nil {
+		applied, err := m.MigrationApply(ctx, mig)
+		if err != nil {
 			return n, fmt.Errorf("store: apply migration %d_%s: %w", mig.Version, mig.Name, err)
 		}
-		n++
+		if applied {
+			n++
+		}
 	}
 	return n, nil
 }

@@ -31,9 +31,9 @@ func TestLoadMigrations(t *testing.T) {
 type fakeMigrator struct{ applied []int }
 
 func (f *fakeMigrator) MigrationVersions(context.Context) ([]int, error) { return f.applied, nil }
-func (f *fakeMigrator) MigrationApply(_ context.Context, m Migration) error {
+func (f *fakeMigrator) MigrationApply(_ context.Context, m Migration) (bool, error) {
 	f.applied = append(f.applied, m.Version)
-	return nil
+	return true, nil
 }
 
 func TestMigrateAppliesOnlyMissing(t *testing.T) {

@@ -183,8 +183,9 @@ func (db *DB) MigrationVersions(ctx context.Context) ([]int, error) {
 // MigrationApply implements store.Migrator. The advisory lock serialises
 // processes migrating at once; the one that waited sees the version recorded
 // and changes nothing.
-func (db *DB) MigrationApply(ctx context.Context, m store.Migration) error {
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+func (db *DB) MigrationApply(ctx context.Context, m store.Migration) (bool, error) {
+	applied := false
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
 			return err
 		}
@@ -201,8 +202,10 @@ func (db *DB) MigrationApply(ctx context.Context, m store.Migration) error {
 			return err
 		}
 		_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())", m.Version, m.Name)
+		applied = err == nil
 		return err
 	})
+	return applied && err == nil, err
 }
 
 // SQLSTATE codes that a fresh attempt of the same transaction can resolve.

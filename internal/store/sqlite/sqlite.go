@@ -177,27 +177,30 @@ func (db *DB) MigrationVersions(ctx context.Context) ([]int, error) {
 
 // MigrationApply implements store.Migrator. BEGIN IMMEDIATE serialises two
 // processes migrating at once; the loser sees the version recorded and skips.
-func (db *DB) MigrationApply(ctx context.Context, m store.Migration) error {
+func (db *DB) MigrationApply(ctx context.Context, m store.Migration) (bool, error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	var n int
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", m.Version).Scan(&n); err != nil {
-		return err
+		return false, err
 	}
 	if n > 0 {
-		return nil
+		return false, nil
 	}
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
 		m.Version, m.Name, time.Now().UnixMicro()); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // retryable reports errors that a fresh attempt can resolve. With BEGIN

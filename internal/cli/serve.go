@@ -105,8 +105,17 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	}
 
 	met := metrics.New()
+	hooks := webhook.NewService(st, st, nil)
+	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
+		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	ecfg := engineConfig(st.Kind())
-	ecfg.Observe = met.ObserveBatch
+	ecfg.Observe = func(s ledger.BatchStats) {
+		met.ObserveBatch(s)
+		runner.Wake() // the batch wrote events: dispatch them now
+	}
 	engine := ledger.NewEngine(st, ecfg)
 	// Closing the engine commits what is queued; it runs after the HTTP server
 	// and the sweep have stopped submitting.
@@ -118,13 +127,6 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	}
 	idem := idempotency.NewService(st, nil)
 	events := event.NewService(st)
-	hooks := webhook.NewService(st, st, nil)
-	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
-		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt})
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("serve: %w", err)
-	}
 	if err := met.RegisterJobQueueDepth(st.JobQueueDepth); err != nil {
 		ln.Close()
 		return fmt.Errorf("serve: %w", err)
@@ -141,7 +143,12 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		}
 	}()
 	v1 := api.New(api.Config{Ledger: engine, Auth: keys, Idempotency: idem, Events: events, Webhooks: hooks, Logger: log,
-		ObserveRequest: met.ObserveRequest, RatePerKey: cfg.RatePerKey, BurstPerKey: cfg.BurstPerKey})
+		ObserveRequest: func(route, method string, status int, d time.Duration) {
+			met.ObserveRequest(route, method, status, d)
+			if method == http.MethodPost {
+				runner.Wake() // accounts and replays write outside ledger batches
+			}
+		}, RatePerKey: cfg.RatePerKey, BurstPerKey: cfg.BurstPerKey})
 	srv := &http.Server{
 		Handler:           newHandler(st, readyPingTimeout, log, v1, met.Handler()),
 		ReadHeaderTimeout: readHeaderTimeout,

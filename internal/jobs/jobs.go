@@ -32,8 +32,12 @@ const (
 	WorkersDefault         = 16
 	SendConcurrencyDefault = 16
 	// DispatchIntervalDefault is how long the dispatcher sleeps when it found
-	// nothing to dispatch.
-	DispatchIntervalDefault = 100 * time.Millisecond
+	// nothing to dispatch and nobody woke it (Wake): the bound on how long an
+	// event written by another node waits to be listed and sent.
+	DispatchIntervalDefault = time.Second
+	// DispatchCoalesce is how long the dispatcher waits after a Wake before
+	// it claims, so that the events of several commits go out in one claim.
+	DispatchCoalesce = 10 * time.Millisecond
 	// FetchPollInterval is how often an idle node asks the queue for jobs
 	// (SQLite has no LISTEN/NOTIFY, so polling is how jobs are found).
 	FetchPollInterval = 100 * time.Millisecond
@@ -78,6 +82,7 @@ type Config struct {
 type Runner struct {
 	cfg    Config
 	client store.JobClient
+	wake   chan struct{} // one pending wake-up at most
 
 	stopDispatch context.CancelFunc
 	wg           sync.WaitGroup
@@ -124,7 +129,17 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: new River client: %w", err)
 	}
-	return &Runner{cfg: cfg, client: client}, nil
+	return &Runner{cfg: cfg, client: client, wake: make(chan struct{}, 1)}, nil
+}
+
+// Wake tells the dispatcher that events were just written on this node, so
+// it claims them within DispatchCoalesce instead of at its next interval.
+// It never blocks; call it after each commit that may have written events.
+func (r *Runner) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Start starts working jobs and the dispatcher.
@@ -158,8 +173,11 @@ func (r *Runner) Stop() error {
 }
 
 // dispatch turns committed events into delivery jobs until ctx ends: at once
-// again while batches come back full, else after DispatchInterval.
+// again while batches come back full, else after a Wake (and
+// DispatchCoalesce) or DispatchInterval, whichever comes first.
 func (r *Runner) dispatch(ctx context.Context) {
+	idle := time.NewTimer(r.cfg.DispatchInterval)
+	defer idle.Stop()
 	for {
 		n, err := r.cfg.Webhooks.Dispatch(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -168,10 +186,17 @@ func (r *Runner) dispatch(ctx context.Context) {
 		if err == nil && n == webhook.DispatchBatchMax {
 			continue
 		}
+		idle.Reset(r.cfg.DispatchInterval)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(r.cfg.DispatchInterval):
+		case <-idle.C:
+		case <-r.wake:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(DispatchCoalesce):
+			}
 		}
 	}
 }

@@ -67,9 +67,13 @@ type StaffStore interface {
 	StaffUserByEmail(ctx context.Context, email string) (StaffUser, string, error)
 	// StaffUserList returns up to limit users with ids above afterID, by id.
 	StaffUserList(ctx context.Context, afterID string, limit int) ([]StaffUser, error)
-	// StaffUserUpdate stores u's Name, Role and DisabledAt (by id).
+	// StaffUserSetRole changes only the role of the user with id, so a
+	// concurrent disable is never undone. Errors: not_found.
+	StaffUserSetRole(ctx context.Context, id string, role Role) error
+	// StaffUserDisable sets the disabled time of the user with id to at
+	// unless it is set already (disabling twice keeps the first time).
 	// Errors: not_found.
-	StaffUserUpdate(ctx context.Context, u StaffUser) error
+	StaffUserDisable(ctx context.Context, id string, at time.Time) error
 	// StaffUserSetPassword stores a new password hash for the user with id.
 	// Errors: not_found.
 	StaffUserSetPassword(ctx context.Context, id, passwordHash string) error
@@ -182,19 +186,23 @@ func (s *StaffService) SetStaffRole(ctx context.Context, email string, role Role
 	if err != nil {
 		return StaffUser{}, err
 	}
-	u.Role = role
-	return u, s.store.StaffUserUpdate(ctx, u)
+	if err := s.store.StaffUserSetRole(ctx, u.ID, role); err != nil {
+		return StaffUser{}, err
+	}
+	return s.FindStaffUserByEmail(ctx, email)
 }
 
 // DisableStaffUser stops a staff user from signing in; disabling twice keeps
 // the first time. Errors: not_found.
 func (s *StaffService) DisableStaffUser(ctx context.Context, email string) (StaffUser, error) {
 	u, err := s.FindStaffUserByEmail(ctx, email)
-	if err != nil || !u.DisabledAt.IsZero() {
-		return u, err
+	if err != nil {
+		return StaffUser{}, err
 	}
-	u.DisabledAt = s.now()
-	return u, s.store.StaffUserUpdate(ctx, u)
+	if err := s.store.StaffUserDisable(ctx, u.ID, s.now()); err != nil {
+		return StaffUser{}, err
+	}
+	return s.FindStaffUserByEmail(ctx, email)
 }
 
 // SetStaffPassword replaces a staff user's password.

@@ -28,6 +28,11 @@ type submission struct {
 	response idempotency.Response // keyed only
 	replayed bool                 // keyed only: answered from the key's record, nothing applied
 	keyErr   error                // keyed only: the key's record refuses the request
+	// renderErr (keyed only) says the response could not be rendered (the
+	// renderer panicked): the transfers commit, nothing is kept for the key,
+	// and the caller gets an internal error; a retry with the key replays
+	// the transfers by their references.
+	renderErr error
 }
 
 // batch is the in-memory state of one group commit: rows loaded and locked
@@ -83,7 +88,7 @@ func applyBatch(ctx context.Context, tx Tx, now time.Time, ids *idRange, subs []
 		return err
 	}
 	for _, s := range subs {
-		s.results, s.response, s.replayed, s.keyErr = nil, idempotency.Response{}, false, nil
+		s.results, s.response, s.replayed, s.keyErr, s.renderErr = nil, idempotency.Response{}, false, nil, nil
 		if s.claim != nil && b.answerFromKey(s) {
 			continue
 		}

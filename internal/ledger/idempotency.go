@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -69,6 +70,9 @@ func (e *Engine) SubmitKeyed(ctx context.Context, reqs []TransferRequest, claim 
 	if s.keyErr != nil {
 		return KeyedAnswer{}, s.keyErr
 	}
+	if s.renderErr != nil {
+		return KeyedAnswer{}, s.renderErr
+	}
 	return KeyedAnswer{Response: s.response, Results: s.results, Replayed: s.replayed}, nil
 }
 
@@ -119,14 +123,26 @@ func (b *batch) answerFromKey(s *submission) bool {
 // keep renders s's response and, unless it is not the request's result,
 // records it for s's key.
 func (b *batch) keep(s *submission) {
-	s.response = s.claim.Render(s.results)
-	if !idempotency.Keeps(s.response.Status) {
+	s.response, s.renderErr = render(s)
+	if s.renderErr != nil || !idempotency.Keeps(s.response.Status) {
 		return
 	}
 	rec := idempotency.Record{OrgID: s.claim.OrgID, Key: s.claim.Key, RequestHash: s.claim.RequestHash, Done: true,
 		Status: s.response.Status, ContentType: s.response.ContentType, Body: s.response.Body, CreatedAt: b.now}
 	b.keys[idempotency.OrgKey{OrgID: rec.OrgID, Key: rec.Key}] = &rec
 	b.newKeys = append(b.newKeys, rec)
+}
+
+// render runs s's renderer on the engine's worker, where a panic would end
+// the process and every caller queued behind it: a panic fails this
+// submission's answer alone.
+func render(s *submission) (resp idempotency.Response, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = idempotency.Response{}, fmt.Errorf("ledger: render the response for Idempotency-Key %q: panic: %v", s.claim.Key, r)
+		}
+	}()
+	return s.claim.Render(s.results), nil
 }
 
 // KeyedSubmission is one keyed submission of CommitKeyedBatch.
@@ -156,7 +172,7 @@ func (e *Engine) CommitKeyedBatch(ctx context.Context, subs []KeyedSubmission) (
 		if err := <-s.done; err != nil {
 			return nil, nil, err
 		}
-		answers[i], errs[i] = KeyedAnswer{Response: s.response, Results: s.results, Replayed: s.replayed}, s.keyErr
+		answers[i], errs[i] = KeyedAnswer{Response: s.response, Results: s.results, Replayed: s.replayed}, cmp.Or(s.keyErr, s.renderErr)
 	}
 	return answers, errs, nil
 }

@@ -181,10 +181,13 @@ type Store interface {
 	WebhookPendingEvents(ctx context.Context, endpointID int64, eventIDs []int64) ([]event.Event, []Delivery, error)
 	// WebhookRecord inserts attempts and stores the outcome of one attempt
 	// of each delivery, in one transaction: Attempts goes up by one, and
-	// State, LastStatus and UpdatedAt are set, except that a delivery
-	// already succeeded stays succeeded (two jobs may send the same delivery
-	// at once: a replay beside a retry; the later record must not undo the
-	// earlier success).
+	// State, LastStatus and UpdatedAt are set, except that
+	//   - a delivery already succeeded stays succeeded, with its status (two
+	//     jobs may send the same delivery at once: a replay beside a retry;
+	//     the later record must not undo the earlier success);
+	//   - a delivery whose stored CreatedAt differs from the one given was
+	//     requeued by a replay after the job read it: unless this attempt
+	//     succeeded it stays pending, for the replay's job to send.
 	WebhookRecord(ctx context.Context, attempts []Attempt, deliveries []Delivery) error
 	// WebhookAttemptList returns one page of attempts matching f.
 	WebhookAttemptList(ctx context.Context, f AttemptFilter) ([]Attempt, error)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -18,7 +19,8 @@ const (
 	sqlStaffInsert     = "INSERT INTO staff_users (" + staffCols + ", password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 	sqlStaffByEmail    = "SELECT " + staffCols + ", password_hash FROM staff_users WHERE email = $1"
 	sqlStaffList       = "SELECT " + staffCols + " FROM staff_users WHERE id > $1 ORDER BY id LIMIT $2"
-	sqlStaffUpdate     = "UPDATE staff_users SET name = $1, role = $2, disabled_at = $3 WHERE id = $4"
+	sqlStaffSetRole    = "UPDATE staff_users SET role = $1 WHERE id = $2"
+	sqlStaffDisable    = "UPDATE staff_users SET disabled_at = coalesce(disabled_at, $1) WHERE id = $2"
 	sqlStaffSetPasword = "UPDATE staff_users SET password_hash = $1 WHERE id = $2"
 )
 
@@ -68,9 +70,14 @@ func (db *DB) StaffUserList(ctx context.Context, afterID string, limit int) ([]a
 	return out, nil
 }
 
-// StaffUserUpdate implements auth.StaffStore. Errors: not_found.
-func (db *DB) StaffUserUpdate(ctx context.Context, u auth.StaffUser) error {
-	return db.staffExec(ctx, "update staff user", sqlStaffUpdate, u.Name, string(u.Role), nullTime(u.DisabledAt), u.ID)
+// StaffUserSetRole implements auth.StaffStore. Errors: not_found.
+func (db *DB) StaffUserSetRole(ctx context.Context, id string, role auth.Role) error {
+	return db.staffExec(ctx, "set staff role", sqlStaffSetRole, string(role), id)
+}
+
+// StaffUserDisable implements auth.StaffStore. Errors: not_found.
+func (db *DB) StaffUserDisable(ctx context.Context, id string, at time.Time) error {
+	return db.staffExec(ctx, "disable staff user", sqlStaffDisable, at, id)
 }
 
 // StaffUserSetPassword implements auth.StaffStore. Errors: not_found.

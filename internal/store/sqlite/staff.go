@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
@@ -58,10 +59,14 @@ func (db *DB) StaffUserList(ctx context.Context, afterID string, limit int) ([]a
 	return collect(rows, func(s scanner) (auth.StaffUser, error) { return scanStaff(s) }, "sqlite: scan staff user")
 }
 
-// StaffUserUpdate implements auth.StaffStore. Errors: not_found.
-func (db *DB) StaffUserUpdate(ctx context.Context, u auth.StaffUser) error {
-	return db.staffExec(ctx, "update staff user", "UPDATE staff_users SET name = ?, role = ?, disabled_at = ? WHERE id = ?",
-		u.Name, string(u.Role), nullMicros(u.DisabledAt), u.ID)
+// StaffUserSetRole implements auth.StaffStore. Errors: not_found.
+func (db *DB) StaffUserSetRole(ctx context.Context, id string, role auth.Role) error {
+	return db.staffExec(ctx, "set staff role", "UPDATE staff_users SET role = ? WHERE id = ?", string(role), id)
+}
+
+// StaffUserDisable implements auth.StaffStore. Errors: not_found.
+func (db *DB) StaffUserDisable(ctx context.Context, id string, at time.Time) error {
+	return db.staffExec(ctx, "disable staff user", "UPDATE staff_users SET disabled_at = coalesce(disabled_at, ?) WHERE id = ?", micros(at), id)
 }
 
 // StaffUserSetPassword implements auth.StaffStore. Errors: not_found.

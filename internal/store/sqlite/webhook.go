@@ -30,10 +30,17 @@ const (
 var (
 	webhookAttemptsInsertSQL = "INSERT INTO webhook_attempts (" + strings.TrimPrefix(attemptCols, "id, ") + ") " +
 		"SELECT " + jsonCols(10) + " FROM json_each(?) ORDER BY key"
-	webhookDeliveriesUpdateSQL = "UPDATE webhook_deliveries SET state = CASE WHEN webhook_deliveries.state = 'succeeded' THEN 'succeeded' ELSE v.state END, " +
-		"attempts = webhook_deliveries.attempts + 1, last_status = v.last_status, updated_at = v.updated_at " +
+	// A row requeued by a replay after the job read it (created_at moved)
+	// stays pending unless this attempt succeeded: the replay's own job
+	// sends it.
+	webhookDeliveriesUpdateSQL = "UPDATE webhook_deliveries SET " +
+		"state = CASE WHEN webhook_deliveries.state = 'succeeded' THEN 'succeeded' " +
+		"WHEN v.state <> 'succeeded' AND webhook_deliveries.created_at <> v.created_at THEN 'pending' ELSE v.state END, " +
+		"attempts = webhook_deliveries.attempts + 1, " +
+		"last_status = CASE WHEN webhook_deliveries.state = 'succeeded' AND v.state <> 'succeeded' THEN webhook_deliveries.last_status ELSE v.last_status END, " +
+		"updated_at = v.updated_at " +
 		"FROM (SELECT value ->> 0 AS endpoint_id, value ->> 1 AS event_id, value ->> 2 AS state, value ->> 3 AS attempts, " +
-		"value ->> 4 AS last_status, value ->> 5 AS updated_at FROM json_each(?)) AS v " +
+		"value ->> 4 AS last_status, value ->> 5 AS updated_at, value ->> 6 AS created_at FROM json_each(?)) AS v " +
 		"WHERE webhook_deliveries.endpoint_id = v.endpoint_id AND webhook_deliveries.event_id = v.event_id"
 )
 
@@ -321,7 +328,8 @@ func (db *DB) WebhookRecord(ctx context.Context, attempts []webhook.Attempt, del
 			int(int64(a.StatusCode)).int(a.LatencyMicros).str(a.Error).str(a.ResponseSnippet)
 	}
 	for _, d := range deliveries {
-		dj.row().int(d.EndpointID).int(d.EventID).str(string(d.State)).int(int64(d.Attempts)).int(int64(d.LastStatus)).int(micros(d.UpdatedAt))
+		dj.row().int(d.EndpointID).int(d.EventID).str(string(d.State)).int(int64(d.Attempts)).int(int64(d.LastStatus)).int(micros(d.UpdatedAt)).
+			int(micros(d.CreatedAt))
 	}
 	err = db.writeTx(ctx, func(tx *sql.Tx) error {
 		if len(attempts) > 0 {

@@ -537,6 +537,27 @@ func testWebhookRecord(t *testing.T, h Harness) {
 		}
 		attempts = append(attempts, lateAttempt[0])
 	})
+	t.Run("OKLateRecordKeepsReplay", func(t *testing.T) {
+		// A job read the second delivery, then the operator replayed it
+		// (queued anew), then the job gave up: the replay must still be
+		// sent, so the delivery stays pending.
+		read := f.deliveries(ids[1])[0]
+		f.clock.Advance(time.Second)
+		if _, err := f.svc.Replay(f.ctx, "o1", ids[1], e.ID); err != nil {
+			t.Fatal(err)
+		}
+		late := read
+		late.State, late.LastStatus, late.UpdatedAt = webhook.DeliveryFailed, 503, f.Now()
+		lateAttempt := webhook.Attempt{EndpointID: e.ID, EventID: ids[1], OrgID: "o1", Number: late.Attempts + 1, At: f.Now(), StatusCode: 503}
+		if err := f.store.WebhookRecord(f.ctx, []webhook.Attempt{lateAttempt}, []webhook.Delivery{late}); err != nil {
+			t.Fatalf("WebhookRecord: %v", err)
+		}
+		d := f.deliveries(ids[1])[0]
+		if d.State != webhook.DeliveryPending || d.Attempts != read.Attempts+1 || !d.CreatedAt.Equal(f.Now()) {
+			t.Fatalf("delivery after a late give-up beside a replay = %+v, want pending, %d attempts, queued at %v", d, read.Attempts+1, f.Now())
+		}
+		attempts = append(attempts, lateAttempt)
+	})
 	t.Run("OKAttemptsAsRecorded", func(t *testing.T) {
 		got, err := f.store.WebhookAttemptList(f.ctx, webhook.AttemptFilter{OrgID: "o1", EndpointID: e.ID, Limit: 10})
 		if err != nil || len(got) != len(attempts) {

@@ -47,8 +47,12 @@ const (
 	// RescueStuckJobsAfter is when a job left running by a crashed node is
 	// run again; it must exceed JobTimeout.
 	RescueStuckJobsAfter = 5 * time.Minute
-	// StopTimeout bounds how long Stop waits for jobs in hand.
-	StopTimeout = 30 * time.Second
+	// StopTimeout bounds how long Stop waits for jobs in hand to finish;
+	// then their contexts are cancelled and they get CancelTimeout more to
+	// record what they sent (a delivery job can run up to JobTimeout against
+	// a slow receiver).
+	StopTimeout   = 30 * time.Second
+	CancelTimeout = 10 * time.Second
 )
 
 // Store is what the runner needs of a store adapter.
@@ -72,6 +76,7 @@ type Config struct {
 	SendConcurrency  int
 	DispatchInterval time.Duration
 	HTTPClient       *http.Client // nil: NewHTTPClient()
+	StopTimeout      time.Duration // 0: StopTimeout
 	Clock            func() time.Time
 	// ObserveAttempt, when set, is told of every delivery attempt: its
 	// outcome ("succeeded", "failed", "gave_up") and latency.
@@ -108,6 +113,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = StopTimeout
+	}
 	if cfg.Render == nil || cfg.Webhooks == nil || cfg.Store == nil {
 		return nil, errors.New("jobs: Store, Webhooks and Render are required")
 	}
@@ -121,6 +129,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 		FetchPollInterval:    FetchPollInterval,
 		JobTimeout:           JobTimeout,
 		RescueStuckJobsAfter: RescueStuckJobsAfter,
+		// Stop waits this long for jobs in hand, then cancels their
+		// contexts so they record what they sent and return.
+		SoftStopTimeout: cfg.StopTimeout,
 		MaxAttempts:          webhook.JobAttemptsMax,
 		// River logs each failed attempt at error level; the attempt log and
 		// the metrics already say it, so only River's warnings reach ours.
@@ -157,14 +168,17 @@ func (r *Runner) Start(ctx context.Context) error {
 }
 
 // Stop stops the dispatcher, then stops taking jobs and waits, up to
-// StopTimeout, for those in hand to finish and be recorded. A job still
-// running after that is left to be run again (RescueStuckJobsAfter).
+// StopTimeout, for those in hand to finish and be recorded. Jobs still
+// running then are cancelled: their requests in flight fail, they record
+// their attempts and River retries them (a receiver may get an event twice,
+// which at-least-once delivery allows). A job that does not return within
+// CancelTimeout more is left for RescueStuckJobsAfter.
 func (r *Runner) Stop() error {
 	if r.stopDispatch != nil {
 		r.stopDispatch()
 	}
 	r.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StopTimeout+CancelTimeout)
 	defer cancel()
 	if err := r.client.Stop(ctx); err != nil {
 		return fmt.Errorf("jobs: stop River: %w", err)

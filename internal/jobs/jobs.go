@@ -75,7 +75,7 @@ type Config struct {
 	Workers          int
 	SendConcurrency  int
 	DispatchInterval time.Duration
-	HTTPClient       *http.Client // nil: NewHTTPClient()
+	HTTPClient       *http.Client  // nil: NewHTTPClient()
 	StopTimeout      time.Duration // 0: StopTimeout
 	Clock            func() time.Time
 	// ObserveAttempt, when set, is told of every delivery attempt: its
@@ -132,7 +132,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 		// Stop waits this long for jobs in hand, then cancels their
 		// contexts so they record what they sent and return.
 		SoftStopTimeout: cfg.StopTimeout,
-		MaxAttempts:          webhook.JobAttemptsMax,
+		MaxAttempts:     webhook.JobAttemptsMax,
 		// River logs each failed attempt at error level; the attempt log and
 		// the metrics already say it, so only River's warnings reach ours.
 		Logger: slog.New(levelFloor{cfg.Logger.Handler(), slog.LevelWarn}),

@@ -1,6 +1,12 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"github.com/riverqueue/river"
+
+	"github.com/kinko-pay/kinko/internal/webhook"
+)
 
 // JobClient is the durable job queue (River) on an adapter's database, as a
 // server runs it: package jobs registers the workers, then Start works jobs
@@ -9,4 +15,16 @@ import "context"
 type JobClient interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
+}
+
+// DeliverJobs turns planned webhook jobs into River insert parameters, each
+// allowed webhook.JobAttemptsMax attempts; both adapters insert them with
+// InsertManyTx in the transaction that records their deliveries.
+func DeliverJobs(jobs []webhook.DeliverArgs) []river.InsertManyParams {
+	opts := &river.InsertOpts{MaxAttempts: webhook.JobAttemptsMax}
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		params[i] = river.InsertManyParams{Args: j, InsertOpts: opts}
+	}
+	return params
 }

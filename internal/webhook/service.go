@@ -19,7 +19,7 @@ import (
 // Service manages endpoints, dispatches events and replays them.
 type Service struct {
 	store  Store
-	events event.Store
+	events *event.Service
 	clock  func() time.Time
 }
 
@@ -28,7 +28,7 @@ func NewService(store Store, events event.Store, clock func() time.Time) *Servic
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Service{store: store, events: events, clock: clock}
+	return &Service{store: store, events: event.NewService(events), clock: clock}
 }
 
 func (s *Service) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
@@ -188,7 +188,7 @@ func (s *Service) FindAttempts(ctx context.Context, f AttemptFilter) ([]Attempt,
 //
 // Errors: not_found.
 func (s *Service) FindDeliveries(ctx context.Context, orgID string, eventID int64) ([]Delivery, error) {
-	if _, err := event.NewService(s.events).FindEventByID(ctx, orgID, eventID); err != nil {
+	if _, err := s.events.FindEventByID(ctx, orgID, eventID); err != nil {
 		return nil, err
 	}
 	return s.store.WebhookDeliveryList(ctx, eventID)
@@ -202,7 +202,7 @@ func (s *Service) FindDeliveries(ctx context.Context, orgID string, eventID int6
 //
 // Errors: not_found (event, endpoint), conflict (the endpoint is disabled).
 func (s *Service) Replay(ctx context.Context, orgID string, eventID, endpointID int64) ([]Endpoint, error) {
-	ev, err := event.NewService(s.events).FindEventByID(ctx, orgID, eventID)
+	ev, err := s.events.FindEventByID(ctx, orgID, eventID)
 	if err != nil {
 		return nil, err
 	}

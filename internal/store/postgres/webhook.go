@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
@@ -263,12 +262,7 @@ func (db *DB) enqueue(ctx context.Context, tx pgx.Tx, jobs []webhook.DeliverArgs
 	if len(jobs) == 0 {
 		return nil
 	}
-	opts := &river.InsertOpts{MaxAttempts: webhook.JobAttemptsMax}
-	params := make([]river.InsertManyParams, len(jobs))
-	for i, j := range jobs {
-		params[i] = river.InsertManyParams{Args: j, InsertOpts: opts}
-	}
-	if _, err := db.jobs.InsertManyTx(ctx, tx, params); err != nil {
+	if _, err := db.jobs.InsertManyTx(ctx, tx, store.DeliverJobs(jobs)); err != nil {
 		return fmt.Errorf("enqueue %d webhook jobs: %w", len(jobs), err)
 	}
 	return nil

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/store"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
@@ -180,7 +179,7 @@ func (db *DB) WebhookDispatch(ctx context.Context, now time.Time, limit int, pla
 		if err := insertDeliveries(ctx, tx, deliveries, "DO NOTHING"); err != nil {
 			return err
 		}
-		if err := db.enqueueJobs(ctx, tx, deliverJobs(jobs)); err != nil {
+		if err := db.enqueueJobs(ctx, tx, store.DeliverJobs(jobs)); err != nil {
 			return err
 		}
 		// Number the claimed events after the last number given; this
@@ -208,15 +207,6 @@ func (db *DB) WebhookDispatch(ctx context.Context, now time.Time, limit int, pla
 		return 0, fmt.Errorf("sqlite: dispatch events: %w", err)
 	}
 	return claimed, nil
-}
-
-// deliverJobs turns planned jobs into River insert parameters.
-func deliverJobs(jobs []webhook.DeliverArgs) []river.InsertManyParams {
-	params := make([]river.InsertManyParams, len(jobs))
-	for i, j := range jobs {
-		params[i] = river.InsertManyParams{Args: j, InsertOpts: &river.InsertOpts{MaxAttempts: webhook.JobAttemptsMax}}
-	}
-	return params
 }
 
 // insertDeliveries inserts deliveries in one statement; onConflict is the
@@ -249,7 +239,7 @@ func (db *DB) WebhookReplay(ctx context.Context, deliveries []webhook.Delivery, 
 		if err := insertDeliveries(ctx, tx, pending, "DO UPDATE SET state = excluded.state, created_at = excluded.created_at, updated_at = excluded.updated_at"); err != nil {
 			return err
 		}
-		return db.enqueueJobs(ctx, tx, deliverJobs([]webhook.DeliverArgs{job}))
+		return db.enqueueJobs(ctx, tx, store.DeliverJobs([]webhook.DeliverArgs{job}))
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: replay deliveries: %w", err)

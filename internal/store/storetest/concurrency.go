@@ -25,6 +25,22 @@ func testTwoWriters(t *testing.T, h Harness) {
 	hammer(t, []ledger.Store{s1, s2}, h.Workers)
 }
 
+// newPairFixture opens two handles on one fresh database, as two nodes
+// would have, with an engine on each sharing one clock, and asset JPY. The
+// fixture works on the first; the second engine is returned. Both engines
+// close when the test ends.
+func newPairFixture(t *testing.T, h Harness) (*fixture, *ledger.Engine) {
+	s1, s2 := h.OpenPair(t)
+	clock := NewClock()
+	e1 := ledger.NewEngine(s1, ledger.Config{Workers: h.Workers, Clock: clock.Now})
+	e2 := ledger.NewEngine(s2, ledger.Config{Workers: h.Workers, Clock: clock.Now})
+	t.Cleanup(e2.Close)
+	t.Cleanup(e1.Close)
+	f := &fixture{t: t, ctx: context.Background(), store: s1, engine: e1, clock: clock}
+	f.store.AssetUpsert(f.ctx, assetOf("JPY"))
+	return f, e2
+}
+
 // hammer runs goroutines spread over one engine per store, then checks that
 // verify is clean and that every account holds exactly what the successful
 // results say it should.
@@ -220,14 +236,8 @@ func hammer(t *testing.T, stores []ledger.Store, workers int) {
 // lock must see its commit, not re-evaluate the request against the balance
 // the other already spent.
 func testSameRequestTwoWriters(t *testing.T, h Harness) {
-	s1, s2 := h.OpenPair(t)
-	clock := NewClock()
-	e1 := ledger.NewEngine(s1, ledger.Config{Workers: h.Workers, Clock: clock.Now})
-	e2 := ledger.NewEngine(s2, ledger.Config{Workers: h.Workers, Clock: clock.Now})
-	defer e1.Close()
-	defer e2.Close()
-	f := &fixture{t: t, ctx: context.Background(), store: s1, engine: e1, clock: clock}
-	f.store.AssetUpsert(f.ctx, assetOf("JPY"))
+	f, e2 := newPairFixture(t, h)
+	e1 := f.engine
 	attempts := 20
 	if testing.Short() {
 		attempts = 5

@@ -305,14 +305,8 @@ func testKeysInLedgerBatch(t *testing.T, h Harness) {
 // different accounts nothing orders them, both may miss the key, and the
 // loser's insert of the key fails and its batch is retried (PostgreSQL).
 func testKeysInLedgerTwoWriters(t *testing.T, h Harness) {
-	s1, s2 := h.OpenPair(t)
-	clock := NewClock()
-	e1 := ledger.NewEngine(s1, ledger.Config{Workers: h.Workers, Clock: clock.Now})
-	e2 := ledger.NewEngine(s2, ledger.Config{Workers: h.Workers, Clock: clock.Now})
-	defer e1.Close()
-	defer e2.Close()
-	f := &fixture{t: t, ctx: context.Background(), store: s1, engine: e1, clock: clock}
-	f.store.AssetUpsert(f.ctx, assetOf("JPY"))
+	f, e2 := newPairFixture(t, h)
+	e1 := f.engine
 	attempts := 20
 	if testing.Short() {
 		attempts = 5

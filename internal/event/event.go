@@ -42,6 +42,7 @@ func KnownType(t string) bool { return slices.Contains(Types, t) }
 // Bounds.
 const (
 	PageLimitMax = 100
+	DataLenMax   = 64 << 10 // bytes of one event's data; a larger object is a bug in its encoder
 )
 
 // Event is one recorded state change of an organization's data.

@@ -1,0 +1,2 @@
+-- Escrow deals. Placeholder: filled in before this migration ships.
+SELECT 1;

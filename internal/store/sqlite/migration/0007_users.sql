@@ -1,0 +1,2 @@
+-- Portal users, email verification and web sessions. Placeholder: filled in before this migration ships.
+SELECT 1;

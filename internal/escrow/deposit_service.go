@@ -98,6 +98,9 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 					dep.Status, dep.Review = DepositOverpaid, ReviewOpen
 				}
 				c.action = "funded"
+				if err := s.checkAtFunding(ctx, tx, c); err != nil {
+					return err
+				}
 				c.deal.State = StateFunded
 				c.deal.FundedAt = &now
 				c.setDue(TimerShipBy, c.deal.ShipWithinDays)

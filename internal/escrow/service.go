@@ -27,6 +27,10 @@ type Config struct {
 	// PortalURL is the web portal's base URL, for links in mail
 	// ("https://escrow.example.com"); "" leaves links out.
 	PortalURL string
+	// Kana converts payee names for bank files (bankfile.ToZenginKana).
+	Kana KanaFunc
+	// Fraud are the thresholds that hold deals for review.
+	Fraud FraudRules
 	// PayTo is what a buyer needs to pay by bank transfer: the operator's
 	// bank, branch, account type, number and name, as printed in the
 	// payment instructions.
@@ -334,6 +338,13 @@ func (s *Service) CreateDeal(ctx context.Context, actor Actor, p DealParams) (De
 		d.HoldingAccountID = accts[acctHolding].ID
 		c := &change{now: now, actor: actor, deal: d, action: "created", event: event.TypeDealCreated,
 			data: map[string]any{"amount_due": due, "fee": fee}}
+		reasons, err := s.checkAtCreation(ctx, tx, d)
+		if err != nil {
+			return err
+		}
+		for _, r := range reasons {
+			c.flag(r)
+		}
 		c.mails = append(c.mails, s.mail(d, Buyer, "invited"))
 		if err := s.commit(ctx, tx, w, c); err != nil {
 			return err

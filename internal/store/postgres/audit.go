@@ -44,7 +44,7 @@ const (
 // AuditTransact implements audit.Store on the ledger's transaction type, so
 // the audit.Tx it passes is a ledger.Tx too; retried like Transact.
 func (db *DB) AuditTransact(ctx context.Context, fn func(audit.Tx) error) error {
-	return db.Transact(ctx, func(tx ledger.Tx) error { return fn(tx.(*txn)) })
+	return db.transact(ctx, func(t *txn) error { return fn(t) })
 }
 
 // AuditHeadForUpdate implements audit.Tx; it sends the queued writes with it.

@@ -26,7 +26,7 @@ const auditCols = "seq, at, actor_type, actor_id, action, subject_type, subject_
 // AuditTransact implements audit.Store on the ledger's write transaction, so
 // the audit.Tx it passes is a ledger.Tx too.
 func (db *DB) AuditTransact(ctx context.Context, fn func(audit.Tx) error) error {
-	return db.Transact(ctx, func(tx ledger.Tx) error { return fn(tx.(*txn)) })
+	return db.transact(ctx, func(t *txn) error { return fn(t) })
 }
 
 // AuditHeadForUpdate implements audit.Tx. The transaction began with BEGIN

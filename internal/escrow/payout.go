@@ -196,7 +196,15 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 			}
 		}
 		b.UpdatedAt = s.now()
-		return tx.BankAccountUpsert(ctx, b)
+		if err := tx.BankAccountUpsert(ctx, b); err != nil {
+			return err
+		}
+		org := ""
+		if actor.Kind == ActorOrg {
+			org = actor.ID
+		}
+		return record(ctx, tx, b.UpdatedAt, actor, "payee.bank_account_set", "payee", b.Email, org,
+			map[string]any{"bank_code": b.BankCode, "branch_code": b.BranchCode, "account_last4": b.AccountNumber[3:]})
 	})
 	if err != nil {
 		return BankAccount{}, fmt.Errorf("escrow: set bank account: %w", err)
@@ -342,7 +350,7 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 			return err
 		}
 		out = b
-		return nil
+		return record(ctx, tx, now, actor, "payout_batch.built", "payout_batch", b.ID, "", map[string]any{"count": b.Count, "total": b.Total, "currency": b.Currency})
 	})
 	if err != nil {
 		return PayoutBatch{}, fmt.Errorf("escrow: build payout batch: %w", err)
@@ -401,7 +409,7 @@ func (s *Service) SettlePayoutBatch(ctx context.Context, actor Actor, id string)
 			return err
 		}
 		out = b
-		return nil
+		return record(ctx, tx, now, actor, "payout_batch.settled", "payout_batch", b.ID, "", map[string]any{"items_settled": len(idx)})
 	})
 	if err != nil {
 		return PayoutBatch{}, fmt.Errorf("escrow: settle payout batch %s: %w", id, err)
@@ -465,7 +473,7 @@ func (s *Service) ReturnPayoutItem(ctx context.Context, actor Actor, batchID, it
 			return err
 		}
 		out = b
-		return nil
+		return record(ctx, tx, now, actor, "payout_item.returned", "payout_batch", b.ID, "", map[string]any{"item": it.ID, "amount": it.Amount, "reason": reason})
 	})
 	if err != nil {
 		return PayoutBatch{}, fmt.Errorf("escrow: return payout item %s: %w", itemID, err)

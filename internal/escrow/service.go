@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/notify"
@@ -249,7 +250,32 @@ func (s *Service) commit(ctx context.Context, tx Tx, w *ledger.Writer, c *change
 			return err
 		}
 	}
-	return nil
+	// Last: the audit head stays locked until the transaction commits.
+	_, err = audit.Append(ctx, tx, c.now, audit.Entry{Actor: auditActor(c.actor), Action: "deal." + auditAction(c.action),
+		Subject: audit.Subject{Type: "deal", ID: d.ID}, OrgID: d.OrgID, Data: data})
+	return err
+}
+
+// record appends one audit entry in tx; call it last in the transaction.
+func record(ctx context.Context, tx Tx, now time.Time, actor Actor, action, subjectType, subjectID, orgID string, data map[string]any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("escrow: encode audit data: %w", err)
+	}
+	_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: auditActor(actor), Action: action,
+		Subject: audit.Subject{Type: subjectType, ID: subjectID}, OrgID: orgID, Data: raw})
+	return err
+}
+
+// auditActor is who acted, as the audit log names them.
+func auditActor(a Actor) audit.Actor {
+	return audit.Actor{Type: audit.ActorType(a.Kind), ID: a.ID}
+}
+
+// auditAction turns a timeline action ("timer.pay_by", "payment_received")
+// into the audit log's lower-case words.
+func auditAction(action string) string {
+	return strings.ReplaceAll(action, "timer.", "timer_")
 }
 
 // CreateDeal registers a deal, waiting for the buyer to accept. A portal
@@ -686,7 +712,10 @@ func (s *Service) PostMessage(ctx context.Context, actor Actor, id, body string)
 			return apperr.New(apperr.CodeForbidden, "only support staff take part in disputes")
 		}
 		msg = Message{ID: newID("dm_"), DealID: d.ID, At: s.now(), ActorKind: actor.Kind, ActorID: actor.ID, Party: party, Body: body}
-		return tx.MessageInsert(ctx, msg)
+		if err := tx.MessageInsert(ctx, msg); err != nil {
+			return err
+		}
+		return record(ctx, tx, msg.At, actor, "deal.message_posted", "deal", d.ID, d.OrgID, map[string]any{"message": msg.ID, "party": party})
 	})
 	if err != nil {
 		return Message{}, fmt.Errorf("escrow: post message on deal %s: %w", id, err)

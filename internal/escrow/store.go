@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/notify"
 )
@@ -82,6 +83,7 @@ type EventEncoder interface {
 // and the jobs and mail that go with them.
 type Tx interface {
 	ledger.Tx
+	audit.Tx
 
 	DealInsert(ctx context.Context, d Deal) error
 	// DealForUpdate reads a deal and locks it until the transaction ends.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
@@ -154,6 +155,21 @@ func testEscrow(t *testing.T, h Harness) {
 		}
 		if fmt.Sprint(actions) != "[created accepted funded shipped received released]" {
 			t.Errorf("timeline %v", actions)
+		}
+		as := f.store.(audit.Store)
+		entries, err := as.AuditList(f.ctx, audit.Filter{SubjectType: "deal", SubjectID: d.ID, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var audited []string
+		for _, e := range entries {
+			audited = append(audited, e.Actor.ID+":"+e.Action)
+		}
+		if want := "[org_siteA:deal.created usr_buyer:deal.accepted deposit:deal.funded usr_seller:deal.shipped usr_buyer:deal.received usr_buyer:deal.released]"; fmt.Sprint(audited) != want {
+			t.Errorf("audit log of the deal %v, want %s", audited, want)
+		}
+		if rep, err := audit.NewService(as, nil).Verify(f.ctx); err != nil || !rep.OK() {
+			t.Errorf("audit chain: %+v, %v", rep, err)
 		}
 		f.verifyClean()
 	})

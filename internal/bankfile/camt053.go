@@ -172,6 +172,31 @@ type (
 // errDirective stops decoding at a <!DOCTYPE …> or any other <!…> directive.
 var errDirective = errors.New("directive")
 
+// errSecondRoot stops decoding at an element after the root element.
+var errSecondRoot = errors.New("second root element")
+
+// checkEpilogue reads what follows the root element: only white space,
+// comments and processing instructions may.
+func checkEpilogue(dec *xml.Decoder) error {
+	for {
+		t, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch t := t.(type) {
+		case xml.StartElement:
+			return errSecondRoot
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return fmt.Errorf("text %q after the root element", bytes.TrimSpace(t))
+			}
+		}
+	}
+}
+
 // noDirectives passes a decoder's tokens on and refuses directives, so no
 // document type declaration (and no entity it could declare) is ever read.
 type noDirectives struct{ d *xml.Decoder }
@@ -189,7 +214,8 @@ func (n noDirectives) Token() (xml.Token, error) {
 // namespace), UTF-8 encoded, of at most Camt053SizeMax bytes. It refuses any
 // <!DOCTYPE> or other directive: no DTD, so no entity expansion, internal or
 // external (encoding/xml expands no external entity anyway, and refuses
-// undefined ones).
+// undefined ones). Only white space, comments and processing instructions may
+// follow the root element.
 //
 // Amounts are converted to minor units with exp (nil means
 // CurrencyExponent); an amount with more decimals than its currency has, an
@@ -204,12 +230,18 @@ func ParseCamt053(data []byte, exp ExponentFunc) ([]CamtStatement, error) {
 		return nil, apperr.Invalid("file", "file is %d bytes, more than the %d allowed", len(data), Camt053SizeMax)
 	}
 	var doc camtDocument
-	err := xml.NewTokenDecoder(noDirectives{xml.NewDecoder(bytes.NewReader(data))}).Decode(&doc)
+	dec := xml.NewTokenDecoder(noDirectives{xml.NewDecoder(bytes.NewReader(data))})
+	err := dec.Decode(&doc)
+	if err == nil {
+		err = checkEpilogue(dec)
+	}
 	switch {
 	case errors.Is(err, errDirective):
 		return nil, apperr.Invalid("file", "the document has a <!DOCTYPE> or other <!…> directive, which is refused")
 	case errors.Is(err, io.EOF):
 		return nil, apperr.Invalid("file", "no XML element")
+	case errors.Is(err, errSecondRoot):
+		return nil, apperr.Invalid("file", "an element follows the root element </%s>", doc.XMLName.Local)
 	case err != nil:
 		return nil, apperr.Invalid("file", "not well-formed camt.053 XML: %v", err)
 	case doc.XMLName.Local != "Document" || doc.Stmt == nil:

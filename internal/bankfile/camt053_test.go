@@ -129,6 +129,9 @@ func TestParseCamt053Errors(t *testing.T) {
 		{"ErrNotXMLAngle", []byte("<<<>>>"), "file", "not well-formed"},
 		{"ErrTruncated", camtDoc(camtEntry("1", "EUR", ""))[:200], "file", "not well-formed"},
 		{"ErrTooBig", make([]byte, Camt053SizeMax+1), "file", "more than"},
+		{"ErrSecondRoot", append(camtDoc(camtEntry("1", "EUR", "")), "<Document/>"...), "file", "follows the root element"},
+		{"ErrTextAfterRoot", append(camtDoc(camtEntry("1", "EUR", "")), " junk"...), "file", "after the root element"},
+		{"ErrDoctypeAfterRoot", append(camtDoc(camtEntry("1", "EUR", "")), "<!DOCTYPE x>"...), "file", "DOCTYPE"},
 		{"ErrWrongRoot", []byte(`<Document><BkToCstmrAcctRpt/></Document>`), "file", "want <Document>"},
 		{"ErrNoStmt", []byte(`<Document><BkToCstmrStmt><GrpHdr/></BkToCstmrStmt></Document>`), "BkToCstmrStmt", "no Stmt"},
 		{"ErrNoAccount", []byte(`<Document><BkToCstmrStmt><Stmt><Id>S</Id></Stmt></BkToCstmrStmt></Document>`), "Stmt[0].Acct.Id", "neither IBAN"},
@@ -152,6 +155,14 @@ func TestParseCamt053Errors(t *testing.T) {
 			_, err := ParseCamt053(tc.data, nil)
 			checkInvalid(t, err, tc.wantParam, tc.wantMsg)
 		})
+	}
+}
+
+func TestParseCamt053BOMAndEpilogue(t *testing.T) {
+	b := append([]byte("\xEF\xBB\xBF"), readTestdata(t, "camt053.001.08-sample.xml")...)
+	b = append(b, "\n<!-- signed by the bank -->\n<?x y?>\n"...)
+	if _, err := ParseCamt053(b, nil); err != nil {
+		t.Errorf("UTF-8 BOM, trailing comment and PI: %v", err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package bankfile
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -14,10 +13,19 @@ const (
 	StatementFileSizeMax = 64 << 20 // bytes a statement file may have: about 330,000 records
 	StatementTypeCode    = "03"     // 種別コード of 入出金取引明細
 
-	// Field widths of the data record that callers may want to check against.
-	StatementAmountDigits = 12 // 取引金額: up to 999,999,999,999 yen per entry
-	StatementNameLen      = 48 // 振込依頼人名又は契約者番号
-	StatementEDILen       = 20 // EDI情報
+	// Widths of the fields a caller fills when writing fixtures, in
+	// half-width characters or digits. The other widths are the layout
+	// itself: they are written where each record is read and written, and
+	// the layout tests check every field's position byte by byte.
+	StatementAmountDigits     = 12 // 取引金額: up to 999,999,999,999 yen per entry
+	StatementBankNameLen      = 15 // 銀行名, 支店名, 仕向銀行名, 仕向店名
+	StatementAccountNameLen   = 40 // 口座名
+	StatementAccountNumberLen = 10 // 口座番号
+	StatementNameLen          = 48 // 振込依頼人名又は契約者番号
+	StatementDescriptionLen   = 20 // 摘要内容
+	StatementEDILen           = 20 // EDI情報
+	StatementInquiryNumberLen = 8  // 照会番号
+	StatementRemitterCodeLen  = 10 // 振込依頼人コード
 )
 
 // AccountType is a Zengin 預金種目 (deposit type) code.
@@ -262,10 +270,10 @@ func readStatementHeader(r *recReader, s *Statement) {
 	if r.err == nil && s.PeriodTo.Before(s.PeriodFrom) {
 		r.fail("勘定日(至) (period to)", "%s is before 勘定日(自) %s", s.PeriodTo, s.PeriodFrom)
 	}
-	s.BankCode = r.digits("銀行コード (bank code)", 4, false)
-	s.BankName = r.text("銀行名 (bank name)", 15)
-	s.BranchCode = r.digits("支店コード (branch code)", 3, false)
-	s.BranchName = r.text("支店名 (branch name)", 15)
+	s.BankCode = r.digits("銀行コード (bank code)", BankCodeLen, false)
+	s.BankName = r.text("銀行名 (bank name)", StatementBankNameLen)
+	s.BranchCode = r.digits("支店コード (branch code)", BranchCodeLen, false)
+	s.BranchName = r.text("支店名 (branch name)", StatementBankNameLen)
 	r.digits("ダミー (reserved)", 3, true)
 	switch t := r.code("預金種目 (account type)", false, "124567"); t {
 	case 5, 6, 7:
@@ -273,8 +281,8 @@ func readStatementHeader(r *recReader, s *Statement) {
 	default:
 		s.AccountType = AccountType(t)
 	}
-	s.AccountNumber = r.digits("口座番号 (account number)", 10, false)
-	s.AccountName = r.text("口座名 (account name)", 40)
+	s.AccountNumber = r.digits("口座番号 (account number)", StatementAccountNumberLen, false)
+	s.AccountName = r.text("口座名 (account name)", StatementAccountNameLen)
 	sign := r.code("貸越区分 (opening balance sign)", true, "12")
 	s.PassbookKind = r.code("通帳・証書区分 (passbook kind)", true, "12")
 	s.OpeningBalance = balanceOf(sign, r.digits("取引前残高 (opening balance)", stmtBalanceDigits, true))
@@ -300,7 +308,7 @@ func balanceOf(sign int, raw string) Balance {
 func readStatementEntry(r *recReader) Entry {
 	var e Entry
 	r.skip(1)
-	e.InquiryNumber = r.digits("照会番号 (inquiry number)", 8, true)
+	e.InquiryNumber = r.digits("照会番号 (inquiry number)", StatementInquiryNumberLen, true)
 	e.Date = r.date("勘定日 (date)", false)
 	e.ValueDate = r.date("預入・払出日 (value date)", false)
 	e.Kind = EntryKind(r.code("入払区分 (deposit/withdrawal)", false, "12"))
@@ -309,7 +317,7 @@ func readStatementEntry(r *recReader) Entry {
 	if r.err == nil && e.AmountYen == 0 {
 		r.fail("取引金額 (amount)", "must be more than 0")
 	}
-	e.OtherBankYen = r.number("うち他店券金額 (of which other banks' cheques)", 12, true)
+	e.OtherBankYen = r.number("うち他店券金額 (of which other banks' cheques)", StatementAmountDigits, true)
 	if r.err == nil && e.OtherBankYen > e.AmountYen {
 		r.fail("うち他店券金額 (of which other banks' cheques)", "%d is more than the amount %d", e.OtherBankYen, e.AmountYen)
 	}
@@ -318,12 +326,12 @@ func readStatementEntry(r *recReader) Entry {
 	e.ChequeKind = r.code("手形・小切手区分 (cheque kind)", true, "0123")
 	e.ChequeNumber = r.digits("手形・小切手番号 (cheque number)", 7, true)
 	e.RelatedBranch = r.digits("僚店番号 (related branch)", 3, true)
-	e.RemitterCode = r.digits("振込依頼人コード (remitter code)", 10, true)
+	e.RemitterCode = r.digits("振込依頼人コード (remitter code)", StatementRemitterCodeLen, true)
 	e.RemitterName = r.text("振込依頼人名又は契約者番号 (remitter name)", StatementNameLen)
 	e.RemitterNameNorm = normaliseName(e.RemitterName)
-	e.RemitterBank = r.text("仕向銀行名 (remitter bank)", 15)
-	e.RemitterBranch = r.text("仕向店名 (remitter branch)", 15)
-	e.Description = r.text("摘要内容 (description)", 20)
+	e.RemitterBank = r.text("仕向銀行名 (remitter bank)", StatementBankNameLen)
+	e.RemitterBranch = r.text("仕向店名 (remitter branch)", StatementBankNameLen)
+	e.Description = r.text("摘要内容 (description)", StatementDescriptionLen)
 	e.EDI = r.text("EDI情報 (EDI)", StatementEDILen)
 	r.skip(1)
 	return e
@@ -453,11 +461,7 @@ func WriteStatements(stmts []Statement, era Era, f Framing) ([]byte, error) {
 		}
 		t, err := s.Totals()
 		if err != nil {
-			var ae *apperr.Error
-			if errors.As(err, &ae) {
-				return nil, apperr.Invalid(p+ae.Param, "%s", ae.Message)
-			}
-			return nil, err
+			return nil, prefixed(p, err)
 		}
 		w.begin(kindTrailer)
 		w.number(p+"Entries", "入金件数 (deposit count)", stmtCountDigits, int64(t.DepositCount))
@@ -498,14 +502,14 @@ func writeStatementHeader(w *recWriter, p string, s Statement) {
 	if w.err == nil && s.PeriodTo.Before(s.PeriodFrom) {
 		w.fail(p+"PeriodTo", "勘定日(至) %s is before 勘定日(自) %s", s.PeriodTo, s.PeriodFrom)
 	}
-	w.digits(p+"BankCode", "銀行コード (bank code)", 4, s.BankCode, true, false)
-	w.text(p+"BankName", "銀行名 (bank name)", 15, s.BankName, charsAny, false)
-	w.digits(p+"BranchCode", "支店コード (branch code)", 3, s.BranchCode, true, false)
-	w.text(p+"BranchName", "支店名 (branch name)", 15, s.BranchName, charsAny, false)
+	w.digits(p+"BankCode", "銀行コード (bank code)", BankCodeLen, s.BankCode, true, false)
+	w.text(p+"BankName", "銀行名 (bank name)", StatementBankNameLen, s.BankName, charsAny, false)
+	w.digits(p+"BranchCode", "支店コード (branch code)", BranchCodeLen, s.BranchCode, true, false)
+	w.text(p+"BranchName", "支店名 (branch name)", StatementBankNameLen, s.BranchName, charsAny, false)
 	w.zeros(3) // ダミー
 	w.code(p+"AccountType", "預金種目 (account type)", int(s.AccountType), false, "124")
-	w.digits(p+"AccountNumber", "口座番号 (account number)", 10, s.AccountNumber, false, false)
-	w.text(p+"AccountName", "口座名 (account name)", 40, s.AccountName, charsAny, false)
+	w.digits(p+"AccountNumber", "口座番号 (account number)", StatementAccountNumberLen, s.AccountNumber, false, false)
+	w.text(p+"AccountName", "口座名 (account name)", StatementAccountNameLen, s.AccountName, charsAny, false)
 	sign := 1
 	if s.OpeningBalance.Yen < 0 {
 		sign = 2
@@ -549,7 +553,7 @@ func writeBalanceAmount(w *recWriter, param, label string, b Balance) {
 
 func writeStatementEntry(w *recWriter, p string, e Entry) {
 	w.begin(kindData)
-	w.digits(p+"InquiryNumber", "照会番号 (inquiry number)", 8, e.InquiryNumber, false, true)
+	w.digits(p+"InquiryNumber", "照会番号 (inquiry number)", StatementInquiryNumberLen, e.InquiryNumber, false, true)
 	w.date(p+"Date", "勘定日 (date)", e.Date, false)
 	w.date(p+"ValueDate", "預入・払出日 (value date)", e.ValueDate, false)
 	w.code(p+"Kind", "入払区分 (deposit/withdrawal)", int(e.Kind), false, "12")
@@ -561,17 +565,17 @@ func writeStatementEntry(w *recWriter, p string, e Entry) {
 	if e.OtherBankYen > e.AmountYen {
 		w.fail(p+"OtherBankYen", "うち他店券金額 %d is more than the amount %d", e.OtherBankYen, e.AmountYen)
 	}
-	w.number(p+"OtherBankYen", "うち他店券金額 (of which other banks' cheques)", 12, e.OtherBankYen)
+	w.number(p+"OtherBankYen", "うち他店券金額 (of which other banks' cheques)", StatementAmountDigits, e.OtherBankYen)
 	w.date(p+"ExchangeDate", "交換呈示日 (exchange date)", e.ExchangeDate, true)
 	w.date(p+"DishonourDate", "不渡返還日 (dishonour date)", e.DishonourDate, true)
 	w.code(p+"ChequeKind", "手形・小切手区分 (cheque kind)", e.ChequeKind, true, "123")
 	w.digits(p+"ChequeNumber", "手形・小切手番号 (cheque number)", 7, e.ChequeNumber, true, true)
 	w.digits(p+"RelatedBranch", "僚店番号 (related branch)", 3, e.RelatedBranch, true, true)
-	w.digits(p+"RemitterCode", "振込依頼人コード (remitter code)", 10, e.RemitterCode, true, true)
+	w.digits(p+"RemitterCode", "振込依頼人コード (remitter code)", StatementRemitterCodeLen, e.RemitterCode, true, true)
 	w.text(p+"RemitterName", "振込依頼人名 (remitter name)", StatementNameLen, e.RemitterName, charsAny, false)
-	w.text(p+"RemitterBank", "仕向銀行名 (remitter bank)", 15, e.RemitterBank, charsAny, false)
-	w.text(p+"RemitterBranch", "仕向店名 (remitter branch)", 15, e.RemitterBranch, charsAny, false)
-	w.text(p+"Description", "摘要内容 (description)", 20, e.Description, charsAny, false)
+	w.text(p+"RemitterBank", "仕向銀行名 (remitter bank)", StatementBankNameLen, e.RemitterBank, charsAny, false)
+	w.text(p+"RemitterBranch", "仕向店名 (remitter branch)", StatementBankNameLen, e.RemitterBranch, charsAny, false)
+	w.text(p+"Description", "摘要内容 (description)", StatementDescriptionLen, e.Description, charsAny, false)
 	w.text(p+"EDI", "EDI情報 (EDI)", StatementEDILen, e.EDI, charsAny, false)
 	w.spaces(1)
 }

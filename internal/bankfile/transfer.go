@@ -1,6 +1,7 @@
 package bankfile
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -14,13 +15,25 @@ const (
 	TransferFileSizeMax = 64 << 20 // bytes a transfer file may have: about 550,000 records
 	TransferTypeCode    = "21"     // 種別コード of 総合振込
 
-	TransferAmountMax    = 9_999_999_999   // 振込金額 is 10 digits
-	TransferTotalMax     = 999_999_999_999 // 合計金額 is 12 digits
-	TransferItemsMax     = 999_999         // 合計件数 is 6 digits
-	TransferNameLen      = 30              // 受取人名
-	TransferRequesterLen = 40              // 振込依頼人名
-	TransferBankNameLen  = 15              // 銀行名, 支店名
-	TransferEDILen       = 20              // EDI情報 (顧客コード1 and 2 together)
+	TransferAmountMax = 9_999_999_999   // 振込金額 is 10 digits
+	TransferTotalMax  = 999_999_999_999 // 合計金額 is 12 digits
+	TransferItemsMax  = 999_999         // 合計件数 is 6 digits
+
+	// Widths of the fields a caller fills, in half-width characters or
+	// digits. The other widths are the layout itself: they are written where
+	// each record is read and written, and the layout tests check every
+	// field's position byte by byte.
+	TransferRequesterCodeLen = 10 // 振込依頼人コード
+	TransferRequesterLen     = 40 // 振込依頼人名
+	TransferBankNameLen      = 15 // 銀行名, 支店名
+	TransferAccountNumberLen = 7  // 口座番号
+	TransferNameLen          = 30 // 受取人名
+	TransferAmountDigits     = 10 // 振込金額
+	TransferCustomerCodeLen  = 10 // 顧客コード1, 顧客コード2
+	TransferEDILen           = 20 // EDI情報 (顧客コード1 and 2 together)
+
+	transferCountDigits = 6  // 合計件数
+	transferTotalDigits = 12 // 合計金額
 )
 
 // NewCode is a transfer's 新規コード.
@@ -152,8 +165,8 @@ func WriteTransfers(batches []TransferBatch, f Framing) ([]byte, error) {
 			w.finish(TransferRecordLen, sep)
 		}
 		w.begin(kindTrailer)
-		w.number(p+"Items", "合計件数 (count)", 6, int64(t.Count))
-		w.number(p+"Items", "合計金額 (total)", 12, t.TotalYen)
+		w.number(p+"Items", "合計件数 (count)", transferCountDigits, int64(t.Count))
+		w.number(p+"Items", "合計金額 (total)", transferTotalDigits, t.TotalYen)
 		w.spaces(101)
 		w.finish(TransferRecordLen, sep)
 		if w.err != nil {
@@ -174,7 +187,8 @@ func WriteTransfers(batches []TransferBatch, f Framing) ([]byte, error) {
 
 // prefixed puts p before the Param of an apperr error.
 func prefixed(p string, err error) error {
-	if ae, ok := err.(*apperr.Error); ok {
+	var ae *apperr.Error
+	if errors.As(err, &ae) {
 		return apperr.Invalid(p+ae.Param, "%s", ae.Message)
 	}
 	return err
@@ -184,32 +198,32 @@ func writeTransferHeader(w *recWriter, p string, b TransferBatch) {
 	w.begin(kindHeader)
 	w.raw(TransferTypeCode)
 	w.raw("0") // コード区分: JIS
-	w.digits(p+"RequesterCode", "振込依頼人コード (requester code)", 10, b.RequesterCode, false, false)
+	w.digits(p+"RequesterCode", "振込依頼人コード (requester code)", TransferRequesterCodeLen, b.RequesterCode, false, false)
 	w.text(p+"RequesterName", "振込依頼人名 (requester name)", TransferRequesterLen, b.RequesterName, charsName, true)
 	if !b.TransferDate.valid() {
 		w.fail(p+"TransferDate", "振込指定日 (transfer date) %s is not a day of the year", b.TransferDate)
 	}
 	w.raw(fmt.Sprintf("%02d%02d", int(b.TransferDate.Month)%100, b.TransferDate.Day%100))
-	w.digits(p+"BankCode", "仕向銀行番号 (bank code)", 4, b.BankCode, true, false)
+	w.digits(p+"BankCode", "仕向銀行番号 (bank code)", BankCodeLen, b.BankCode, true, false)
 	w.text(p+"BankName", "仕向銀行名 (bank name)", TransferBankNameLen, b.BankName, charsName, false)
-	w.digits(p+"BranchCode", "仕向支店番号 (branch code)", 3, b.BranchCode, true, false)
+	w.digits(p+"BranchCode", "仕向支店番号 (branch code)", BranchCodeLen, b.BranchCode, true, false)
 	w.text(p+"BranchName", "仕向支店名 (branch name)", TransferBankNameLen, b.BranchName, charsName, false)
 	w.code(p+"AccountType", "預金種目(依頼人) (account type)", int(b.AccountType), false, "129")
-	w.digits(p+"AccountNumber", "口座番号(依頼人) (account number)", 7, b.AccountNumber, false, false)
+	w.digits(p+"AccountNumber", "口座番号(依頼人) (account number)", TransferAccountNumberLen, b.AccountNumber, false, false)
 	w.spaces(17)
 }
 
 func writeTransfer(w *recWriter, p string, it Transfer) {
 	w.begin(kindData)
-	w.digits(p+"BankCode", "被仕向銀行番号 (bank code)", 4, it.BankCode, true, false)
+	w.digits(p+"BankCode", "被仕向銀行番号 (bank code)", BankCodeLen, it.BankCode, true, false)
 	w.text(p+"BankName", "被仕向銀行名 (bank name)", TransferBankNameLen, it.BankName, charsName, false)
-	w.digits(p+"BranchCode", "被仕向支店番号 (branch code)", 3, it.BranchCode, true, false)
+	w.digits(p+"BranchCode", "被仕向支店番号 (branch code)", BranchCodeLen, it.BranchCode, true, false)
 	w.text(p+"BranchName", "被仕向支店名 (branch name)", TransferBankNameLen, it.BranchName, charsName, false)
 	w.zeros(4) // 手形交換所番号: unused, zeros
 	w.code(p+"AccountType", "預金種目 (account type)", int(it.AccountType), false, "1249")
-	w.digits(p+"AccountNumber", "口座番号 (account number)", 7, it.AccountNumber, false, false)
+	w.digits(p+"AccountNumber", "口座番号 (account number)", TransferAccountNumberLen, it.AccountNumber, false, false)
 	w.text(p+"RecipientName", "受取人名 (recipient name)", TransferNameLen, it.RecipientName, charsName, true)
-	w.number(p+"AmountYen", "振込金額 (amount)", 10, it.AmountYen)
+	w.number(p+"AmountYen", "振込金額 (amount)", TransferAmountDigits, it.AmountYen)
 	w.raw(strconv.Itoa(int(it.NewCode) % 10))
 	if it.NewCode < NewCodeOther || it.NewCode > NewCodeChanged {
 		w.fail(p+"NewCode", "新規コード %d is not 0, 1 or 2", int(it.NewCode))
@@ -220,8 +234,8 @@ func writeTransfer(w *recWriter, p string, it Transfer) {
 		}
 		w.text(p+"EDI", "EDI情報 (EDI)", TransferEDILen, it.EDI, charsEDI, false)
 	} else {
-		w.digits(p+"CustomerCode1", "顧客コード1 (customer code 1)", 10, it.CustomerCode1, false, true)
-		w.digits(p+"CustomerCode2", "顧客コード2 (customer code 2)", 10, it.CustomerCode2, false, true)
+		w.digits(p+"CustomerCode1", "顧客コード1 (customer code 1)", TransferCustomerCodeLen, it.CustomerCode1, false, true)
+		w.digits(p+"CustomerCode2", "顧客コード2 (customer code 2)", TransferCustomerCodeLen, it.CustomerCode2, false, true)
 	}
 	w.code(p+"Kind", "振込指定区分 (transfer kind)", int(it.Kind), true, "78")
 	if it.EDI != "" {
@@ -269,8 +283,8 @@ func ParseTransfers(data []byte) ([]TransferBatch, error) {
 			cur.Items = append(cur.Items, readTransfer(r))
 		case kind == kindTrailer && cur != nil:
 			r.skip(1)
-			count := r.number("合計件数 (count)", 6, false)
-			total := r.number("合計金額 (total)", 12, false)
+			count := r.number("合計件数 (count)", transferCountDigits, false)
+			total := r.number("合計金額 (total)", transferTotalDigits, false)
 			r.skip(101)
 			if r.err == nil {
 				r.err = checkTransferTrailer(cur, count, total, num)
@@ -303,7 +317,7 @@ func readTransferHeader(r *recReader, b *TransferBatch) {
 	if c := r.digits("コード区分 (character code)", 1, false); r.err == nil && c != "0" {
 		r.fail("コード区分 (character code)", "%q: only 0 (JIS) is supported, not EBCDIC", c)
 	}
-	b.RequesterCode = r.digits("振込依頼人コード (requester code)", 10, false)
+	b.RequesterCode = r.digits("振込依頼人コード (requester code)", TransferRequesterCodeLen, false)
 	b.RequesterName = r.text("振込依頼人名 (requester name)", TransferRequesterLen)
 	mmdd := r.digits("振込指定日 (transfer date)", 4, false)
 	if r.err == nil {
@@ -314,27 +328,27 @@ func readTransferHeader(r *recReader, b *TransferBatch) {
 			r.fail("振込指定日 (transfer date)", "%q is not an MMDD day of the year", mmdd)
 		}
 	}
-	b.BankCode = r.digits("仕向銀行番号 (bank code)", 4, false)
+	b.BankCode = r.digits("仕向銀行番号 (bank code)", BankCodeLen, false)
 	b.BankName = r.text("仕向銀行名 (bank name)", TransferBankNameLen)
-	b.BranchCode = r.digits("仕向支店番号 (branch code)", 3, false)
+	b.BranchCode = r.digits("仕向支店番号 (branch code)", BranchCodeLen, false)
 	b.BranchName = r.text("仕向支店名 (branch name)", TransferBankNameLen)
 	b.AccountType = AccountType(r.code("預金種目(依頼人) (account type)", false, "129"))
-	b.AccountNumber = r.digits("口座番号(依頼人) (account number)", 7, false)
+	b.AccountNumber = r.digits("口座番号(依頼人) (account number)", TransferAccountNumberLen, false)
 	r.skip(17)
 }
 
 func readTransfer(r *recReader) Transfer {
 	var t Transfer
 	r.skip(1)
-	t.BankCode = r.digits("被仕向銀行番号 (bank code)", 4, false)
+	t.BankCode = r.digits("被仕向銀行番号 (bank code)", BankCodeLen, false)
 	t.BankName = r.text("被仕向銀行名 (bank name)", TransferBankNameLen)
-	t.BranchCode = r.digits("被仕向支店番号 (branch code)", 3, false)
+	t.BranchCode = r.digits("被仕向支店番号 (branch code)", BranchCodeLen, false)
 	t.BranchName = r.text("被仕向支店名 (branch name)", TransferBankNameLen)
 	r.digits("手形交換所番号 (clearing house)", 4, true)
 	t.AccountType = AccountType(r.code("預金種目 (account type)", false, "1249"))
-	t.AccountNumber = r.digits("口座番号 (account number)", 7, false)
+	t.AccountNumber = r.digits("口座番号 (account number)", TransferAccountNumberLen, false)
 	t.RecipientName = r.text("受取人名 (recipient name)", TransferNameLen)
-	t.AmountYen = r.number("振込金額 (amount)", 10, false)
+	t.AmountYen = r.number("振込金額 (amount)", TransferAmountDigits, false)
 	if r.err == nil && t.AmountYen == 0 {
 		r.fail("振込金額 (amount)", "must be more than 0")
 	}
@@ -353,8 +367,8 @@ func readTransfer(r *recReader) Transfer {
 		r.err = sub.err
 	case ' ':
 		sub := &recReader{rec: codes, num: r.num}
-		t.CustomerCode1 = sub.digits("顧客コード1 (customer code 1)", 10, true)
-		t.CustomerCode2 = sub.digits("顧客コード2 (customer code 2)", 10, true)
+		t.CustomerCode1 = sub.digits("顧客コード1 (customer code 1)", TransferCustomerCodeLen, true)
+		t.CustomerCode2 = sub.digits("顧客コード2 (customer code 2)", TransferCustomerCodeLen, true)
 		r.err = sub.err
 	default:
 		r.fail("識別表示 (EDI flag)", "%q is neither Y nor a space", ident)

@@ -24,6 +24,9 @@ const (
 	kindEnd     = '9' // エンド・レコード
 
 	eofMarker = 0x1A // MS-DOS end-of-file byte some bank systems append
+
+	BankCodeLen   = 4 // 統一金融機関番号, the Zengin bank code
+	BranchCodeLen = 3 // 統一店番号, the Zengin branch code
 )
 
 // Separator is what a Zengin writer puts between records.

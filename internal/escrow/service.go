@@ -11,6 +11,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/audit"
+	"github.com/kinko-pay/kinko/internal/bankfile"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/notify"
@@ -28,8 +29,11 @@ type Config struct {
 	// PortalURL is the web portal's base URL, for links in mail
 	// ("https://escrow.example.com"); "" leaves links out.
 	PortalURL string
-	// Kana converts payee names for bank files (bankfile.ToZenginKana).
+	// Kana converts payee names for bank files; nil: bankfile.ToZenginKana.
 	Kana KanaFunc
+	// PayoutSource is the operator's account payouts leave from, for the
+	// bank files; zero: PayoutSourceDevelopment.
+	PayoutSource PayoutSource
 	// Fraud are the thresholds that hold deals for review.
 	Fraud FraudRules
 	// PayTo is what a buyer needs to pay by bank transfer: the operator's
@@ -47,6 +51,12 @@ type Service struct {
 func NewService(cfg Config) *Service {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.Kana == nil {
+		cfg.Kana = bankfile.ToZenginKana
+	}
+	if cfg.PayoutSource == (PayoutSource{}) {
+		cfg.PayoutSource = PayoutSourceDevelopment
 	}
 	if cfg.Fees == (FeeSchedule{}) {
 		cfg.Fees = FeeScheduleDefault

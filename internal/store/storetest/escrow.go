@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/audit"
+	"github.com/kinko-pay/kinko/internal/bankfile"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
@@ -412,6 +414,7 @@ func testEscrow(t *testing.T, h Harness) {
 
 	t.Run("Payouts", func(t *testing.T) { testEscrowPayouts(t, h) })
 	t.Run("Fraud", func(t *testing.T) { testEscrowFraud(t, h) })
+	t.Run("BankFiles", func(t *testing.T) { testEscrowBankFiles(t, h) })
 	t.Run("Model", func(t *testing.T) { testEscrowModel(t, h) })
 }
 
@@ -631,6 +634,99 @@ func testEscrowFraud(t *testing.T, h Harness) {
 	d = f.must(f.svc.FindDealByID(f.ctx, siteA, d.ID))
 	if d.State != escrow.StateFunded || !d.ReviewHold || fmt.Sprint(d.ReviewReasons) != "[bank_account_shared_by_sellers]" {
 		t.Fatalf("deal of a seller sharing a bank account: %s %v %v", d.State, d.ReviewHold, d.ReviewReasons)
+	}
+	f.verifyClean()
+}
+
+// testEscrowBankFiles imports a Zengin statement with matched, partial and
+// unknown credits (twice), and checks a payout batch's Zengin file record by
+// record and its pain.001.
+func testEscrowBankFiles(t *testing.T, h Harness) {
+	f := newEscrowFixture(t, h)
+	exact := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+	part := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+	day := bankfile.Date{Year: 2026, Month: time.January, Day: 5}
+	entry := func(n string, kind bankfile.EntryKind, amount int64, name string) bankfile.Entry {
+		return bankfile.Entry{InquiryNumber: n, Date: day, ValueDate: day, Kind: kind, TransactionCode: bankfile.TxTransfer, AmountYen: amount, RemitterName: name}
+	}
+	file, err := bankfile.WriteStatements([]bankfile.Statement{{Created: day, PeriodFrom: day, PeriodTo: day, BankCode: "0001",
+		BranchCode: "100", AccountType: bankfile.AccountOrdinary, AccountNumber: "0001234567", Entries: []bankfile.Entry{
+			entry("00000001", bankfile.Deposit, exact.AmountDue, exact.PaymentRef+" ﾔﾏﾀﾞ ﾀﾛｳ"),
+			entry("00000002", bankfile.Deposit, 1000, part.PaymentRef+" ﾔﾏﾀﾞ ﾀﾛｳ"),
+			entry("00000003", bankfile.Deposit, 7777, "ｽｽﾞｷ ﾊﾅｺ"),
+			entry("00000004", bankfile.Withdrawal, 500, ""),
+		}}}, bankfile.EraReiwa, bankfile.Framing{Separator: bankfile.SeparatorCRLF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ImportStatement(f.ctx, staffS, escrow.FormatZengin, file, nil); apperr.CodeOf(err) != apperr.CodeForbidden {
+		t.Fatalf("support staff importing: %v", err)
+	}
+	rep, err := f.svc.ImportStatement(f.ctx, staffF, escrow.FormatZengin, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Entries != 4 || rep.Withdrawals != 1 || rep.Replayed != 0 || rep.Statuses[escrow.DepositMatched] != 1 ||
+		rep.Statuses[escrow.DepositPartial] != 1 || rep.Statuses[escrow.DepositUnmatched] != 1 {
+		t.Fatalf("first import %+v", rep)
+	}
+	bank := f.credit("escrow:bank:JPY")
+	again, err := f.svc.ImportStatement(f.ctx, staffF, escrow.FormatZengin, file, nil)
+	if err != nil || again.Replayed != 3 || len(again.Statuses) != 0 {
+		t.Fatalf("second import %+v, %v", again, err)
+	}
+	if f.credit("escrow:bank:JPY") != bank {
+		t.Fatal("importing a statement twice moved money")
+	}
+	if d := f.must(f.svc.FindDealByID(f.ctx, siteA, exact.ID)); d.State != escrow.StateFunded {
+		t.Errorf("exactly paid deal is %s", d.State)
+	}
+	if d := f.must(f.svc.FindDealByID(f.ctx, siteA, part.ID)); d.State != escrow.StateAwaitingPayment || d.AmountPaid != 1000 {
+		t.Errorf("partly paid deal %s paid %d", d.State, d.AmountPaid)
+	}
+	if _, err := f.svc.ImportStatement(f.ctx, staffF, escrow.FormatZengin, file[:150], nil); apperr.CodeOf(err) != apperr.CodeInvalid {
+		t.Errorf("a truncated file: %v", err)
+	}
+
+	// Pay the seller out and check the files.
+	f.must(f.svc.MarkShipped(f.ctx, seller, exact.ID, escrow.ShipParams{Carrier: "Yamato", TrackingNumber: "1"}))
+	released := f.must(f.svc.ApproveDeal(f.ctx, buyer, exact.ID))
+	p := bankParams("", "7654321")
+	p.HolderName, p.BankName, p.BranchName = "ヤマダ　タロウ", "みずほ", "ほんてん"
+	acct, err := f.svc.SetBankAccount(f.ctx, seller, p)
+	if err != nil || acct.HolderName != "ﾔﾏﾀﾞ ﾀﾛｳ" {
+		t.Fatalf("bank account %+v, %v", acct, err)
+	}
+	p.HolderName = "山田"
+	if _, err := f.svc.SetBankAccount(f.ctx, seller, p); apperr.CodeOf(err) != apperr.CodeInvalid {
+		t.Fatalf("a kanji holder name: %v", err)
+	}
+	batch, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", time.Date(2026, 1, 9, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zen, err := f.svc.ExportPayoutBatch(f.ctx, staffF, batch.ID, escrow.FormatZengin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zen) != 4*122 {
+		t.Errorf("Zengin file is %d bytes, want 4 records of 120 bytes and CRLF", len(zen))
+	}
+	tbs, err := bankfile.ParseTransfers(zen)
+	if err != nil || len(tbs) != 1 || len(tbs[0].Items) != 1 {
+		t.Fatalf("parse the payout file: %+v, %v", tbs, err)
+	}
+	it := tbs[0].Items[0]
+	if it.BankCode != "0001" || it.BranchCode != "100" || it.AccountNumber != "7654321" || it.RecipientName != "ﾔﾏﾀﾞ ﾀﾛｳ" ||
+		it.AmountYen != released.Released || tbs[0].TransferDate != (bankfile.MonthDay{Month: time.January, Day: 9}) {
+		t.Errorf("payout record %+v", it)
+	}
+	pain, err := f.svc.ExportPayoutBatch(f.ctx, staffF, batch.ID, escrow.FormatPain001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(pain), "<NbOfTxs>1</NbOfTxs>") || !strings.Contains(string(pain), fmt.Sprintf(">%d</InstdAmt>", released.Released)) {
+		t.Errorf("pain.001:\n%s", pain)
 	}
 	f.verifyClean()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kinko-pay/kinko/internal/audit"
+	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
@@ -35,6 +36,12 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("verify: audit log: %w", err)
 	}
+	deals := escrow.NewService(escrow.Config{Store: st})
+	escrowRep, err := deals.Verify(ctx, func(n int) { prog.Update("verify: %d deals checked", n) })
+	prog.Done("verify: %d deals checked", escrowRep.Deals)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
 
 	fmt.Fprintf(e.stdout, "store:    %s (%s)\n", st.Kind(), redactDB(*db))
 	fmt.Fprintf(e.stdout, "accounts: %d checked\n", rep.Accounts)
@@ -46,10 +53,12 @@ func runVerify(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stdout, "; head seq %d, hash %x", auditRep.HeadSeq, auditRep.HeadHash)
 	}
 	fmt.Fprintln(e.stdout)
+	fmt.Fprintf(e.stdout, "deals:    %d checked against their holding accounts\n", escrowRep.Deals)
 	var violations []string
 	for _, v := range rep.Violations {
 		violations = append(violations, v.String())
 	}
+	violations = append(violations, escrowRep.Violations...)
 	violations = append(violations, auditVerifyLines(auditRep)...)
 	if len(violations) == 0 {
 		fmt.Fprintln(e.stdout, "result:   ok, no violations")

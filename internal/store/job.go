@@ -5,6 +5,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/kinko-pay/kinko/internal/notify"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
@@ -27,4 +28,22 @@ func DeliverJobs(jobs []webhook.DeliverArgs) []river.InsertManyParams {
 		params[i] = river.InsertManyParams{Args: j, InsertOpts: opts}
 	}
 	return params
+}
+
+// MailJobs validates mails (notify.ValidateMails) and turns them into River
+// insert parameters, one notify.MailArgs job per mail, each allowed
+// notify.MailAttemptsMax attempts; both adapters insert them with
+// InsertManyTx, in the caller's transaction or in one of their own.
+//
+// Errors: invalid.
+func MailJobs(mails []notify.Mail) ([]river.InsertManyParams, error) {
+	if err := notify.ValidateMails(mails); err != nil {
+		return nil, err
+	}
+	opts := &river.InsertOpts{MaxAttempts: notify.MailAttemptsMax}
+	params := make([]river.InsertManyParams, len(mails))
+	for i, m := range mails {
+		params[i] = river.InsertManyParams{Args: notify.MailArgs{Mail: m}, InsertOpts: opts}
+	}
+	return params, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/riverqueue/river"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -115,7 +116,7 @@ func (db *DB) attempt(ctx context.Context, fn func(*txn) error) error {
 		return fmt.Errorf("postgres: acquire connection: %w", err)
 	}
 	defer c.Release()
-	t := &txn{conn: c.Conn()}
+	t := &txn{conn: c.Conn(), jobs: db.jobs}
 	defer t.rollbackIfOpen(ctx)
 	if err := fn(t); err != nil {
 		return err
@@ -381,6 +382,8 @@ type txn struct {
 	conn    *pgx.Conn
 	pending *pgx.Batch // BEGIN (until sent) and queued writes; nil when empty
 	begun   bool       // BEGIN has been sent
+
+	jobs *river.Client[pgx.Tx] // inserts River jobs in this transaction (MailsEnqueue)
 }
 
 // batch returns the statements waiting to be sent, starting with BEGIN when

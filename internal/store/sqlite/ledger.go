@@ -108,7 +108,7 @@ func (db *DB) Transact(ctx context.Context, fn func(ledger.Tx) error) error {
 			return fmt.Errorf("sqlite: begin: %w", err)
 		}
 		defer tx.Rollback()
-		if err := fn(&txn{st: st, tx: tx}); err != nil {
+		if err := fn(&txn{st: st, tx: tx, db: db}); err != nil {
 			return err
 		}
 		if err := tx.Commit(); err != nil {
@@ -414,6 +414,7 @@ func (db *DB) VerifyTransferChecks(ctx context.Context) (ledger.TransferChecks, 
 type txn struct {
 	st *statements
 	tx *sql.Tx
+	db *DB // for its job insert client (MailsEnqueue)
 }
 
 func (t *txn) stmt(ctx context.Context, s *sql.Stmt) *sql.Stmt { return t.tx.StmtContext(ctx, s) }

@@ -39,4 +39,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Auth", func(t *testing.T) { testAuth(t, h) })
 	t.Run("Staff", func(t *testing.T) { testStaff(t, h) })
 	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, h) })
+	t.Run("Mail", func(t *testing.T) { testMail(t, h) })
 }

@@ -52,6 +52,9 @@ type serveConfig struct {
 	// WebhookBackoffBase is the wait before a failed webhook job's first
 	// retry (webhook.BackoffBaseDefault when zero); tests shorten it.
 	WebhookBackoffBase time.Duration
+	// SMTPURL is the mail relay (smtprelay.ParseURL); "" writes mail to
+	// the log instead.
+	SMTPURL string
 }
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -60,11 +63,12 @@ func runServe(ctx context.Context, e env, args []string) error {
 	addr := fs.String("addr", envOr(e, "KINKO_ADDR", addrDefault), "address to listen on (env KINKO_ADDR)")
 	ratePerKey := fs.Float64("rate-per-key", api.RatePerKeyDefault, "requests per second each API key may make on this node (negative: no limit)")
 	burstPerKey := fs.Int("burst-per-key", api.BurstPerKeyDefault, "requests a key may make at once after a quiet spell")
+	smtpURL := fs.String("smtp-url", envOr(e, "KINKO_SMTP_URL", ""), smtpURLUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey}, nil)
+	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey, SMTPURL: *smtpURL}, nil)
 	if err != nil {
 		logger.Error("serve failed", "err", err)
 		return exitError{exitFailure}
@@ -85,6 +89,14 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := cfg.Logger
+
+	// Before the store: a bad --smtp-url fails the start at once. Closed
+	// last, after the job runner that sends with it has stopped.
+	mailer, err := newMailSender(cfg.SMTPURL, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer mailer.Close()
 
 	st, applied, err := openStore(ctx, cfg.DB)
 	if err != nil {
@@ -107,7 +119,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	met := metrics.New()
 	hooks := webhook.NewService(st, st, nil)
 	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
-		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt})
+		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Mail: mailer, ObserveMail: met.ObserveMail})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -57,6 +57,9 @@ type serveConfig struct {
 	// EscrowPayTo is the operator's bank account as buyers are told to pay
 	// into it (EscrowPayToDefault when empty).
 	EscrowPayTo string
+	// SMTPURL is the mail relay (smtprelay.ParseURL); "" writes mail to
+	// the log instead.
+	SMTPURL string
 }
 
 // EscrowPayToDefault is the development default of --escrow-pay-to: it
@@ -70,11 +73,13 @@ func runServe(ctx context.Context, e env, args []string) error {
 	ratePerKey := fs.Float64("rate-per-key", api.RatePerKeyDefault, "requests per second each API key may make on this node (negative: no limit)")
 	burstPerKey := fs.Int("burst-per-key", api.BurstPerKeyDefault, "requests a key may make at once after a quiet spell")
 	payTo := fs.String("escrow-pay-to", envOr(e, "KINKO_ESCROW_PAY_TO", EscrowPayToDefault), "the bank account escrow buyers pay into, as printed in payment instructions (env KINKO_ESCROW_PAY_TO)")
+	smtpURL := fs.String("smtp-url", envOr(e, "KINKO_SMTP_URL", ""), smtpURLUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey, EscrowPayTo: *payTo}, nil)
+	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
+		EscrowPayTo: *payTo, SMTPURL: *smtpURL}, nil)
 	if err != nil {
 		logger.Error("serve failed", "err", err)
 		return exitError{exitFailure}
@@ -95,6 +100,14 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := cfg.Logger
+
+	// Before the store: a bad --smtp-url fails the start at once. Closed
+	// last, after the job runner that sends with it has stopped.
+	mailer, err := newMailSender(cfg.SMTPURL, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer mailer.Close()
 
 	st, applied, err := openStore(ctx, cfg.DB)
 	if err != nil {
@@ -135,7 +148,8 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	}
 	deals := escrow.NewService(escrow.Config{Store: st, Ledger: engine, PayTo: cfg.EscrowPayTo})
 	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
-		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals})
+		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals,
+		Mail: mailer, ObserveMail: met.ObserveMail})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -43,4 +43,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Writer", func(t *testing.T) { testWriter(t, h) })
 	t.Run("Escrow", func(t *testing.T) { testEscrow(t, h) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, h) })
+	t.Run("Mail", func(t *testing.T) { testMail(t, h) })
 }

@@ -33,6 +33,8 @@ type adapter interface {
 	ledger.Store
 	auth.Store
 	auth.StaffStore
+	auth.UserStore
+	auth.SessionStore
 	idempotency.Store
 	jobs.Store // events, webhooks and the job queue
 	JobQueueDepth(ctx context.Context) (map[string]int64, error)

@@ -20,6 +20,8 @@ import (
 	"github.com/kinko-pay/kinko/internal/jobs"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/metrics"
+	"github.com/kinko-pay/kinko/internal/notify"
+	"github.com/kinko-pay/kinko/internal/web"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
@@ -52,6 +54,15 @@ type serveConfig struct {
 	// WebhookBackoffBase is the wait before a failed webhook job's first
 	// retry (webhook.BackoffBaseDefault when zero); tests shorten it.
 	WebhookBackoffBase time.Duration
+	// PublicURL is where browsers reach the pages, for links in mail;
+	// "" means http://127.0.0.1:<the port listened on>.
+	PublicURL string
+	// SecureCookies marks the pages' cookies Secure (and __Host-) even on
+	// plain HTTP: set it behind a TLS-terminating proxy.
+	SecureCookies bool
+	// Mail queues the pages' mail; nil means the store's queue. Tests
+	// record it instead.
+	Mail web.MailQueue
 }
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -60,11 +71,14 @@ func runServe(ctx context.Context, e env, args []string) error {
 	addr := fs.String("addr", envOr(e, "KINKO_ADDR", addrDefault), "address to listen on (env KINKO_ADDR)")
 	ratePerKey := fs.Float64("rate-per-key", api.RatePerKeyDefault, "requests per second each API key may make on this node (negative: no limit)")
 	burstPerKey := fs.Int("burst-per-key", api.BurstPerKeyDefault, "requests a key may make at once after a quiet spell")
+	publicURL := fs.String("public-url", envOr(e, "KINKO_PUBLIC_URL", ""), "URL where browsers reach this server, for links in mail (env KINKO_PUBLIC_URL; default http://127.0.0.1:<port>)")
+	secureCookies := fs.Bool("secure-cookies", false, "mark the web pages' cookies Secure even over plain HTTP (behind a TLS-terminating proxy)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey}, nil)
+	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
+		PublicURL: *publicURL, SecureCookies: *secureCookies}, nil)
 	if err != nil {
 		logger.Error("serve failed", "err", err)
 		return exitError{exitFailure}
@@ -85,6 +99,11 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := cfg.Logger
+	if cfg.PublicURL != "" {
+		if _, err := web.ParsePublicURL(cfg.PublicURL); err != nil {
+			return fmt.Errorf("serve: --public-url: %w", err)
+		}
+	}
 
 	st, applied, err := openStore(ctx, cfg.DB)
 	if err != nil {
@@ -149,8 +168,9 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 				runner.Wake() // accounts and replays write outside ledger batches
 			}
 		}, RatePerKey: cfg.RatePerKey, BurstPerKey: cfg.BurstPerKey})
+	pages := newPages(st, cfg, ln.Addr(), log)
 	srv := &http.Server{
-		Handler:           newHandler(st, readyPingTimeout, log, v1, met.Handler()),
+		Handler:           newHandler(st, readyPingTimeout, log, v1, met.Handler(), pages),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -167,6 +187,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		})
 	})
 	sweep.Go(func() { purgeIdempotencyKeys(sweepCtx, idem, log) })
+	sweep.Go(func() { pages.RunPurge(sweepCtx) })
 	defer func() {
 		stopSweep()
 		sweep.Wait()
@@ -225,14 +246,19 @@ type pinger interface {
 // newHandler routes the server:
 //
 //	/v1/…         the JSON API (v1), when set
+//	/…            the web pages (internal/web), when set: every path the
+//	              others do not match
 //	GET /metrics  Prometheus metrics, when set (no key: keep the listener private)
 //	GET /healthz  200 {"status":"ok"} while the process runs
 //	GET /readyz   200 {"status":"ok"} when the store answers a ping within
 //	              readyTimeout, else 503 {"status":"unavailable","reason":…}
-func newHandler(st pinger, readyTimeout time.Duration, log *slog.Logger, v1, metricsHandler http.Handler) http.Handler {
+func newHandler(st pinger, readyTimeout time.Duration, log *slog.Logger, v1, metricsHandler, pages http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	if v1 != nil {
 		mux.Handle("/v1/", v1)
+	}
+	if pages != nil {
+		mux.Handle("/", pages)
 	}
 	if metricsHandler != nil {
 		mux.Handle("GET /metrics", metricsHandler)
@@ -256,6 +282,38 @@ func newHandler(st pinger, readyTimeout time.Duration, log *slog.Logger, v1, met
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	return mux
+}
+
+// newPages returns the web pages on st. Links in mail start with
+// cfg.PublicURL, or http://127.0.0.1:<port of addr> when it is empty.
+func newPages(st adapter, cfg serveConfig, addr net.Addr, log *slog.Logger) *web.Server {
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		_, port, _ := net.SplitHostPort(addr.String())
+		publicURL = "http://127.0.0.1:" + port
+	}
+	mail := cfg.Mail
+	if mail == nil {
+		mail = logMailQueue{log: log}
+	}
+	return web.New(web.Config{
+		Users: auth.NewUserService(st, nil), Sessions: auth.NewSessionService(st, nil), Staff: auth.NewStaffService(st, nil),
+		Mail: mail, PublicURL: publicURL, SecureCookies: cfg.SecureCookies, Logger: log,
+	})
+}
+
+// logMailQueue writes mail to the log instead of queueing it.
+//
+// TODO(lead): the mail delivery change adds MailEnqueue to both store
+// types; on merge, pass st in newPages and delete this type. Until then a
+// verification link is only in the log.
+type logMailQueue struct{ log *slog.Logger }
+
+func (q logMailQueue) MailEnqueue(ctx context.Context, mails []notify.Mail) error {
+	for _, m := range mails {
+		q.log.WarnContext(ctx, "mail not sent: no mail queue yet (TODO(lead))", "to", m.To, "subject", m.Subject, "ref", m.Ref, "text", m.Text)
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -16,8 +16,10 @@ const (
 	CodeInvalid  = "invalid"
 	CodeNotFound = "not_found"
 	CodeConflict = "conflict"
-	CodeInternal = "internal"
-	CodeUnready  = "unavailable"
+	// CodeForbidden: the caller is known but may not do this.
+	CodeForbidden = "forbidden"
+	CodeInternal  = "internal"
+	CodeUnready   = "unavailable"
 )
 
 // Error is an application error with a stable code.

@@ -22,7 +22,7 @@ import (
 const CodeUnauthenticated = "unauthenticated"
 
 // CodeForbidden is the error code for a key that lacks the scope it needs.
-const CodeForbidden = "forbidden"
+const CodeForbidden = apperr.CodeForbidden
 
 // Scope is a permission: "<family>:read", "<family>:write" (which implies
 // read), or ScopeAdmin, which implies every other scope and may act for any

@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/kinko-pay/kinko/internal/api"
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/jobs"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -26,17 +28,19 @@ const (
 	workersPostgres = 2 // measured: 1 → 15.0k, 2 → 17.4k, 4 → 14.3k transfers/s (docs/benchmarks.md)
 )
 
-// adapter is what the CLI needs of a store adapter: the ledger's and auth's
-// Stores plus its name and its migrations. Both sqlite.DB and postgres.DB
-// provide it.
+// adapter is what the CLI needs of a store adapter: the ledger's, auth's and
+// the audit log's Stores plus its name and its migrations. Both sqlite.DB and
+// postgres.DB provide it.
 type adapter interface {
 	ledger.Store
 	auth.Store
 	auth.StaffStore
 	auth.UserStore
 	auth.SessionStore
+	audit.Store
 	idempotency.Store
 	jobs.Store // events, webhooks and the job queue
+	escrow.Store
 	JobQueueDepth(ctx context.Context) (map[string]int64, error)
 	Kind() string
 	Migrate(ctx context.Context) (int, error)

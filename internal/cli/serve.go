@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/jobs"
@@ -63,7 +65,14 @@ type serveConfig struct {
 	// Mail queues the pages' mail; nil means the store's queue. Tests
 	// record it instead.
 	Mail web.MailQueue
+	// EscrowPayTo is the operator's bank account as buyers are told to pay
+	// into it (EscrowPayToDefault when empty).
+	EscrowPayTo string
 }
+
+// EscrowPayToDefault is the development default of --escrow-pay-to: it
+// names no real account.
+const EscrowPayToDefault = "Kinko Bank (development) 001 / branch 100 / ordinary 1234567 / ｷﾝｺ ｴｽｸﾛｰ"
 
 func runServe(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "serve")
@@ -73,12 +82,13 @@ func runServe(ctx context.Context, e env, args []string) error {
 	burstPerKey := fs.Int("burst-per-key", api.BurstPerKeyDefault, "requests a key may make at once after a quiet spell")
 	publicURL := fs.String("public-url", envOr(e, "KINKO_PUBLIC_URL", ""), "URL where browsers reach this server, for links in mail (env KINKO_PUBLIC_URL; default http://127.0.0.1:<port>)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark the web pages' cookies Secure even over plain HTTP (behind a TLS-terminating proxy)")
+	payTo := fs.String("escrow-pay-to", envOr(e, "KINKO_ESCROW_PAY_TO", EscrowPayToDefault), "the bank account escrow buyers pay into, as printed in payment instructions (env KINKO_ESCROW_PAY_TO)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
-		PublicURL: *publicURL, SecureCookies: *secureCookies}, nil)
+		EscrowPayTo: *payTo, PublicURL: *publicURL, SecureCookies: *secureCookies}, nil)
 	if err != nil {
 		logger.Error("serve failed", "err", err)
 		return exitError{exitFailure}
@@ -125,20 +135,30 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 
 	met := metrics.New()
 	hooks := webhook.NewService(st, st, nil)
-	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
-		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt})
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
+	// The engine's batches wake the dispatcher; the runner needs the escrow
+	// service, which needs the engine: the runner is set right after.
+	var runnerRef atomic.Pointer[jobs.Runner]
 	ecfg := engineConfig(st.Kind())
 	ecfg.Observe = func(s ledger.BatchStats) {
 		met.ObserveBatch(s)
-		runner.Wake() // the batch wrote events: dispatch them now
+		if r := runnerRef.Load(); r != nil {
+			r.Wake() // the batch wrote events: dispatch them now
+		}
 	}
 	engine := ledger.NewEngine(st, ecfg)
 	// Closing the engine commits what is queued; it runs after the HTTP server
 	// and the sweep have stopped submitting.
 	defer engine.Close()
+	if cfg.EscrowPayTo == "" {
+		cfg.EscrowPayTo = EscrowPayToDefault
+	}
+	deals := escrow.NewService(escrow.Config{Store: st, Ledger: engine, PayTo: cfg.EscrowPayTo})
+	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
+		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	runnerRef.Store(runner)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

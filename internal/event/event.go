@@ -31,10 +31,26 @@ const (
 	TypeTransferPosted  = "transfer.posted"  // a post of a pending transfer (its data is the post transfer)
 	TypeTransferVoided  = "transfer.voided"  // a void of a pending transfer
 	TypeTransferExpired = "transfer.expired" // the ledger voided a pending transfer at its timeout
+
+	// Escrow deals: the data is the deal.
+	TypeDealCreated           = "deal.created"
+	TypeDealAccepted          = "deal.accepted"
+	TypeDealCanceled          = "deal.canceled"         // declined, canceled by a party, or not paid in time
+	TypeDealPaymentReceived   = "deal.payment_received" // part of the amount due arrived
+	TypeDealFunded            = "deal.funded"
+	TypeDealShipped           = "deal.shipped"
+	TypeDealReceived          = "deal.received"
+	TypeDealMilestoneReleased = "deal.milestone_released"
+	TypeDealReleased          = "deal.released"
+	TypeDealDisputed          = "deal.disputed"
+	TypeDealResolved          = "deal.resolved"
+	TypeDealRefunded          = "deal.refunded" // not shipped in time
 )
 
 // Types lists every event type, in the order the documentation gives them.
-var Types = []string{TypeAccountCreated, TypeTransferCreated, TypeTransferPosted, TypeTransferVoided, TypeTransferExpired}
+var Types = []string{TypeAccountCreated, TypeTransferCreated, TypeTransferPosted, TypeTransferVoided, TypeTransferExpired,
+	TypeDealCreated, TypeDealAccepted, TypeDealCanceled, TypeDealPaymentReceived, TypeDealFunded, TypeDealShipped,
+	TypeDealReceived, TypeDealMilestoneReleased, TypeDealReleased, TypeDealDisputed, TypeDealResolved, TypeDealRefunded}
 
 // KnownType reports whether t is one of Types.
 func KnownType(t string) bool { return slices.Contains(Types, t) }

@@ -68,73 +68,80 @@ func (e *Engine) createAccounts(ctx context.Context, reqs []AccountRequest) ([]A
 	var created []bool
 	err = e.store.Transact(ctx, func(tx Tx) error {
 		ids.reset()
-		now := e.Now()
-		out = make([]Account, len(reqs))
-		created = make([]bool, len(reqs))
-		keys := make([]RefKey, len(reqs))
-		for i, r := range reqs {
-			keys[i] = RefKey{r.Owner, r.Reference}
-		}
-		existing, err := tx.AccountsByReference(ctx, sortedUniqueKeys(append([]RefKey(nil), keys...)))
-		if err != nil {
-			return fmt.Errorf("ledger: accounts by reference: %w", err)
-		}
-		byKey := make(map[RefKey]Account, len(existing))
-		for _, a := range existing {
-			byKey[RefKey{a.Owner, a.Reference}] = a
-		}
-		assets := map[string]bool{}
-		var fresh []Account
-		for i, r := range reqs {
-			if a, ok := byKey[keys[i]]; ok {
-				if field := accountDiff(r, a); field != "" {
-					return &apperr.Error{Code: apperr.CodeConflict, Param: fmt.Sprintf("accounts[%d].%s", i, field),
-						Message: fmt.Sprintf("account reference %q exists with a different %s", r.Reference, field)}
-				}
-				out[i] = a
-				continue
-			}
-			if !assets[r.Asset] {
-				if _, err := tx.AssetByCode(ctx, r.Asset); err != nil {
-					if apperr.Is(err, apperr.CodeNotFound) {
-						return apperr.Invalid(fmt.Sprintf("accounts[%d].asset", i), "asset %q is not configured", r.Asset)
-					}
-					return err
-				}
-				assets[r.Asset] = true
-			}
-			a := Account{
-				ID: ids.next(), Owner: r.Owner, Reference: r.Reference, Asset: r.Asset, Code: r.Code,
-				DebitsMustNotExceedCredits: r.DebitsMustNotExceedCredits,
-				CreditsMustNotExceedDebits: r.CreditsMustNotExceedDebits,
-				Limit:                      r.Limit,
-				CreatedAt:                  now,
-			}
-			byKey[keys[i]] = a
-			out[i] = a
-			created[i] = true
-			fresh = append(fresh, a)
-		}
-		if len(fresh) == 0 {
-			return nil
-		}
-		if err := tx.AccountsInsert(ctx, fresh); err != nil {
-			return err
-		}
-		if e.cfg.Events == nil {
-			return nil
-		}
-		evs := make([]event.Event, len(fresh))
-		for i, a := range fresh {
-			evs[i] = event.Event{OrgID: a.Owner, Type: event.TypeAccountCreated, Data: e.cfg.Events.AccountEventData(a), CreatedAt: now}
-		}
-		if err := tx.EventsInsert(ctx, evs); err != nil {
-			return fmt.Errorf("ledger: insert account events: %w", err)
-		}
-		return nil
+		var err error
+		out, created, err = openAccounts(ctx, tx, &ids, e.Now(), reqs, e.cfg.Events)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	return out, created, nil
+}
+
+// openAccounts opens reqs (validated) in tx with ids from ids, returning each
+// account and whether this call created it.
+func openAccounts(ctx context.Context, tx Tx, ids *idRange, now time.Time, reqs []AccountRequest, events EventEncoder) ([]Account, []bool, error) {
+	out := make([]Account, len(reqs))
+	created := make([]bool, len(reqs))
+	keys := make([]RefKey, len(reqs))
+	for i, r := range reqs {
+		keys[i] = RefKey{r.Owner, r.Reference}
+	}
+	existing, err := tx.AccountsByReference(ctx, sortedUniqueKeys(append([]RefKey(nil), keys...)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("ledger: accounts by reference: %w", err)
+	}
+	byKey := make(map[RefKey]Account, len(existing))
+	for _, a := range existing {
+		byKey[RefKey{a.Owner, a.Reference}] = a
+	}
+	assets := map[string]bool{}
+	var fresh []Account
+	for i, r := range reqs {
+		if a, ok := byKey[keys[i]]; ok {
+			if field := accountDiff(r, a); field != "" {
+				return nil, nil, &apperr.Error{Code: apperr.CodeConflict, Param: fmt.Sprintf("accounts[%d].%s", i, field),
+					Message: fmt.Sprintf("account reference %q exists with a different %s", r.Reference, field)}
+			}
+			out[i] = a
+			continue
+		}
+		if !assets[r.Asset] {
+			if _, err := tx.AssetByCode(ctx, r.Asset); err != nil {
+				if apperr.Is(err, apperr.CodeNotFound) {
+					return nil, nil, apperr.Invalid(fmt.Sprintf("accounts[%d].asset", i), "asset %q is not configured", r.Asset)
+				}
+				return nil, nil, err
+			}
+			assets[r.Asset] = true
+		}
+		a := Account{
+			ID: ids.next(), Owner: r.Owner, Reference: r.Reference, Asset: r.Asset, Code: r.Code,
+			DebitsMustNotExceedCredits: r.DebitsMustNotExceedCredits,
+			CreditsMustNotExceedDebits: r.CreditsMustNotExceedDebits,
+			Limit:                      r.Limit,
+			CreatedAt:                  now,
+		}
+		byKey[keys[i]] = a
+		out[i] = a
+		created[i] = true
+		fresh = append(fresh, a)
+	}
+	if len(fresh) == 0 {
+		return out, created, nil
+	}
+	if err := tx.AccountsInsert(ctx, fresh); err != nil {
+		return nil, nil, err
+	}
+	if events == nil {
+		return out, created, nil
+	}
+	evs := make([]event.Event, len(fresh))
+	for i, a := range fresh {
+		evs[i] = event.Event{OrgID: a.Owner, Type: event.TypeAccountCreated, Data: events.AccountEventData(a), CreatedAt: now}
+	}
+	if err := tx.EventsInsert(ctx, evs); err != nil {
+		return nil, nil, fmt.Errorf("ledger: insert account events: %w", err)
 	}
 	return out, created, nil
 }

@@ -1,0 +1,108 @@
+package escrow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/event"
+)
+
+// timerState is the state each timer fires in.
+var timerState = map[TimerKind]State{
+	TimerPayBy:      StateAwaitingPayment,
+	TimerShipBy:     StateFunded,
+	TimerInspection: StateReceived,
+}
+
+// FireTimer fires deal id's timer of the given kind if it is due: payment
+// deadline → canceled (anything partly paid goes back to the buyer),
+// shipping deadline → refunded, end of inspection → released (unless a
+// fraud review holds it: then clearing the review releases it).
+//
+// It is idempotent: a timer whose deal has moved on, or whose deadline was
+// changed, does nothing and returns a zero time. A timer that is not due
+// yet returns when it will be, for the job to run again then.
+//
+// Errors: not_found (the deal is gone), and the store's.
+func (s *Service) FireTimer(ctx context.Context, id string, kind TimerKind) (notBefore time.Time, err error) {
+	want, ok := timerState[kind]
+	if !ok {
+		return time.Time{}, apperr.Invalid("timer", "unknown timer %q", kind)
+	}
+	_, err = s.act(ctx, actorTimer, id, "timer."+string(kind), func(c *change) error {
+		d := &c.deal
+		if d.State != want || d.DueAt == nil {
+			return errNothingDue
+		}
+		if c.now.Before(*d.DueAt) {
+			notBefore = *d.DueAt
+			return errNothingDue
+		}
+		c.data["due_at"] = d.DueAt.Format(time.RFC3339Nano)
+		switch kind {
+		case TimerPayBy:
+			c.refundAll()
+			c.close(StateCanceled)
+			c.event = event.TypeDealCanceled
+			c.mails = append(c.mails, s.mail(*d, Buyer, "unpaid"), s.mail(*d, Seller, "unpaid"))
+		case TimerShipBy:
+			c.refundAll()
+			c.close(StateRefunded)
+			c.event = event.TypeDealRefunded
+			c.mails = append(c.mails, s.mail(*d, Buyer, "not_shipped"), s.mail(*d, Seller, "not_shipped"))
+		case TimerInspection:
+			if d.ReviewHold {
+				// Held: the deadline stays, so the sweep finds it again and
+				// clearing the review releases it.
+				return errNothingDue
+			}
+			return s.releaseAll(c)
+		}
+		return nil
+	})
+	if errors.Is(err, errNothingDue) {
+		return notBefore, nil
+	}
+	return time.Time{}, err
+}
+
+// errNothingDue rolls back a timer's transaction that found nothing to do.
+var errNothingDue = errors.New("escrow: timer not due")
+
+// FireDueTimers fires the timers of up to TimerSweepBatchMax deals whose
+// deadline has passed by the service's clock, and returns how many changed
+// a deal. It is the backstop for timer jobs (and what a moved test clock
+// calls): the deadline lives on the deal, so nothing is lost if a job is.
+func (s *Service) FireDueTimers(ctx context.Context) (int, error) {
+	due, err := s.cfg.Store.DealListDue(ctx, s.now(), TimerSweepBatchMax)
+	if err != nil {
+		return 0, fmt.Errorf("escrow: list due deals: %w", err)
+	}
+	fired := 0
+	for _, d := range due {
+		kind := timerOf(d.State)
+		if kind == "" || d.ReviewHold {
+			continue
+		}
+		before, err := s.FireTimer(ctx, d.ID, kind)
+		if err != nil {
+			return fired, err
+		}
+		if before.IsZero() {
+			fired++
+		}
+	}
+	return fired, nil
+}
+
+func timerOf(st State) TimerKind {
+	for k, v := range timerState {
+		if v == st {
+			return k
+		}
+	}
+	return ""
+}

@@ -115,6 +115,20 @@ const (
 	EventTransferPosted  = "transfer.posted"  // the post Transfer of a hold
 	EventTransferVoided  = "transfer.voided"  // the void Transfer of a hold
 	EventTransferExpired = "transfer.expired" // the expire Transfer the ledger wrote at a hold's timeout
+
+	// Escrow deals: Data.Object is the deal.
+	EventDealCreated           = "deal.created"
+	EventDealAccepted          = "deal.accepted"
+	EventDealCanceled          = "deal.canceled" // declined, canceled, or not paid in time
+	EventDealPaymentReceived   = "deal.payment_received"
+	EventDealFunded            = "deal.funded"
+	EventDealShipped           = "deal.shipped"
+	EventDealReceived          = "deal.received"
+	EventDealMilestoneReleased = "deal.milestone_released"
+	EventDealReleased          = "deal.released"
+	EventDealDisputed          = "deal.disputed"
+	EventDealResolved          = "deal.resolved"
+	EventDealRefunded          = "deal.refunded" // not shipped in time
 )
 
 // Event is a recorded change to the organization's data: the body of GET

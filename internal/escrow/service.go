@@ -674,8 +674,8 @@ func (s *Service) OpenDispute(ctx context.Context, actor Actor, id, reason strin
 		if err := requireState(c, StateShipped, StateReceived); err != nil {
 			return err
 		}
-		if c.deal.State == StateReceived && c.deal.DueAt != nil && !c.now.Before(*c.deal.DueAt) {
-			return apperr.New(CodeDeadlinePassed, "the inspection period ended at %s", c.deal.DueAt.Format(time.RFC3339))
+		if end := c.deal.inspectionEnds(); c.deal.State == StateReceived && !c.now.Before(end) {
+			return apperr.New(CodeDeadlinePassed, "the inspection period ended at %s", end.Format(time.RFC3339))
 		}
 		c.deal.State = StateDisputed
 		c.deal.DueAt = nil
@@ -826,7 +826,7 @@ func (s *Service) SetReviewHold(ctx context.Context, actor Actor, id string, hol
 			c.data["reasons"] = reasons
 			return nil
 		}
-		if c.deal.State == StateReceived && c.deal.DueAt != nil && !c.now.Before(*c.deal.DueAt) {
+		if c.deal.State == StateReceived && !c.now.Before(c.deal.inspectionEnds()) {
 			return s.releaseAll(c)
 		}
 		return nil

@@ -294,9 +294,13 @@ func testEscrow(t *testing.T, h Harness) {
 			t.Fatalf("nothing due: fired %d, %v", n, err)
 		}
 		f.clock.Advance(8 * day)
+		// Four deadlines passed; the held deal's is spent without releasing it.
 		n, err := f.svc.FireDueTimers(f.ctx)
-		if err != nil || n != 3 {
-			t.Fatalf("fired %d, %v; want 3", n, err)
+		if err != nil || n != 4 {
+			t.Fatalf("fired %d, %v; want 4", n, err)
+		}
+		if n, err := f.svc.FireDueTimers(f.ctx); err != nil || n != 0 {
+			t.Fatalf("a second sweep fired %d, %v", n, err)
 		}
 		for _, c := range []struct {
 			d    escrow.Deal

@@ -462,7 +462,7 @@ func TestOpenAPISchemasMatchTheGoJSON(t *testing.T) {
 		"WebhookEndpointList": list[webhookEndpointJSON]{}, "WebhookAttempt": webhookAttemptJSON{},
 		"WebhookAttemptList": list[webhookAttemptJSON]{}, "WebhookDelivery": webhookDeliveryJSON{},
 		"WebhookDeliveryList": list[webhookDeliveryJSON]{},
-		"Deal": dealJSON{}, "DealList": list[dealJSON]{}, "DealParty": partyJSON{}, "DealDeadlines": deadlinesJSON{},
+		"Deal":                dealJSON{}, "DealList": list[dealJSON]{}, "DealParty": partyJSON{}, "DealDeadlines": deadlinesJSON{},
 		"PaymentInstructions": paymentInstructionsJSON{}, "Milestone": milestoneJSON{},
 		"DealTimelineEntry": timelineEntryJSON{}, "DealTimeline": list[timelineEntryJSON]{},
 		"DealMessage": messageJSON{}, "DealMessageList": list[messageJSON]{},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/jobs"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -35,6 +36,7 @@ type adapter interface {
 	auth.StaffStore
 	idempotency.Store
 	jobs.Store // events, webhooks and the job queue
+	escrow.Store
 	JobQueueDepth(ctx context.Context) (map[string]int64, error)
 	Kind() string
 	Migrate(ctx context.Context) (int, error)

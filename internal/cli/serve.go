@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/clock"
+	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/jobs"
@@ -52,7 +55,19 @@ type serveConfig struct {
 	// WebhookBackoffBase is the wait before a failed webhook job's first
 	// retry (webhook.BackoffBaseDefault when zero); tests shorten it.
 	WebhookBackoffBase time.Duration
+	// EscrowPayTo is the operator's bank account as buyers are told to pay
+	// into it (EscrowPayToDefault when empty).
+	EscrowPayTo string
+	// TestClock gives escrow a clock that POST /v1/test_clock/advance moves
+	// forward, for black-box tests of deadlines. serve refuses it on
+	// PostgreSQL unless AllowTestClock is set too: a shared database is
+	// usually not a throwaway one, and each node would keep its own offset.
+	TestClock, AllowTestClock bool
 }
+
+// EscrowPayToDefault is the development default of --escrow-pay-to: it
+// names no real account.
+const EscrowPayToDefault = "Kinko Bank (development) 001 / branch 100 / ordinary 1234567 / ｷﾝｺ ｴｽｸﾛｰ"
 
 func runServe(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "serve")
@@ -60,11 +75,21 @@ func runServe(ctx context.Context, e env, args []string) error {
 	addr := fs.String("addr", envOr(e, "KINKO_ADDR", addrDefault), "address to listen on (env KINKO_ADDR)")
 	ratePerKey := fs.Float64("rate-per-key", api.RatePerKeyDefault, "requests per second each API key may make on this node (negative: no limit)")
 	burstPerKey := fs.Int("burst-per-key", api.BurstPerKeyDefault, "requests a key may make at once after a quiet spell")
+	payTo := fs.String("escrow-pay-to", envOr(e, "KINKO_ESCROW_PAY_TO", EscrowPayToDefault), "the bank account escrow buyers pay into, as printed in payment instructions (env KINKO_ESCROW_PAY_TO)")
+	testClock := fs.Bool("test-clock", false, "TESTS ONLY: let the admin key move escrow's clock forward (POST /v1/test_clock/advance); refused on PostgreSQL without --allow-test-clock")
+	allowTestClock := fs.Bool("allow-test-clock", false, "allow --test-clock on PostgreSQL (a throwaway database, one node)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *allowTestClock && !*testClock {
+		return usageError("--allow-test-clock goes with --test-clock")
+	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey}, nil)
+	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
+		EscrowPayTo: *payTo, TestClock: *testClock, AllowTestClock: *allowTestClock}, nil)
+	if errors.Is(err, errUsage) {
+		return err
+	}
 	if err != nil {
 		logger.Error("serve failed", "err", err)
 		return exitError{exitFailure}
@@ -85,6 +110,9 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := cfg.Logger
+	if cfg.TestClock && isPostgresURL(cfg.DB) && !cfg.AllowTestClock {
+		return usageError("--test-clock is refused on PostgreSQL without --allow-test-clock: the clock is per node and the database is shared")
+	}
 
 	st, applied, err := openStore(ctx, cfg.DB)
 	if err != nil {
@@ -106,20 +134,41 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 
 	met := metrics.New()
 	hooks := webhook.NewService(st, st, nil)
-	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
-		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt})
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
+	// The engine's batches wake the dispatcher; the runner needs the escrow
+	// service, which needs the engine: the runner is set right after.
+	var runnerRef atomic.Pointer[jobs.Runner]
 	ecfg := engineConfig(st.Kind())
 	ecfg.Observe = func(s ledger.BatchStats) {
 		met.ObserveBatch(s)
-		runner.Wake() // the batch wrote events: dispatch them now
+		if r := runnerRef.Load(); r != nil {
+			r.Wake() // the batch wrote events: dispatch them now
+		}
 	}
 	engine := ledger.NewEngine(st, ecfg)
 	// Closing the engine commits what is queued; it runs after the HTTP server
 	// and the sweep have stopped submitting.
 	defer engine.Close()
+	if cfg.EscrowPayTo == "" {
+		cfg.EscrowPayTo = EscrowPayToDefault
+	}
+	var testClock *clock.Offset
+	if cfg.TestClock {
+		testClock = &clock.Offset{}
+		if err := announceTestClock(cfg.Stderr, log); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	ecfgEscrow := escrow.Config{Store: st, Ledger: engine, PayTo: cfg.EscrowPayTo, Events: api.EventEncoder{EscrowPayTo: cfg.EscrowPayTo}}
+	if testClock != nil {
+		ecfgEscrow.Clock = testClock.Now
+	}
+	deals := escrow.NewService(ecfgEscrow)
+	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
+		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	runnerRef.Store(runner)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -143,6 +192,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		}
 	}()
 	v1 := api.New(api.Config{Ledger: engine, Auth: keys, Idempotency: idem, Events: events, Webhooks: hooks, Logger: log,
+		Escrow: deals, EscrowPayTo: cfg.EscrowPayTo, TestClock: testClock,
 		ObserveRequest: func(route, method string, status int, d time.Duration) {
 			met.ObserveRequest(route, method, status, d)
 			if method == http.MethodPost {
@@ -214,6 +264,17 @@ func bootstrap(ctx context.Context, keys *auth.Service, stderr io.Writer, log *s
 	log.Warn("created the operator organization and an admin API key; its secret is printed once on stderr, outside the log",
 		"org", auth.OperatorOrgID, "key_prefix", prefix)
 	_, err = fmt.Fprintf(stderr, "\n==> kinko: ADMIN API KEY (shown once, store it now): %s\n\n", secret)
+	return err
+}
+
+// announceTestClock says, in the log and on a line of its own on stderr,
+// that this server's escrow clock can be moved: never a production server.
+func announceTestClock(stderr io.Writer, log *slog.Logger) error {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	log.Warn("TEST CLOCK ON: the admin key can move escrow's clock forward (POST /v1/test_clock/advance) and fire every deadline it passes; never run a server holding real money like this")
+	_, err := fmt.Fprintf(stderr, "\n==> kinko: TEST CLOCK ON: escrow deadlines can be fired at will; for tests only, never real money\n\n")
 	return err
 }
 

@@ -220,6 +220,7 @@ func (p *DealParams) validate() error {
 	if p.PaymentMethod == "" {
 		p.PaymentMethod = PaymentBankTransfer
 	}
+	p.SellerEmail, p.BuyerEmail = strings.ToLower(p.SellerEmail), strings.ToLower(p.BuyerEmail)
 	if p.PayWithinDays == 0 {
 		p.PayWithinDays = PayWithinDaysDefault
 	}

@@ -1,6 +1,7 @@
 package escrow
 
 import (
+	"crypto/rand"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
@@ -120,9 +121,10 @@ const PaymentRefLen = 10
 
 func newPaymentRef() string {
 	var b [PaymentRefLen]byte
-	id := newID("")
-	for i := 0; i < PaymentRefLen-1; i++ {
-		b[i] = '0' + id[i]%10
+	var r [PaymentRefLen - 1]byte
+	rand.Read(r[:])
+	for i := range r {
+		b[i] = '0' + r[i]%10 // 256 % 10 ≠ 0: a slight bias, harmless for a reference
 	}
 	if b[0] == '0' {
 		b[0] = '1'

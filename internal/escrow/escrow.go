@@ -16,6 +16,7 @@ package escrow
 
 import (
 	"crypto/rand"
+	"fmt"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
@@ -106,17 +107,20 @@ const (
 // Clock gives the service's time; tests and test clocks replace it.
 type Clock func() time.Time
 
+// newID returns prefix and a time-ordered id: 14 hex digits of the unix
+// microsecond, then 12 random base62 characters (71 bits), so ids sort by
+// creation and a page cursor is just an id.
 func newID(prefix string) string {
 	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	const n = 20
-	out := make([]byte, 0, len(prefix)+n)
-	out = append(out, prefix...)
+	const n = 12
+	out := fmt.Appendf(make([]byte, 0, len(prefix)+14+n), "%s%014x", prefix, time.Now().UnixMicro())
 	var buf [32]byte
-	for len(out) < len(prefix)+n {
+	for r := 0; r < n; {
 		rand.Read(buf[:])
 		for _, b := range buf {
-			if b < 248 && len(out) < len(prefix)+n {
+			if b < 248 && r < n {
 				out = append(out, alphabet[b%62])
+				r++
 			}
 		}
 	}

@@ -305,10 +305,14 @@ func (s *Service) CreateDeal(ctx context.Context, actor Actor, p DealParams) (De
 			}
 			return err
 		}
+		ref, err := s.freshPaymentRef(ctx, tx)
+		if err != nil {
+			return err
+		}
 		d := Deal{
 			ID: newID("dl_"), Title: p.Title, Description: p.Description, ExternalRef: p.ExternalRef,
 			Currency: p.Currency, Scale: asset.Scale, Price: p.Price, ShippingFee: p.ShippingFee, Fee: fee, FeePayer: p.FeePayer,
-			BuyerFee: buyerFee, AmountDue: due, PaymentMethod: p.PaymentMethod, PaymentRef: newPaymentRef(),
+			BuyerFee: buyerFee, AmountDue: due, PaymentMethod: p.PaymentMethod, PaymentRef: ref,
 			Seller:        PartyRef{Email: p.SellerEmail, Locale: orDefault(p.SellerLocale, "ja")},
 			Buyer:         PartyRef{Email: p.BuyerEmail, Locale: orDefault(p.BuyerLocale, "ja")},
 			State:         StatePendingAcceptance,
@@ -341,6 +345,24 @@ func (s *Service) CreateDeal(ctx context.Context, actor Actor, p DealParams) (De
 		return Deal{}, fmt.Errorf("escrow: create deal: %w", err)
 	}
 	return out, nil
+}
+
+// paymentRefTriesMax bounds the draws of a payment reference not yet taken
+// (one in 10^9 per deal that exists: more than a few means a broken generator).
+const paymentRefTriesMax = 8
+
+func (s *Service) freshPaymentRef(ctx context.Context, tx Tx) (string, error) {
+	for range paymentRefTriesMax {
+		ref := newPaymentRef()
+		_, err := tx.DealByPaymentRefForUpdate(ctx, ref)
+		if apperr.Is(err, apperr.CodeNotFound) {
+			return ref, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("escrow: no free payment reference after %d draws", paymentRefTriesMax)
 }
 
 func orDefault(s, d string) string {
@@ -787,7 +809,7 @@ func (s *Service) FindDeals(ctx context.Context, actor Actor, f DealFilter) ([]D
 	case ActorOrg:
 		f.OrgID, f.Email = actor.ID, ""
 	case ActorUser:
-		f.OrgID, f.Email = "", actor.Email
+		f.OrgID, f.Email = "", strings.ToLower(actor.Email)
 		if actor.Email == "" {
 			return nil, nil
 		}

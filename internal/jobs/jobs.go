@@ -78,6 +78,9 @@ type Config struct {
 	HTTPClient       *http.Client  // nil: NewHTTPClient()
 	StopTimeout      time.Duration // 0: StopTimeout
 	Clock            func() time.Time
+	// Timers fires escrow deadlines (the escrow service). Nil: no timer
+	// worker and no sweep, for runners that only deliver webhooks.
+	Timers Timers
 	// ObserveAttempt, when set, is told of every delivery attempt: its
 	// outcome ("succeeded", "failed", "gave_up") and latency.
 	ObserveAttempt func(outcome string, d time.Duration)
@@ -123,6 +126,11 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err := river.AddWorkerSafely(workers, &deliverWorker{cfg: cfg}); err != nil {
 		return nil, fmt.Errorf("jobs: add webhook worker: %w", err)
 	}
+	if cfg.Timers != nil {
+		if err := river.AddWorkerSafely(workers, &timerWorker{cfg: cfg}); err != nil {
+			return nil, fmt.Errorf("jobs: add escrow timer worker: %w", err)
+		}
+	}
 	client, err := cfg.Store.NewJobClient(&river.Config{
 		Workers:              workers,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
@@ -164,6 +172,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	dctx, cancel := context.WithCancel(context.Background())
 	r.stopDispatch = cancel
 	r.wg.Go(func() { r.dispatch(dctx) })
+	if r.cfg.Timers != nil {
+		r.wg.Go(func() { r.sweep(dctx) })
+	}
 	return nil
 }
 

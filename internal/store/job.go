@@ -5,6 +5,8 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/kinko-pay/kinko/internal/escrow"
+	"github.com/kinko-pay/kinko/internal/notify"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
@@ -25,6 +27,34 @@ func DeliverJobs(jobs []webhook.DeliverArgs) []river.InsertManyParams {
 	params := make([]river.InsertManyParams, len(jobs))
 	for i, j := range jobs {
 		params[i] = river.InsertManyParams{Args: j, InsertOpts: opts}
+	}
+	return params
+}
+
+// TimerJobAttemptsMax bounds the attempts of one escrow timer job. A timer
+// fails only when the database does; the deadline also stays on the deal,
+// where the sweep (escrow.Service.FireDueTimers) finds it if the job gives up.
+const TimerJobAttemptsMax = 25
+
+// TimerJobs turns escrow timers into River insert parameters, each
+// scheduled at its deadline.
+func TimerJobs(timers []escrow.TimerArgs) []river.InsertManyParams {
+	params := make([]river.InsertManyParams, len(timers))
+	for i, t := range timers {
+		params[i] = river.InsertManyParams{Args: t, InsertOpts: &river.InsertOpts{MaxAttempts: TimerJobAttemptsMax, ScheduledAt: t.At}}
+	}
+	return params
+}
+
+// MailJobAttemptsMax bounds the attempts of one mail job.
+const MailJobAttemptsMax = 25
+
+// MailJobs turns mail into River insert parameters.
+func MailJobs(mails []notify.Mail) []river.InsertManyParams {
+	opts := &river.InsertOpts{MaxAttempts: MailJobAttemptsMax}
+	params := make([]river.InsertManyParams, len(mails))
+	for i, m := range mails {
+		params[i] = river.InsertManyParams{Args: notify.MailArgs{Mail: m}, InsertOpts: opts}
 	}
 	return params
 }

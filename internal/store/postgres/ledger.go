@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/riverqueue/river"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -103,8 +104,15 @@ const sqlBegin = "BEGIN ISOLATION LEVEL READ COMMITTED"
 // attempt, retried by store.Retry on serialization failures, deadlocks and
 // unique violations.
 func (db *DB) Transact(ctx context.Context, fn func(ledger.Tx) error) error {
+	return db.transact(ctx, func(t *txn) error { return fn(t) })
+}
+
+// transact runs fn in one READ COMMITTED transaction per attempt, retried on
+// conflicts. Every product's write transaction is one of these, so the
+// ledger's and the product's rows commit together.
+func (db *DB) transact(ctx context.Context, fn func(*txn) error) error {
 	return store.Retry(ctx, retryable, func() error {
-		return db.attempt(ctx, func(t *txn) error { return fn(t) })
+		return db.attempt(ctx, fn)
 	})
 }
 
@@ -115,7 +123,7 @@ func (db *DB) attempt(ctx context.Context, fn func(*txn) error) error {
 		return fmt.Errorf("postgres: acquire connection: %w", err)
 	}
 	defer c.Release()
-	t := &txn{conn: c.Conn()}
+	t := &txn{conn: c.Conn(), jobs: db.jobs}
 	defer t.rollbackIfOpen(ctx)
 	if err := fn(t); err != nil {
 		return err
@@ -381,6 +389,7 @@ type txn struct {
 	conn    *pgx.Conn
 	pending *pgx.Batch // BEGIN (until sent) and queued writes; nil when empty
 	begun   bool       // BEGIN has been sent
+	jobs    *river.Client[pgx.Tx]
 }
 
 // batch returns the statements waiting to be sent, starting with BEGIN when

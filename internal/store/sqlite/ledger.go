@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/money"
@@ -98,6 +100,13 @@ func (st *statements) close() {
 
 // Transact implements ledger.Store.
 func (db *DB) Transact(ctx context.Context, fn func(ledger.Tx) error) error {
+	return db.transact(ctx, func(t *txn) error { return fn(t) })
+}
+
+// transact runs fn in one IMMEDIATE write transaction per attempt, retried
+// while the file is busy. Every product's write transaction is one of these,
+// so the ledger's and the product's rows commit together.
+func (db *DB) transact(ctx context.Context, fn func(*txn) error) error {
 	st, err := db.prepare(ctx)
 	if err != nil {
 		return err
@@ -108,7 +117,7 @@ func (db *DB) Transact(ctx context.Context, fn func(ledger.Tx) error) error {
 			return fmt.Errorf("sqlite: begin: %w", err)
 		}
 		defer tx.Rollback()
-		if err := fn(&txn{st: st, tx: tx}); err != nil {
+		if err := fn(&txn{st: st, tx: tx, jobs: db.jobs}); err != nil {
 			return err
 		}
 		if err := tx.Commit(); err != nil {
@@ -412,8 +421,9 @@ func (db *DB) VerifyTransferChecks(ctx context.Context) (ledger.TransferChecks, 
 
 // txn implements ledger.Tx on one write transaction.
 type txn struct {
-	st *statements
-	tx *sql.Tx
+	st   *statements
+	tx   *sql.Tx
+	jobs *river.Client[*sql.Tx] // enqueues jobs in tx
 }
 
 func (t *txn) stmt(ctx context.Context, s *sql.Stmt) *sql.Stmt { return t.tx.StmtContext(ctx, s) }

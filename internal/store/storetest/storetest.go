@@ -39,4 +39,6 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Auth", func(t *testing.T) { testAuth(t, h) })
 	t.Run("Staff", func(t *testing.T) { testStaff(t, h) })
 	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, h) })
+	t.Run("Writer", func(t *testing.T) { testWriter(t, h) })
+	t.Run("Escrow", func(t *testing.T) { testEscrow(t, h) })
 }

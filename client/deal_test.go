@@ -21,7 +21,7 @@ func TestDealsThroughTheClient(t *testing.T) {
 	jpy := func(n int64) client.Money { return client.Money{Amount: n, Currency: "JPY"} }
 	params := client.DealParams{ExternalRef: "lot-7", Title: "Kimono", Price: jpy(20000), ShippingFee: &client.Money{Amount: 800, Currency: "JPY"},
 		FeePayer: "buyer", Seller: client.DealParty{Email: "s@example.com"}, Buyer: client.DealParty{Email: "b@example.com", Locale: "en"},
-		Deadlines: &client.DealDeadlinesParams{InspectionDays: 5},
+		Deadlines:  &client.DealDeadlinesParams{InspectionDays: 5},
 		Milestones: []client.MilestoneParams{{Title: "half", Amount: jpy(10000)}, {Title: "rest", Amount: jpy(10000)}}}
 	d, res, err := site.CreateDeal(ctx, params, client.WithIdempotencyKey("lot-7"))
 	if err != nil || res.Status != 201 || d.State != client.DealPendingAcceptance || d.AmountDue != jpy(20000+800+600) ||

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -350,5 +351,65 @@ func operatorBalance(t *testing.T, admin *client.Client, ref string) int64 {
 			t.Fatalf("the operator has no account %s", ref)
 		}
 		p.StartingAfter = page.Data[len(page.Data)-1].ID
+	}
+}
+
+// TestDealsCommands drives `kinko deals` and `kinko deposits` against the
+// real server: a site's key for the deal, the operator's for the deposit.
+func TestDealsCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "kinko.db")
+	out := func(args ...string) string {
+		t.Helper()
+		r := runCLI(t, nil, args...)
+		if r.code != exitOK {
+			t.Fatalf("kinko %v: %s", args, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	admin := out("keys", "create", "--db", db, "--scopes", "admin")
+	org := out("orgs", "create", "--db", db, "--name", "Shop")
+	site := out("keys", "create", "--db", db, "--org", org, "--scopes", "escrow:write")
+	srv := startServe(t, db)
+	if _, err := client.New("http://"+srv.addr, admin, nil).CreateAsset(context.Background(), client.Asset{Code: "JPY"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(key string, want int, args ...string) map[string]any {
+		t.Helper()
+		r := runCLI(t, nil, append(args, "--url", "http://"+srv.addr, "--key", key)...)
+		if r.code != want {
+			t.Fatalf("kinko %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, r.code, want, r.stdout, r.stderr)
+		}
+		var m map[string]any
+		if want == exitOK {
+			if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+				t.Fatalf("kinko %v printed no JSON object: %v\n%s", args, err, r.stdout)
+			}
+		}
+		return m
+	}
+	d := run(site, exitOK, "deals", "create", "--title", "Lamp", "--price", "8000", "--currency", "JPY", "--shipping-fee", "600",
+		"--fee-payer", "seller", "--seller", "s@example.com", "--buyer", "b@example.com", "--external-ref", "lamp-1")
+	id := d["id"].(string)
+	run(site, exitOK, "deals", "accept", "--id", id)
+	dep := run(admin, exitOK, "deposits", "record", "--bank-account", "A", "--bank-ref", "1", "--amount", "8600", "--currency", "JPY",
+		"--value-date", "2026-01-05", "--payment-reference", d["payment_reference"].(string))
+	if dep["status"] != "matched" {
+		t.Fatalf("deposit %v", dep)
+	}
+	run(site, exitOK, "deals", "ship", "--id", id, "--carrier", "Sagawa", "--tracking-number", "99")
+	run(site, exitOK, "deals", "confirm-receipt", "--id", id)
+	if got := run(site, exitOK, "deals", "approve", "--id", id); got["state"] != "released" {
+		t.Fatalf("approved %v", got)
+	}
+	run(site, exitFailure, "deals", "approve", "--id", id)
+	run(site, exitUsage, "deals", "approve")
+	if page := run(site, exitOK, "deals", "list", "--state", "released"); len(page["data"].([]any)) != 1 {
+		t.Fatalf("list %v", page)
+	}
+	if got := run(site, exitOK, "deals", "get", "--id", id); got["carrier"] != "Sagawa" {
+		t.Fatalf("get %v", got)
+	}
+	if page := run(admin, exitOK, "deposits", "list", "--deal", id); len(page["data"].([]any)) != 1 {
+		t.Fatalf("deposits %v", page)
 	}
 }

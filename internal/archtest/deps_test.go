@@ -21,7 +21,7 @@ var (
 		"internal/money", "internal/apperr", "internal/ledger",
 		"internal/escrow", "internal/billing", "internal/points", "internal/wallet",
 		"internal/notify", "internal/monitor", "internal/auth", "internal/audit", "internal/idempotency",
-		"internal/event", "internal/webhook",
+		"internal/event", "internal/webhook", "internal/bankfile",
 	}
 	// products never import each other, except notify, the shared service
 	// every product may use to send notices (DESIGN.md §2). Core domain

@@ -1,7 +1,8 @@
 // Package cli is the kinko command line: one file per subcommand (serve,
-// migrate, verify, bench, keys). It reads flags and the environment, opens the
-// store that --db names and calls the domain packages. It holds no business rules,
-// and nothing else in Kinko may import it: cmd/kinko is its only caller.
+// migrate, verify, bench, keys, staff, audit). It reads flags and the
+// environment, opens the store that --db names and calls the domain packages.
+// It holds no business rules, and nothing else in Kinko may import it:
+// cmd/kinko is its only caller.
 package cli
 
 import (
@@ -53,7 +54,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the HTTP server and the ledger engine", runServe},
 		{"migrate", "apply database migrations", runMigrate},
-		{"verify", "check every ledger invariant; exit 1 on any violation", runVerify},
+		{"verify", "check every ledger invariant and the audit log's chain; exit 1 on any violation", runVerify},
 		{"bench", "measure throughput (bench ledger|api)", runBench},
 		{"accounts", "create, read and list accounts through the API (accounts create|get|list|balance)", runAccounts},
 		{"transfers", "create, read, post and void transfers through the API (transfers create|get|post|void)", runTransfers},
@@ -62,6 +63,7 @@ func commands() []command {
 		{"orgs", "create organizations (orgs create --name NAME prints the id)", runOrgs},
 		{"keys", "create, list and revoke API keys (keys create|list|revoke)", runKeys},
 		{"staff", "manage the operator's staff users and their roles (staff create|list|role|password|disable)", runStaff},
+		{"audit", "read the audit log of staff and product actions (audit list); kinko verify checks its chain", runAudit},
 	}
 }
 

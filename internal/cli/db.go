@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kinko-pay/kinko/internal/api"
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/idempotency"
@@ -27,13 +28,14 @@ const (
 	workersPostgres = 2 // measured: 1 → 15.0k, 2 → 17.4k, 4 → 14.3k transfers/s (docs/benchmarks.md)
 )
 
-// adapter is what the CLI needs of a store adapter: the ledger's and auth's
-// Stores plus its name and its migrations. Both sqlite.DB and postgres.DB
-// provide it.
+// adapter is what the CLI needs of a store adapter: the ledger's, auth's and
+// the audit log's Stores plus its name and its migrations. Both sqlite.DB and
+// postgres.DB provide it.
 type adapter interface {
 	ledger.Store
 	auth.Store
 	auth.StaffStore
+	audit.Store
 	idempotency.Store
 	jobs.Store // events, webhooks and the job queue
 	escrow.Store

@@ -3,12 +3,14 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/auth"
 )
 
@@ -24,8 +26,18 @@ func staffUsage() string {
 Staff users are the operator's people who sign in to the console. Roles: ` + joinRoles() + `.
 create and password print a new random password alone on stdout (shown only
 then) unless --password-stdin reads one from the first line of stdin
-(` + fmt.Sprint(auth.PasswordBytesMin) + ` to ` + fmt.Sprint(auth.PasswordBytesMax) + ` bytes). Passwords are stored only as argon2id hashes.`
+(` + fmt.Sprint(auth.PasswordBytesMin) + ` to ` + fmt.Sprint(auth.PasswordBytesMax) + ` bytes). Passwords are stored only as argon2id hashes.
+Every change is written to the audit log (kinko audit list --subject staff_user:ID).`
 }
+
+// Audit actions of the staff commands, about subject type staffSubject.
+const (
+	staffSubject              = "staff_user"
+	auditStaffCreated         = "staff.created"
+	auditStaffRoleChanged     = "staff.role_changed"
+	auditStaffPasswordChanged = "staff.password_changed"
+	auditStaffDisabled        = "staff.disabled"
+)
 
 func joinRoles() string {
 	out := make([]string, len(auth.Roles))
@@ -59,13 +71,36 @@ func runStaff(ctx context.Context, e env, args []string) error {
 	return usageError("unknown subcommand %q; there are: create, list, role, password, disable", args[0])
 }
 
-// openStaff opens the store db names (migrating it) and a StaffService on it.
-func openStaff(ctx context.Context, db string) (*auth.StaffService, func() error, error) {
+// staffCmd is what a staff command works with: the staff users and the
+// audit log of one store.
+type staffCmd struct {
+	*auth.StaffService
+	audit *audit.Service
+}
+
+// openStaff opens the store db names (migrating it) and the services on it.
+func openStaff(ctx context.Context, db string) (staffCmd, func() error, error) {
 	st, _, err := openStore(ctx, db)
 	if err != nil {
-		return nil, nil, err
+		return staffCmd{}, nil, err
 	}
-	return auth.NewStaffService(st, nil), st.Close, nil
+	return staffCmd{auth.NewStaffService(st, nil), audit.NewService(st, nil)}, st.Close, nil
+}
+
+// record writes a change a staff command has just committed to the audit
+// log, in a transaction of its own: the staff store commits its changes
+// itself. If the process dies between the two, the change is not audited;
+// a failure here says so and fails the command.
+func (c staffCmd) record(ctx context.Context, action string, u auth.StaffUser, data map[string]any) error {
+	raw, err := json.Marshal(data)
+	if err == nil {
+		_, err = c.audit.Record(ctx, audit.Entry{Actor: cliActor, Action: action,
+			Subject: audit.Subject{Type: staffSubject, ID: u.ID}, Data: raw})
+	}
+	if err != nil {
+		return fmt.Errorf("%s (%s) was done but not written to the audit log: %w", action, u.Email, err)
+	}
+	return nil
 }
 
 // readPassword returns the first line of stdin when fromStdin, else a fresh
@@ -116,7 +151,8 @@ func runStaffCreate(ctx context.Context, e env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stderr, "created staff user %s (%s) with role %s\n", u.ID, u.Email, u.Role)
 	}
-	return nil
+	// After the password is shown: the user exists either way.
+	return svc.record(ctx, auditStaffCreated, u, map[string]any{"email": u.Email, "name": u.Name, "role": u.Role})
 }
 
 func runStaffList(ctx context.Context, e env, args []string) error {
@@ -168,9 +204,16 @@ func runStaffRole(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("staff role: %w", err)
 	}
 	defer closeStore()
+	before, err := svc.FindStaffUserByEmail(ctx, *email)
+	if err != nil {
+		return describe(err)
+	}
 	u, err := svc.SetStaffRole(ctx, *email, auth.Role(*role))
 	if err != nil {
 		return describe(err)
+	}
+	if err := svc.record(ctx, auditStaffRoleChanged, u, map[string]any{"email": u.Email, "role": u.Role, "previous_role": before.Role}); err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stderr, "staff user %s (%s) now has role %s\n", u.ID, u.Email, u.Role)
 	return nil
@@ -203,7 +246,12 @@ func runStaffPassword(ctx context.Context, e env, args []string) error {
 		fmt.Fprintln(e.stdout, password)
 	}
 	fmt.Fprintf(e.stderr, "password of %s replaced\n", strings.ToLower(*email))
-	return nil
+	// After the password is shown: it is replaced either way.
+	u, err := svc.FindStaffUserByEmail(ctx, *email)
+	if err != nil {
+		return describe(err)
+	}
+	return svc.record(ctx, auditStaffPasswordChanged, u, map[string]any{"email": u.Email, "generated": generated})
 }
 
 func runStaffDisable(ctx context.Context, e env, args []string) error {
@@ -224,6 +272,9 @@ func runStaffDisable(ctx context.Context, e env, args []string) error {
 	u, err := svc.DisableStaffUser(ctx, *email)
 	if err != nil {
 		return describe(err)
+	}
+	if err := svc.record(ctx, auditStaffDisabled, u, map[string]any{"email": u.Email, "disabled_at": u.DisabledAt}); err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stderr, "staff user %s (%s) disabled at %s; they can no longer sign in\n", u.ID, u.Email, u.DisabledAt.Format(time.RFC3339))
 	return nil

@@ -19,7 +19,7 @@ func TestVerify(t *testing.T) {
 		if r.code != exitOK {
 			t.Fatalf("verify on a clean ledger: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 		}
-		for _, want := range []string{"accounts: 20 checked", "assets:   1 checked", "no violations"} {
+		for _, want := range []string{"accounts: 20 checked", "assets:   1 checked", "audit:    0 entries checked\n", "no violations"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 			}

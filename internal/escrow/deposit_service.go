@@ -98,6 +98,9 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 					dep.Status, dep.Review = DepositOverpaid, ReviewOpen
 				}
 				c.action = "funded"
+				if err := s.checkAtFunding(ctx, tx, c); err != nil {
+					return err
+				}
 				c.deal.State = StateFunded
 				c.deal.FundedAt = &now
 				c.setDue(TimerShipBy, c.deal.ShipWithinDays)
@@ -137,7 +140,10 @@ func (s *Service) toSuspense(ctx context.Context, tx Tx, w *ledger.Writer, dep *
 	if err := ledger.Rejection(res); err != nil {
 		return fmt.Errorf("escrow: ledger refused deposit %s into suspense: %w", dep.ID, err)
 	}
-	return tx.DepositUpdate(ctx, *dep)
+	if err := tx.DepositUpdate(ctx, *dep); err != nil {
+		return err
+	}
+	return record(ctx, tx, now, actorDeposit, "deposit.unmatched", "deposit", dep.ID, "", map[string]any{"amount": dep.Amount, "bank_ref": dep.BankRef})
 }
 
 func (s *Service) findDeposit(ctx context.Context, account, ref string) (Deposit, error) {
@@ -182,7 +188,10 @@ func (s *Service) ClearDeposit(ctx context.Context, actor Actor, id, note string
 		}
 		d.Review, d.Note, d.UpdatedAt = ReviewCleared, note, s.now()
 		out = d
-		return tx.DepositUpdate(ctx, d)
+		if err := tx.DepositUpdate(ctx, d); err != nil {
+			return err
+		}
+		return record(ctx, tx, d.UpdatedAt, actor, "deposit.cleared", "deposit", d.ID, "", map[string]any{"note": note})
 	})
 	if err != nil {
 		return Deposit{}, fmt.Errorf("escrow: clear deposit %s: %w", id, err)

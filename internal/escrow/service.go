@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/audit"
+	"github.com/kinko-pay/kinko/internal/bankfile"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/notify"
@@ -27,6 +29,13 @@ type Config struct {
 	// PortalURL is the web portal's base URL, for links in mail
 	// ("https://escrow.example.com"); "" leaves links out.
 	PortalURL string
+	// Kana converts payee names for bank files; nil: bankfile.ToZenginKana.
+	Kana KanaFunc
+	// PayoutSource is the operator's account payouts leave from, for the
+	// bank files; zero: PayoutSourceDevelopment.
+	PayoutSource PayoutSource
+	// Fraud are the thresholds that hold deals for review.
+	Fraud FraudRules
 	// PayTo is what a buyer needs to pay by bank transfer: the operator's
 	// bank, branch, account type, number and name, as printed in the
 	// payment instructions.
@@ -42,6 +51,12 @@ type Service struct {
 func NewService(cfg Config) *Service {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.Kana == nil {
+		cfg.Kana = bankfile.ToZenginKana
+	}
+	if cfg.PayoutSource == (PayoutSource{}) {
+		cfg.PayoutSource = PayoutSourceDevelopment
 	}
 	if cfg.Fees == (FeeSchedule{}) {
 		cfg.Fees = FeeScheduleDefault
@@ -245,7 +260,32 @@ func (s *Service) commit(ctx context.Context, tx Tx, w *ledger.Writer, c *change
 			return err
 		}
 	}
-	return nil
+	// Last: the audit head stays locked until the transaction commits.
+	_, err = audit.Append(ctx, tx, c.now, audit.Entry{Actor: auditActor(c.actor), Action: "deal." + auditAction(c.action),
+		Subject: audit.Subject{Type: "deal", ID: d.ID}, OrgID: d.OrgID, Data: data})
+	return err
+}
+
+// record appends one audit entry in tx; call it last in the transaction.
+func record(ctx context.Context, tx Tx, now time.Time, actor Actor, action, subjectType, subjectID, orgID string, data map[string]any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("escrow: encode audit data: %w", err)
+	}
+	_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: auditActor(actor), Action: action,
+		Subject: audit.Subject{Type: subjectType, ID: subjectID}, OrgID: orgID, Data: raw})
+	return err
+}
+
+// auditActor is who acted, as the audit log names them.
+func auditActor(a Actor) audit.Actor {
+	return audit.Actor{Type: audit.ActorType(a.Kind), ID: a.ID}
+}
+
+// auditAction turns a timeline action ("timer.pay_by", "payment_received")
+// into the audit log's lower-case words.
+func auditAction(action string) string {
+	return strings.ReplaceAll(action, "timer.", "timer_")
 }
 
 // CreateDeal registers a deal, waiting for the buyer to accept. A portal
@@ -334,6 +374,13 @@ func (s *Service) CreateDeal(ctx context.Context, actor Actor, p DealParams) (De
 		d.HoldingAccountID = accts[acctHolding].ID
 		c := &change{now: now, actor: actor, deal: d, action: "created", event: event.TypeDealCreated,
 			data: map[string]any{"amount_due": due, "fee": fee}}
+		reasons, err := s.checkAtCreation(ctx, tx, d)
+		if err != nil {
+			return err
+		}
+		for _, r := range reasons {
+			c.flag(r)
+		}
 		c.mails = append(c.mails, s.mail(d, Buyer, "invited"))
 		if err := s.commit(ctx, tx, w, c); err != nil {
 			return err
@@ -675,7 +722,10 @@ func (s *Service) PostMessage(ctx context.Context, actor Actor, id, body string)
 			return apperr.New(apperr.CodeForbidden, "only support staff take part in disputes")
 		}
 		msg = Message{ID: newID("dm_"), DealID: d.ID, At: s.now(), ActorKind: actor.Kind, ActorID: actor.ID, Party: party, Body: body}
-		return tx.MessageInsert(ctx, msg)
+		if err := tx.MessageInsert(ctx, msg); err != nil {
+			return err
+		}
+		return record(ctx, tx, msg.At, actor, "deal.message_posted", "deal", d.ID, d.OrgID, map[string]any{"message": msg.ID, "party": party})
 	})
 	if err != nil {
 		return Message{}, fmt.Errorf("escrow: post message on deal %s: %w", id, err)

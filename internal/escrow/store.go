@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/notify"
 )
@@ -63,11 +64,13 @@ func (TimerArgs) Kind() string { return TimerKindJob }
 // not filter, except that one of OrgID and Email is set by the service from
 // the actor (staff may leave both empty).
 type DealFilter struct {
-	OrgID   string
-	Email   string // deals where this address is buyer or seller
-	State   State
-	AfterID string // cursor: ids sort by creation
-	Limit   int
+	OrgID string
+	Email string // deals where this address is buyer or seller
+	State State
+	// ReviewHold lists only deals held for fraud review, and not closed.
+	ReviewHold bool
+	AfterID    string // cursor: ids sort by creation
+	Limit      int
 }
 
 // EventEncoder renders a deal as its event's data: the deal as the API shows
@@ -80,6 +83,7 @@ type EventEncoder interface {
 // and the jobs and mail that go with them.
 type Tx interface {
 	ledger.Tx
+	audit.Tx
 
 	DealInsert(ctx context.Context, d Deal) error
 	// DealForUpdate reads a deal and locks it until the transaction ends.
@@ -93,11 +97,31 @@ type Tx interface {
 	// Errors: conflict when it is not.
 	DealUpdate(ctx context.Context, d Deal) error
 	TimelineInsert(ctx context.Context, entries []TimelineEntry) error
+	// PartyStats reads what the fraud rules need of the party with email:
+	// their deals created at or after since, their first deal's time, and
+	// how many other sellers share their payout bank account.
+	PartyStats(ctx context.Context, email string, since time.Time) (PartyStats, error)
 	MessageInsert(ctx context.Context, m Message) error
 
 	DepositInsert(ctx context.Context, d Deposit) (inserted bool, err error)
 	DepositForUpdate(ctx context.Context, id string) (Deposit, error)
 	DepositUpdate(ctx context.Context, d Deposit) error
+
+	// OrgHasSeller reports whether the organization has a deal whose
+	// seller is email.
+	OrgHasSeller(ctx context.Context, orgID, email string) (bool, error)
+	BankAccountUpsert(ctx context.Context, b BankAccount) error
+	// BankAccountInvalidate marks email's account invalid if it is still
+	// the one with fingerprint (the payee may have replaced it meanwhile).
+	BankAccountInvalidate(ctx context.Context, email, fingerprint string, at time.Time) error
+	// BankAccountsForPayout returns up to limit valid accounts, oldest
+	// update first.
+	BankAccountsForPayout(ctx context.Context, limit int) ([]BankAccount, error)
+	PayoutBatchInsert(ctx context.Context, b PayoutBatch) error
+	// PayoutBatchForUpdate reads a batch with its items, locked.
+	PayoutBatchForUpdate(ctx context.Context, id string) (PayoutBatch, error)
+	PayoutBatchUpdate(ctx context.Context, b PayoutBatch) error
+	PayoutItemUpdate(ctx context.Context, it PayoutItem) error
 
 	// TimersSchedule inserts timer jobs, each scheduled at its At.
 	TimersSchedule(ctx context.Context, timers []TimerArgs) error
@@ -119,6 +143,11 @@ type Store interface {
 	TimelineList(ctx context.Context, dealID string) ([]TimelineEntry, error)
 	MessageList(ctx context.Context, dealID string) ([]Message, error)
 	DepositList(ctx context.Context, f DepositFilter) ([]Deposit, error)
+	BankAccountByEmail(ctx context.Context, email string) (BankAccount, error)
+	PayoutBatchByID(ctx context.Context, id string) (PayoutBatch, error)
+	PayoutBatchList(ctx context.Context, afterID string, limit int) ([]PayoutBatch, error)
+	// AccountByReference reads a ledger account. Errors: not_found.
+	AccountByReference(ctx context.Context, owner, reference string) (ledger.Account, error)
 	// DepositByBankRef finds a recorded credit. Errors: not_found.
 	DepositByBankRef(ctx context.Context, bankAccount, bankRef string) (Deposit, error)
 }

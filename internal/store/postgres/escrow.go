@@ -185,6 +185,9 @@ func (db *DB) DealList(ctx context.Context, f escrow.DealFilter) ([]escrow.Deal,
 	if f.State != "" {
 		q += " AND state = " + arg(string(f.State))
 	}
+	if f.ReviewHold {
+		q += " AND review_hold AND state NOT IN ('released', 'canceled', 'resolved', 'refunded')"
+	}
 	if f.AfterID != "" {
 		q += " AND id < " + arg(f.AfterID)
 	}

@@ -1,5 +1,7 @@
 // Package postgres is Kinko's production store: PostgreSQL through a pgx
-// connection pool. It implements ledger.Store, and any number of kinko
+// connection pool. It implements ledger.Store, auth.Store, auth.StaffStore,
+// idempotency.Store, event.Store, webhook.Store and audit.Store (its write
+// transaction is both a ledger.Tx and an audit.Tx), and any number of kinko
 // processes (nodes) may share one database.
 //
 // Each ledger transaction is READ COMMITTED. Balance checks stay exact across

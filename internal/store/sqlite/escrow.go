@@ -128,6 +128,9 @@ func (db *DB) DealList(ctx context.Context, f escrow.DealFilter) ([]escrow.Deal,
 		q += " AND state = ?"
 		args = append(args, string(f.State))
 	}
+	if f.ReviewHold {
+		q += " AND review_hold = 1 AND state NOT IN ('released', 'canceled', 'resolved', 'refunded')"
+	}
 	if f.AfterID != "" {
 		q += " AND id < ?"
 		args = append(args, f.AfterID)

@@ -1,7 +1,8 @@
 // Package sqlite is Kinko's embedded store: one SQLite file in WAL mode, the
 // zero-setup default. It implements ledger.Store, auth.Store,
-// idempotency.Store, event.Store and webhook.Store, and keeps River's durable
-// job queue in the same file (job.go).
+// auth.StaffStore, idempotency.Store, event.Store, webhook.Store and
+// audit.Store (its write transaction is both a ledger.Tx and an audit.Tx), and
+// keeps River's durable job queue in the same file (job.go).
 //
 // Writes go through one connection and begin with BEGIN IMMEDIATE, so a
 // transaction holds the file's write lock from its first statement: writers in

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/audit"
+	"github.com/kinko-pay/kinko/internal/bankfile"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
@@ -38,7 +41,10 @@ func newEscrowFixture(t testing.TB, h Harness) *escrowFixture {
 	if !ok {
 		t.Fatalf("%T does not implement escrow.Store", f.store)
 	}
-	svc := escrow.NewService(escrow.Config{Store: es, Ledger: f.engine, Clock: f.clock.Now, PayTo: "Kinko Bank 001-100 1234567", PortalURL: "https://escrow.example"})
+	// Fraud rules that never fire: testEscrowFraud sets its own.
+	quiet := escrow.FraudRules{AmountMin: 1 << 50, DealsPerDayMax: 1 << 30, NewPartyAmountMin: 1 << 50, SellersPerBankAccountMax: 1 << 30}
+	svc := escrow.NewService(escrow.Config{Store: es, Ledger: f.engine, Clock: f.clock.Now, PayTo: "Kinko Bank 001-100 1234567",
+		PortalURL: "https://escrow.example", Fraud: quiet})
 	return &escrowFixture{fixture: f, es: es, svc: svc}
 }
 
@@ -151,6 +157,21 @@ func testEscrow(t *testing.T, h Harness) {
 		}
 		if fmt.Sprint(actions) != "[created accepted funded shipped received released]" {
 			t.Errorf("timeline %v", actions)
+		}
+		as := f.store.(audit.Store)
+		entries, err := as.AuditList(f.ctx, audit.Filter{SubjectType: "deal", SubjectID: d.ID, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var audited []string
+		for _, e := range entries {
+			audited = append(audited, e.Actor.ID+":"+e.Action)
+		}
+		if want := "[org_siteA:deal.created usr_buyer:deal.accepted deposit:deal.funded usr_seller:deal.shipped usr_buyer:deal.received usr_buyer:deal.released]"; fmt.Sprint(audited) != want {
+			t.Errorf("audit log of the deal %v, want %s", audited, want)
+		}
+		if rep, err := audit.NewService(as, nil).Verify(f.ctx); err != nil || !rep.OK() {
+			t.Errorf("audit chain: %+v, %v", rep, err)
 		}
 		f.verifyClean()
 	})
@@ -391,6 +412,9 @@ func testEscrow(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("Payouts", func(t *testing.T) { testEscrowPayouts(t, h) })
+	t.Run("Fraud", func(t *testing.T) { testEscrowFraud(t, h) })
+	t.Run("BankFiles", func(t *testing.T) { testEscrowBankFiles(t, h) })
 	t.Run("Model", func(t *testing.T) { testEscrowModel(t, h) })
 }
 
@@ -467,6 +491,242 @@ func testEscrowModel(t *testing.T, h Harness) {
 		if bank != holdings+rest {
 			t.Fatalf("step %d: bank %d ≠ holdings %d + payables, fees and suspense %d", step, bank, holdings, rest)
 		}
+	}
+	f.verifyClean()
+}
+
+// closedDeal runs a deal for seller s to release and returns it.
+func (f *escrowFixture) closedDeal(s escrow.Actor, price int64, bankRef string) escrow.Deal {
+	f.t.Helper()
+	p := f.params()
+	p.SellerEmail, p.Price, p.ShippingFee = s.Email, price, 0
+	d := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(p).ID))
+	f.deposit(d.PaymentRef, d.AmountDue, bankRef)
+	f.must(f.svc.MarkShipped(f.ctx, siteA, d.ID, escrow.ShipParams{Carrier: "Yamato", TrackingNumber: "1"}))
+	return f.must(f.svc.ApproveDeal(f.ctx, buyer, d.ID))
+}
+
+func bankParams(email, number string) escrow.BankAccountParams {
+	return escrow.BankAccountParams{Email: email, BankCode: "0001", BankName: "MIZUHO", BranchCode: "100", BranchName: "HONTEN",
+		AccountType: escrow.AccountOrdinary, AccountNumber: number, HolderName: "YAMADA TARO"}
+}
+
+func testEscrowPayouts(t *testing.T, h Harness) {
+	f := newEscrowFixture(t, h)
+	seller2 := escrow.Actor{Kind: escrow.ActorUser, ID: "usr_seller2", Email: "seller2@example.com"}
+	a := f.closedDeal(seller, 50000, "p-1")
+	b := f.closedDeal(seller2, 20000, "p-2")
+	if _, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now()); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Fatalf("batch with no bank accounts: %v", err)
+	}
+	if _, err := f.svc.SetBankAccount(f.ctx, seller, bankParams(seller2.Email, "1234567")); apperr.CodeOf(err) != apperr.CodeForbidden {
+		t.Fatalf("a user setting another's account: %v", err)
+	}
+	if _, err := f.svc.SetBankAccount(f.ctx, siteB, bankParams(seller2.Email, "1234567")); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Fatalf("a site setting a stranger's account: %v", err)
+	}
+	bad := bankParams("", "12345")
+	if _, err := f.svc.SetBankAccount(f.ctx, seller, bad); apperr.CodeOf(err) != apperr.CodeInvalid {
+		t.Fatalf("a six-digit account number: %v", err)
+	}
+	if _, err := f.svc.SetBankAccount(f.ctx, seller, bankParams("", "1234567")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller2.Email, "7654321")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.BuildPayoutBatch(f.ctx, staffS, "JPY", f.Now()); apperr.CodeOf(err) != apperr.CodeForbidden {
+		t.Fatalf("support staff building a batch: %v", err)
+	}
+	batch, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch.Count != 2 || batch.Total != a.Released+b.Released {
+		t.Fatalf("batch %+v, want 2 items totalling %d", batch, a.Released+b.Released)
+	}
+	avail, inPayout, err := f.svc.Payable(f.ctx, seller, seller.Email, "JPY")
+	if err != nil || avail != 0 || inPayout != a.Released {
+		t.Fatalf("seller payable during payout: %d available, %d in payout, %v", avail, inPayout, err)
+	}
+	if _, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now()); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Fatalf("a second batch paid someone twice: %v", err)
+	}
+	var second escrow.PayoutItem
+	for _, it := range batch.Items {
+		if it.Account.Email == seller2.Email {
+			second = it
+		}
+	}
+	batch, err = f.svc.ReturnPayoutItem(f.ctx, staffF, batch.ID, second.ID, "account closed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ReturnPayoutItem(f.ctx, staffF, batch.ID, second.ID, "again"); apperr.CodeOf(err) != apperr.CodeConflict {
+		t.Fatalf("returning twice: %v", err)
+	}
+	if avail, _, _ := f.svc.Payable(f.ctx, seller2, seller2.Email, "JPY"); avail != b.Released {
+		t.Errorf("returned payout: seller2 has %d available, want %d", avail, b.Released)
+	}
+	if acct, err := f.svc.FindBankAccount(f.ctx, seller2, seller2.Email); err != nil || !acct.Invalid {
+		t.Errorf("the account a payout came back from is still valid: %+v, %v", acct, err)
+	}
+	batch, err = f.svc.SettlePayoutBatch(f.ctx, staffF, batch.ID)
+	if err != nil || batch.State != escrow.PayoutSettled {
+		t.Fatalf("settle: %+v, %v", batch, err)
+	}
+	if _, err := f.svc.SettlePayoutBatch(f.ctx, staffF, batch.ID); apperr.CodeOf(err) != apperr.CodeConflict {
+		t.Fatalf("settling twice: %v", err)
+	}
+	if got := f.credit(escrow.PayableReference(seller.Email, "JPY")); got != 0 {
+		t.Errorf("seller payable after settlement: %d", got)
+	}
+	if got := -f.credit("escrow:bank:JPY"); got != a.AmountDue+b.AmountDue-a.Released {
+		t.Errorf("bank after paying seller: %d", got)
+	}
+	got, err := f.svc.FindPayoutBatch(f.ctx, staffF, batch.ID)
+	if err != nil || len(got.Items) != 2 || got.Items[0].Seq != 1 {
+		t.Fatalf("find batch: %+v, %v", got, err)
+	}
+	f.verifyClean()
+}
+
+func testEscrowFraud(t *testing.T, h Harness) {
+	f := newEscrowFixture(t, h)
+	f.svc = escrow.NewService(escrow.Config{Store: f.es, Ledger: f.engine, Clock: f.clock.Now,
+		Fraud: escrow.FraudRules{AmountMin: 60000, SellersPerBankAccountMax: 1, NewPartyAmountMin: 1 << 40}})
+	p := f.params()
+	p.Price = 70000
+	big := f.create(p)
+	if !big.ReviewHold || fmt.Sprint(big.ReviewReasons) != "[large_amount]" {
+		t.Fatalf("large deal not held: %+v", big)
+	}
+	small := f.create(f.params())
+	if small.ReviewHold {
+		t.Fatalf("small deal held: %v", small.ReviewReasons)
+	}
+	q, err := f.svc.FindReviewQueue(f.ctx, staffS, "", 10)
+	if err != nil || len(q) != 1 || q[0].ID != big.ID {
+		t.Fatalf("review queue %v, %v", q, err)
+	}
+	big = f.must(f.svc.AcceptDeal(f.ctx, buyer, big.ID))
+	f.deposit(big.PaymentRef, big.AmountDue, "f-1")
+	f.must(f.svc.MarkShipped(f.ctx, seller, big.ID, escrow.ShipParams{Carrier: "Yamato", TrackingNumber: "1"}))
+	_, err = f.svc.ApproveDeal(f.ctx, buyer, big.ID)
+	wantErrCode(t, err, escrow.CodeReviewHold)
+	if got := f.must(f.svc.FindDealByID(f.ctx, siteA, big.ID)); got.Released != 0 || f.holding(got) != got.AmountDue {
+		t.Fatalf("money left a held deal: %+v", got)
+	}
+	f.must(f.svc.SetReviewHold(f.ctx, staffS, big.ID, false, nil))
+	f.must(f.svc.ApproveDeal(f.ctx, buyer, big.ID))
+
+	// Three sellers behind one bank account: the next deal of one of them
+	// is held when it is funded.
+	for _, email := range []string{"s1@example.com", "s2@example.com", "s3@example.com"} {
+		if _, err := f.svc.SetBankAccount(f.ctx, escrow.Actor{Kind: escrow.ActorUser, ID: "u", Email: email}, bankParams("", "5555555")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p = f.params()
+	p.SellerEmail = "s1@example.com"
+	d := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(p).ID))
+	f.deposit(d.PaymentRef, d.AmountDue, "f-2")
+	d = f.must(f.svc.FindDealByID(f.ctx, siteA, d.ID))
+	if d.State != escrow.StateFunded || !d.ReviewHold || fmt.Sprint(d.ReviewReasons) != "[bank_account_shared_by_sellers]" {
+		t.Fatalf("deal of a seller sharing a bank account: %s %v %v", d.State, d.ReviewHold, d.ReviewReasons)
+	}
+	f.verifyClean()
+}
+
+// testEscrowBankFiles imports a Zengin statement with matched, partial and
+// unknown credits (twice), and checks a payout batch's Zengin file record by
+// record and its pain.001.
+func testEscrowBankFiles(t *testing.T, h Harness) {
+	f := newEscrowFixture(t, h)
+	exact := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+	part := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+	day := bankfile.Date{Year: 2026, Month: time.January, Day: 5}
+	entry := func(n string, kind bankfile.EntryKind, amount int64, name string) bankfile.Entry {
+		return bankfile.Entry{InquiryNumber: n, Date: day, ValueDate: day, Kind: kind, TransactionCode: bankfile.TxTransfer, AmountYen: amount, RemitterName: name}
+	}
+	file, err := bankfile.WriteStatements([]bankfile.Statement{{Created: day, PeriodFrom: day, PeriodTo: day, BankCode: "0001",
+		BranchCode: "100", AccountType: bankfile.AccountOrdinary, AccountNumber: "0001234567", Entries: []bankfile.Entry{
+			entry("00000001", bankfile.Deposit, exact.AmountDue, exact.PaymentRef+" ﾔﾏﾀﾞ ﾀﾛｳ"),
+			entry("00000002", bankfile.Deposit, 1000, part.PaymentRef+" ﾔﾏﾀﾞ ﾀﾛｳ"),
+			entry("00000003", bankfile.Deposit, 7777, "ｽｽﾞｷ ﾊﾅｺ"),
+			entry("00000004", bankfile.Withdrawal, 500, ""),
+		}}}, bankfile.EraReiwa, bankfile.Framing{Separator: bankfile.SeparatorCRLF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ImportStatement(f.ctx, staffS, escrow.FormatZengin, file, nil); apperr.CodeOf(err) != apperr.CodeForbidden {
+		t.Fatalf("support staff importing: %v", err)
+	}
+	rep, err := f.svc.ImportStatement(f.ctx, staffF, escrow.FormatZengin, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Entries != 4 || rep.Withdrawals != 1 || rep.Replayed != 0 || rep.Statuses[escrow.DepositMatched] != 1 ||
+		rep.Statuses[escrow.DepositPartial] != 1 || rep.Statuses[escrow.DepositUnmatched] != 1 {
+		t.Fatalf("first import %+v", rep)
+	}
+	bank := f.credit("escrow:bank:JPY")
+	again, err := f.svc.ImportStatement(f.ctx, staffF, escrow.FormatZengin, file, nil)
+	if err != nil || again.Replayed != 3 || len(again.Statuses) != 0 {
+		t.Fatalf("second import %+v, %v", again, err)
+	}
+	if f.credit("escrow:bank:JPY") != bank {
+		t.Fatal("importing a statement twice moved money")
+	}
+	if d := f.must(f.svc.FindDealByID(f.ctx, siteA, exact.ID)); d.State != escrow.StateFunded {
+		t.Errorf("exactly paid deal is %s", d.State)
+	}
+	if d := f.must(f.svc.FindDealByID(f.ctx, siteA, part.ID)); d.State != escrow.StateAwaitingPayment || d.AmountPaid != 1000 {
+		t.Errorf("partly paid deal %s paid %d", d.State, d.AmountPaid)
+	}
+	if _, err := f.svc.ImportStatement(f.ctx, staffF, escrow.FormatZengin, file[:150], nil); apperr.CodeOf(err) != apperr.CodeInvalid {
+		t.Errorf("a truncated file: %v", err)
+	}
+
+	// Pay the seller out and check the files.
+	f.must(f.svc.MarkShipped(f.ctx, seller, exact.ID, escrow.ShipParams{Carrier: "Yamato", TrackingNumber: "1"}))
+	released := f.must(f.svc.ApproveDeal(f.ctx, buyer, exact.ID))
+	p := bankParams("", "7654321")
+	p.HolderName, p.BankName, p.BranchName = "ヤマダ　タロウ", "みずほ", "ほんてん"
+	acct, err := f.svc.SetBankAccount(f.ctx, seller, p)
+	if err != nil || acct.HolderName != "ﾔﾏﾀﾞ ﾀﾛｳ" {
+		t.Fatalf("bank account %+v, %v", acct, err)
+	}
+	p.HolderName = "山田"
+	if _, err := f.svc.SetBankAccount(f.ctx, seller, p); apperr.CodeOf(err) != apperr.CodeInvalid {
+		t.Fatalf("a kanji holder name: %v", err)
+	}
+	batch, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", time.Date(2026, 1, 9, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zen, err := f.svc.ExportPayoutBatch(f.ctx, staffF, batch.ID, escrow.FormatZengin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zen) != 4*122 {
+		t.Errorf("Zengin file is %d bytes, want 4 records of 120 bytes and CRLF", len(zen))
+	}
+	tbs, err := bankfile.ParseTransfers(zen)
+	if err != nil || len(tbs) != 1 || len(tbs[0].Items) != 1 {
+		t.Fatalf("parse the payout file: %+v, %v", tbs, err)
+	}
+	it := tbs[0].Items[0]
+	if it.BankCode != "0001" || it.BranchCode != "100" || it.AccountNumber != "7654321" || it.RecipientName != "ﾔﾏﾀﾞ ﾀﾛｳ" ||
+		it.AmountYen != released.Released || tbs[0].TransferDate != (bankfile.MonthDay{Month: time.January, Day: 9}) {
+		t.Errorf("payout record %+v", it)
+	}
+	pain, err := f.svc.ExportPayoutBatch(f.ctx, staffF, batch.ID, escrow.FormatPain001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(pain), "<NbOfTxs>1</NbOfTxs>") || !strings.Contains(string(pain), fmt.Sprintf(">%d</InstdAmt>", released.Released)) {
+		t.Errorf("pain.001:\n%s", pain)
 	}
 	f.verifyClean()
 }

@@ -1,6 +1,7 @@
 // Package storetest is the one suite every ledger store passes: store-level
 // behaviour, the ledger's semantics through a real engine, a randomized model
-// test, concurrency on hot accounts and two engines sharing one database.
+// test, concurrency on hot accounts and two engines sharing one database, and
+// the audit log's chain under the same conditions.
 //
 // Adapters call Run from their own tests with a Harness that opens fresh
 // databases. This package must never hold SQL of one dialect.
@@ -41,4 +42,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, h) })
 	t.Run("Writer", func(t *testing.T) { testWriter(t, h) })
 	t.Run("Escrow", func(t *testing.T) { testEscrow(t, h) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, h) })
 }

@@ -53,6 +53,7 @@ CREATE TABLE escrow_deals (
 );
 CREATE UNIQUE INDEX escrow_deals_external_ref ON escrow_deals (org_id, external_ref) WHERE external_ref <> '';
 CREATE INDEX escrow_deals_org ON escrow_deals (org_id, id);
+CREATE INDEX escrow_deals_review ON escrow_deals (id) WHERE review_hold;
 CREATE INDEX escrow_deals_seller ON escrow_deals (seller_email, id);
 CREATE INDEX escrow_deals_buyer ON escrow_deals (buyer_email, id);
 CREATE INDEX escrow_deals_due ON escrow_deals (due_at) WHERE due_at IS NOT NULL;
@@ -102,3 +103,45 @@ CREATE TABLE escrow_deposits (
 );
 CREATE INDEX escrow_deposits_review ON escrow_deposits (review, id) WHERE review <> '';
 CREATE INDEX escrow_deposits_deal ON escrow_deposits (deal_id, id) WHERE deal_id <> '';
+
+-- Where each payee's payouts go (one account per payee email).
+CREATE TABLE escrow_bank_accounts (
+	email          text        PRIMARY KEY, -- lower case
+	bank_code      text        NOT NULL,
+	bank_name      text        NOT NULL,
+	branch_code    text        NOT NULL,
+	branch_name    text        NOT NULL,
+	account_type   text        NOT NULL,
+	account_number text        NOT NULL,
+	holder_name    text        NOT NULL,
+	fingerprint    text        NOT NULL, -- bank-branch-number: one real account
+	invalid        boolean     NOT NULL,
+	updated_at     timestamptz NOT NULL
+);
+CREATE INDEX escrow_bank_accounts_fingerprint ON escrow_bank_accounts (fingerprint);
+CREATE INDEX escrow_bank_accounts_payout ON escrow_bank_accounts (updated_at, email) WHERE NOT invalid;
+
+CREATE TABLE escrow_payout_batches (
+	id            text        PRIMARY KEY, -- "pb_" + time-ordered id
+	currency      text        NOT NULL,
+	transfer_date timestamptz NOT NULL,
+	state         text        NOT NULL,
+	total         bigint      NOT NULL,
+	count         bigint      NOT NULL,
+	created_by    text        NOT NULL,
+	created_at    timestamptz NOT NULL,
+	settled_at    timestamptz
+);
+
+CREATE TABLE escrow_payout_items (
+	id          text        PRIMARY KEY,
+	batch_id    text        NOT NULL REFERENCES escrow_payout_batches (id),
+	seq         bigint      NOT NULL,
+	account     jsonb       NOT NULL, -- the bank account as it was when the batch was built
+	amount      bigint      NOT NULL CHECK (amount > 0),
+	transfer_id bigint      NOT NULL, -- the ledger hold
+	state       text        NOT NULL,
+	reason      text        NOT NULL,
+	updated_at  timestamptz NOT NULL,
+	UNIQUE (batch_id, seq)
+);

@@ -52,6 +52,7 @@ CREATE TABLE escrow_deals (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX escrow_deals_external_ref ON escrow_deals (org_id, external_ref) WHERE external_ref <> '';
 CREATE INDEX escrow_deals_org ON escrow_deals (org_id, id);
+CREATE INDEX escrow_deals_review ON escrow_deals (id) WHERE review_hold = 1;
 CREATE INDEX escrow_deals_seller ON escrow_deals (seller_email, id);
 CREATE INDEX escrow_deals_buyer ON escrow_deals (buyer_email, id);
 CREATE INDEX escrow_deals_due ON escrow_deals (due_at) WHERE due_at IS NOT NULL;
@@ -101,3 +102,45 @@ CREATE TABLE escrow_deposits (
 ) WITHOUT ROWID;
 CREATE INDEX escrow_deposits_review ON escrow_deposits (review, id) WHERE review <> '';
 CREATE INDEX escrow_deposits_deal ON escrow_deposits (deal_id, id) WHERE deal_id <> '';
+
+-- Where each payee's payouts go (one account per payee email).
+CREATE TABLE escrow_bank_accounts (
+	email          TEXT    PRIMARY KEY, -- lower case
+	bank_code      TEXT    NOT NULL,
+	bank_name      TEXT    NOT NULL,
+	branch_code    TEXT    NOT NULL,
+	branch_name    TEXT    NOT NULL,
+	account_type   TEXT    NOT NULL,
+	account_number TEXT    NOT NULL,
+	holder_name    TEXT    NOT NULL,
+	fingerprint    TEXT    NOT NULL, -- bank-branch-number: one real account
+	invalid        INTEGER NOT NULL,
+	updated_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX escrow_bank_accounts_fingerprint ON escrow_bank_accounts (fingerprint);
+CREATE INDEX escrow_bank_accounts_payout ON escrow_bank_accounts (updated_at, email) WHERE invalid = 0;
+
+CREATE TABLE escrow_payout_batches (
+	id            TEXT    PRIMARY KEY, -- "pb_" + time-ordered id
+	currency      TEXT    NOT NULL,
+	transfer_date INTEGER NOT NULL,
+	state         TEXT    NOT NULL,
+	total         INTEGER NOT NULL,
+	count         INTEGER NOT NULL,
+	created_by    TEXT    NOT NULL,
+	created_at    INTEGER NOT NULL,
+	settled_at    INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE escrow_payout_items (
+	id          TEXT    PRIMARY KEY,
+	batch_id    TEXT    NOT NULL REFERENCES escrow_payout_batches (id),
+	seq         INTEGER NOT NULL,
+	account     TEXT    NOT NULL, -- JSON: the bank account as it was when the batch was built
+	amount      INTEGER NOT NULL CHECK (amount > 0),
+	transfer_id INTEGER NOT NULL, -- the ledger hold
+	state       TEXT    NOT NULL,
+	reason      TEXT    NOT NULL,
+	updated_at  INTEGER NOT NULL,
+	UNIQUE (batch_id, seq)
+) WITHOUT ROWID;

@@ -1,0 +1,238 @@
+package escrow
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/bankfile"
+)
+
+// Statement formats ImportStatement reads, and payout file formats
+// ExportPayoutBatch writes.
+const (
+	FormatZengin  = "zengin"  // 入出金取引明細 (200-byte records) in; 総合振込 (120-byte records) out
+	FormatCamt053 = "camt053" // ISO 20022 BankToCustomerStatement in
+	FormatPain001 = "pain001" // ISO 20022 CustomerCreditTransferInitiation out
+)
+
+// ImportReport counts what an import did with each entry.
+type ImportReport struct {
+	Entries     int // entries in the file
+	Withdrawals int // money out: not deposits, skipped
+	Replayed    int // recorded by an earlier import: nothing changed
+	Statuses    map[DepositStatus]int
+	Deposits    []Deposit // every credit, as recorded (replays as first recorded)
+}
+
+// ImportStatement records every credit of a bank statement file as a
+// deposit (RecordDeposit: matched to deals by payment reference, the rest
+// to the staff queue). Each credit is its own transaction, so an import cut
+// short is finished by importing the file again: credits already recorded
+// are recognised by (account, BankRef) and change nothing. progress, when
+// set, is called after each entry.
+//
+// Errors: forbidden, invalid (the file, naming the record and field), and
+// RecordDeposit's.
+func (s *Service) ImportStatement(ctx context.Context, actor Actor, format string, data []byte, progress func(done, total int)) (ImportReport, error) {
+	if actor.Kind != ActorSystem {
+		if err := requireFinance(actor); err != nil {
+			return ImportReport{}, err
+		}
+	}
+	credits, withdrawals, err := parseCredits(format, data)
+	if err != nil {
+		return ImportReport{}, err
+	}
+	rep := ImportReport{Entries: len(credits) + withdrawals, Withdrawals: withdrawals, Statuses: map[DepositStatus]int{}}
+	for i, p := range credits {
+		dep, replayed, err := s.RecordDeposit(ctx, actor, p)
+		if err != nil {
+			return rep, fmt.Errorf("escrow: import entry %s: %w", p.BankRef, err)
+		}
+		if replayed {
+			rep.Replayed++
+		} else {
+			rep.Statuses[dep.Status]++
+		}
+		rep.Deposits = append(rep.Deposits, dep)
+		if progress != nil {
+			progress(i+1, len(credits))
+		}
+	}
+	return rep, nil
+}
+
+// parseCredits reads a statement file into the deposits it holds.
+func parseCredits(format string, data []byte) ([]DepositParams, int, error) {
+	var out []DepositParams
+	withdrawals := 0
+	switch format {
+	case FormatZengin:
+		stmts, err := bankfile.ParseStatements(data, bankfile.EraReiwa)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, st := range stmts {
+			account := st.BankCode + "-" + st.BranchCode + "-" + strings.TrimLeft(st.AccountNumber, "0")
+			for _, e := range st.Entries {
+				if e.Kind != bankfile.Deposit {
+					withdrawals++
+					continue
+				}
+				out = append(out, DepositParams{Source: SourceZengin, BankAccount: account, BankRef: e.BankRef, Currency: "JPY",
+					Amount: e.AmountYen, ValueDate: dateOf(e.ValueDate, e.Date), PayerName: clip(e.RemitterNameNorm, PayerNameLenMax),
+					Remittance: clip(strings.TrimSpace(e.EDI+" "+e.Description), RemittanceLenMax)})
+			}
+		}
+	case FormatCamt053:
+		stmts, err := bankfile.ParseCamt053(data, bankfile.CurrencyExponent)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, st := range stmts {
+			account := st.AccountIBAN
+			if account == "" {
+				account = st.AccountID
+			}
+			for _, e := range st.Entries {
+				if e.Direction != bankfile.Credit || e.Reversal || e.AmountMinor <= 0 {
+					withdrawals++
+					continue
+				}
+				var payer, remit []string
+				for _, tx := range e.Transactions {
+					payer = append(payer, tx.DebtorName)
+					remit = append(remit, tx.Unstructured...)
+					remit = append(remit, tx.CreditorRefs...)
+				}
+				out = append(out, DepositParams{Source: SourceCamt, BankAccount: clip(account, BankAcctLenMax), BankRef: clip(e.BankRef, BankRefLenMax),
+					Currency: e.Currency, Amount: e.AmountMinor, ValueDate: dateOf(e.ValueDate, e.BookingDate),
+					PayerName: clip(strings.Join(payer, " "), PayerNameLenMax), Remittance: clip(strings.Join(remit, " "), RemittanceLenMax)})
+			}
+		}
+	default:
+		return nil, 0, apperr.Invalid("format", "zengin or camt053")
+	}
+	return out, withdrawals, nil
+}
+
+func dateOf(d, fallback bankfile.Date) time.Time {
+	if d.IsZero() {
+		d = fallback
+	}
+	if d.IsZero() {
+		return time.Time{}
+	}
+	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC)
+}
+
+// clip cuts s to at most max bytes without splitting a character.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// PayoutSource is the operator's account payouts are paid from, as bank
+// files name it.
+type PayoutSource struct {
+	RequesterCode string // 委託者コード the bank assigned (Zengin), up to 10 digits
+	RequesterName string // 委託者名, half-width katakana (Zengin) — also the pain.001 debtor name
+	BankCode      string
+	BankName      string
+	BranchCode    string
+	BranchName    string
+	AccountType   AccountType
+	AccountNumber string // 7 digits
+	// pain.001 only.
+	IBAN     string // or AccountNumber when empty
+	BIC      string // or the Zengin clearing member (JPZGN, bank + branch code) when empty
+	Currency string // "" : the batch's
+}
+
+// PayoutSourceDevelopment names no real account; serve uses it unless the
+// operator configures one.
+var PayoutSourceDevelopment = PayoutSource{RequesterCode: "1234567890", RequesterName: "ｷﾝｺ ｴｽｸﾛ-", BankCode: "0001",
+	BankName: "ｷﾝｺｷﾞﾝｺｳ", BranchCode: "100", BranchName: "ﾎﾝﾃﾝ", AccountType: AccountOrdinary, AccountNumber: "1234567"}
+
+func zenginAccountType(t AccountType) bankfile.AccountType {
+	switch t {
+	case AccountChecking:
+		return bankfile.AccountChecking
+	case AccountSavings:
+		return bankfile.AccountSavings
+	}
+	return bankfile.AccountOrdinary
+}
+
+// ExportPayoutBatch writes a batch as the bank file that asks the bank to
+// pay it: every item not returned, in item order. Writing validates every
+// field (names in the bank's character set, totals and counts).
+//
+// Errors: forbidden, not_found, invalid (format; a field the file cannot carry).
+func (s *Service) ExportPayoutBatch(ctx context.Context, actor Actor, id, format string) ([]byte, error) {
+	b, err := s.FindPayoutBatch(ctx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	src := s.cfg.PayoutSource
+	var items []PayoutItem
+	for _, it := range b.Items {
+		if it.State != PayoutReturned {
+			items = append(items, it)
+		}
+	}
+	if len(items) == 0 {
+		return nil, apperr.Invalid("id", "payout batch %s has nothing left to pay", id)
+	}
+	switch format {
+	case FormatZengin:
+		if b.Currency != "JPY" {
+			return nil, apperr.Invalid("format", "a Zengin file pays yen; this batch is %s", b.Currency)
+		}
+		tb := bankfile.TransferBatch{RequesterCode: src.RequesterCode, RequesterName: src.RequesterName,
+			TransferDate: bankfile.MonthDay{Month: b.TransferDate.Month(), Day: b.TransferDate.Day()},
+			BankCode:     src.BankCode, BankName: src.BankName, BranchCode: src.BranchCode, BranchName: src.BranchName,
+			AccountType: zenginAccountType(src.AccountType), AccountNumber: src.AccountNumber}
+		for _, it := range items {
+			a := it.Account
+			tb.Items = append(tb.Items, bankfile.Transfer{BankCode: a.BankCode, BankName: a.BankName, BranchCode: a.BranchCode,
+				BranchName: a.BranchName, AccountType: zenginAccountType(a.AccountType), AccountNumber: a.AccountNumber,
+				RecipientName: a.HolderName, AmountYen: it.Amount, CustomerCode1: fmt.Sprintf("%010d", it.Seq)})
+		}
+		return bankfile.WriteTransfers([]bankfile.TransferBatch{tb}, bankfile.Framing{Separator: bankfile.SeparatorCRLF})
+	case FormatPain001:
+		pid := strings.ReplaceAll(b.ID, "_", "-")
+		debtor := bankfile.Account{IBAN: src.IBAN}
+		if debtor.IBAN == "" {
+			debtor.ID = src.BankCode + src.BranchCode + src.AccountNumber
+		}
+		agent := func(bank, branch string) bankfile.Agent {
+			return bankfile.Agent{ClearingSystem: "JPZGN", MemberID: bank + branch}
+		}
+		dagent := agent(src.BankCode, src.BranchCode)
+		if src.BIC != "" {
+			dagent = bankfile.Agent{BIC: src.BIC}
+		}
+		pb := bankfile.PayoutBatch{MessageID: pid, CreatedAt: s.now(), InitiatingPartyName: src.RequesterName,
+			ExecutionDate: bankfile.DateOf(b.TransferDate), DebtorName: src.RequesterName, DebtorAccount: debtor,
+			DebtorAgent: dagent, Currency: b.Currency}
+		for _, it := range items {
+			a := it.Account
+			pb.Items = append(pb.Items, bankfile.Payout{EndToEndID: strings.ReplaceAll(it.ID, "_", "-"), AmountMinor: it.Amount,
+				CreditorAgent: agent(a.BankCode, a.BranchCode), CreditorName: a.HolderName,
+				CreditorAccount: bankfile.Account{ID: a.AccountNumber}, RemittanceInfo: "Kinko escrow payout " + b.ID})
+		}
+		return bankfile.WritePain001(pb, bankfile.CurrencyExponent)
+	}
+	return nil, apperr.Invalid("format", "zengin or pain001")
+}

@@ -1,0 +1,505 @@
+package escrow
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/ledger"
+)
+
+// AccountType is a Japanese bank account's kind (預金種目).
+type AccountType string
+
+const (
+	AccountOrdinary AccountType = "ordinary" // 普通
+	AccountChecking AccountType = "checking" // 当座
+	AccountSavings  AccountType = "savings"  // 貯蓄
+)
+
+// Bounds of payouts.
+const (
+	PayoutItemsMax   = 200 // items in one batch (each is one ledger hold in the batch's transaction)
+	HolderNameLenMax = 30  // the Zengin recipient name field, in half-width characters
+	BankNameLenMax   = 15
+	ReturnReasonMax  = 200
+)
+
+// BankAccount is where a payee's payouts go.
+type BankAccount struct {
+	Email         string // the payee, lower case
+	BankCode      string // 4 digits
+	BankName      string // half-width katakana, as the bank file needs it
+	BranchCode    string // 3 digits
+	BranchName    string
+	AccountType   AccountType
+	AccountNumber string // 7 digits
+	HolderName    string // half-width katakana (Zengin character set)
+	// Invalid is set when a payout to the account came back (振込不能): no
+	// payout goes to it until the payee registers an account again.
+	Invalid   bool
+	UpdatedAt time.Time
+}
+
+// Fingerprint identifies the account itself, whoever registered it.
+func (b BankAccount) Fingerprint() string {
+	return b.BankCode + "-" + b.BranchCode + "-" + b.AccountNumber
+}
+
+// KanaFunc converts a name to the half-width katakana a Zengin file
+// carries, or fails naming the character it cannot represent. The bank
+// file codecs provide it; nil accepts printable ASCII only.
+type KanaFunc func(string) (string, error)
+
+func digits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks b and converts its names with kana.
+func (b *BankAccount) validate(kana KanaFunc) error {
+	if kana == nil {
+		kana = func(s string) (string, error) {
+			for _, r := range s {
+				if r < 0x20 || r > 0x7e {
+					return "", apperr.Invalid("holder_name", "%q cannot go in a bank file", r)
+				}
+			}
+			return strings.ToUpper(s), nil
+		}
+	}
+	switch {
+	case !digits(b.BankCode, 4):
+		return apperr.Invalid("bank_code", "four digits")
+	case !digits(b.BranchCode, 3):
+		return apperr.Invalid("branch_code", "three digits")
+	case !digits(b.AccountNumber, 7):
+		return apperr.Invalid("account_number", "seven digits")
+	case b.AccountType != AccountOrdinary && b.AccountType != AccountChecking && b.AccountType != AccountSavings:
+		return apperr.Invalid("account_type", "ordinary, checking or savings")
+	}
+	for _, f := range []struct {
+		param string
+		v     *string
+		max   int
+	}{{"holder_name", &b.HolderName, HolderNameLenMax}, {"bank_name", &b.BankName, BankNameLenMax}, {"branch_name", &b.BranchName, BankNameLenMax}} {
+		if strings.TrimSpace(*f.v) == "" {
+			return apperr.Invalid(f.param, "required")
+		}
+		k, err := kana(*f.v)
+		if err != nil {
+			if ae, ok := err.(*apperr.Error); ok {
+				ae.Param = f.param
+				return ae
+			}
+			return apperr.Invalid(f.param, "%s", err.Error())
+		}
+		if utf8.RuneCountInString(k) > f.max {
+			return apperr.Invalid(f.param, "at most %d characters in half-width katakana", f.max)
+		}
+		*f.v = k
+	}
+	return nil
+}
+
+// PayoutState is where a batch or an item is.
+type PayoutState string
+
+const (
+	PayoutPending  PayoutState = "pending"  // built and exported; the money is held on the payable balance
+	PayoutSettled  PayoutState = "settled"  // the bank paid it
+	PayoutReturned PayoutState = "returned" // item only: the transfer came back (振込不能); the money is payable again
+)
+
+// PayoutBatch is one bank file's worth of payouts.
+type PayoutBatch struct {
+	ID           string // "pb_…"
+	Currency     string
+	TransferDate time.Time // the day the bank is asked to pay (UTC midnight of the date)
+	State        PayoutState
+	Total        int64
+	Count        int
+	CreatedBy    string // staff id
+	CreatedAt    time.Time
+	SettledAt    *time.Time
+	Items        []PayoutItem
+}
+
+// PayoutItem is one payee's payout in a batch.
+type PayoutItem struct {
+	ID         string // "pi_…"
+	BatchID    string
+	Seq        int // 1.. within the batch: its record order in the bank file
+	Account    BankAccount
+	Amount     int64
+	TransferID int64 // the ledger hold on the payee's payable balance
+	State      PayoutState
+	Reason     string // why it came back
+	UpdatedAt  time.Time
+}
+
+// BankAccountParams registers a payee's bank account.
+type BankAccountParams struct {
+	Email         string // a site names its seller; a portal user registers their own
+	BankCode      string
+	BankName      string
+	BranchCode    string
+	BranchName    string
+	AccountType   AccountType
+	AccountNumber string
+	HolderName    string
+}
+
+// SetBankAccount registers (or replaces) where a payee's payouts go: a
+// portal user for themselves, a site for a seller of one of its deals.
+//
+// Errors: invalid, forbidden, not_found.
+func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccountParams) (BankAccount, error) {
+	switch actor.Kind {
+	case ActorUser:
+		if p.Email == "" {
+			p.Email = actor.Email
+		}
+		if !strings.EqualFold(p.Email, actor.Email) {
+			return BankAccount{}, apperr.New(apperr.CodeForbidden, "a portal user registers their own bank account")
+		}
+	case ActorOrg:
+	default:
+		return BankAccount{}, apperr.New(apperr.CodeForbidden, "a payee or their site registers bank accounts")
+	}
+	b := BankAccount{Email: strings.ToLower(p.Email), BankCode: p.BankCode, BankName: p.BankName, BranchCode: p.BranchCode,
+		BranchName: p.BranchName, AccountType: p.AccountType, AccountNumber: p.AccountNumber, HolderName: p.HolderName}
+	if !validEmail(b.Email) {
+		return BankAccount{}, apperr.Invalid("email", "a plain email address")
+	}
+	if err := b.validate(s.cfg.Kana); err != nil {
+		return BankAccount{}, err
+	}
+	err := s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
+		if actor.Kind == ActorOrg {
+			ok, err := tx.OrgHasSeller(ctx, actor.ID, b.Email)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return apperr.NotFound("seller")
+			}
+		}
+		b.UpdatedAt = s.now()
+		if err := tx.BankAccountUpsert(ctx, b); err != nil {
+			return err
+		}
+		org := ""
+		if actor.Kind == ActorOrg {
+			org = actor.ID
+		}
+		return record(ctx, tx, b.UpdatedAt, actor, "payee.bank_account_set", "payee", b.Email, org,
+			map[string]any{"bank_code": b.BankCode, "branch_code": b.BranchCode, "account_last4": b.AccountNumber[3:]})
+	})
+	if err != nil {
+		return BankAccount{}, fmt.Errorf("escrow: set bank account: %w", err)
+	}
+	return b, nil
+}
+
+// FindBankAccount returns a payee's bank account: a user's own, or, for a
+// site, one of its sellers'.
+//
+// Errors: not_found.
+func (s *Service) FindBankAccount(ctx context.Context, actor Actor, email string) (BankAccount, error) {
+	email = strings.ToLower(email)
+	switch actor.Kind {
+	case ActorUser:
+		if !strings.EqualFold(email, actor.Email) {
+			return BankAccount{}, apperr.NotFound("bank account")
+		}
+	case ActorOrg:
+		var ok bool
+		err := s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
+			var err error
+			ok, err = tx.OrgHasSeller(ctx, actor.ID, email)
+			return err
+		})
+		if err != nil {
+			return BankAccount{}, err
+		}
+		if !ok {
+			return BankAccount{}, apperr.NotFound("bank account")
+		}
+	case ActorStaff, ActorSystem:
+	default:
+		return BankAccount{}, apperr.NotFound("bank account")
+	}
+	return s.cfg.Store.BankAccountByEmail(ctx, email)
+}
+
+// Payable returns what escrow owes the payee with email in currency:
+// available (posted, less payouts in progress) and pending payouts.
+func (s *Service) Payable(ctx context.Context, actor Actor, email, currency string) (available, inPayout int64, err error) {
+	if actor.Kind == ActorUser && !strings.EqualFold(email, actor.Email) {
+		return 0, 0, apperr.NotFound("payable balance")
+	}
+	if actor.Kind == ActorOrg {
+		return 0, 0, apperr.New(apperr.CodeForbidden, "a payee's balance is theirs and the operator's")
+	}
+	a, err := s.cfg.Store.AccountByReference(ctx, LedgerOwner, PayableReference(email, currency))
+	if apperr.Is(err, apperr.CodeNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	return a.CreditsPosted - a.DebitsPosted - a.DebitsPending, a.DebitsPending, nil
+}
+
+func requireFinance(actor Actor) error {
+	if actor.Kind != ActorStaff || (actor.Role != "finance" && actor.Role != "admin") {
+		return apperr.New(apperr.CodeForbidden, "only finance staff handle payouts")
+	}
+	return nil
+}
+
+// BuildPayoutBatch gathers, in one transaction, every payee with a valid
+// bank account and an available payable balance in currency (up to
+// PayoutItemsMax, oldest registrations first) into a batch: each item
+// holds its amount on the payee's payable balance (a pending ledger
+// transfer to the bank account) until the batch settles or the item comes
+// back. A batch with nothing to pay is not created.
+//
+// Errors: forbidden, invalid, not_found (nothing to pay).
+func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency string, transferDate time.Time) (PayoutBatch, error) {
+	if err := requireFinance(actor); err != nil {
+		return PayoutBatch{}, err
+	}
+	if transferDate.IsZero() {
+		return PayoutBatch{}, apperr.Invalid("transfer_date", "the date the bank pays is required")
+	}
+	w, err := s.cfg.Ledger.NewWriter(ctx, changeAccountsMax, PayoutItemsMax)
+	if err != nil {
+		return PayoutBatch{}, err
+	}
+	var out PayoutBatch
+	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
+		w.Begin()
+		now := s.now()
+		payees, err := tx.BankAccountsForPayout(ctx, PayoutItemsMax)
+		if err != nil {
+			return err
+		}
+		if len(payees) == 0 {
+			return apperr.NotFound("payee with a bank account")
+		}
+		keys := make([]ledger.RefKey, len(payees))
+		for i, p := range payees {
+			keys[i] = ledger.RefKey{Owner: LedgerOwner, Reference: PayableReference(p.Email, currency)}
+		}
+		accts, err := tx.AccountsByReference(ctx, keys)
+		if err != nil {
+			return err
+		}
+		byRef := map[string]ledger.Account{}
+		for _, a := range accts {
+			byRef[a.Reference] = a
+		}
+		reqs := accountRequests(Deal{Currency: currency})
+		bank, err := w.OpenAccounts(ctx, tx, now, reqs[acctBank:acctBank+1])
+		if err != nil {
+			return err
+		}
+		b := PayoutBatch{ID: newID("pb_"), Currency: currency, State: PayoutPending, CreatedBy: actor.ID, CreatedAt: now,
+			TransferDate: time.Date(transferDate.Year(), transferDate.Month(), transferDate.Day(), 0, 0, 0, 0, time.UTC)}
+		var trs []ledger.TransferRequest
+		for _, p := range payees {
+			a, ok := byRef[PayableReference(p.Email, currency)]
+			avail := a.CreditsPosted - a.DebitsPosted - a.DebitsPending
+			if !ok || avail <= 0 {
+				continue
+			}
+			it := PayoutItem{ID: newID("pi_"), BatchID: b.ID, Seq: len(b.Items) + 1, Account: p, Amount: avail, State: PayoutPending, UpdatedAt: now}
+			b.Items = append(b.Items, it)
+			trs = append(trs, ledger.TransferRequest{Owner: LedgerOwner, Reference: "escrow:payout:" + it.ID, Kind: ledger.KindPending,
+				DebitAccountID: a.ID, CreditAccountID: bank[0].ID, Amount: avail, Asset: currency, Code: "escrow_payout",
+				Metadata: map[string]string{"payout_batch": b.ID, "payout_item": it.ID}})
+			b.Total += avail
+		}
+		if len(b.Items) == 0 {
+			return apperr.NotFound("payable balance to pay out")
+		}
+		b.Count = len(b.Items)
+		res, err := w.Transfer(ctx, tx, now, trs)
+		if err != nil {
+			return err
+		}
+		if err := ledger.Rejection(res); err != nil {
+			return fmt.Errorf("escrow: ledger refused a payout hold: %w", err)
+		}
+		for i := range b.Items {
+			b.Items[i].TransferID = res[i].Transfer.ID
+		}
+		if err := tx.PayoutBatchInsert(ctx, b); err != nil {
+			return err
+		}
+		out = b
+		return record(ctx, tx, now, actor, "payout_batch.built", "payout_batch", b.ID, "", map[string]any{"count": b.Count, "total": b.Total, "currency": b.Currency})
+	})
+	if err != nil {
+		return PayoutBatch{}, fmt.Errorf("escrow: build payout batch: %w", err)
+	}
+	return out, nil
+}
+
+// SettlePayoutBatch records that the bank paid the batch: every item still
+// pending is posted (the hold becomes a debit of the payable balance).
+// Items that came back stay returned.
+//
+// Errors: forbidden, not_found, conflict (already settled).
+func (s *Service) SettlePayoutBatch(ctx context.Context, actor Actor, id string) (PayoutBatch, error) {
+	if err := requireFinance(actor); err != nil {
+		return PayoutBatch{}, err
+	}
+	w, err := s.cfg.Ledger.NewWriter(ctx, 0, PayoutItemsMax)
+	if err != nil {
+		return PayoutBatch{}, err
+	}
+	var out PayoutBatch
+	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
+		w.Begin()
+		now := s.now()
+		b, err := tx.PayoutBatchForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if b.State != PayoutPending {
+			return apperr.New(apperr.CodeConflict, "payout batch %s is %s", id, b.State)
+		}
+		var trs []ledger.TransferRequest
+		var idx []int
+		for i, it := range b.Items {
+			if it.State == PayoutPending {
+				trs = append(trs, ledger.TransferRequest{Owner: LedgerOwner, Reference: "escrow:payout:" + it.ID + ":settle",
+					Kind: ledger.KindPost, PendingID: it.TransferID, Amount: it.Amount})
+				idx = append(idx, i)
+			}
+		}
+		res, err := w.Transfer(ctx, tx, now, trs)
+		if err != nil {
+			return err
+		}
+		if err := ledger.Rejection(res); err != nil {
+			return fmt.Errorf("escrow: ledger refused to post a payout: %w", err)
+		}
+		for _, i := range idx {
+			b.Items[i].State, b.Items[i].UpdatedAt = PayoutSettled, now
+			if err := tx.PayoutItemUpdate(ctx, b.Items[i]); err != nil {
+				return err
+			}
+		}
+		b.State, b.SettledAt = PayoutSettled, &now
+		if err := tx.PayoutBatchUpdate(ctx, b); err != nil {
+			return err
+		}
+		out = b
+		return record(ctx, tx, now, actor, "payout_batch.settled", "payout_batch", b.ID, "", map[string]any{"items_settled": len(idx)})
+	})
+	if err != nil {
+		return PayoutBatch{}, fmt.Errorf("escrow: settle payout batch %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// ReturnPayoutItem records that one payout came back (振込不能): its hold is
+// voided, so the money is available on the payee's payable balance again,
+// and their bank account is marked invalid until they register one again.
+//
+// Errors: forbidden, invalid, not_found, conflict (not pending).
+func (s *Service) ReturnPayoutItem(ctx context.Context, actor Actor, batchID, itemID, reason string) (PayoutBatch, error) {
+	if err := requireFinance(actor); err != nil {
+		return PayoutBatch{}, err
+	}
+	if strings.TrimSpace(reason) == "" || !validText(reason, ReturnReasonMax) {
+		return PayoutBatch{}, apperr.Invalid("reason", "why it came back, at most %d bytes", ReturnReasonMax)
+	}
+	w, err := s.cfg.Ledger.NewWriter(ctx, 0, 1)
+	if err != nil {
+		return PayoutBatch{}, err
+	}
+	var out PayoutBatch
+	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
+		w.Begin()
+		now := s.now()
+		b, err := tx.PayoutBatchForUpdate(ctx, batchID)
+		if err != nil {
+			return err
+		}
+		i := -1
+		for j, it := range b.Items {
+			if it.ID == itemID {
+				i = j
+			}
+		}
+		if i < 0 {
+			return apperr.NotFound("payout item")
+		}
+		it := &b.Items[i]
+		if it.State != PayoutPending {
+			return apperr.New(apperr.CodeConflict, "payout item %s is %s", itemID, it.State)
+		}
+		res, err := w.Transfer(ctx, tx, now, []ledger.TransferRequest{{Owner: LedgerOwner, Reference: "escrow:payout:" + it.ID + ":return",
+			Kind: ledger.KindVoid, PendingID: it.TransferID}})
+		if err != nil {
+			return err
+		}
+		if err := ledger.Rejection(res); err != nil {
+			return fmt.Errorf("escrow: ledger refused to void a payout: %w", err)
+		}
+		it.State, it.Reason, it.UpdatedAt = PayoutReturned, reason, now
+		if err := tx.PayoutItemUpdate(ctx, *it); err != nil {
+			return err
+		}
+		if err := tx.PayoutBatchUpdate(ctx, b); err != nil {
+			return err
+		}
+		if err := tx.BankAccountInvalidate(ctx, it.Account.Email, it.Account.Fingerprint(), now); err != nil {
+			return err
+		}
+		out = b
+		return record(ctx, tx, now, actor, "payout_item.returned", "payout_batch", b.ID, "", map[string]any{"item": it.ID, "amount": it.Amount, "reason": reason})
+	})
+	if err != nil {
+		return PayoutBatch{}, fmt.Errorf("escrow: return payout item %s: %w", itemID, err)
+	}
+	return out, nil
+}
+
+// FindPayoutBatch returns a batch with its items, for finance staff.
+//
+// Errors: forbidden, not_found.
+func (s *Service) FindPayoutBatch(ctx context.Context, actor Actor, id string) (PayoutBatch, error) {
+	if err := requireFinance(actor); err != nil {
+		return PayoutBatch{}, err
+	}
+	return s.cfg.Store.PayoutBatchByID(ctx, id)
+}
+
+// FindPayoutBatches lists batches, newest first, without their items.
+//
+// Errors: forbidden, invalid.
+func (s *Service) FindPayoutBatches(ctx context.Context, actor Actor, afterID string, limit int) ([]PayoutBatch, error) {
+	if err := requireFinance(actor); err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > PageLimitMax {
+		return nil, apperr.Invalid("limit", "between 1 and %d", PageLimitMax)
+	}
+	return s.cfg.Store.PayoutBatchList(ctx, afterID, limit)
+}

@@ -133,10 +133,12 @@ type MilestoneParams struct {
 	Amount Money  `json:"amount"`
 }
 
-// DealQuery filters ListDeals; State "" lists every state.
+// DealQuery filters ListDeals; State "" lists every state; ReviewHold lists
+// only the deals a fraud review holds.
 type DealQuery struct {
 	ListParams
-	State string
+	State      string
+	ReviewHold bool
 }
 
 // DealTimelineEntry is one thing that happened to a deal.
@@ -252,6 +254,9 @@ func (c *Client) ListDeals(ctx context.Context, q DealQuery) (Page[Deal], error)
 	v := q.ListParams.query()
 	if q.State != "" {
 		v.Set("state", q.State)
+	}
+	if q.ReviewHold {
+		v.Set("review_hold", "true")
 	}
 	var out Page[Deal]
 	_, err := c.do(ctx, http.MethodGet, "/v1/deals", v, nil, &out)

@@ -380,7 +380,8 @@ func (s *Server) createDeal(w http.ResponseWriter, r *http.Request, p auth.Princ
 }
 
 // listDeals pages through the deals the key may see, optionally in one
-// ?state=.
+// ?state=, or only those held for fraud review and not closed
+// (?review_hold=true: the operator's review queue).
 func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if err := p.Require("escrow", false); err != nil {
 		return err
@@ -396,6 +397,13 @@ func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, p auth.Princi
 	f := escrow.DealFilter{State: escrow.State(r.URL.Query().Get(dealStateFilterParam))}
 	if f.State != "" && !knownState(f.State) {
 		return invalid(dealStateFilterParam, "unknown state %q", f.State)
+	}
+	switch r.URL.Query().Get("review_hold") {
+	case "":
+	case "true":
+		f.ReviewHold = true
+	default:
+		return invalid("review_hold", "review_hold=true lists the deals held for review; leave it out for all")
 	}
 	actor := dealActor(p)
 	ds, err := fetchPage(limit, after, func(d escrow.Deal) string { return d.ID }, func(after string, n int) ([]escrow.Deal, error) {
@@ -434,7 +442,7 @@ func (s *Server) getDeal(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
-	id, err := pathTextID(prefixDeal, r.PathValue("id"))
+	id, err := pathTextID(prefixDeal, "deal", r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -455,7 +463,7 @@ func (s *Server) getDealTimeline(w http.ResponseWriter, r *http.Request, p auth.
 	if err != nil {
 		return err
 	}
-	id, err := pathTextID(prefixDeal, r.PathValue("id"))
+	id, err := pathTextID(prefixDeal, "deal", r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -491,7 +499,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, p auth.Principal, b
 	if err != nil {
 		return err
 	}
-	id, err := pathTextID(prefixDeal, r.PathValue("id"))
+	id, err := pathTextID(prefixDeal, "deal", r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -602,7 +610,7 @@ func (s *Server) listDealMessages(w http.ResponseWriter, r *http.Request, p auth
 	if err != nil {
 		return err
 	}
-	id, err := pathTextID(prefixDeal, r.PathValue("id"))
+	id, err := pathTextID(prefixDeal, "deal", r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -627,7 +635,7 @@ func (s *Server) createDealMessage(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
-	id, err := pathTextID(prefixDeal, r.PathValue("id"))
+	id, err := pathTextID(prefixDeal, "deal", r.PathValue("id"))
 	if err != nil {
 		return err
 	}

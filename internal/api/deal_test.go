@@ -126,8 +126,12 @@ func TestDealAccessAndIsolation(t *testing.T) {
 		}
 	})
 	t.Run("MalformedIDIsNotFound", func(t *testing.T) {
+		missing := h.want(h.do("GET", "/v1/deals/dl_00000000000000nothing", "k1", ""), 404, "not_found")
 		for _, bad := range []string{"acc_1", "dl_", "dl_a-b", "dl_" + strings.Repeat("a", textIDLenMax+1)} {
-			h.want(h.do("GET", "/v1/deals/"+bad, "k1", ""), 404, "not_found")
+			r := h.want(h.do("GET", "/v1/deals/"+bad, "k1", ""), 404, "not_found")
+			if r.body["detail"] != missing.body["detail"] {
+				t.Errorf("%s: detail %v, a missing deal's %v", bad, r.body["detail"], missing.body["detail"])
+			}
 		}
 	})
 	t.Run("Scopes", func(t *testing.T) {
@@ -268,6 +272,10 @@ func TestDealPaths(t *testing.T) {
 			t.Fatalf("held %s", held.raw)
 		}
 		h.want(h.do("POST", "/v1/deals/"+id+"/review", "admin", `{"hold":true}`), 409, "deal_state_conflict")
+		if r := h.want(h.do("GET", "/v1/deals?review_hold=true", "admin", ""), 200, ""); len(r.body["data"].([]any)) != 1 {
+			t.Fatalf("review queue %s", r.raw)
+		}
+		h.want(h.do("GET", "/v1/deals?review_hold=false", "admin", ""), 400, "invalid")
 		h.step("k1", id, "confirm_receipt", 200, "")
 		h.step("k1", id, "approve", 409, "review_hold")
 		h.step("k1", id, "release_milestone", 409, "review_hold")

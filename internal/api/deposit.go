@@ -170,7 +170,7 @@ func (s *Server) clearDeposit(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	id, err := pathTextID(prefixDeposit, r.PathValue("id"))
+	id, err := pathTextID(prefixDeposit, "deposit", r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -62,11 +62,12 @@ func parseTextID(prefix, s, param string) (string, error) {
 }
 
 // pathTextID reads the {id} of the path; an id of the wrong kind is not
-// found, like pathID.
-func pathTextID(prefix, s string) (string, error) {
+// found, like pathID, in the words the domain uses for one that does not
+// exist (noun: "deal").
+func pathTextID(prefix, noun, s string) (string, error) {
 	id, err := parseTextID(prefix, s, "id")
 	if err != nil {
-		return "", apperr.NotFound(strings.TrimSuffix(prefix, "_"))
+		return "", apperr.NotFound(noun)
 	}
 	return id, nil
 }

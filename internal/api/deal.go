@@ -275,9 +275,8 @@ type reviewBody struct {
 
 // Bounds of a review's reasons, which the escrow domain keeps as given.
 const (
-	reviewReasonsMax     = 20
-	reviewReasonLenMax   = 200
-	dealStateFilterParam = "state"
+	reviewReasonsMax   = 20
+	reviewReasonLenMax = 200
 )
 
 type timelineEntryJSON struct {
@@ -394,9 +393,9 @@ func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if err != nil {
 		return err
 	}
-	f := escrow.DealFilter{State: escrow.State(r.URL.Query().Get(dealStateFilterParam))}
+	f := escrow.DealFilter{State: escrow.State(r.URL.Query().Get("state"))}
 	if f.State != "" && !knownState(f.State) {
-		return invalid(dealStateFilterParam, "unknown state %q", f.State)
+		return invalid("state", "unknown state %q", f.State)
 	}
 	switch r.URL.Query().Get("review_hold") {
 	case "":

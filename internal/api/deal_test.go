@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -505,4 +506,40 @@ func TestTransferRejectedIsInternal(t *testing.T) {
 	if !strings.Contains(logs.String(), "insufficient_funds") {
 		t.Fatalf("log lacks the cause: %s", logs.String())
 	}
+}
+
+// FuzzEscrowBodies feeds arbitrary bodies to the escrow decoders: decoding
+// and turning a body into the domain's parameters never panics, and a
+// body accepted names amounts only in the price's currency.
+func FuzzEscrowBodies(f *testing.F) {
+	f.Add([]byte(dealBody("seed")))
+	f.Add([]byte(`{"price":{"amount":1,"currency":"JPY"},"milestones":[{"title":"a","amount":{"amount":1,"currency":"USD"}}]}`))
+	f.Add([]byte(`{"bank_account":"A","bank_ref":"1","amount":{"amount":1,"currency":"JPY"},"value_date":"2026-01-03"}`))
+	f.Add([]byte(`{"resolution":"split","buyer_amount":{"amount":1,"currency":"JPY"}}`))
+	f.Add([]byte(`{"hold":true,"reasons":["x"]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := func() *http.Request {
+			return httptest.NewRequest("POST", "/v1/deals", bytes.NewReader(body))
+		}
+		var dc dealCreate
+		if decode(req(), &dc) == nil {
+			if p, err := dc.params(); err == nil {
+				if p.Currency == "" || len(p.Milestones) > escrow.MilestonesMax {
+					t.Fatalf("accepted %s as %+v", body, p)
+				}
+				if dc.ShippingFee != nil && dc.ShippingFee.Currency != p.Currency {
+					t.Fatalf("accepted a shipping fee in another currency: %s", body)
+				}
+			}
+		}
+		var dep depositCreate
+		if decode(req(), &dep) == nil {
+			if p, err := dep.params(); err == nil && (p.Source != escrow.SourceAPI || p.ValueDate.IsZero()) {
+				t.Fatalf("accepted %s as %+v", body, p)
+			}
+		}
+		for _, dst := range []any{&resolveDispute{}, &reviewBody{}, &shipBody{}, &disputeBody{}, &messageCreate{}, &depositClear{}, &testClockAdvance{}, &dealAction{}} {
+			decode(req(), dst)
+		}
+	})
 }

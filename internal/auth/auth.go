@@ -1,10 +1,12 @@
 // Package auth is who may act in Kinko: organizations, their API keys with
-// scopes, and the principal a request acts as.
+// scopes, and the principal a request acts as; the operator's staff users;
+// portal users (end users) and the web sessions of both.
 //
 // A key's secret is shown once, at creation, and stored only as a SHA-256
-// hash (secrets are 256-bit random strings, so a fast hash is safe; passwords,
-// which are not, will use argon2id). This package never imports net/http or a
-// SQL driver; store adapters implement Store.
+// hash (secrets are 256-bit random strings, so a fast hash is safe; so are
+// session and verification tokens); passwords, which are not, are stored as
+// argon2id hashes. This package never imports net/http or a SQL driver;
+// store adapters implement Store, StaffStore, UserStore and SessionStore.
 package auth
 
 import (

@@ -72,6 +72,6 @@ func verifyPassword(encoded, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// dummyHash is verified against when no staff user has the email given, so
-// that an unknown email costs the same time as a wrong password.
+// dummyHash is verified against when no staff or portal user has the email
+// given, so that an unknown email costs the same time as a wrong password.
 var dummyHash = hashPassword("no staff user has this password")

@@ -65,6 +65,8 @@ type StaffStore interface {
 	// StaffUserByEmail returns a user and their password hash.
 	// Errors: not_found.
 	StaffUserByEmail(ctx context.Context, email string) (StaffUser, string, error)
+	// StaffUserByID returns a user. Errors: not_found.
+	StaffUserByID(ctx context.Context, id string) (StaffUser, error)
 	// StaffUserList returns up to limit users with ids above afterID, by id.
 	StaffUserList(ctx context.Context, afterID string, limit int) ([]StaffUser, error)
 	// StaffUserSetRole changes only the role of the user with id, so a
@@ -167,6 +169,16 @@ func (s *StaffService) FindStaffUserByEmail(ctx context.Context, email string) (
 	}
 	u, _, err := s.store.StaffUserByEmail(ctx, addr)
 	return u, err
+}
+
+// FindStaffUserByID returns one staff user; a console session loads its
+// user by id on every request, so a role change or a disable takes effect
+// at once. Errors: not_found.
+func (s *StaffService) FindStaffUserByID(ctx context.Context, id string) (StaffUser, error) {
+	if !validID(id, StaffIDPrefix) {
+		return StaffUser{}, apperr.NotFound("staff user")
+	}
+	return s.store.StaffUserByID(ctx, id)
 }
 
 // FindStaffUsers returns one page of staff users by id. Errors: invalid (limit).

@@ -14,6 +14,7 @@ import (
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/jobs"
 	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/notify"
 	"github.com/kinko-pay/kinko/internal/store/postgres"
 	"github.com/kinko-pay/kinko/internal/store/sqlite"
 )
@@ -35,10 +36,13 @@ type adapter interface {
 	ledger.Store
 	auth.Store
 	auth.StaffStore
+	auth.UserStore
+	auth.SessionStore
 	audit.Store
 	idempotency.Store
 	jobs.Store // events, webhooks and the job queue
 	escrow.Store
+	notify.Queue // mail sent outside other transactions (the web pages')
 	JobQueueDepth(ctx context.Context) (map[string]int64, error)
 	Kind() string
 	Migrate(ctx context.Context) (int, error)

@@ -23,6 +23,7 @@ import (
 	"github.com/kinko-pay/kinko/internal/jobs"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/metrics"
+	"github.com/kinko-pay/kinko/internal/web"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
@@ -55,9 +56,21 @@ type serveConfig struct {
 	// WebhookBackoffBase is the wait before a failed webhook job's first
 	// retry (webhook.BackoffBaseDefault when zero); tests shorten it.
 	WebhookBackoffBase time.Duration
+	// PublicURL is where browsers reach the pages, for links in mail;
+	// "" means http://127.0.0.1:<the port listened on>.
+	PublicURL string
+	// SecureCookies marks the pages' cookies Secure (and __Host-) even on
+	// plain HTTP: set it behind a TLS-terminating proxy.
+	SecureCookies bool
+	// Mail queues the pages' mail; nil means the store's queue. Tests
+	// record it instead.
+	Mail web.MailQueue
 	// EscrowPayTo is the operator's bank account as buyers are told to pay
 	// into it (EscrowPayToDefault when empty).
 	EscrowPayTo string
+	// SMTPURL is the mail relay (smtprelay.ParseURL); "" writes mail to
+	// the log instead.
+	SMTPURL string
 	// TestClock gives escrow a clock that POST /v1/test_clock/advance moves
 	// forward, for black-box tests of deadlines. serve refuses it on
 	// PostgreSQL unless AllowTestClock is set too: a shared database is
@@ -75,7 +88,10 @@ func runServe(ctx context.Context, e env, args []string) error {
 	addr := fs.String("addr", envOr(e, "KINKO_ADDR", addrDefault), "address to listen on (env KINKO_ADDR)")
 	ratePerKey := fs.Float64("rate-per-key", api.RatePerKeyDefault, "requests per second each API key may make on this node (negative: no limit)")
 	burstPerKey := fs.Int("burst-per-key", api.BurstPerKeyDefault, "requests a key may make at once after a quiet spell")
+	publicURL := fs.String("public-url", envOr(e, "KINKO_PUBLIC_URL", ""), "URL where browsers reach this server, for links in mail (env KINKO_PUBLIC_URL; default http://127.0.0.1:<port>)")
+	secureCookies := fs.Bool("secure-cookies", false, "mark the web pages' cookies Secure even over plain HTTP (behind a TLS-terminating proxy)")
 	payTo := fs.String("escrow-pay-to", envOr(e, "KINKO_ESCROW_PAY_TO", EscrowPayToDefault), "the bank account escrow buyers pay into, as printed in payment instructions (env KINKO_ESCROW_PAY_TO)")
+	smtpURL := fs.String("smtp-url", envOr(e, "KINKO_SMTP_URL", ""), smtpURLUsage)
 	testClock := fs.Bool("test-clock", false, "TESTS ONLY: let the admin key move escrow's clock forward (POST /v1/test_clock/advance); refused on PostgreSQL without --allow-test-clock")
 	allowTestClock := fs.Bool("allow-test-clock", false, "allow --test-clock on PostgreSQL (a throwaway database, one node)")
 	if err := parseFlags(fs, args); err != nil {
@@ -86,7 +102,8 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
-		EscrowPayTo: *payTo, TestClock: *testClock, AllowTestClock: *allowTestClock}, nil)
+		EscrowPayTo: *payTo, SMTPURL: *smtpURL, PublicURL: *publicURL, SecureCookies: *secureCookies,
+		TestClock: *testClock, AllowTestClock: *allowTestClock}, nil)
 	if errors.Is(err, errUsage) {
 		return err
 	}
@@ -113,6 +130,19 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	if cfg.TestClock && isPostgresURL(cfg.DB) && !cfg.AllowTestClock {
 		return usageError("--test-clock is refused on PostgreSQL without --allow-test-clock: the clock is per node and the database is shared")
 	}
+	if cfg.PublicURL != "" {
+		if _, err := web.ParsePublicURL(cfg.PublicURL); err != nil {
+			return fmt.Errorf("serve: --public-url: %w", err)
+		}
+	}
+
+	// Before the store: a bad --smtp-url fails the start at once. Closed
+	// last, after the job runner that sends with it has stopped.
+	mailer, err := newMailSender(cfg.SMTPURL, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer mailer.Close()
 
 	st, applied, err := openStore(ctx, cfg.DB)
 	if err != nil {
@@ -148,6 +178,11 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	// Closing the engine commits what is queued; it runs after the HTTP server
 	// and the sweep have stopped submitting.
 	defer engine.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
+	}
+	publicURL := publicURLOf(cfg, ln.Addr())
 	if cfg.EscrowPayTo == "" {
 		cfg.EscrowPayTo = EscrowPayToDefault
 	}
@@ -155,25 +190,25 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	if cfg.TestClock {
 		testClock = &clock.Offset{}
 		if err := announceTestClock(cfg.Stderr, log); err != nil {
+			ln.Close()
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	ecfgEscrow := escrow.Config{Store: st, Ledger: engine, PayTo: cfg.EscrowPayTo, Events: api.EventEncoder{EscrowPayTo: cfg.EscrowPayTo}}
+	escrowCfg := escrow.Config{Store: st, Ledger: engine, PayTo: cfg.EscrowPayTo, PortalURL: publicURL,
+		Events: api.EventEncoder{EscrowPayTo: cfg.EscrowPayTo}}
 	if testClock != nil {
-		ecfgEscrow.Clock = testClock.Now
+		escrowCfg.Clock = testClock.Now
 	}
-	deals := escrow.NewService(ecfgEscrow)
+	deals := escrow.NewService(escrowCfg)
 	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
-		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals})
+		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals,
+		Mail: mailer, ObserveMail: met.ObserveMail})
 	if err != nil {
+		ln.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
 	runnerRef.Store(runner)
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
-	}
 	idem := idempotency.NewService(st, nil)
 	events := event.NewService(st)
 	if err := met.RegisterJobQueueDepth(st.JobQueueDepth); err != nil {
@@ -199,8 +234,9 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 				runner.Wake() // accounts and replays write outside ledger batches
 			}
 		}, RatePerKey: cfg.RatePerKey, BurstPerKey: cfg.BurstPerKey})
+	pages := newPages(st, cfg, publicURL, log)
 	srv := &http.Server{
-		Handler:           newHandler(st, readyPingTimeout, log, v1, met.Handler()),
+		Handler:           newHandler(st, readyPingTimeout, log, v1, met.Handler(), pages),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -217,6 +253,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		})
 	})
 	sweep.Go(func() { purgeIdempotencyKeys(sweepCtx, idem, log) })
+	sweep.Go(func() { pages.RunPurge(sweepCtx) })
 	defer func() {
 		stopSweep()
 		sweep.Wait()
@@ -286,14 +323,19 @@ type pinger interface {
 // newHandler routes the server:
 //
 //	/v1/…         the JSON API (v1), when set
+//	/…            the web pages (internal/web), when set: every path the
+//	              others do not match
 //	GET /metrics  Prometheus metrics, when set (no key: keep the listener private)
 //	GET /healthz  200 {"status":"ok"} while the process runs
 //	GET /readyz   200 {"status":"ok"} when the store answers a ping within
 //	              readyTimeout, else 503 {"status":"unavailable","reason":…}
-func newHandler(st pinger, readyTimeout time.Duration, log *slog.Logger, v1, metricsHandler http.Handler) http.Handler {
+func newHandler(st pinger, readyTimeout time.Duration, log *slog.Logger, v1, metricsHandler, pages http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	if v1 != nil {
 		mux.Handle("/v1/", v1)
+	}
+	if pages != nil {
+		mux.Handle("/", pages)
 	}
 	if metricsHandler != nil {
 		mux.Handle("GET /metrics", metricsHandler)
@@ -317,6 +359,29 @@ func newHandler(st pinger, readyTimeout time.Duration, log *slog.Logger, v1, met
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	return mux
+}
+
+// publicURLOf is where people reach this server, for links in mail:
+// cfg.PublicURL, or http://127.0.0.1:<port of addr> when it is empty.
+func publicURLOf(cfg serveConfig, addr net.Addr) string {
+	if cfg.PublicURL != "" {
+		return cfg.PublicURL
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	return "http://127.0.0.1:" + port
+}
+
+// newPages returns the web pages on st. Their mail is queued on st unless
+// cfg.Mail (tests) says otherwise.
+func newPages(st adapter, cfg serveConfig, publicURL string, log *slog.Logger) *web.Server {
+	var mail web.MailQueue = st
+	if cfg.Mail != nil {
+		mail = cfg.Mail
+	}
+	return web.New(web.Config{
+		Users: auth.NewUserService(st, nil), Sessions: auth.NewSessionService(st, nil), Staff: auth.NewStaffService(st, nil),
+		Mail: mail, PublicURL: publicURL, SecureCookies: cfg.SecureCookies, Logger: log,
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -56,7 +56,7 @@ func TestReadyz(t *testing.T) {
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(newHandler(st, readyPingTimeout, testLogger(t), nil, nil))
+		srv := httptest.NewServer(newHandler(st, readyPingTimeout, testLogger(t), nil, nil, nil))
 		defer srv.Close()
 		status, body := get(t, srv.URL+"/readyz")
 		if status != http.StatusServiceUnavailable || body["status"] != "unavailable" || body["reason"] == "" {
@@ -69,7 +69,7 @@ func TestReadyz(t *testing.T) {
 	})
 
 	t.Run("ErrStoreSilent", func(t *testing.T) {
-		srv := httptest.NewServer(newHandler(silentStore{}, time.Millisecond, testLogger(t), nil, nil))
+		srv := httptest.NewServer(newHandler(silentStore{}, time.Millisecond, testLogger(t), nil, nil, nil))
 		defer srv.Close()
 		status, body := get(t, srv.URL+"/readyz")
 		if status != http.StatusServiceUnavailable || body["reason"] == "" {
@@ -78,7 +78,7 @@ func TestReadyz(t *testing.T) {
 	})
 
 	t.Run("MethodNotAllowed", func(t *testing.T) {
-		srv := httptest.NewServer(newHandler(silentStore{}, time.Millisecond, testLogger(t), nil, nil))
+		srv := httptest.NewServer(newHandler(silentStore{}, time.Millisecond, testLogger(t), nil, nil, nil))
 		defer srv.Close()
 		resp, err := http.Post(srv.URL+"/healthz", "application/json", nil)
 		if err != nil {

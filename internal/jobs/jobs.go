@@ -1,12 +1,13 @@
 // Package jobs runs Kinko's durable background work on River: the webhook
-// dispatcher that turns committed events into delivery jobs, and the workers
-// that send them. Jobs are inserted by the store adapters in the same
-// transaction as the change that needs them; every worker is safe to run
-// twice (a job retried after a crash re-reads what is still to do).
+// dispatcher that turns committed events into delivery jobs, the workers
+// that send them, and the worker that sends queued mail. Jobs are inserted
+// by the store adapters in the same transaction as the change that needs
+// them; every worker is safe to run twice (a job retried after a crash
+// re-reads what is still to do).
 //
 // This package holds no business rules: what to deliver, how to sign and how
-// long to retry are package webhook's; it owns only the HTTP requests and the
-// wiring to River.
+// long to retry are package webhook's (and, for mail, package notify's); it
+// owns only the HTTP requests and the wiring to River.
 package jobs
 
 import (
@@ -21,6 +22,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/notify"
 	"github.com/kinko-pay/kinko/internal/store"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
@@ -84,6 +86,15 @@ type Config struct {
 	// ObserveAttempt, when set, is told of every delivery attempt: its
 	// outcome ("succeeded", "failed", "gave_up") and latency.
 	ObserveAttempt func(outcome string, d time.Duration)
+	// Mail sends queued mail (notify.MailArgs jobs); nil logs each mail
+	// instead (notify.ConsoleSender on Logger), for development.
+	Mail notify.Sender
+	// MailBackoffBase is the wait before a failed mail's first retry
+	// (notify.MailBackoffBaseDefault when 0).
+	MailBackoffBase time.Duration
+	// ObserveMail, when set, is told the outcome of every try of a mail job:
+	// MailSent, MailRetry or MailFailed.
+	ObserveMail func(outcome string)
 }
 
 // Runner works jobs and dispatches events on one node until Stop.
@@ -119,6 +130,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = StopTimeout
 	}
+	if cfg.Mail == nil {
+		cfg.Mail = notify.ConsoleSender{Logger: cfg.Logger}
+	}
 	if cfg.Render == nil || cfg.Webhooks == nil || cfg.Store == nil {
 		return nil, errors.New("jobs: Store, Webhooks and Render are required")
 	}
@@ -130,6 +144,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 		if err := river.AddWorkerSafely(workers, &timerWorker{cfg: cfg}); err != nil {
 			return nil, fmt.Errorf("jobs: add escrow timer worker: %w", err)
 		}
+	}
+	if err := river.AddWorkerSafely(workers, &mailWorker{cfg: cfg}); err != nil {
+		return nil, fmt.Errorf("jobs: add mail worker: %w", err)
 	}
 	client, err := cfg.Store.NewJobClient(&river.Config{
 		Workers:              workers,

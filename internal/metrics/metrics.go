@@ -9,6 +9,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,6 +33,8 @@ type Metrics struct {
 
 	webhookAttempts *prometheus.CounterVec
 	webhookLatency  prometheus.Histogram
+
+	mailSent *prometheus.CounterVec
 }
 
 // New registers Kinko's collectors, with the Go runtime's and the process's.
@@ -71,12 +74,19 @@ func New() *Metrics {
 			Help:    "Time from sending a webhook request to the end of its response, or its failure.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		mailSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kinko_mail_sent_total",
+			Help: "Tries of mail jobs, by outcome: sent, retry (a temporary failure; tried again later), failed (refused for good, or out of attempts).",
+		}, []string{"outcome"}),
 	}
 	for _, o := range []string{"succeeded", "failed", "gave_up"} {
 		m.webhookAttempts.WithLabelValues(o)
 	}
+	for _, o := range MailOutcomes {
+		m.mailSent.WithLabelValues(o)
+	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.ledgerBatchSize, m.ledgerCommit, m.ledgerBatchFailure,
-		m.webhookAttempts, m.webhookLatency,
+		m.webhookAttempts, m.webhookLatency, m.mailSent,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -106,6 +116,20 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 func (m *Metrics) ObserveWebhookAttempt(outcome string, d time.Duration) {
 	m.webhookAttempts.WithLabelValues(outcome).Inc()
 	m.webhookLatency.Observe(d.Seconds())
+}
+
+// MailOutcomes are the values of kinko_mail_sent_total's outcome label, as
+// package jobs reports them (jobs.MailSent, MailRetry, MailFailed).
+var MailOutcomes = []string{"sent", "retry", "failed"}
+
+// ObserveMail records the outcome of one try of a mail job; use it as
+// jobs.Config.ObserveMail. An outcome outside MailOutcomes is counted as
+// "failed", so the label stays bounded.
+func (m *Metrics) ObserveMail(outcome string) {
+	if !slices.Contains(MailOutcomes, outcome) {
+		outcome = "failed"
+	}
+	m.mailSent.WithLabelValues(outcome).Inc()
 }
 
 // jobQueueDepthTimeout bounds the query behind one scrape of the job queue depth.

@@ -26,6 +26,10 @@ func TestScrapeParsesWithPrometheusParser(t *testing.T) {
 	m.ObserveWebhookAttempt("succeeded", 4*time.Millisecond)
 	m.ObserveWebhookAttempt("failed", time.Second)
 	m.ObserveWebhookAttempt("succeeded", 2*time.Millisecond)
+	m.ObserveMail("sent")
+	m.ObserveMail("retry")
+	m.ObserveMail("sent")
+	m.ObserveMail("made-up") // counted as failed: the label stays bounded
 	if err := m.RegisterJobQueueDepth(func(context.Context) (map[string]int64, error) {
 		return map[string]int64{"available": 7, "retryable": 2}, nil
 	}); err != nil {
@@ -83,6 +87,14 @@ func TestScrapeParsesWithPrometheusParser(t *testing.T) {
 	}
 	if got := counter("kinko_webhook_attempt_seconds", nil); got != 3 {
 		t.Errorf("webhook latency samples = %v, want 3", got)
+	}
+	for outcome, want := range map[string]float64{"sent": 2, "retry": 1, "failed": 1} {
+		if got := counter("kinko_mail_sent_total", map[string]string{"outcome": outcome}); got != want {
+			t.Errorf("mail tries %s = %v, want %v", outcome, got, want)
+		}
+	}
+	if n := len(families["kinko_mail_sent_total"].GetMetric()); n != len(MailOutcomes) {
+		t.Errorf("kinko_mail_sent_total has %d series, want %d", n, len(MailOutcomes))
 	}
 	depth := map[string]float64{}
 	for _, mm := range families["kinko_job_queue_jobs"].GetMetric() {

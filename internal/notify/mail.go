@@ -43,16 +43,18 @@ func (m Mail) Validate() error {
 	if a, err := mail.ParseAddress(m.To); err != nil || a.Address != m.To {
 		return apperr.Invalid("to", "not a plain email address")
 	}
-	if m.Subject == "" || len(m.Subject) > SubjectLenMax || strings.ContainsAny(m.Subject, "\r\n") || !utf8.ValidString(m.Subject) {
+	if m.Subject == "" || len(m.Subject) > SubjectLenMax || strings.ContainsAny(m.Subject, "\r\n\x00") || !utf8.ValidString(m.Subject) {
 		return apperr.Invalid("subject", "a subject is one line of at most %d bytes", SubjectLenMax)
 	}
-	if m.Text == "" || len(m.Text) > BodyLenMax || !utf8.ValidString(m.Text) {
-		return apperr.Invalid("text", "a text body is required, at most %d bytes of UTF-8", BodyLenMax)
+	// NUL is refused everywhere: PostgreSQL cannot store it in a job's
+	// arguments, and no mail needs it.
+	if m.Text == "" || len(m.Text) > BodyLenMax || !utf8.ValidString(m.Text) || strings.ContainsRune(m.Text, 0) {
+		return apperr.Invalid("text", "a text body is required, at most %d bytes of UTF-8 without NUL", BodyLenMax)
 	}
-	if len(m.HTML) > BodyLenMax || !utf8.ValidString(m.HTML) {
-		return apperr.Invalid("html", "at most %d bytes of UTF-8", BodyLenMax)
+	if len(m.HTML) > BodyLenMax || !utf8.ValidString(m.HTML) || strings.ContainsRune(m.HTML, 0) {
+		return apperr.Invalid("html", "at most %d bytes of UTF-8 without NUL", BodyLenMax)
 	}
-	if m.Ref == "" || len(m.Ref) > RefLenMax || !utf8.ValidString(m.Ref) {
+	if m.Ref == "" || len(m.Ref) > RefLenMax || !utf8.ValidString(m.Ref) || strings.ContainsRune(m.Ref, 0) {
 		return apperr.Invalid("ref", "a reference of at most %d bytes is required", RefLenMax)
 	}
 	return nil

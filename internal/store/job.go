@@ -46,15 +46,20 @@ func TimerJobs(timers []escrow.TimerArgs) []river.InsertManyParams {
 	return params
 }
 
-// MailJobAttemptsMax bounds the attempts of one mail job.
-const MailJobAttemptsMax = 25
-
-// MailJobs turns mail into River insert parameters.
-func MailJobs(mails []notify.Mail) []river.InsertManyParams {
-	opts := &river.InsertOpts{MaxAttempts: MailJobAttemptsMax}
+// MailJobs validates mails (notify.ValidateMails) and turns them into River
+// insert parameters, one notify.MailArgs job per mail, each allowed
+// notify.MailAttemptsMax attempts; both adapters insert them with
+// InsertManyTx, in the caller's transaction or in one of their own.
+//
+// Errors: invalid.
+func MailJobs(mails []notify.Mail) ([]river.InsertManyParams, error) {
+	if err := notify.ValidateMails(mails); err != nil {
+		return nil, err
+	}
+	opts := &river.InsertOpts{MaxAttempts: notify.MailAttemptsMax}
 	params := make([]river.InsertManyParams, len(mails))
 	for i, m := range mails {
 		params[i] = river.InsertManyParams{Args: notify.MailArgs{Mail: m}, InsertOpts: opts}
 	}
-	return params
+	return params, nil
 }

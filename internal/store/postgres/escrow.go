@@ -14,7 +14,6 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/escrow"
-	"github.com/kinko-pay/kinko/internal/notify"
 	"github.com/kinko-pay/kinko/internal/store"
 )
 
@@ -393,22 +392,6 @@ func (t *txn) DepositUpdate(ctx context.Context, d escrow.Deposit) error {
 func (t *txn) TimersSchedule(ctx context.Context, timers []escrow.TimerArgs) error {
 	if _, err := t.jobs.InsertManyTx(ctx, txView{t}, store.TimerJobs(timers)); err != nil {
 		return fmt.Errorf("postgres: schedule %d escrow timers: %w", len(timers), err)
-	}
-	return nil
-}
-
-// MailsEnqueue queues mail in this transaction: it is sent only if the
-// transaction commits.
-//
-// Errors: invalid (a mail fails notify.Mail.Validate).
-func (t *txn) MailsEnqueue(ctx context.Context, mails []notify.Mail) error {
-	for _, m := range mails {
-		if err := m.Validate(); err != nil {
-			return err
-		}
-	}
-	if _, err := t.jobs.InsertManyTx(ctx, txView{t}, store.MailJobs(mails)); err != nil {
-		return fmt.Errorf("postgres: enqueue %d mails: %w", len(mails), err)
 	}
 	return nil
 }

@@ -389,7 +389,8 @@ type txn struct {
 	conn    *pgx.Conn
 	pending *pgx.Batch // BEGIN (until sent) and queued writes; nil when empty
 	begun   bool       // BEGIN has been sent
-	jobs    *river.Client[pgx.Tx]
+
+	jobs *river.Client[pgx.Tx] // inserts River jobs in this transaction (MailsEnqueue)
 }
 
 // batch returns the statements waiting to be sent, starting with BEGIN when

@@ -20,8 +20,8 @@ import (
 // table (it happened: one on (owner, id)) would turn a lookup into a scan of
 // all the owner's transfers and degrade every batch as the table grows. The
 // statements of events and webhooks, which read tables that grow with the
-// ledger's throughput, must likewise walk their indexes and never scan a
-// table.
+// ledger's throughput, and the session lookup of every signed-in page must
+// likewise walk their indexes and never scan a table.
 func TestHotLookupsUseTheirIndexes(t *testing.T) {
 	db := MustOpenFresh(t)
 	ctx := context.Background()
@@ -41,6 +41,7 @@ func TestHotLookupsUseTheirIndexes(t *testing.T) {
 		{"EndpointsEnabled", sqlEndpointsEnabled, []string{"webhook_endpoints_org"}},
 		{"PendingEvents", sqlPendingEvents, []string{"webhook_deliveries_pkey", "events_pkey"}},
 		{"DeliveryList", sqlDeliveryList, []string{"webhook_deliveries_event"}},
+		{"SessionByTokenHash", sqlSessionByTokenHash, []string{"web_sessions_token_hash_key"}}, // every page of a signed-in visitor
 	}
 	for _, f := range []struct {
 		name   string

@@ -18,6 +18,7 @@ const (
 	staffCols          = "id, email, name, role, created_at, disabled_at"
 	sqlStaffInsert     = "INSERT INTO staff_users (" + staffCols + ", password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 	sqlStaffByEmail    = "SELECT " + staffCols + ", password_hash FROM staff_users WHERE email = $1"
+	sqlStaffByID       = "SELECT " + staffCols + " FROM staff_users WHERE id = $1"
 	sqlStaffList       = "SELECT " + staffCols + " FROM staff_users WHERE id > $1 ORDER BY id LIMIT $2"
 	sqlStaffSetRole    = "UPDATE staff_users SET role = $1 WHERE id = $2"
 	sqlStaffDisable    = "UPDATE staff_users SET disabled_at = coalesce(disabled_at, $1) WHERE id = $2"
@@ -55,6 +56,15 @@ func (db *DB) StaffUserByEmail(ctx context.Context, email string) (auth.StaffUse
 		return auth.StaffUser{}, "", notFound(err, "staff user")
 	}
 	return u, hash, nil
+}
+
+// StaffUserByID implements auth.StaffStore. Errors: not_found.
+func (db *DB) StaffUserByID(ctx context.Context, id string) (auth.StaffUser, error) {
+	u, err := scanStaff(db.pool.QueryRow(ctx, sqlStaffByID, id))
+	if err != nil {
+		return auth.StaffUser{}, notFound(err, "staff user")
+	}
+	return u, nil
 }
 
 // StaffUserList implements auth.StaffStore.

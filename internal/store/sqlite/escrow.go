@@ -368,7 +368,7 @@ func (t *txn) DepositUpdate(ctx context.Context, d escrow.Deposit) error {
 // TimersSchedule implements escrow.Tx: one River job per timer, scheduled
 // at its deadline, in this transaction.
 func (t *txn) TimersSchedule(ctx context.Context, timers []escrow.TimerArgs) error {
-	if _, err := t.jobs.InsertManyTx(ctx, t.tx, store.TimerJobs(timers)); err != nil {
+	if _, err := t.db.jobs.InsertManyTx(ctx, t.tx, store.TimerJobs(timers)); err != nil {
 		return fmt.Errorf("sqlite: schedule %d escrow timers: %w", len(timers), err)
 	}
 	return nil

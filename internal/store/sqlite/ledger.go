@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/money"
@@ -117,7 +115,7 @@ func (db *DB) transact(ctx context.Context, fn func(*txn) error) error {
 			return fmt.Errorf("sqlite: begin: %w", err)
 		}
 		defer tx.Rollback()
-		if err := fn(&txn{st: st, tx: tx, jobs: db.jobs}); err != nil {
+		if err := fn(&txn{st: st, tx: tx, db: db}); err != nil {
 			return err
 		}
 		if err := tx.Commit(); err != nil {
@@ -421,9 +419,9 @@ func (db *DB) VerifyTransferChecks(ctx context.Context) (ledger.TransferChecks, 
 
 // txn implements ledger.Tx on one write transaction.
 type txn struct {
-	st   *statements
-	tx   *sql.Tx
-	jobs *river.Client[*sql.Tx] // enqueues jobs in tx
+	st *statements
+	tx *sql.Tx
+	db *DB // for its job insert client (MailsEnqueue)
 }
 
 func (t *txn) stmt(ctx context.Context, s *sql.Stmt) *sql.Stmt { return t.tx.StmtContext(ctx, s) }

@@ -2,24 +2,41 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/kinko-pay/kinko/internal/notify"
 	"github.com/kinko-pay/kinko/internal/store"
 )
 
-// MailsEnqueue queues mail in this transaction: it is sent only if the
-// transaction commits.
+var (
+	_ notify.Queue   = (*DB)(nil)
+	_ notify.TxQueue = (*txn)(nil)
+)
+
+// MailEnqueue implements notify.Queue: the mails' jobs are inserted in one
+// write transaction of their own, all or none.
 //
-// Errors: invalid (a mail fails notify.Mail.Validate).
-func (t *txn) MailsEnqueue(ctx context.Context, mails []notify.Mail) error {
-	for _, m := range mails {
-		if err := m.Validate(); err != nil {
-			return err
-		}
+// Errors: invalid.
+func (db *DB) MailEnqueue(ctx context.Context, mails []notify.Mail) error {
+	jobs, err := store.MailJobs(mails)
+	if err != nil || len(jobs) == 0 {
+		return err
 	}
-	if _, err := t.jobs.InsertManyTx(ctx, t.tx, store.MailJobs(mails)); err != nil {
-		return fmt.Errorf("sqlite: enqueue %d mails: %w", len(mails), err)
+	if err := db.writeTx(ctx, func(tx *sql.Tx) error { return db.enqueueJobs(ctx, tx, jobs) }); err != nil {
+		return fmt.Errorf("sqlite: enqueue mail: %w", err)
 	}
 	return nil
+}
+
+// MailsEnqueue implements notify.TxQueue: the mails' jobs are inserted in
+// this transaction, so they are worked only if it commits.
+//
+// Errors: invalid.
+func (t *txn) MailsEnqueue(ctx context.Context, mails []notify.Mail) error {
+	jobs, err := store.MailJobs(mails)
+	if err != nil {
+		return err
+	}
+	return t.db.enqueueJobs(ctx, t.tx, jobs)
 }

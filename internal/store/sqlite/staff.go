@@ -50,6 +50,15 @@ func (db *DB) StaffUserByEmail(ctx context.Context, email string) (auth.StaffUse
 	return u, hash, nil
 }
 
+// StaffUserByID implements auth.StaffStore. Errors: not_found.
+func (db *DB) StaffUserByID(ctx context.Context, id string) (auth.StaffUser, error) {
+	u, err := scanStaff(db.read.QueryRowContext(ctx, "SELECT "+staffCols+" FROM staff_users WHERE id = ?", id))
+	if err != nil {
+		return auth.StaffUser{}, notFound(err, "staff user")
+	}
+	return u, nil
+}
+
 // StaffUserList implements auth.StaffStore.
 func (db *DB) StaffUserList(ctx context.Context, afterID string, limit int) ([]auth.StaffUser, error) {
 	rows, err := db.read.QueryContext(ctx, "SELECT "+staffCols+" FROM staff_users WHERE id > ? ORDER BY id LIMIT ?", afterID, limit)

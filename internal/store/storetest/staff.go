@@ -35,6 +35,11 @@ func testStaff(t *testing.T, h Harness) {
 		if err != nil || got.ID != u.ID || got.Name != "Aiko Ops" || got.Role != auth.RoleFinance || !got.DisabledAt.IsZero() {
 			t.Fatalf("AuthenticateStaff = %+v, %v", got, err)
 		}
+		if got, err := svc.FindStaffUserByID(ctx, u.ID); err != nil || got.Email != u.Email || got.Role != auth.RoleFinance {
+			t.Fatalf("FindStaffUserByID = %+v, %v", got, err)
+		}
+		_, err = svc.FindStaffUserByID(ctx, auth.StaffIDPrefix+"00000000000000000000")
+		wantCode(t, err, apperr.CodeNotFound, "an unknown staff id")
 	})
 	t.Run("ErrSignIn", func(t *testing.T) {
 		for _, c := range []struct{ email, pw string }{{"ops@example.com", pw + "!"}, {"nobody@example.com", pw}, {"not an email", pw}, {"ops@example.com", ""}} {

@@ -39,8 +39,11 @@ func Run(t *testing.T, h Harness) {
 	t.Run("SameRequestTwoWriters", func(t *testing.T) { testSameRequestTwoWriters(t, h) })
 	t.Run("Auth", func(t *testing.T) { testAuth(t, h) })
 	t.Run("Staff", func(t *testing.T) { testStaff(t, h) })
+	t.Run("Users", func(t *testing.T) { testUsers(t, h) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, h) })
 	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, h) })
 	t.Run("Writer", func(t *testing.T) { testWriter(t, h) })
 	t.Run("Escrow", func(t *testing.T) { testEscrow(t, h) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, h) })
+	t.Run("Mail", func(t *testing.T) { testMail(t, h) })
 }

@@ -68,6 +68,8 @@ type serveConfig struct {
 	// EscrowPayTo is the operator's bank account as buyers are told to pay
 	// into it (EscrowPayToDefault when empty).
 	EscrowPayTo string
+	// EscrowFraud are the fraud thresholds (zero fields: the defaults).
+	EscrowFraud escrow.FraudRules
 	// SMTPURL is the mail relay (smtprelay.ParseURL); "" writes mail to
 	// the log instead.
 	SMTPURL string
@@ -92,6 +94,15 @@ func runServe(ctx context.Context, e env, args []string) error {
 	secureCookies := fs.Bool("secure-cookies", false, "mark the web pages' cookies Secure even over plain HTTP (behind a TLS-terminating proxy)")
 	payTo := fs.String("escrow-pay-to", envOr(e, "KINKO_ESCROW_PAY_TO", EscrowPayToDefault), "the bank account escrow buyers pay into, as printed in payment instructions (env KINKO_ESCROW_PAY_TO)")
 	smtpURL := fs.String("smtp-url", envOr(e, "KINKO_SMTP_URL", ""), smtpURLUsage)
+	fraud, err := parseFraudRules(e.getenv("KINKO_ESCROW_FRAUD"))
+	if err != nil {
+		return usageError("KINKO_ESCROW_FRAUD: %v", err)
+	}
+	fs.Func("escrow-fraud", "fraud thresholds that hold escrow deals for review, e.g. amount_min=1000000,deals_per_day=10,new_seller_days=7,new_seller_amount_min=100000,sellers_per_bank_account=2 (unset keys keep their defaults; env KINKO_ESCROW_FRAUD)", func(v string) error {
+		var err error
+		fraud, err = parseFraudRules(v)
+		return err
+	})
 	testClock := fs.Bool("test-clock", false, "TESTS ONLY: let the admin key move escrow's clock forward (POST /v1/test_clock/advance); refused on PostgreSQL without --allow-test-clock")
 	allowTestClock := fs.Bool("allow-test-clock", false, "allow --test-clock on PostgreSQL (a throwaway database, one node)")
 	if err := parseFlags(fs, args); err != nil {
@@ -101,9 +112,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return usageError("--allow-test-clock goes with --test-clock")
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
+	err = serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
 		EscrowPayTo: *payTo, SMTPURL: *smtpURL, PublicURL: *publicURL, SecureCookies: *secureCookies,
-		TestClock: *testClock, AllowTestClock: *allowTestClock}, nil)
+		TestClock: *testClock, AllowTestClock: *allowTestClock, EscrowFraud: fraud}, nil)
 	if errors.Is(err, errUsage) {
 		return err
 	}
@@ -194,7 +205,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	escrowCfg := escrow.Config{Store: st, Ledger: engine, PayTo: cfg.EscrowPayTo, PortalURL: publicURL,
+	escrowCfg := escrow.Config{Store: st, Ledger: engine, PayTo: cfg.EscrowPayTo, PortalURL: publicURL, Fraud: cfg.EscrowFraud,
 		Events: api.EventEncoder{EscrowPayTo: cfg.EscrowPayTo}}
 	if testClock != nil {
 		escrowCfg.Clock = testClock.Now

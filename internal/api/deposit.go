@@ -291,16 +291,23 @@ func (s *Server) importDeposits(w http.ResponseWriter, r *http.Request, p auth.P
 }
 
 // fileError names the file as the offending input of an import refused as
-// invalid: the parser's (or a deposit's) own param, the record and field
-// ("record 3: 取引金額 (amount)"), leads the detail.
+// invalid or conflict. An invalid file's own param, the record and field
+// ("record 3: 取引金額 (amount)"), leads the detail; a conflict (an entry
+// recorded before with another amount) names the entry in its message.
 func fileError(err error) error {
 	var ae *apperr.Error
-	if !errors.As(err, &ae) || ae.Code != apperr.CodeInvalid {
+	if !errors.As(err, &ae) {
 		return err
 	}
-	msg := ae.Message
-	if ae.Param != "" && ae.Param != "file" {
-		msg = fmt.Sprintf("%s: %s", ae.Param, ae.Message)
+	switch ae.Code {
+	case apperr.CodeInvalid:
+		msg := ae.Message
+		if ae.Param != "" && ae.Param != "file" {
+			msg = fmt.Sprintf("%s: %s", ae.Param, ae.Message)
+		}
+		return &apperr.Error{Code: apperr.CodeInvalid, Param: "file", Message: msg, Err: err}
+	case apperr.CodeConflict:
+		return &apperr.Error{Code: apperr.CodeConflict, Param: "file", Message: ae.Message, Err: err}
 	}
-	return &apperr.Error{Code: apperr.CodeInvalid, Param: "file", Message: msg, Err: err}
+	return err
 }

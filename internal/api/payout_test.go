@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/bankfile"
+	"github.com/kinko-pay/kinko/internal/escrow"
 )
 
 // statementCredit is one buyer's transfer on a test statement.
@@ -153,6 +154,14 @@ func TestDepositImport(t *testing.T) {
 		t.Fatalf("imported again %s", again.raw)
 	}
 	h.want(h.do("POST", "/v1/deposits/imports", "admin", importBody("camt053", file), "Idempotency-Key", "imp-1"), 422, "idempotency_key_reused")
+
+	t.Run("ErrEntryRecordedWithAnotherAmount", func(t *testing.T) {
+		other := zenginStatement(t, statementCredit{"00000002", 778, "ｽｽﾞｷ ﾊﾅｺ"})
+		r := h.want(h.do("POST", "/v1/deposits/imports", "admin", importBody("zengin", other)), 409, "conflict")
+		if r.body["param"] != "file" || !strings.Contains(r.body["detail"].(string), "20260105-20260105-00000002") {
+			t.Fatalf("conflict %s", r.raw)
+		}
+	})
 }
 
 // releasedDeal takes a deal of k1's (seller@example.com) to released and
@@ -449,4 +458,42 @@ func FuzzPayoutBodies(f *testing.F) {
 			decode(req(), dst)
 		}
 	})
+}
+
+// TestOpenAPIPayoutBounds keeps the bounds the document gives equal to the
+// code's.
+func TestOpenAPIPayoutBounds(t *testing.T) {
+	d := mustOpenAPI(t)
+	prop := func(schema, name string) map[string]any {
+		return d.schema(schema)["properties"].(map[string]any)[name].(map[string]any)
+	}
+	for _, tc := range []struct {
+		what      string
+		got, want any
+	}{
+		{"DepositImportCreate.file maxLength", prop("DepositImportCreate", "file")["maxLength"], base64.StdEncoding.EncodedLen(ImportFileBytesMax)},
+		{"PayoutBatch.items maxItems", prop("PayoutBatch", "items")["maxItems"], escrow.PayoutItemsMax},
+		{"PayoutBatch.count maximum", prop("PayoutBatch", "count")["maximum"], escrow.PayoutItemsMax},
+		{"PayoutBatchSummary.count maximum", prop("PayoutBatchSummary", "count")["maximum"], escrow.PayoutItemsMax},
+		{"ReturnPayoutItem.reason maxLength", prop("ReturnPayoutItem", "reason")["maxLength"], escrow.ReturnReasonMax},
+		{"PayoutItem.reason maxLength", prop("PayoutItem", "reason")["maxLength"], escrow.ReturnReasonMax},
+		{"BankAccount.holder_name maxLength", prop("BankAccount", "holder_name")["maxLength"], escrow.HolderNameLenMax},
+		{"BankAccount.bank_name maxLength", prop("BankAccount", "bank_name")["maxLength"], escrow.BankNameLenMax},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s is %v, want %v", tc.what, tc.got, tc.want)
+		}
+	}
+	info := strings.Join(strings.Fields(d.root["info"].(map[string]any)["description"].(string)), " ")
+	var imports string
+	for _, o := range d.operations() {
+		if o.String() == "POST /v1/deposits/imports" {
+			imports = strings.Join(strings.Fields(o.op["description"].(string)), " ")
+		}
+	}
+	for _, want := range []string{fmt.Sprint(ImportBodyBytesMax), fmt.Sprintf("%d MiB", ImportFileBytesMax>>20)} {
+		if !strings.Contains(info, want) || !strings.Contains(imports, want) {
+			t.Errorf("info.description or the import's description does not say %q", want)
+		}
+	}
 }

@@ -88,6 +88,7 @@ type importData struct {
 	Report   escrow.ImportReport
 	Deposits []depositRow
 	Counts   []importCount
+	Error    message // the import stopped at an entry it could not record
 }
 
 // importCount is one line of the report.
@@ -115,28 +116,33 @@ func (s *Server) consoleImport(w http.ResponseWriter, r *http.Request, v *visit)
 		return s.renderDeposits(w, r, v, http.StatusRequestEntityTooLarge, msg(msgImportTooLarge, statementBytesMax>>20))
 	}
 	rep, err := s.cfg.Escrow.ImportStatement(r.Context(), staffActor(v.staff), format, data, nil)
+	status, stopped := http.StatusOK, message{}
 	if err != nil {
 		var ae *apperr.Error
 		switch {
-		case errors.As(err, &ae) && ae.Code == apperr.CodeInvalid && ae.Param == "format":
+		case !errors.As(err, &ae) || ae.Code == apperr.CodeInternal:
+			return err
+		case ae.Code == apperr.CodeInvalid && ae.Param == "format":
 			return s.renderDeposits(w, r, v, http.StatusBadRequest, fieldHints["format"])
-		case errors.As(err, &ae) && ae.Code == apperr.CodeInvalid && len(rep.Deposits) == 0:
+		case ae.Code == apperr.CodeInvalid && rep.Entries == 0:
 			// The file did not parse: nothing was recorded. The detail
 			// (record and field) is the parser's, in English.
 			return s.renderDeposits(w, r, v, http.StatusBadRequest, msg(msgImportBadFile, strings.TrimSpace(ae.Param+" "+ae.Message)))
 		}
-		return err
+		// An entry was refused: those before it are recorded (each is its
+		// own transaction), the rest are not; the report says which.
+		status, stopped = http.StatusUnprocessableEntity, msg(msgImportStopped, len(rep.Deposits)+1, strings.TrimSpace(ae.Param+" "+ae.Message))
 	}
 	rows, err := s.depositRows(r, rep.Deposits)
 	if err != nil {
 		return err
 	}
-	d := importData{Format: format, FileName: hdr.Filename, Report: rep, Deposits: rows}
+	d := importData{Format: format, FileName: hdr.Filename, Report: rep, Deposits: rows, Error: stopped}
 	for _, st := range []escrow.DepositStatus{escrow.DepositMatched, escrow.DepositPartial, escrow.DepositOverpaid,
 		escrow.DepositUnmatched, escrow.DepositLate} {
 		d.Counts = append(d.Counts, importCount{Label: depositStatusName(st), N: rep.Statuses[st]})
 	}
 	d.Counts = append(d.Counts, importCount{Label: msg(msgImportReplayed), N: rep.Replayed},
 		importCount{Label: msg(msgImportWithdrawals), N: rep.Withdrawals})
-	return s.render(w, at(r, "/console/deposits"), v, http.StatusOK, "console_import", d)
+	return s.render(w, at(r, "/console/deposits"), v, status, "console_import", d)
 }

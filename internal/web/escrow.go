@@ -57,7 +57,9 @@ func (s *Server) escrowRoutes() {
 	s.mux.Handle("POST /console/deals/{id}/resolve", support(s.consoleResolve))
 	s.mux.Handle("POST /console/deals/{id}/clear-review", support(s.consoleClearReview))
 	s.mux.Handle("GET /console/deposits", finance(s.consoleDeposits))
-	s.mux.Handle("POST /console/deposits/import", s.consoleUpload(statementBytesMax, s.requireRole(auth.RoleFinance)(s.consoleImport)))
+	// The body may exceed the file's bound by a form's worth, so that a file
+	// just over it gets the import page's own message.
+	s.mux.Handle("POST /console/deposits/import", s.consoleUpload(statementBytesMax+formBytesMax, s.requireRole(auth.RoleFinance)(s.consoleImport)))
 	s.mux.Handle("POST /console/deposits/{id}/clear", finance(s.consoleClearDeposit))
 	s.mux.Handle("GET /console/payouts", finance(s.consolePayouts))
 	s.mux.Handle("POST /console/payouts", finance(s.consoleBuildBatch))

@@ -6,6 +6,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -381,10 +382,29 @@ func TestConsoleEscrowPages(t *testing.T) {
 		wantContains(t, "deposits page", r.body, ja["import.no_file"])
 		r = finance.upload("/console/deposits/import", form(t, dep, "format", "zengin"), "big.txt", bytes.Repeat([]byte{'x'}, statementBytesMax+1))
 		wantStatus(t, "a file over the bound", r, http.StatusRequestEntityTooLarge)
+		wantContains(t, "deposits page", r.body, strings.ReplaceAll(ja["import.too_large"], "%[1]d", "8"))
+		r = finance.upload("/console/deposits/import", form(t, dep, "format", "zengin"), "huge.txt", bytes.Repeat([]byte{'x'}, 2*statementBytesMax))
+		wantStatus(t, "a body far over the bound", r, http.StatusRequestEntityTooLarge)
 		r = finance.upload("/console/deposits/"+"dep_x"+"/clear", form(t, dep, "note", "x"), "s.txt", file)
 		wantStatus(t, "a file to a page that takes none", r, http.StatusBadRequest)
 		if n := len(f.depositsOpen(t)); n != 0 {
 			t.Fatalf("refused imports recorded %d deposits", n)
+		}
+	})
+
+	t.Run("ErrImportStopped", func(t *testing.T) {
+		// A camt.053 in euros, which this operator's ledger has no asset
+		// for: the first credit cannot be recorded, nothing is.
+		camt, err := os.ReadFile("../bankfile/testdata/camt053.001.02-sample.xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dep := finance.get("/console/deposits")
+		r := finance.upload("/console/deposits/import", form(t, dep, "format", "camt053"), "camt.xml", camt)
+		wantStatus(t, "a statement in euros", r, http.StatusUnprocessableEntity)
+		wantContains(t, "the report", r.body, `id="import-error"`, `asset &#34;EUR&#34; is not configured`)
+		if n := len(f.depositsOpen(t)); n != 0 {
+			t.Fatalf("the stopped import recorded %d deposits", n)
 		}
 	})
 

@@ -157,6 +157,7 @@ const (
 	msgImportNoFile      msgKey = "import.no_file"
 	msgImportTooLarge    msgKey = "import.too_large" // %[1]d MiB
 	msgImportBadFile     msgKey = "import.bad_file"  // %[1]s the parser's detail
+	msgImportStopped     msgKey = "import.stopped"   // %[1]d the credit's number, %[2]s the detail
 	msgImportReplayed    msgKey = "import.replayed"
 	msgImportWithdrawals msgKey = "import.withdrawals"
 	msgPayoutNothing     msgKey = "payouts.nothing" // %[1]s the currency

@@ -14,6 +14,8 @@ import (
 	"github.com/kinko-pay/kinko/client"
 	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/clock"
+	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -45,7 +47,7 @@ func server(t *testing.T, wrap func(http.Handler) http.Handler) (url, admin, mer
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, merchant, err = keys.CreateKey(ctx, org.ID, "test", []auth.Scope{"accounts:write", "transfers:write", "assets:read", "events:read", "webhooks:write"})
+	_, merchant, err = keys.CreateKey(ctx, org.ID, "test", []auth.Scope{"accounts:write", "transfers:write", "assets:read", "events:read", "webhooks:write", "escrow:write"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +68,10 @@ func server(t *testing.T, wrap func(http.Handler) http.Handler) (url, admin, mer
 		}
 	}()
 	t.Cleanup(func() { stop(); <-dispatched })
+	tc := &clock.Offset{}
+	deals := escrow.NewService(escrow.Config{Store: db, Ledger: e, Clock: tc.Now, PayTo: "Test Bank", Events: api.EventEncoder{EscrowPayTo: "Test Bank"}})
 	var h http.Handler = api.New(api.Config{Ledger: e, Auth: keys, Idempotency: idempotency.NewService(db, nil),
-		Events: event.NewService(db), Webhooks: hooks})
+		Events: event.NewService(db), Webhooks: hooks, Escrow: deals, EscrowPayTo: "Test Bank", TestClock: tc})
 	if wrap != nil {
 		h = wrap(h)
 	}

@@ -115,6 +115,20 @@ const (
 	EventTransferPosted  = "transfer.posted"  // the post Transfer of a hold
 	EventTransferVoided  = "transfer.voided"  // the void Transfer of a hold
 	EventTransferExpired = "transfer.expired" // the expire Transfer the ledger wrote at a hold's timeout
+
+	// Escrow: Data.Object is the Deal after the change (Event.Deal).
+	EventDealCreated           = "deal.created"
+	EventDealAccepted          = "deal.accepted"
+	EventDealCanceled          = "deal.canceled" // declined, canceled by a party, or not paid in time
+	EventDealPaymentReceived   = "deal.payment_received"
+	EventDealFunded            = "deal.funded"
+	EventDealShipped           = "deal.shipped"
+	EventDealReceived          = "deal.received"
+	EventDealMilestoneReleased = "deal.milestone_released"
+	EventDealReleased          = "deal.released"
+	EventDealDisputed          = "deal.disputed"
+	EventDealResolved          = "deal.resolved"
+	EventDealRefunded          = "deal.refunded" // not shipped in time
 )
 
 // Event is a recorded change to the organization's data: the body of GET
@@ -127,7 +141,8 @@ type Event struct {
 }
 
 // EventData holds the changed object as the API showed it when the change
-// committed: an Account for account.created, a Transfer for transfer.*.
+// committed: an Account for account.created, a Transfer for transfer.*, a
+// Deal for deal.*.
 type EventData struct {
 	Object json.RawMessage `json:"object"`
 }

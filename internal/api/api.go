@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/clock"
+	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -44,7 +46,19 @@ type Config struct {
 	// Idempotency keeps first responses to Idempotency-Key; nil turns the
 	// header off (tests of other concerns only).
 	Idempotency *idempotency.Service
-	Logger      *slog.Logger // nil discards
+	// Escrow runs deals and deposits (/v1/deals, /v1/deposits); nil answers
+	// them 503 unavailable (tests of other concerns only). It is made with
+	// escrow.Config.Events = EventEncoder{EscrowPayTo: EscrowPayTo}.
+	Escrow *escrow.Service
+	// EscrowPayTo is the operator's bank account as payment instructions
+	// print it (escrow.Config.PayTo).
+	EscrowPayTo string
+	// TestClock, when set, is the clock the escrow service reads; the
+	// server then registers /v1/test_clock, which moves it forward and
+	// fires the deadlines it passes. Never set in production: kinko serve
+	// sets it only with --test-clock.
+	TestClock *clock.Offset
+	Logger    *slog.Logger // nil discards
 	// ObserveRequest, when set, is told of every answered request: the route
 	// pattern that matched (bounded, never the raw path), status and time.
 	ObserveRequest func(route, method string, status int, d time.Duration)
@@ -112,9 +126,10 @@ type Route struct {
 	handle       handler
 }
 
-// Routes lists every endpoint the server registers behind an API key.
+// Routes lists every endpoint the server registers behind an API key; the
+// test clock's only when Config.TestClock is set.
 func (s *Server) Routes() []Route {
-	return []Route{
+	routes := []Route{
 		{"GET", "/v1/assets", s.listAssets},
 		{"POST", "/v1/assets", s.createAsset},
 		{"POST", "/v1/accounts", s.createAccount},
@@ -137,7 +152,30 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/webhook_endpoints/{id}", s.getWebhookEndpoint},
 		{"POST", "/v1/webhook_endpoints/{id}", s.updateWebhookEndpoint},
 		{"GET", "/v1/webhook_endpoints/{id}/attempts", s.listWebhookAttempts},
+		{"POST", "/v1/deals", s.createDeal},
+		{"GET", "/v1/deals", s.listDeals},
+		{"GET", "/v1/deals/{id}", s.getDeal},
+		{"GET", "/v1/deals/{id}/timeline", s.getDealTimeline},
+		{"POST", "/v1/deals/{id}/accept", s.step(acceptDeal)},
+		{"POST", "/v1/deals/{id}/decline", s.step(declineDeal)},
+		{"POST", "/v1/deals/{id}/cancel", s.step(cancelDeal)},
+		{"POST", "/v1/deals/{id}/ship", s.shipDeal},
+		{"POST", "/v1/deals/{id}/confirm_receipt", s.step(confirmReceipt)},
+		{"POST", "/v1/deals/{id}/approve", s.step(approveDeal)},
+		{"POST", "/v1/deals/{id}/release_milestone", s.step(releaseMilestone)},
+		{"POST", "/v1/deals/{id}/dispute", s.disputeDeal},
+		{"GET", "/v1/deals/{id}/messages", s.listDealMessages},
+		{"POST", "/v1/deals/{id}/messages", s.createDealMessage},
+		{"POST", "/v1/deals/{id}/resolve", s.resolveDeal},
+		{"POST", "/v1/deals/{id}/review", s.reviewDeal},
+		{"POST", "/v1/deposits", s.createDeposit},
+		{"GET", "/v1/deposits", s.listDeposits},
+		{"POST", "/v1/deposits/{id}/clear", s.clearDeposit},
 	}
+	if s.cfg.TestClock != nil {
+		routes = append(routes, s.testClockRoutes()...)
+	}
+	return routes
 }
 
 // PublicRoutes lists the endpoints that need no API key.

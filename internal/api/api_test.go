@@ -15,6 +15,8 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/clock"
+	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -34,10 +36,14 @@ func (k keys) Authenticate(_ context.Context, secret string) (auth.Principal, er
 }
 
 type harness struct {
-	t   *testing.T
-	srv *httptest.Server
-	db  *sqlite.DB // for what no endpoint writes, such as webhook attempts
+	t     *testing.T
+	srv   *httptest.Server
+	db    *sqlite.DB    // for what no endpoint writes, such as webhook attempts
+	clock *clock.Offset // escrow's test clock, also moved by /v1/test_clock
 }
+
+// harnessPayTo is the escrow payment instructions' bank account in tests.
+const harnessPayTo = "Kinko Test Bank 001 / 100 / 1234567"
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -55,16 +61,20 @@ func newHarness(t *testing.T) *harness {
 	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
 		t.Fatal(err)
 	}
-	all := []auth.Scope{"accounts:write", "transfers:write", "assets:read", "events:read", "webhooks:write"}
-	srv := httptest.NewServer(New(Config{Ledger: e, Idempotency: idempotency.NewService(db, nil), Events: event.NewService(db), Webhooks: webhook.NewService(db, db, nil), Auth: keys{
-		"k1":       {OrgID: "org_1", KeyID: "key_1", Scopes: all},
-		"k2":       {OrgID: "org_2", KeyID: "key_2", Scopes: all},
-		"readonly": {OrgID: "org_1", KeyID: "key_3", Scopes: []auth.Scope{"accounts:read", "transfers:read", "events:read", "webhooks:read"}},
-		"admin":    {OrgID: "org_operator", KeyID: "key_0", Scopes: []auth.Scope{auth.ScopeAdmin}},
-		"ledger":   {OrgID: "org_1", KeyID: "key_4", Scopes: []auth.Scope{"accounts:write", "transfers:write"}},
-	}}))
+	all := []auth.Scope{"accounts:write", "transfers:write", "assets:read", "events:read", "webhooks:write", "escrow:write"}
+	tc := &clock.Offset{}
+	deals := escrow.NewService(escrow.Config{Store: db, Ledger: e, Clock: tc.Now, PayTo: harnessPayTo, Events: EventEncoder{EscrowPayTo: harnessPayTo}})
+	srv := httptest.NewServer(New(Config{Ledger: e, Idempotency: idempotency.NewService(db, nil), Events: event.NewService(db), Webhooks: webhook.NewService(db, db, nil),
+		Escrow: deals, EscrowPayTo: harnessPayTo, TestClock: tc, Auth: keys{
+			"k1":       {OrgID: "org_1", KeyID: "key_1", Scopes: all},
+			"k2":       {OrgID: "org_2", KeyID: "key_2", Scopes: all},
+			"readonly": {OrgID: "org_1", KeyID: "key_3", Scopes: []auth.Scope{"accounts:read", "transfers:read", "events:read", "webhooks:read"}},
+			"admin":    {OrgID: "org_operator", KeyID: "key_0", Scopes: []auth.Scope{auth.ScopeAdmin}},
+			"ledger":   {OrgID: "org_1", KeyID: "key_4", Scopes: []auth.Scope{"accounts:write", "transfers:write"}},
+			"dealread": {OrgID: "org_1", KeyID: "key_5", Scopes: []auth.Scope{"escrow:read"}},
+		}}))
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, db: db}
+	return &harness{t: t, srv: srv, db: db, clock: tc}
 }
 
 type response struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
@@ -46,6 +47,19 @@ var statusByCode = map[string]int{
 	idempotency.CodeKeyInUse:  http.StatusConflict,
 	codeTooLarge:              http.StatusRequestEntityTooLarge,
 	codeUnsupportedMedia:      http.StatusUnsupportedMediaType,
+	escrow.CodeStateConflict:  http.StatusConflict,
+	escrow.CodeNotParty:       http.StatusForbidden,
+	escrow.CodeReviewHold:     http.StatusConflict,
+	escrow.CodeDeadlinePassed: http.StatusConflict,
+}
+
+// internalCodes are application codes that name a bug, not the caller's
+// mistake: they are rendered as internal errors, with an error id, and
+// logged in full. transfer_rejected is a product's own ledger move refused,
+// which its rules promise never happens.
+var internalCodes = map[string]bool{
+	apperr.CodeInternal:         true,
+	ledger.CodeTransferRejected: true,
 }
 
 const (
@@ -94,7 +108,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &re):
 		p.Code, p.Status = string(re.result), statusOfResult(re.result)
 		p.Detail = "the ledger rejected the transfer: " + strings.ReplaceAll(string(re.result), "_", " ")
-	case errors.As(err, &ae) && ae.Code != apperr.CodeInternal:
+	case errors.As(err, &ae) && !internalCodes[ae.Code]:
 		p.Code, p.Detail, p.Param = ae.Code, ae.Message, ae.Param
 		if st, ok := statusByCode[ae.Code]; ok {
 			p.Status = st

@@ -11,13 +11,18 @@ import (
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
-// EventEncoder renders the ledger's new accounts and transfers as event data:
-// exactly the compact JSON that GET /v1/accounts/{id} and GET
-// /v1/transfers/{id} answer for the object (without the trailing newline),
-// so that an event shows the object as the API does. The server passes it as
-// ledger.Config.Events; it runs inside the ledger's commit, so it does no
-// more than one json.Marshal of the API's own struct.
-type EventEncoder struct{}
+// EventEncoder renders the ledger's new accounts and transfers, and escrow's
+// deals, as event data: exactly the compact JSON that GET
+// /v1/accounts/{id}, GET /v1/transfers/{id} and GET /v1/deals/{id} answer
+// for the object (without the trailing newline), so that an event shows the
+// object as the API does. The server passes it as ledger.Config.Events and
+// escrow.Config.Events; it runs inside the commit, so it does no more than
+// one json.Marshal of the API's own struct.
+type EventEncoder struct {
+	// EscrowPayTo is Config.EscrowPayTo, for the payment instructions of
+	// deals; the ledger's objects do not use it.
+	EscrowPayTo string
+}
 
 var _ ledger.EventEncoder = EventEncoder{}
 

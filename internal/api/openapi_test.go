@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/clock"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/webhook"
@@ -147,11 +148,24 @@ func TestOpenAPIListsExactlyTheRegisteredRoutes(t *testing.T) {
 	if v := d.root["openapi"]; v != "3.1.0" {
 		t.Errorf("openapi = %v, want 3.1.0", v)
 	}
+	// The test clock's routes exist only on a server with a test clock;
+	// the document marks them with x-kinko-test-clock: true.
 	s := New(Config{Auth: keys{}})
+	withClock := New(Config{Auth: keys{}, TestClock: &clock.Offset{}})
 	registered := map[string]bool{}
 	public := map[string]bool{}
+	testClock := map[string]bool{}
 	for _, rt := range s.Routes() {
 		registered[rt.Method+" "+rt.Path] = true
+	}
+	for _, rt := range withClock.Routes() {
+		if !registered[rt.Method+" "+rt.Path] {
+			registered[rt.Method+" "+rt.Path] = true
+			testClock[rt.Method+" "+rt.Path] = true
+		}
+	}
+	if len(testClock) == 0 {
+		t.Error("a server with a test clock registers no route of its own")
 	}
 	for _, rt := range s.PublicRoutes() {
 		registered[rt.Method+" "+rt.Path] = true
@@ -165,6 +179,9 @@ func TestOpenAPIListsExactlyTheRegisteredRoutes(t *testing.T) {
 		documented[o.String()] = true
 		if !registered[o.String()] {
 			t.Errorf("%s is documented but the server does not register it", o)
+		}
+		if marked := o.op["x-kinko-test-clock"] == true; marked != testClock[o.String()] {
+			t.Errorf("%s: x-kinko-test-clock %v, but registered only with a test clock: %v", o, o.op["x-kinko-test-clock"], testClock[o.String()])
 		}
 		// Public routes, and only they, need no key.
 		sec, declared := o.op["security"].([]any)
@@ -445,12 +462,21 @@ func TestOpenAPISchemasMatchTheGoJSON(t *testing.T) {
 		"WebhookEndpointList": list[webhookEndpointJSON]{}, "WebhookAttempt": webhookAttemptJSON{},
 		"WebhookAttemptList": list[webhookAttemptJSON]{}, "WebhookDelivery": webhookDeliveryJSON{},
 		"WebhookDeliveryList": list[webhookDeliveryJSON]{},
+		"Deal":                dealJSON{}, "DealList": list[dealJSON]{}, "DealParty": partyJSON{}, "DealDeadlines": deadlinesJSON{},
+		"PaymentInstructions": paymentInstructionsJSON{}, "Milestone": milestoneJSON{},
+		"DealTimelineEntry": timelineEntryJSON{}, "DealTimeline": list[timelineEntryJSON]{},
+		"DealMessage": messageJSON{}, "DealMessageList": list[messageJSON]{},
+		"Deposit": depositJSON{}, "DepositList": list[depositJSON]{}, "TestClock": testClockJSON{},
 	}
 	requests := map[string]any{
 		"AccountCreate": accountCreate{}, "AssetCreate": assetCreate{}, "TransferCreate": transferCreate{},
 		"BatchTransferCreate": transferCreate{}, "BatchCreate": batchCreate{}, "PostTransfer": resolveBody{},
 		"VoidTransfer": resolveBody{}, "PostAmount": moneyJSON{},
 		"WebhookEndpointCreate": webhookEndpointCreate{}, "WebhookEndpointUpdate": webhookEndpointUpdate{}, "ReplayEvent": eventReplay{},
+		"DealCreate": dealCreate{}, "DealPartyCreate": partyCreate{}, "DealDeadlinesCreate": deadlinesCreate{},
+		"MilestoneCreate": milestoneCreate{}, "DealAction": dealAction{}, "ShipDeal": shipBody{}, "DisputeDeal": disputeBody{},
+		"DealMessageCreate": messageCreate{}, "ResolveDispute": resolveDispute{}, "ReviewDeal": reviewBody{},
+		"DepositCreate": depositCreate{}, "ClearDeposit": depositClear{}, "TestClockAdvance": testClockAdvance{},
 	}
 	// Fields the Go type decodes but the handler refuses, so the document
 	// leaves them out.

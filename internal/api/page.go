@@ -28,12 +28,8 @@ func newList[T any](items []T, limit int) list[T] {
 // pageParams reads limit (1..PageLimitMax, default 20) and starting_after (an
 // id of the kind prefix) from the query.
 func pageParams(r *http.Request, prefix string) (limit int, after int64, err error) {
-	limit = pageLimitStart
-	if v := r.URL.Query().Get("limit"); v != "" {
-		limit, err = strconv.Atoi(v)
-		if err != nil || limit < 1 || limit > PageLimitMax {
-			return 0, 0, apperr.Invalid("limit", "limit must be an integer between 1 and %d", PageLimitMax)
-		}
+	if limit, err = pageLimit(r); err != nil {
+		return 0, 0, err
 	}
 	if v := r.URL.Query().Get("starting_after"); v != "" {
 		after, err = parseID(prefix, v, "starting_after")
@@ -45,11 +41,11 @@ func pageParams(r *http.Request, prefix string) (limit int, after int64, err err
 }
 
 // fetchPage reads the limit+1 objects newList needs through find, which asks
-// a domain service for n objects after a cursor. The event and webhook
-// services refuse more than PageLimitMax at a time, so when limit is
+// a domain service for n objects after a cursor (an id). The event, webhook
+// and escrow services refuse more than PageLimitMax at a time, so when limit is
 // PageLimitMax and the page comes back full, the one object that decides
 // has_more is asked for separately.
-func fetchPage[T any](limit int, after int64, id func(T) int64, find func(after int64, n int) ([]T, error)) ([]T, error) {
+func fetchPage[T, K any](limit int, after K, id func(T) K, find func(after K, n int) ([]T, error)) ([]T, error) {
 	n := min(limit+1, PageLimitMax)
 	items, err := find(after, n)
 	if err != nil || len(items) < n || n > limit {
@@ -60,4 +56,32 @@ func fetchPage[T any](limit int, after int64, id func(T) int64, find func(after 
 		return nil, err
 	}
 	return append(items, more...), nil
+}
+
+// textPageParams is pageParams for kinds whose ids are text (deals,
+// deposits): starting_after is an id of the kind prefix, "" for the first
+// page.
+func textPageParams(r *http.Request, prefix string) (limit int, after string, err error) {
+	if limit, err = pageLimit(r); err != nil {
+		return 0, "", err
+	}
+	if v := r.URL.Query().Get("starting_after"); v != "" {
+		if after, err = parseTextID(prefix, v, "starting_after"); err != nil {
+			return 0, "", err
+		}
+	}
+	return limit, after, nil
+}
+
+// pageLimit reads limit: 1..PageLimitMax, pageLimitStart when absent.
+func pageLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return pageLimitStart, nil
+	}
+	limit, err := strconv.Atoi(v)
+	if err != nil || limit < 1 || limit > PageLimitMax {
+		return 0, apperr.Invalid("limit", "limit must be an integer between 1 and %d", PageLimitMax)
+	}
+	return limit, nil
 }

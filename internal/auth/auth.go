@@ -33,7 +33,7 @@ type Scope string
 const ScopeAdmin Scope = "admin"
 
 // Families are the resource families scopes name.
-var Families = []string{"accounts", "transfers", "assets", "events", "webhooks", "keys"}
+var Families = []string{"accounts", "transfers", "assets", "events", "webhooks", "keys", "escrow"}
 
 // ParseScopes reads a comma-separated list such as "accounts:read,transfers:write".
 //

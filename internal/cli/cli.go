@@ -58,6 +58,8 @@ func commands() []command {
 		{"bench", "measure throughput (bench ledger|api)", runBench},
 		{"accounts", "create, read and list accounts through the API (accounts create|get|list|balance)", runAccounts},
 		{"transfers", "create, read, post and void transfers through the API (transfers create|get|post|void)", runTransfers},
+		{"deals", "escrow deals through the API (deals create|get|list|timeline|accept|ship|approve|…)", runDeals},
+		{"deposits", "record, list and clear escrow deposits through the API (operator key)", runDeposits},
 		{"orgs", "create organizations (orgs create --name NAME prints the id)", runOrgs},
 		{"keys", "create, list and revoke API keys (keys create|list|revoke)", runKeys},
 		{"staff", "manage the operator's staff users and their roles (staff create|list|role|password|disable)", runStaff},

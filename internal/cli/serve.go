@@ -16,6 +16,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/clock"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/idempotency"
@@ -67,9 +68,16 @@ type serveConfig struct {
 	// EscrowPayTo is the operator's bank account as buyers are told to pay
 	// into it (EscrowPayToDefault when empty).
 	EscrowPayTo string
+	// EscrowFraud are the fraud thresholds (zero fields: the defaults).
+	EscrowFraud escrow.FraudRules
 	// SMTPURL is the mail relay (smtprelay.ParseURL); "" writes mail to
 	// the log instead.
 	SMTPURL string
+	// TestClock gives escrow a clock that POST /v1/test_clock/advance moves
+	// forward, for black-box tests of deadlines. serve refuses it on
+	// PostgreSQL unless AllowTestClock is set too: a shared database is
+	// usually not a throwaway one, and each node would keep its own offset.
+	TestClock, AllowTestClock bool
 }
 
 // EscrowPayToDefault is the development default of --escrow-pay-to: it
@@ -86,12 +94,30 @@ func runServe(ctx context.Context, e env, args []string) error {
 	secureCookies := fs.Bool("secure-cookies", false, "mark the web pages' cookies Secure even over plain HTTP (behind a TLS-terminating proxy)")
 	payTo := fs.String("escrow-pay-to", envOr(e, "KINKO_ESCROW_PAY_TO", EscrowPayToDefault), "the bank account escrow buyers pay into, as printed in payment instructions (env KINKO_ESCROW_PAY_TO)")
 	smtpURL := fs.String("smtp-url", envOr(e, "KINKO_SMTP_URL", ""), smtpURLUsage)
+	fraud, err := parseFraudRules(e.getenv("KINKO_ESCROW_FRAUD"))
+	if err != nil {
+		return usageError("KINKO_ESCROW_FRAUD: %v", err)
+	}
+	fs.Func("escrow-fraud", "fraud thresholds that hold escrow deals for review, e.g. amount_min=1000000,deals_per_day=10,new_seller_days=7,new_seller_amount_min=100000,sellers_per_bank_account=2 (unset keys keep their defaults; env KINKO_ESCROW_FRAUD)", func(v string) error {
+		var err error
+		fraud, err = parseFraudRules(v)
+		return err
+	})
+	testClock := fs.Bool("test-clock", false, "TESTS ONLY: let the admin key move escrow's clock forward (POST /v1/test_clock/advance); refused on PostgreSQL without --allow-test-clock")
+	allowTestClock := fs.Bool("allow-test-clock", false, "allow --test-clock on PostgreSQL (a throwaway database, one node)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *allowTestClock && !*testClock {
+		return usageError("--allow-test-clock goes with --test-clock")
+	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	err := serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
-		EscrowPayTo: *payTo, SMTPURL: *smtpURL, PublicURL: *publicURL, SecureCookies: *secureCookies}, nil)
+	err = serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
+		EscrowPayTo: *payTo, SMTPURL: *smtpURL, PublicURL: *publicURL, SecureCookies: *secureCookies,
+		TestClock: *testClock, AllowTestClock: *allowTestClock, EscrowFraud: fraud}, nil)
+	if errors.Is(err, errUsage) {
+		return err
+	}
 	if err != nil {
 		logger.Error("serve failed", "err", err)
 		return exitError{exitFailure}
@@ -112,6 +138,9 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := cfg.Logger
+	if cfg.TestClock && isPostgresURL(cfg.DB) && !cfg.AllowTestClock {
+		return usageError("--test-clock is refused on PostgreSQL without --allow-test-clock: the clock is per node and the database is shared")
+	}
 	if cfg.PublicURL != "" {
 		if _, err := web.ParsePublicURL(cfg.PublicURL); err != nil {
 			return fmt.Errorf("serve: --public-url: %w", err)
@@ -168,7 +197,20 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	if cfg.EscrowPayTo == "" {
 		cfg.EscrowPayTo = EscrowPayToDefault
 	}
-	deals := escrow.NewService(escrow.Config{Store: st, Ledger: engine, PayTo: cfg.EscrowPayTo, PortalURL: publicURL})
+	var testClock *clock.Offset
+	if cfg.TestClock {
+		testClock = &clock.Offset{}
+		if err := announceTestClock(cfg.Stderr, log); err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	escrowCfg := escrow.Config{Store: st, Ledger: engine, PayTo: cfg.EscrowPayTo, PortalURL: publicURL, Fraud: cfg.EscrowFraud,
+		Events: api.EventEncoder{EscrowPayTo: cfg.EscrowPayTo}}
+	if testClock != nil {
+		escrowCfg.Clock = testClock.Now
+	}
+	deals := escrow.NewService(escrowCfg)
 	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
 		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals,
 		Mail: mailer, ObserveMail: met.ObserveMail})
@@ -196,6 +238,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		}
 	}()
 	v1 := api.New(api.Config{Ledger: engine, Auth: keys, Idempotency: idem, Events: events, Webhooks: hooks, Logger: log,
+		Escrow: deals, EscrowPayTo: cfg.EscrowPayTo, TestClock: testClock,
 		ObserveRequest: func(route, method string, status int, d time.Duration) {
 			met.ObserveRequest(route, method, status, d)
 			if method == http.MethodPost {
@@ -269,6 +312,17 @@ func bootstrap(ctx context.Context, keys *auth.Service, stderr io.Writer, log *s
 	log.Warn("created the operator organization and an admin API key; its secret is printed once on stderr, outside the log",
 		"org", auth.OperatorOrgID, "key_prefix", prefix)
 	_, err = fmt.Fprintf(stderr, "\n==> kinko: ADMIN API KEY (shown once, store it now): %s\n\n", secret)
+	return err
+}
+
+// announceTestClock says, in the log and on a line of its own on stderr,
+// that this server's escrow clock can be moved: never a production server.
+func announceTestClock(stderr io.Writer, log *slog.Logger) error {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	log.Warn("TEST CLOCK ON: the admin key can move escrow's clock forward (POST /v1/test_clock/advance) and fire every deadline it passes; never run a server holding real money like this")
+	_, err := fmt.Fprintf(stderr, "\n==> kinko: TEST CLOCK ON: escrow deadlines can be fired at will; for tests only, never real money\n\n")
 	return err
 }
 

@@ -346,3 +346,12 @@ func (d Deal) unreleased() (gross, fee int64) {
 	}
 	return gross, fee
 }
+
+// inspectionEnds is when the buyer's inspection period ends (or ended);
+// zero before receipt.
+func (d Deal) inspectionEnds() time.Time {
+	if d.ReceivedAt == nil {
+		return time.Time{}
+	}
+	return d.ReceivedAt.Add(time.Duration(d.InspectionDays) * 24 * time.Hour)
+}

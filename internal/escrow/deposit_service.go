@@ -113,7 +113,14 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 	})
 	if errors.Is(err, errReplayed) {
 		old, err := s.findDeposit(ctx, p.BankAccount, p.BankRef)
-		return old, true, err
+		if err != nil {
+			return Deposit{}, false, err
+		}
+		if old.Amount != p.Amount || old.Currency != p.Currency {
+			return Deposit{}, false, &apperr.Error{Code: apperr.CodeConflict, Param: "amount",
+				Message: fmt.Sprintf("bank entry %s was recorded as %d %s", p.BankRef, old.Amount, old.Currency)}
+		}
+		return old, true, nil
 	}
 	if err != nil {
 		return Deposit{}, false, fmt.Errorf("escrow: record deposit %s: %w", p.BankRef, err)

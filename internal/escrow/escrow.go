@@ -38,6 +38,9 @@ const (
 	MilestonesMax      = 20
 	ReasonLenMax       = 2000
 	MessageLenMax      = 4000
+	MessagesPerDealMax = 500 // a dispute thread's bound; the thread is read whole
+	ReviewReasonsMax   = 20
+	ReviewReasonLenMax = 200
 	AmountMax          = 1_000_000_000_000 // minor units; a deal above this is a data entry error
 	PayWithinDaysMax   = 60
 	ShipWithinDaysMax  = 60

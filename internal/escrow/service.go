@@ -332,6 +332,10 @@ func (s *Service) CreateDeal(ctx context.Context, actor Actor, p DealParams) (De
 			old, err := tx.DealByExternalRef(ctx, actor.ID, p.ExternalRef)
 			switch {
 			case err == nil:
+				if field := dealDiff(p, old); field != "" {
+					return &apperr.Error{Code: apperr.CodeConflict, Param: field,
+						Message: fmt.Sprintf("deal %s has external_ref %q with a different %s", old.ID, p.ExternalRef, field)}
+				}
 				out = old
 				return nil
 			case !apperr.Is(err, apperr.CodeNotFound):
@@ -410,6 +414,43 @@ func (s *Service) freshPaymentRef(ctx context.Context, tx Tx) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("escrow: no free payment reference after %d draws", paymentRefTriesMax)
+}
+
+// dealDiff names the first field in which p differs from the deal d an
+// earlier request with the same external_ref made, or "".
+func dealDiff(p DealParams, d Deal) string {
+	switch {
+	case p.Title != d.Title:
+		return "title"
+	case p.Description != d.Description:
+		return "description"
+	case p.Currency != d.Currency:
+		return "currency"
+	case p.Price != d.Price:
+		return "price"
+	case p.ShippingFee != d.ShippingFee:
+		return "shipping_fee"
+	case p.FeePayer != d.FeePayer:
+		return "fee_payer"
+	case p.SellerEmail != d.Seller.Email:
+		return "seller_email"
+	case p.BuyerEmail != d.Buyer.Email:
+		return "buyer_email"
+	case p.PayWithinDays != d.PayWithinDays:
+		return "pay_within_days"
+	case p.ShipWithinDays != d.ShipWithinDays:
+		return "ship_within_days"
+	case p.InspectionDays != d.InspectionDays:
+		return "inspection_days"
+	case len(p.Milestones) != len(d.Milestones) && !(len(p.Milestones) == 0 && len(d.Milestones) == 1):
+		return "milestones"
+	}
+	for i, m := range p.Milestones {
+		if m.Title != d.Milestones[i].Title || m.Amount != d.Milestones[i].Amount {
+			return "milestones"
+		}
+	}
+	return ""
 }
 
 func orDefault(s, d string) string {
@@ -674,8 +715,8 @@ func (s *Service) OpenDispute(ctx context.Context, actor Actor, id, reason strin
 		if err := requireState(c, StateShipped, StateReceived); err != nil {
 			return err
 		}
-		if c.deal.State == StateReceived && c.deal.DueAt != nil && !c.now.Before(*c.deal.DueAt) {
-			return apperr.New(CodeDeadlinePassed, "the inspection period ended at %s", c.deal.DueAt.Format(time.RFC3339))
+		if end := c.deal.inspectionEnds(); c.deal.State == StateReceived && !c.now.Before(end) {
+			return apperr.New(CodeDeadlinePassed, "the inspection period ended at %s", end.Format(time.RFC3339))
 		}
 		c.deal.State = StateDisputed
 		c.deal.DueAt = nil
@@ -706,6 +747,11 @@ func (s *Service) PostMessage(ctx context.Context, actor Actor, id, body string)
 		}
 		if d.State != StateDisputed {
 			return stateConflict(d, "a message")
+		}
+		if n, err := tx.MessageCount(ctx, d.ID); err != nil {
+			return err
+		} else if n >= MessagesPerDealMax {
+			return apperr.New(apperr.CodeConflict, "deal %s has the most messages a thread may hold (%d)", d.ID, MessagesPerDealMax)
 		}
 		party := "staff"
 		if actor.Kind != ActorStaff {
@@ -812,6 +858,14 @@ func (s *Service) SetReviewHold(ctx context.Context, actor Actor, id string, hol
 	if actor.Kind != ActorStaff && actor.Kind != ActorSystem {
 		return Deal{}, apperr.New(apperr.CodeForbidden, "only staff review deals")
 	}
+	if len(reasons) > ReviewReasonsMax {
+		return Deal{}, apperr.Invalid("reasons", "at most %d reasons", ReviewReasonsMax)
+	}
+	for _, r := range reasons {
+		if strings.TrimSpace(r) == "" || !validText(r, ReviewReasonLenMax) || strings.ContainsAny(r, "\r\n") {
+			return Deal{}, apperr.Invalid("reasons", "each reason is one line of at most %d bytes", ReviewReasonLenMax)
+		}
+	}
 	action := "review_cleared"
 	if hold {
 		action = "review_opened"
@@ -826,7 +880,7 @@ func (s *Service) SetReviewHold(ctx context.Context, actor Actor, id string, hol
 			c.data["reasons"] = reasons
 			return nil
 		}
-		if c.deal.State == StateReceived && c.deal.DueAt != nil && !c.now.Before(*c.deal.DueAt) {
+		if c.deal.State == StateReceived && !c.now.Before(c.deal.inspectionEnds()) {
 			return s.releaseAll(c)
 		}
 		return nil

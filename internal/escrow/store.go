@@ -102,6 +102,7 @@ type Tx interface {
 	// how many other sellers share their payout bank account.
 	PartyStats(ctx context.Context, email string, since time.Time) (PartyStats, error)
 	MessageInsert(ctx context.Context, m Message) error
+	MessageCount(ctx context.Context, dealID string) (int, error)
 
 	DepositInsert(ctx context.Context, d Deposit) (inserted bool, err error)
 	DepositForUpdate(ctx context.Context, id string) (Deposit, error)

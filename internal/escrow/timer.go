@@ -55,9 +55,11 @@ func (s *Service) FireTimer(ctx context.Context, id string, kind TimerKind) (not
 			c.mails = append(c.mails, s.mail(*d, Buyer, "not_shipped"), s.mail(*d, Seller, "not_shipped"))
 		case TimerInspection:
 			if d.ReviewHold {
-				// Held: the deadline stays, so the sweep finds it again and
-				// clearing the review releases it.
-				return errNothingDue
+				// Held: the deadline is spent (the sweep stops finding it)
+				// and clearing the review releases the deal.
+				d.DueAt = nil
+				c.data["held_for_review"] = true
+				return nil
 			}
 			return s.releaseAll(c)
 		}
@@ -84,7 +86,7 @@ func (s *Service) FireDueTimers(ctx context.Context) (int, error) {
 	fired := 0
 	for _, d := range due {
 		kind := timerOf(d.State)
-		if kind == "" || d.ReviewHold {
+		if kind == "" {
 			continue
 		}
 		before, err := s.FireTimer(ctx, d.ID, kind)

@@ -395,3 +395,12 @@ func (t *txn) TimersSchedule(ctx context.Context, timers []escrow.TimerArgs) err
 	}
 	return nil
 }
+
+// MessageCount implements escrow.Tx.
+func (t *txn) MessageCount(ctx context.Context, dealID string) (int, error) {
+	var n int
+	if err := t.queryRow(ctx, "SELECT count(*) FROM escrow_messages WHERE deal_id = $1", []any{dealID}, &n); err != nil {
+		return 0, fmt.Errorf("postgres: count deal messages: %w", err)
+	}
+	return n, nil
+}

@@ -373,3 +373,12 @@ func (t *txn) TimersSchedule(ctx context.Context, timers []escrow.TimerArgs) err
 	}
 	return nil
 }
+
+// MessageCount implements escrow.Tx.
+func (t *txn) MessageCount(ctx context.Context, dealID string) (int, error) {
+	var n int
+	if err := t.tx.QueryRowContext(ctx, "SELECT count(*) FROM escrow_messages WHERE deal_id = ?", dealID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count deal messages: %w", err)
+	}
+	return n, nil
+}

@@ -220,6 +220,11 @@ func testEscrow(t *testing.T, h Harness) {
 		if a.ID != b.ID {
 			t.Fatalf("two deals for one external_ref: %s, %s", a.ID, b.ID)
 		}
+		p.Price++
+		_, err := f.svc.CreateDeal(f.ctx, siteA, p)
+		if apperr.CodeOf(err) != apperr.CodeConflict {
+			t.Fatalf("same external_ref, another price: %v", err)
+		}
 	})
 
 	t.Run("Deposits", func(t *testing.T) {
@@ -234,6 +239,9 @@ func testEscrow(t *testing.T, h Harness) {
 		if again.ID != dep.ID {
 			t.Fatalf("re-import recorded a second deposit %s", again.ID)
 		}
+		_, _, err := f.svc.RecordDeposit(f.ctx, staffF, escrow.DepositParams{Source: escrow.SourceAPI, BankAccount: "001-100-1234567",
+			BankRef: "b-1", Currency: "JPY", Amount: 20001, ValueDate: f.Now()})
+		wantErrCode(t, err, apperr.CodeConflict)
 		if got := f.holding(d); got != 20000 {
 			t.Fatalf("holding %d after a partial payment imported twice, want 20000", got)
 		}
@@ -294,9 +302,13 @@ func testEscrow(t *testing.T, h Harness) {
 			t.Fatalf("nothing due: fired %d, %v", n, err)
 		}
 		f.clock.Advance(8 * day)
+		// Four deadlines passed; the held deal's is spent without releasing it.
 		n, err := f.svc.FireDueTimers(f.ctx)
-		if err != nil || n != 3 {
-			t.Fatalf("fired %d, %v; want 3", n, err)
+		if err != nil || n != 4 {
+			t.Fatalf("fired %d, %v; want 4", n, err)
+		}
+		if n, err := f.svc.FireDueTimers(f.ctx); err != nil || n != 0 {
+			t.Fatalf("a second sweep fired %d, %v", n, err)
 		}
 		for _, c := range []struct {
 			d    escrow.Deal

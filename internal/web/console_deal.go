@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/money"
@@ -110,6 +111,9 @@ func (s *Server) consoleDealAction(w http.ResponseWriter, r *http.Request, v *vi
 
 func (s *Server) consolePostMessage(w http.ResponseWriter, r *http.Request, v *visit) error {
 	_, err := s.cfg.Escrow.PostMessage(r.Context(), staffActor(v.staff), r.PathValue("id"), r.PostForm.Get("body"))
+	if apperr.Is(err, apperr.CodeConflict) {
+		return s.renderConsoleDeal(w, r, v, http.StatusConflict, msg(msgThreadFull, escrow.MessagesPerDealMax), r.PostForm)
+	}
 	return s.consoleDealAction(w, r, v, err, "posted")
 }
 

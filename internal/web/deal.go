@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/money"
 )
@@ -189,7 +190,9 @@ type dealCan struct {
 // and writes in a dispute.
 func dealCanFor(d escrow.Deal, buyer, seller bool, now time.Time) dealCan {
 	st := d.State
-	inspecting := st == escrow.StateReceived && (d.DueAt == nil || now.Before(*d.DueAt))
+	// The inspection period runs from receipt (escrow's inspectionEnds).
+	inspecting := st == escrow.StateReceived && d.ReceivedAt != nil &&
+		now.Before(d.ReceivedAt.Add(time.Duration(d.InspectionDays)*24*time.Hour))
 	multi := len(d.Milestones) > 1
 	return dealCan{
 		Accept:  buyer && st == escrow.StatePendingAcceptance,
@@ -211,6 +214,7 @@ type timelineRow struct {
 	Action message
 	Actor  message
 	Detail string
+	To     message // the state a deadline moved the deal to; zero otherwise
 }
 
 // messageRow is one post of a dispute thread.
@@ -269,8 +273,11 @@ func (s *Server) loadDealView(ctx context.Context, actor escrow.Actor, id string
 		if hideReview && strings.HasPrefix(e.Action, "review_") {
 			continue
 		}
-		view.Timeline = append(view.Timeline, timelineRow{At: e.At, Action: named(actionNames, e.Action),
-			Actor: actorName(d, e.ActorKind, e.ActorID), Detail: timelineDetail(d, e)})
+		row := timelineRow{At: e.At, Action: named(actionNames, e.Action), Actor: actorName(d, e.ActorKind, e.ActorID), Detail: timelineDetail(d, e)}
+		if strings.HasPrefix(e.Action, "timer.") && e.ToState != e.FromState {
+			row.To = stateName(e.ToState)
+		}
+		view.Timeline = append(view.Timeline, row)
 	}
 	b, sl := d.PartyOf(actor)
 	for _, m := range ms {
@@ -408,6 +415,9 @@ func (s *Server) dealAction(do dealDo) handler {
 		m, status, ok := refusal(err)
 		if !ok {
 			return err
+		}
+		if apperr.Is(err, apperr.CodeConflict) && strings.HasSuffix(r.URL.Path, "/messages") {
+			m = msg(msgThreadFull, escrow.MessagesPerDealMax)
 		}
 		return s.renderDeal(w, r, v, status, m, r.PostForm)
 	}

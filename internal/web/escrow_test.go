@@ -566,3 +566,34 @@ func TestFormatMoney(t *testing.T) {
 		}
 	}
 }
+
+// TestDealInspectionEnds: once the inspection period is over the dispute
+// form is gone, and the timeline says what the deadline did.
+func TestDealInspectionEnds(t *testing.T) {
+	clock := newClock()
+	f := newFixture(t, clock.now)
+	seller := f.userBrowser("seller@example.com")
+	buyer := f.userBrowser("buyer@example.com")
+	id := f.createDeal(seller, "title", "Desk", "price", "20000", "currency", "JPY", "fee_payer", "seller", "buyer_email", "buyer@example.com",
+		"inspection_days", "2")
+	page := buyer.get("/deals/" + id)
+	wantRedirect(t, "accept", buyer.post("/deals/"+id+"/accept", form(t, page)), "/deals/"+id+"?notice=done")
+	f.fund(id)
+	wantRedirect(t, "ship", seller.post("/deals/"+id+"/ship", form(t, seller.get("/deals"), "carrier", "Post", "tracking_number", "P1")), "/deals/"+id+"?notice=done")
+	wantRedirect(t, "receive", buyer.post("/deals/"+id+"/receive", form(t, page)), "/deals/"+id+"?notice=done")
+	wantContains(t, "inspecting", buyer.get("/deals/"+id).body, `id="dispute-form"`, ja["deal.due.inspection_ends"], "2026-03-03 18:00 JST")
+
+	clock.advance(2*24*time.Hour + time.Minute)
+	// The sessions ended meanwhile (the clock drives them too).
+	buyer = f.browser()
+	wantRedirect(t, "sign in", buyer.post("/sign-in", form(t, buyer.get("/sign-in"), "email", "buyer@example.com", "password", pw)), "/account")
+	wantContains(t, "after the period", buyer.get("/deals/"+id).body, `id="approve"`)
+	if strings.Contains(buyer.get("/deals/"+id).body, `id="dispute-form"`) {
+		t.Fatal("the dispute form is offered after the inspection period")
+	}
+	if n, err := f.escrow.FireDueTimers(context.Background()); err != nil || n != 1 {
+		t.Fatalf("FireDueTimers = %d, %v", n, err)
+	}
+	wantContains(t, "released by the deadline", buyer.get("/deals/"+id).body, `data-state="released"`,
+		"<strong>"+ja["action.timer_inspection"]+"</strong> → "+ja["state.released"], ja["party.system"])
+}

@@ -51,6 +51,7 @@ const (
 	msgRefusedDeadline   msgKey = "escrow.refused.deadline_passed"
 	msgRefusedConflict   msgKey = "escrow.refused.conflict"
 	msgRefusedForbidden  msgKey = "escrow.refused.forbidden"
+	msgThreadFull        msgKey = "escrow.refused.thread_full" // %[1]d messages at most
 
 	// What a valid value of a field is, shown when one was not.
 	msgHintTitle           msgKey = "hint.title"       // %[1]d bytes at most

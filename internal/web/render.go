@@ -39,7 +39,6 @@ var templateFuncs = template.FuncMap{
 	"datetime":   formatDatetime,
 	"stateName":  stateName,
 	"stateClass": stateClass,
-	"partyName":  partyName,
 	"feePayer":   feePayerName,
 	"reason":     reviewReasonName,
 	"depStatus":  depositStatusName,

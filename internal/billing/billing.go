@@ -60,10 +60,11 @@ const (
 	// reserve_difference.
 	CodeReservationExceeded = "reservation_exceeded"
 	// CodeReservationExpired: the reservation's expiry has passed; it can
-	// no longer be charged or incremented.
+	// no longer be charged or incremented (whether or not the expiry sweep
+	// has released it yet).
 	CodeReservationExpired = "reservation_expired"
-	// CodeReservationClosed: the reservation was closed by a final charge,
-	// canceled or expired.
+	// CodeReservationClosed: the reservation was closed by a final charge
+	// or canceled.
 	CodeReservationClosed = "reservation_closed"
 )
 

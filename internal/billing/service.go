@@ -556,11 +556,11 @@ func byAuthNumber(ctx context.Context, auth string) (func(Tx) (Reservation, erro
 
 // usable refuses an action on a reservation that is not active or has expired.
 func usable(r *Reservation, now time.Time) error {
+	if r.State == StateExpired || (r.State == StateActive && r.ExpiredAt(now)) {
+		return apperr.New(CodeReservationExpired, "reservation %s expired at %s", r.AuthNumber, r.ExpiresAt.Format(time.RFC3339))
+	}
 	if r.State != StateActive {
 		return apperr.New(CodeReservationClosed, "reservation %s is %s", r.AuthNumber, r.State)
-	}
-	if r.ExpiredAt(now) {
-		return apperr.New(CodeReservationExpired, "reservation %s expired at %s", r.AuthNumber, r.ExpiresAt.Format(time.RFC3339))
 	}
 	return nil
 }
@@ -759,7 +759,7 @@ func (c *change) end(st State, kind EventKind) error {
 // a canceled reservation returns it unchanged.
 //
 // Errors: forbidden, invalid, not_found, reservation_closed (closed by a
-// final charge, or expired).
+// final charge), reservation_expired (the sweep released it already).
 func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber string) (Reservation, error) {
 	if actor.Kind != ActorOrg {
 		return Reservation{}, forbidden()
@@ -775,7 +775,7 @@ func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber
 			return nil
 		case StateActive:
 		default:
-			return apperr.New(CodeReservationClosed, "reservation %s is %s", c.rsv.AuthNumber, c.rsv.State)
+			return usable(c.rsv, c.now)
 		}
 		c.eventType = event.TypeBillingReservationCanceled
 		return c.end(StateCanceled, EventCancel)

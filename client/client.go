@@ -154,7 +154,11 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte, cl cal
 		return Response{}, false, fmt.Errorf("kinko: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Accept", "application/json")
+	if _, ok := out.(*rawBody); ok {
+		req.Header.Set("Accept", "*/*")
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -180,10 +184,21 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte, cl cal
 		retry := hres.StatusCode >= 500 || e.Code == "idempotency_key_in_use" || hres.StatusCode == http.StatusTooManyRequests
 		return res, retry, e
 	}
+	if rb, ok := out.(*rawBody); ok {
+		rb.data, rb.header = raw, hres.Header
+		return res, false, nil
+	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
 			return res, false, fmt.Errorf("kinko: decode %s %s response: %w", method, u, err)
 		}
 	}
 	return res, false, nil
+}
+
+// rawBody, passed to do as out, takes a 2xx body as it is (a file), with
+// the response's headers, instead of decoding JSON.
+type rawBody struct {
+	data   []byte
+	header http.Header
 }

@@ -70,12 +70,26 @@ type Config struct {
 
 // Bounds of every request.
 const (
-	BodyBytesMax   = 1 << 20 // 1 MiB; larger bodies get 413
+	BodyBytesMax   = 1 << 20 // 1 MiB, unless bodyBytesMaxByRoute says otherwise; larger bodies get 413
 	requestIDMax   = 64
 	BatchMax       = 1000 // transfers in one POST /v1/transfers/batch
 	PageLimitMax   = 100
 	pageLimitStart = 20
 )
+
+// bodyBytesMaxByRoute lists the routes whose bodies may be larger than
+// BodyBytesMax, by "METHOD pattern", with their own bound.
+var bodyBytesMaxByRoute = map[string]int64{
+	"POST /v1/deposits/imports": ImportBodyBytesMax,
+}
+
+// bodyBytesMaxOf returns the body bound of the route "METHOD pattern".
+func bodyBytesMaxOf(route string) int64 {
+	if n, ok := bodyBytesMaxByRoute[route]; ok {
+		return n
+	}
+	return BodyBytesMax
+}
 
 // Server is the /v1 API.
 type Server struct {
@@ -110,14 +124,14 @@ type handler func(w http.ResponseWriter, r *http.Request, p auth.Principal) erro
 // OpenAPI check.
 func (s *Server) routes() {
 	for _, rt := range s.Routes() {
-		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt.handle, false))
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt.handle, false, bodyBytesMaxOf(rt.Method+" "+rt.Path)))
 	}
 	for _, rt := range s.PublicRoutes() {
-		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt.handle, true))
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt.handle, true, BodyBytesMax))
 	}
 	s.mux.Handle("/v1/", s.wrap(func(http.ResponseWriter, *http.Request, auth.Principal) error {
 		return errRouteNotFound
-	}, false))
+	}, false, BodyBytesMax))
 }
 
 // Route is one endpoint.
@@ -171,6 +185,16 @@ func (s *Server) Routes() []Route {
 		{"POST", "/v1/deposits", s.createDeposit},
 		{"GET", "/v1/deposits", s.listDeposits},
 		{"POST", "/v1/deposits/{id}/clear", s.clearDeposit},
+		{"POST", "/v1/deposits/imports", s.importDeposits},
+		{"POST", "/v1/bank_accounts", s.setBankAccount},
+		{"GET", "/v1/bank_accounts/{email}", s.getBankAccount},
+		{"GET", "/v1/payees/{email}/balance", s.getPayeeBalance},
+		{"POST", "/v1/payout_batches", s.createPayoutBatch},
+		{"GET", "/v1/payout_batches", s.listPayoutBatches},
+		{"GET", "/v1/payout_batches/{id}", s.getPayoutBatch},
+		{"GET", "/v1/payout_batches/{id}/file", s.getPayoutFile},
+		{"POST", "/v1/payout_batches/{id}/settle", s.settlePayoutBatch},
+		{"POST", "/v1/payout_batches/{id}/items/{item_id}/return", s.returnPayoutItem},
 	}
 	if s.cfg.TestClock != nil {
 		routes = append(routes, s.testClockRoutes()...)
@@ -199,10 +223,10 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// wrap gives a handler a request id, a body bound, an authenticated
-// principal (the zero one when public), an access log line, and error
-// rendering.
-func (s *Server) wrap(h handler, public bool) http.Handler {
+// wrap gives a handler a request id, a body bound of bodyBytesMax, an
+// authenticated principal (the zero one when public), an access log line,
+// and error rendering.
+func (s *Server) wrap(h handler, public bool, bodyBytesMax int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -212,7 +236,7 @@ func (s *Server) wrap(h handler, public bool) http.Handler {
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
-		r.Body = http.MaxBytesReader(w, r.Body, BodyBytesMax)
+		r.Body = http.MaxBytesReader(w, r.Body, bodyBytesMax)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		err := s.serve(rec, r, h, public)
 		if err != nil {

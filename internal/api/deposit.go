@@ -1,17 +1,21 @@
 package api
 
 import (
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/escrow"
 )
 
 // Deposits are credits to the operator's bank account, recorded and matched
 // to deals by payment reference. They are the operator's alone: only its
-// admin key reads or writes them here. Bank statement files (Zengin, camt)
-// are imported elsewhere; this API records one credit at a time.
+// admin key reads or writes them here, one credit at a time (POST
+// /v1/deposits) or a whole bank statement file (POST /v1/deposits/imports).
 
 // valueDateLayout is how a deposit's value date is written: a calendar date.
 const valueDateLayout = time.DateOnly
@@ -183,4 +187,127 @@ func (s *Server) clearDeposit(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toDeposit(d))
+}
+
+// Bounds of a statement import. The file travels in base64 inside the JSON
+// body, so the route's body bound is the file's in base64 and a little for
+// the rest of the body.
+const (
+	ImportFileBytesMax = 8 << 20 // 8 MiB of statement file (about 41,000 Zengin records)
+	importBodySlackMax = 1 << 10 // the JSON around the file
+	ImportBodyBytesMax = (ImportFileBytesMax+2)/3*4 + importBodySlackMax
+)
+
+// importFormats are the statement formats POST /v1/deposits/imports reads.
+var importFormats = map[string]bool{escrow.FormatZengin: true, escrow.FormatCamt053: true}
+
+// depositImport is the body of POST /v1/deposits/imports.
+type depositImport struct {
+	Format string `json:"format"`
+	File   string `json:"file"` // standard base64, padded (RFC 4648 §4)
+}
+
+// file checks the format and decodes the file.
+func (in depositImport) file() ([]byte, error) {
+	if !importFormats[in.Format] {
+		return nil, invalid("format", "format is zengin (Zengin 入出金取引明細) or camt053 (ISO 20022 camt.053)")
+	}
+	if in.File == "" {
+		return nil, invalid("file", "file is required: the statement file's bytes in base64")
+	}
+	data, err := base64.StdEncoding.DecodeString(in.File)
+	if err != nil {
+		var corrupt base64.CorruptInputError
+		if errors.As(err, &corrupt) {
+			return nil, invalid("file", "file is not standard padded base64 (RFC 4648 §4): bad data at byte %d", int64(corrupt))
+		}
+		return nil, invalid("file", "file is not standard padded base64 (RFC 4648 §4)")
+	}
+	if len(data) > ImportFileBytesMax {
+		// Only base64 broken by line feeds gets past the body bound this far.
+		return nil, invalid("file", "the file is %d bytes, more than the %d MiB an import may have", len(data), ImportFileBytesMax>>20)
+	}
+	return data, nil
+}
+
+// depositImportJSON is escrow.ImportReport: what an import did with each
+// entry of the file.
+type depositImportJSON struct {
+	Object      string            `json:"object"` // "deposit_import"
+	Format      string            `json:"format"`
+	Entries     int               `json:"entries"`
+	Withdrawals int               `json:"withdrawals"`
+	Replayed    int               `json:"replayed"`
+	Counts      depositCountsJSON `json:"counts"`
+	Deposits    []depositJSON     `json:"deposits"`
+}
+
+// depositCountsJSON counts the credits this import recorded, by status;
+// replays are counted apart.
+type depositCountsJSON struct {
+	Matched   int `json:"matched"`
+	Partial   int `json:"partial"`
+	Overpaid  int `json:"overpaid"`
+	Unmatched int `json:"unmatched"`
+	Late      int `json:"late"`
+}
+
+func toDepositImport(format string, rep escrow.ImportReport) depositImportJSON {
+	out := depositImportJSON{Object: "deposit_import", Format: format, Entries: rep.Entries, Withdrawals: rep.Withdrawals,
+		Replayed: rep.Replayed, Deposits: make([]depositJSON, len(rep.Deposits)),
+		Counts: depositCountsJSON{Matched: rep.Statuses[escrow.DepositMatched], Partial: rep.Statuses[escrow.DepositPartial],
+			Overpaid: rep.Statuses[escrow.DepositOverpaid], Unmatched: rep.Statuses[escrow.DepositUnmatched], Late: rep.Statuses[escrow.DepositLate]}}
+	for i, d := range rep.Deposits {
+		out.Deposits[i] = toDeposit(d)
+	}
+	return out
+}
+
+// importDeposits records every credit of a bank statement file, as
+// escrow.ImportStatement does: each credit in its own transaction, so a
+// file imported again (or an import cut short, imported again) replays
+// what was recorded and records the rest.
+func (s *Server) importDeposits(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireOperator(p, "import bank statements"); err != nil {
+		return err
+	}
+	svc, err := s.escrowService()
+	if err != nil {
+		return err
+	}
+	var in depositImport
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	data, err := in.file()
+	if err != nil {
+		return err
+	}
+	rep, err := svc.ImportStatement(r.Context(), dealActor(p), in.Format, data, nil)
+	if err != nil {
+		return fileError(err)
+	}
+	return writeJSON(w, http.StatusOK, toDepositImport(in.Format, rep))
+}
+
+// fileError names the file as the offending input of an import refused as
+// invalid or conflict. An invalid file's own param, the record and field
+// ("record 3: 取引金額 (amount)"), leads the detail; a conflict (an entry
+// recorded before with another amount) names the entry in its message.
+func fileError(err error) error {
+	var ae *apperr.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch ae.Code {
+	case apperr.CodeInvalid:
+		msg := ae.Message
+		if ae.Param != "" && ae.Param != "file" {
+			msg = fmt.Sprintf("%s: %s", ae.Param, ae.Message)
+		}
+		return &apperr.Error{Code: apperr.CodeInvalid, Param: "file", Message: msg, Err: err}
+	case apperr.CodeConflict:
+		return &apperr.Error{Code: apperr.CodeConflict, Param: "file", Message: ae.Message, Err: err}
+	}
+	return err
 }

@@ -2,9 +2,11 @@ package api
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -51,6 +53,7 @@ var statusByCode = map[string]int{
 	escrow.CodeNotParty:       http.StatusForbidden,
 	escrow.CodeReviewHold:     http.StatusConflict,
 	escrow.CodeDeadlinePassed: http.StatusConflict,
+	codeNothingToPay:          http.StatusNotFound,
 }
 
 // internalCodes are application codes that name a bug, not the caller's
@@ -66,6 +69,10 @@ const (
 	codeRouteNotFound    = "route_not_found"
 	codeTooLarge         = "body_too_large"
 	codeUnsupportedMedia = "unsupported_media_type"
+	// codeNothingToPay: POST /v1/payout_batches found no payee with a valid
+	// bank account and money available in the currency (escrow's
+	// not_found), so no batch was made.
+	codeNothingToPay = "nothing_to_pay"
 )
 
 var (
@@ -73,6 +80,15 @@ var (
 	errNotJSON       = &apperr.Error{Code: codeUnsupportedMedia, Message: "send a JSON body with Content-Type: application/json"}
 	errRouteNotFound = &apperr.Error{Code: codeRouteNotFound, Message: "no such endpoint"}
 )
+
+// tooLargeDetail says which bound a body broke: BodyBytesMax, or the
+// statement import's (ImportBodyBytesMax, the only other one).
+func tooLargeDetail(limit int64) string {
+	if limit == ImportBodyBytesMax {
+		return fmt.Sprintf("the body is larger than %d bytes: the statement file may have at most %d MiB, %d bytes in base64", limit, ImportFileBytesMax>>20, base64.StdEncoding.EncodedLen(ImportFileBytesMax))
+	}
+	return "the body is larger than 1 MiB"
+}
 
 // resultError is a ledger rejection as an error: its code is the result.
 type resultError struct{ result ledger.Result }
@@ -103,7 +119,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	switch {
 	case errors.As(err, &tooLarge):
-		p.Code, p.Detail = codeTooLarge, "the body is larger than 1 MiB"
+		p.Code, p.Detail = codeTooLarge, tooLargeDetail(tooLarge.Limit)
 		p.Status = statusByCode[p.Code]
 	case errors.As(err, &re):
 		p.Code, p.Status = string(re.result), statusOfResult(re.result)

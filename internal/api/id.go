@@ -9,8 +9,8 @@ import (
 )
 
 // Public ids carry their kind: acc_65537, tr_81921, evt_3, we_1, wha_7.
-// Escrow's ids are random text after the prefix: dl_…, dep_… (dl_ and dep_
-// plus base62).
+// Escrow's ids are random text after the prefix: dl_…, dep_…, pb_…, pi_…
+// (the prefix plus base62).
 const (
 	prefixAccount         = "acc_"
 	prefixTransfer        = "tr_"
@@ -19,6 +19,8 @@ const (
 	prefixWebhookAttempt  = "wha_"
 	prefixDeal            = "dl_"
 	prefixDeposit         = "dep_"
+	prefixPayoutBatch     = "pb_"
+	prefixPayoutItem      = "pi_"
 )
 
 // textIDLenMax bounds the part of a text id after its prefix.

@@ -59,7 +59,9 @@ func commands() []command {
 		{"accounts", "create, read and list accounts through the API (accounts create|get|list|balance)", runAccounts},
 		{"transfers", "create, read, post and void transfers through the API (transfers create|get|post|void)", runTransfers},
 		{"deals", "escrow deals through the API (deals create|get|list|timeline|accept|ship|approve|…)", runDeals},
-		{"deposits", "record, list and clear escrow deposits through the API (operator key)", runDeposits},
+		{"deposits", "record, import (bank statements), list and clear escrow deposits through the API (operator key)", runDeposits},
+		{"payouts", "payout batches through the API (payouts build|list|get|file|settle|return|balance; operator key)", runPayouts},
+		{"bank-accounts", "register and read sellers' bank accounts through the API (bank-accounts set|get)", runBankAccounts},
 		{"orgs", "create organizations (orgs create --name NAME prints the id)", runOrgs},
 		{"keys", "create, list and revoke API keys (keys create|list|revoke)", runKeys},
 		{"staff", "manage the operator's staff users and their roles (staff create|list|role|password|disable)", runStaff},
@@ -144,6 +146,35 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
+}
+
+// parseArgs parses args, whose flags may come before, between or after the
+// positional arguments (kinko payouts return ID ITEM --reason …), and
+// returns the positional ones: exactly one per name, or a usage error
+// naming them. Everything after "--" is positional.
+func parseArgs(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, exitError{exitUsage} // the flag package has printed why
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+	if len(pos) != len(names) {
+		return nil, usageError("want %d argument(s): %s; got %d", len(names), strings.Join(names, " "), len(pos))
+	}
+	return pos, nil
 }
 
 // envOr returns the environment variable key, or def when it is unset or empty.

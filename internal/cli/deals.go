@@ -3,7 +3,11 @@ package cli
 import (
 	"context"
 	"flag"
+	"fmt"
+	"io"
+	"os"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/kinko-pay/kinko/client"
 )
@@ -171,9 +175,10 @@ func dealsResolve(ctx context.Context, e env, args []string) error {
 func runDeposits(ctx context.Context, e env, args []string) error {
 	return subcommand(ctx, e, "deposits", args, map[string]func(context.Context, env, []string) error{
 		"record": depositsRecord,
+		"import": depositsImport,
 		"list":   depositsList,
 		"clear":  depositsClear,
-	}, "record|list|clear [flags]")
+	}, "record|import|list|clear [flags]")
 }
 
 func depositsRecord(ctx context.Context, e env, args []string) error {
@@ -232,4 +237,83 @@ func depositsClear(ctx context.Context, e env, args []string) error {
 	}
 	d, err := c.ClearDeposit(ctx, *id, *note)
 	return printJSON(e, d, err)
+}
+
+// depositsImport is `kinko deposits import --format zengin FILE`: every
+// credit of a bank statement file recorded and matched (FILE "-" reads
+// stdin). It prints what the import did, one line per credit, or the whole
+// report with --json. Importing the same file again changes nothing.
+func depositsImport(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "deposits import")
+	newClient := remoteFlags(fs, e)
+	format := fs.String("format", "", "the statement format: zengin (入出金取引明細) or camt053")
+	asJSON := fs.Bool("json", false, "print the whole report as JSON")
+	pos, err := parseArgs(fs, args, "FILE")
+	if err != nil {
+		return err
+	}
+	if *format == "" {
+		return usageError("--format is required: zengin or camt053")
+	}
+	file, err := readInput(e, pos[0], client.StatementFileBytesMax)
+	if err != nil {
+		return err
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	rep, err := c.ImportStatement(ctx, *format, file)
+	if *asJSON || err != nil {
+		return printJSON(e, rep, err)
+	}
+	printImport(e.stdout, rep)
+	return nil
+}
+
+// readInput reads the file at path ("-": stdin), refusing more than max
+// bytes.
+func readInput(e env, path string, max int64) ([]byte, error) {
+	var r io.Reader = e.stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	} else if r == nil {
+		r = strings.NewReader("")
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, usageError("%s is larger than the %d MiB a statement import may have", path, max>>20)
+	}
+	return data, nil
+}
+
+// printImport writes an import's counts, then one line per credit.
+func printImport(w io.Writer, rep client.DepositImport) {
+	n := rep.Counts
+	fmt.Fprintf(w, "%s: %d entries, %d withdrawals skipped, %d credits already recorded\n", rep.Format, rep.Entries, rep.Withdrawals, rep.Replayed)
+	fmt.Fprintf(w, "recorded: %d matched, %d partial, %d overpaid, %d unmatched, %d late\n", n.Matched, n.Partial, n.Overpaid, n.Unmatched, n.Late)
+	if len(rep.Deposits) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEPOSIT\tSTATUS\tAMOUNT\tDEAL\tREVIEW\tPAYER")
+	for _, d := range rep.Deposits {
+		fmt.Fprintf(tw, "%s\t%s\t%d %s\t%s\t%s\t%s\n", d.ID, d.Status, d.Amount.Amount, d.Amount.Currency, dash(d.Deal), dash(d.Review), d.PayerName)
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

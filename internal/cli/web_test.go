@@ -105,7 +105,8 @@ func TestWebServe(t *testing.T) {
 
 	t.Run("OKHeadersOnEveryPage", func(t *testing.T) {
 		for _, path := range []string{"/", "/sign-up", "/sign-in", "/check-mail", "/verify?token=x", "/verify/resend",
-			"/account", "/console", "/console/sign-in", "/no-such-page", "/static/style.css"} {
+			"/account", "/deals", "/deals/dl_x", "/account/payouts", "/console", "/console/sign-in", "/console/deposits",
+			"/console/payouts/pb_x/export/zengin", "/no-such-page", "/static/style.css"} {
 			res, _ := get(path)
 			for k, v := range securityHeaders {
 				if got := res.Header.Get(k); got != v {
@@ -286,11 +287,13 @@ func (b *tab) click(sel, waitFor string) {
 	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible), chromedp.WaitVisible(chromedp.CSS(waitFor)))
 }
 
-func TestBrowser(t *testing.T) {
+// startChromium starts headless Chromium for one test, bounded by wait,
+// and returns the context of its first tab (the default browser context).
+// It is stopped when the test ends.
+func startChromium(t *testing.T, wait time.Duration) context.Context {
+	t.Helper()
 	exe := chromium(t)
-	srv, mail := startWebServe(t)
-	ctx, cancel := context.WithTimeout(context.Background(), browserWaitMax)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	// The flags keep Chromium off the network (it has none here) and off
 	// any state but a fresh profile.
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
@@ -310,9 +313,23 @@ func TestBrowser(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1200, 900),
 	)
-	defer cancelAlloc()
 	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+		cancel()
+	})
+	// The first run starts the browser; contexts made from this one (with
+	// their own browser contexts) need it started.
+	if err := chromedp.Do(tabCtx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return tabCtx
+}
+
+func TestBrowser(t *testing.T) {
+	tabCtx := startChromium(t, browserWaitMax)
+	srv, mail := startWebServe(t)
 	b := &tab{t: t, ctx: tabCtx, base: "http://" + srv.addr}
 	ja, en := catalog(t, auth.LocaleJa), catalog(t, auth.LocaleEn)
 	const email = "buyer@example.com"

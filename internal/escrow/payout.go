@@ -9,6 +9,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/money"
 )
 
 // AccountType is a Japanese bank account's kind (預金種目).
@@ -245,12 +246,17 @@ func (s *Service) FindBankAccount(ctx context.Context, actor Actor, email string
 
 // Payable returns what escrow owes the payee with email in currency:
 // available (posted, less payouts in progress) and pending payouts.
+//
+// Errors: not_found, forbidden, invalid (currency).
 func (s *Service) Payable(ctx context.Context, actor Actor, email, currency string) (available, inPayout int64, err error) {
 	if actor.Kind == ActorUser && !strings.EqualFold(email, actor.Email) {
 		return 0, 0, apperr.NotFound("payable balance")
 	}
 	if actor.Kind == ActorOrg {
 		return 0, 0, apperr.New(apperr.CodeForbidden, "a payee's balance is theirs and the operator's")
+	}
+	if money.ValidateCode(currency) != nil {
+		return 0, 0, apperr.Invalid("currency", "%q is not a currency code", currency)
 	}
 	a, err := s.cfg.Store.AccountByReference(ctx, LedgerOwner, PayableReference(email, currency))
 	if apperr.Is(err, apperr.CodeNotFound) {
@@ -280,6 +286,9 @@ func requireFinance(actor Actor) error {
 func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency string, transferDate time.Time) (PayoutBatch, error) {
 	if err := requireFinance(actor); err != nil {
 		return PayoutBatch{}, err
+	}
+	if money.ValidateCode(currency) != nil {
+		return PayoutBatch{}, apperr.Invalid("currency", "%q is not a currency code", currency)
 	}
 	if transferDate.IsZero() {
 		return PayoutBatch{}, apperr.Invalid("transfer_date", "the date the bank pays is required")

@@ -104,6 +104,11 @@ func templateKeys(t *testing.T) map[string]string {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no templates: %v", err)
 	}
+	parts, err := fs.Glob(assetFS, partsGlob)
+	if err != nil || len(parts) == 0 {
+		t.Fatalf("no template parts: %v", err)
+	}
+	files = append(files, parts...)
 	keys := map[string]string{}
 	for _, name := range files {
 		text, err := fs.ReadFile(assetFS, name)

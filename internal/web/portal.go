@@ -20,11 +20,20 @@ type message struct {
 }
 
 // Msg renders a message in the page's language; the zero message is "".
+// An argument that is itself a message (a field's name) is rendered in the
+// page's language too.
 func (p *page) Msg(m message) string {
 	if m.Key == "" {
 		return ""
 	}
-	return translate(p.Lang, string(m.Key), m.Args...)
+	args := make([]any, len(m.Args))
+	for i, a := range m.Args {
+		if inner, ok := a.(message); ok {
+			a = p.Msg(inner)
+		}
+		args[i] = a
+	}
+	return translate(p.Lang, string(m.Key), args...)
 }
 
 func msg(key msgKey, args ...any) message { return message{Key: key, Args: args} }

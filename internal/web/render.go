@@ -20,14 +20,38 @@ import (
 var assetFS embed.FS
 
 // layoutFile holds the base layout ("layout") and the snippets every page
-// may use ("csrf"); every other file in templates/ is a page defining
-// "title" and "main".
-const layoutFile = "layout.html"
+// may use ("csrf"); the files in templates/parts/ hold snippets some pages
+// share (a deal's facts, its timeline); every other file in templates/ is a
+// page defining "title" and "main".
+const (
+	layoutFile = "layout.html"
+	partsGlob  = "templates/parts/*.html"
+)
 
-// mustParsePages parses each page together with the layout.
+// templateFuncs are the functions templates may call besides the page's
+// methods: {{static "style.css"}}, {{money .Currency .Scale .Price}},
+// {{when .CreatedAt}} and {{datetime .CreatedAt}} (a <time> attribute),
+// and the names of escrow's codes as catalog messages for {{.Msg …}}.
+var templateFuncs = template.FuncMap{
+	"static":     staticURL,
+	"money":      formatMoney,
+	"when":       formatWhen,
+	"datetime":   formatDatetime,
+	"stateName":  stateName,
+	"stateClass": stateClass,
+	"feePayer":   feePayerName,
+	"reason":     reviewReasonName,
+	"depStatus":  depositStatusName,
+	"payState":   payoutStateName,
+	"acctType":   accountTypeName,
+	"resolution": resolutionName,
+	"inc":        func(i int) int { return i + 1 },
+}
+
+// mustParsePages parses each page together with the layout and the parts.
 func mustParsePages() map[string]*template.Template {
-	base := template.Must(template.New(layoutFile).Funcs(template.FuncMap{"static": staticURL}).
-		ParseFS(assetFS, "templates/"+layoutFile))
+	base := template.Must(template.New(layoutFile).Funcs(templateFuncs).
+		ParseFS(assetFS, "templates/"+layoutFile, partsGlob))
 	names, err := fs.Glob(assetFS, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -52,6 +76,7 @@ type page struct {
 	Console   bool   // a page of the staff console
 	User      *auth.User
 	Staff     *auth.StaffUser
+	Escrow    bool // the escrow pages are served (their links are shown)
 	CSRFToken string
 	Notice    message // a one-line notice above the page, from a fixed list
 	Data      any
@@ -61,12 +86,30 @@ type page struct {
 // with args.
 func (p *page) T(key string, args ...any) string { return translate(p.Lang, key, args...) }
 
+// StaffHas reports whether the signed-in staff user may open the pages of
+// role: admin may open every page.
+func (p *page) StaffHas(role auth.Role) bool { return staffHas(p.Staff, role) }
+
+// staffHas reports whether u may act in role: admin may do everything.
+func staffHas(u *auth.StaffUser, role auth.Role) bool {
+	return u != nil && (u.Role == role || u.Role == auth.RoleAdmin)
+}
+
 // notices are the notices a page may be asked to show by ?notice=NAME
 // (after a redirect); any other name shows nothing.
 var notices = map[string]msgKey{
-	"verified":   msgNoticeVerified,
-	"saved":      msgNoticeSaved,
-	"signed-out": msgNoticeSignedOut,
+	"verified":       msgNoticeVerified,
+	"saved":          msgNoticeSaved,
+	"signed-out":     msgNoticeSignedOut,
+	"deal-created":   msgNoticeDealCreated,
+	"done":           msgNoticeDone,
+	"posted":         msgNoticePosted,
+	"review-cleared": msgNoticeReviewCleared,
+	"resolved":       msgNoticeResolved,
+	"deposit-closed": msgNoticeDepositCleared,
+	"batch-built":    msgNoticeBatchBuilt,
+	"batch-settled":  msgNoticeBatchSettled,
+	"item-returned":  msgNoticeItemReturned,
 }
 
 // render writes the page name with status. The page is rendered into a
@@ -78,7 +121,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *visit, status
 	}
 	p := &page{
 		Name: name, Lang: v.lang, Path: r.URL.RequestURI(), Console: v.area == areaConsole, User: v.user, Staff: v.staff,
-		CSRFToken: v.csrfToken(), Notice: message{Key: notices[r.URL.Query().Get("notice")]}, Data: data,
+		Escrow: s.cfg.Escrow != nil, CSRFToken: v.csrfToken(), Notice: message{Key: notices[r.URL.Query().Get("notice")]}, Data: data,
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {

@@ -18,17 +18,20 @@
 // staff user) and calls s.render, or returns an error.
 //
 // This package holds no business rules: a handler decodes a form, calls
-// one method of an auth (or, later, product) service and renders. It never
-// writes SQL and never sends mail itself: mail goes to a MailQueue.
+// one method of an auth or escrow service and renders. It never writes SQL,
+// never moves money except through escrow.Service, and never sends mail
+// itself: mail goes to a MailQueue.
 package web
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -36,6 +39,8 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/escrow"
+	"github.com/kinko-pay/kinko/internal/money"
 	"github.com/kinko-pay/kinko/internal/notify"
 )
 
@@ -51,6 +56,15 @@ type Config struct {
 	Sessions *auth.SessionService
 	Staff    *auth.StaffService
 	Mail     MailQueue
+	// Escrow runs deals for the portal's deal and payout pages and the
+	// console's queues; nil leaves those pages out (404).
+	Escrow *escrow.Service
+	// Assets lists the currencies deals may be made in (the ledger's
+	// assets), with their scales; nil offers JPY alone.
+	Assets AssetLister
+	// EscrowPayTo is the operator's bank account as the payment
+	// instructions print it.
+	EscrowPayTo string
 	// PublicURL is where browsers reach this server, e.g.
 	// https://kinko.example.com; links in mail start with it.
 	PublicURL string
@@ -63,6 +77,11 @@ type Config struct {
 	// Clock reads the current time for the sign-in rate limit; nil means
 	// time.Now.
 	Clock func() time.Time
+}
+
+// AssetLister lists the ledger's assets; *ledger.Engine is one.
+type AssetLister interface {
+	FindAssets(ctx context.Context) ([]money.Asset, error)
 }
 
 // Bounds of a request to a page.
@@ -140,6 +159,9 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /console/sign-out", s.console(s.consoleSignOut))
 	s.mux.Handle("POST /console/lang", s.console(s.switchLang))
 	s.mux.Handle("GET /console", s.console(s.requireRole()(s.consoleHome)))
+	if s.cfg.Escrow != nil {
+		s.escrowRoutes()
+	}
 	s.mux.Handle("/console/", s.console(notFound))
 
 	s.mux.Handle("/", s.portal(notFound))
@@ -182,17 +204,25 @@ const (
 )
 
 // portal wraps a page of the end users' portal.
-func (s *Server) portal(h handler) http.Handler { return s.wrap(areaPortal, h) }
+func (s *Server) portal(h handler) http.Handler { return s.wrap(areaPortal, 0, h) }
 
 // console wraps a page of the staff console.
-func (s *Server) console(h handler) http.Handler { return s.wrap(areaConsole, h) }
+func (s *Server) console(h handler) http.Handler { return s.wrap(areaConsole, 0, h) }
+
+// consoleUpload wraps a console page whose form uploads a file: it takes a
+// multipart/form-data body of up to bytesMax bytes (other pages refuse
+// multipart bodies), checked for CSRF like every other form.
+func (s *Server) consoleUpload(bytesMax int64, h handler) http.Handler {
+	return s.wrap(areaConsole, bytesMax, h)
+}
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // wrap gives a page a request id, the visit (language, session, CSRF
 // token), both CSRF checks on unsafe methods, an access log line, and
-// error rendering.
-func (s *Server) wrap(a area, h handler) http.Handler {
+// error rendering. uploadBytesMax > 0 lets the page take a multipart form
+// of that size.
+func (s *Server) wrap(a area, uploadBytesMax int64, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -204,7 +234,7 @@ func (s *Server) wrap(a area, h handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		v, err := s.newVisit(rec, r, a, id)
 		if err == nil {
-			err = s.checkUnsafe(rec, r, v)
+			err = s.checkUnsafe(rec, r, v, uploadBytesMax)
 		}
 		if err == nil {
 			err = h(rec, r, v)
@@ -222,8 +252,11 @@ func (s *Server) wrap(a area, h handler) http.Handler {
 }
 
 // checkUnsafe refuses an unsafe request that comes from another origin, or
-// whose form does not echo the visit's CSRF token.
-func (s *Server) checkUnsafe(w http.ResponseWriter, r *http.Request, v *visit) error {
+// whose form does not echo the visit's CSRF token. A multipart form (a file
+// upload) is read only by a page that takes one (uploadBytesMax > 0), and
+// whole, in memory, so its token is checked before the handler sees the
+// file.
+func (s *Server) checkUnsafe(w http.ResponseWriter, r *http.Request, v *visit, uploadBytesMax int64) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
@@ -231,9 +264,19 @@ func (s *Server) checkUnsafe(w http.ResponseWriter, r *http.Request, v *visit) e
 	if err := s.origin.Check(r); err != nil {
 		return errCrossOrigin
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, formBytesMax)
-	if err := r.ParseForm(); err != nil {
-		return errBadForm(err)
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		if uploadBytesMax <= 0 {
+			return errBadForm(errors.New("web: this page takes no file"))
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, uploadBytesMax)
+		if err := r.ParseMultipartForm(uploadBytesMax); err != nil {
+			return errBadForm(err)
+		}
+	} else {
+		r.Body = http.MaxBytesReader(w, r.Body, formBytesMax)
+		if err := r.ParseForm(); err != nil {
+			return errBadForm(err)
+		}
 	}
 	if v.session == nil && signOutPaths[r.URL.Path] {
 		// The session ended (idle) before its sign-out button was pressed:

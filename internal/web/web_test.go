@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/escrow"
+	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/money"
 	"github.com/kinko-pay/kinko/internal/notify"
 	"github.com/kinko-pay/kinko/internal/store/sqlite"
 )
@@ -55,7 +58,13 @@ type fixture struct {
 	logMu *sync.Mutex
 	users *auth.UserService
 	staff *auth.StaffService
+	// ledger and escrow run deals on the same store, with JPY and USD.
+	ledger *ledger.Engine
+	escrow *escrow.Service
 }
+
+// testPayTo is the operator's account as payment instructions print it.
+const testPayTo = "Kinko Test Bank 001 / ordinary 1234567"
 
 type lockedWriter struct {
 	mu  *sync.Mutex
@@ -83,8 +92,17 @@ func newFixture(t *testing.T, clock func() time.Time, mutate ...func(*Config)) *
 	}
 	f := &fixture{t: t, db: db, mail: &recordingQueue{}, log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 	f.users, f.staff = auth.NewUserService(db, clock), auth.NewStaffService(db, clock)
+	f.ledger = ledger.NewEngine(db, ledger.Config{Clock: clock})
+	t.Cleanup(f.ledger.Close)
+	for _, a := range []money.Asset{{Code: "JPY"}, {Code: "USD", Scale: 2}} {
+		if err := f.ledger.CreateAsset(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.escrow = escrow.NewService(escrow.Config{Store: db, Ledger: f.ledger, Clock: clock, PayTo: testPayTo})
 	cfg := Config{
 		Users: f.users, Sessions: auth.NewSessionService(db, clock), Staff: f.staff, Mail: f.mail, Clock: clock,
+		Escrow: f.escrow, Assets: f.ledger, EscrowPayTo: testPayTo,
 		Logger: slog.New(slog.NewJSONHandler(lockedWriter{f.logMu, f.log}, nil)),
 	}
 	f.srv = httptest.NewUnstartedServer(nil)

@@ -129,6 +129,13 @@ const (
 	EventDealDisputed          = "deal.disputed"
 	EventDealResolved          = "deal.resolved"
 	EventDealRefunded          = "deal.refunded" // not shipped in time
+
+	// Billing: Data.Object is the customer or the reservation after the change.
+	EventBillingCustomerCreated     = "billing.customer.created"
+	EventBillingReservationCreated  = "billing.reservation.created"
+	EventBillingReservationCharged  = "billing.reservation.charged"
+	EventBillingReservationCanceled = "billing.reservation.canceled"
+	EventBillingReservationExpired  = "billing.reservation.expired"
 )
 
 // Event is a recorded change to the organization's data: the body of GET

@@ -109,7 +109,9 @@ func TestEventTypesAreTheServers(t *testing.T) {
 	got := []string{client.EventAccountCreated, client.EventTransferCreated, client.EventTransferPosted, client.EventTransferVoided, client.EventTransferExpired,
 		client.EventDealCreated, client.EventDealAccepted, client.EventDealCanceled, client.EventDealPaymentReceived, client.EventDealFunded,
 		client.EventDealShipped, client.EventDealReceived, client.EventDealMilestoneReleased, client.EventDealReleased, client.EventDealDisputed,
-		client.EventDealResolved, client.EventDealRefunded}
+		client.EventDealResolved, client.EventDealRefunded,
+		client.EventBillingCustomerCreated, client.EventBillingReservationCreated, client.EventBillingReservationCharged,
+		client.EventBillingReservationCanceled, client.EventBillingReservationExpired}
 	if !slices.Equal(got, event.Types) {
 		t.Fatalf("client event types %v, server's %v", got, event.Types)
 	}

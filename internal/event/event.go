@@ -45,12 +45,20 @@ const (
 	TypeDealDisputed          = "deal.disputed"
 	TypeDealResolved          = "deal.resolved"
 	TypeDealRefunded          = "deal.refunded" // not shipped in time
+
+	TypeBillingCustomerCreated     = "billing.customer.created"
+	TypeBillingReservationCreated  = "billing.reservation.created"
+	TypeBillingReservationCharged  = "billing.reservation.charged"  // a charge against it (its data is the reservation after it)
+	TypeBillingReservationCanceled = "billing.reservation.canceled" // the caller released what it held
+	TypeBillingReservationExpired  = "billing.reservation.expired"  // its expiry passed; what it held was released
 )
 
 // Types lists every event type, in the order the documentation gives them.
 var Types = []string{TypeAccountCreated, TypeTransferCreated, TypeTransferPosted, TypeTransferVoided, TypeTransferExpired,
 	TypeDealCreated, TypeDealAccepted, TypeDealCanceled, TypeDealPaymentReceived, TypeDealFunded, TypeDealShipped,
-	TypeDealReceived, TypeDealMilestoneReleased, TypeDealReleased, TypeDealDisputed, TypeDealResolved, TypeDealRefunded}
+	TypeDealReceived, TypeDealMilestoneReleased, TypeDealReleased, TypeDealDisputed, TypeDealResolved, TypeDealRefunded,
+	TypeBillingCustomerCreated, TypeBillingReservationCreated, TypeBillingReservationCharged, TypeBillingReservationCanceled,
+	TypeBillingReservationExpired}
 
 // KnownType reports whether t is one of Types.
 func KnownType(t string) bool { return slices.Contains(Types, t) }

@@ -44,6 +44,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, h) })
 	t.Run("Writer", func(t *testing.T) { testWriter(t, h) })
 	t.Run("Escrow", func(t *testing.T) { testEscrow(t, h) })
+	t.Run("Billing", func(t *testing.T) { testBilling(t, h) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, h) })
 	t.Run("Mail", func(t *testing.T) { testMail(t, h) })
 }

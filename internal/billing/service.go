@@ -1,0 +1,989 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/audit"
+	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/ledger"
+)
+
+// Config configures a Service.
+type Config struct {
+	Store  Store
+	Ledger *ledger.Engine
+	Clock  Clock // nil: time.Now
+	// Events renders objects for their events; nil writes no billing
+	// events (tests of billing alone).
+	Events EventEncoder
+}
+
+// Service runs billing. It is safe for concurrent use, on any number of
+// nodes sharing one database.
+type Service struct {
+	cfg Config
+}
+
+// NewService returns a Service.
+func NewService(cfg Config) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	return &Service{cfg: cfg}
+}
+
+func (s *Service) now() time.Time { return s.cfg.Clock().UTC().Truncate(time.Microsecond) }
+
+// Ledger account roles of one change.
+type acct int
+
+const (
+	acctCustomer acct = iota
+	acctRevenue
+	acctTopups
+	acctCount
+)
+
+// Writer bounds of one change: the three accounts, and at most a void, a
+// new hold, a post and a hold of the rest (a charge that reserves the
+// difference first).
+const (
+	changeAccountsMax  = int(acctCount)
+	changeTransfersMax = 4
+)
+
+// accountRequests returns the ledger accounts of customer c, by role.
+// Opening them is idempotent, so every change that moves money opens all.
+func accountRequests(c Customer) [acctCount]ledger.AccountRequest {
+	cur := c.Currency
+	return [acctCount]ledger.AccountRequest{
+		acctCustomer: {Owner: LedgerOwner, Reference: CustomerAccountReference(c.ID), Asset: cur, Code: "billing_customer",
+			DebitsMustNotExceedCredits: c.Mode == Prepaid},
+		acctRevenue: {Owner: LedgerOwner, Reference: "billing:revenue:" + c.OrgID + ":" + cur, Asset: cur, Code: "billing_revenue",
+			DebitsMustNotExceedCredits: true},
+		acctTopups: {Owner: LedgerOwner, Reference: "billing:topups:" + c.OrgID + ":" + cur, Asset: cur, Code: "billing_topups",
+			CreditsMustNotExceedDebits: true},
+	}
+}
+
+// CustomerAccountReference is the ledger reference of a customer's account.
+func CustomerAccountReference(customerID string) string { return "billing:cus:" + customerID }
+
+// change is what one operation does to one customer (and perhaps one of its
+// reservations), gathered by the operation's rule and written by commit.
+// Ledger transfers are applied by the rule as it goes (it needs the ids of
+// new holds); they are in the transaction, so a later error undoes them.
+type change struct {
+	s     *Service
+	ctx   context.Context
+	tx    Tx
+	w     *ledger.Writer
+	now   time.Time
+	actor Actor
+
+	cus    Customer
+	cusNew bool
+	cusSet bool // the customer row changed
+
+	rsv    *Reservation // nil: the operation is on the customer alone
+	rsvNew bool
+	events []ReservationEvent
+	charge *Charge
+
+	accts  [acctCount]ledger.Account
+	opened bool
+
+	eventType string // "" : no event
+	action    string // the audit action
+	subject   audit.Subject
+	data      map[string]any
+	// noop: the operation repeated an earlier one; nothing is written.
+	noop bool
+}
+
+// open opens (or finds) the change's ledger accounts.
+func (c *change) open() error {
+	if c.opened {
+		return nil
+	}
+	reqs := accountRequests(c.cus)
+	as, err := c.w.OpenAccounts(c.ctx, c.tx, c.now, reqs[:])
+	if err != nil {
+		return err
+	}
+	copy(c.accts[:], as)
+	c.opened = true
+	return nil
+}
+
+// balance reads the customer's account as this transaction sees it (the
+// customer's row is locked, and only billing moves its money, so nobody
+// else changes it meanwhile).
+func (c *change) balance(proposed int64) (Balance, error) {
+	as, err := c.tx.AccountsByReference(c.ctx, []ledger.RefKey{{Owner: LedgerOwner, Reference: CustomerAccountReference(c.cus.ID)}})
+	if err != nil {
+		return Balance{}, err
+	}
+	if len(as) != 1 {
+		return Balance{}, fmt.Errorf("billing: customer %s has no ledger account", c.cus.ID)
+	}
+	return balanceOf(c.cus, as[0], proposed), nil
+}
+
+// checkLimit refuses amount unless the customer's available amount covers it.
+func (c *change) checkLimit(amount int64) error {
+	b, err := c.balance(amount)
+	if err != nil {
+		return err
+	}
+	if b.WouldBeRefused {
+		return apperr.New(CodeLimitExceeded, "customer %s has %d available; %d asked for", c.cus.ID, max(b.Available, 0), amount)
+	}
+	return nil
+}
+
+// transfer applies reqs between the change's accounts. Every amount was
+// checked against balances this transaction holds locked: a refusal is a
+// bug, never a caller's error.
+func (c *change) transfer(ref string, reqs ...ledger.TransferRequest) ([]ledger.Transfer, error) {
+	if err := c.open(); err != nil {
+		return nil, err
+	}
+	for i := range reqs {
+		r := &reqs[i]
+		r.Owner = LedgerOwner
+		r.Reference = ref + ":" + strconv.Itoa(i)
+		if r.Kind == ledger.KindImmediate || r.Kind == ledger.KindPending || r.Kind == "" {
+			r.Asset = c.cus.Currency
+			r.Metadata = map[string]string{"customer": c.cus.ID}
+			if c.rsv != nil {
+				r.Metadata["reservation"] = c.rsv.ID
+			}
+		}
+	}
+	res, err := c.w.Transfer(c.ctx, c.tx, c.now, reqs)
+	if err != nil {
+		return nil, err
+	}
+	if err := ledger.Rejection(res); err != nil {
+		return nil, fmt.Errorf("billing: ledger refused a move of customer %s: %w", c.cus.ID, err)
+	}
+	out := make([]ledger.Transfer, len(res))
+	for i, r := range res {
+		out[i] = r.Transfer
+	}
+	return out, nil
+}
+
+func (c *change) hold(amount int64) ledger.TransferRequest {
+	return ledger.TransferRequest{Kind: ledger.KindPending, DebitAccountID: c.accts[acctCustomer].ID,
+		CreditAccountID: c.accts[acctRevenue].ID, Amount: amount, Code: "billing_reservation"}
+}
+
+// ledgerRef names the transfers of the change's next history entry.
+func (c *change) ledgerRef() string {
+	return "billing:" + c.rsv.ID + ":" + strconv.Itoa(c.rsv.Events+len(c.events)+1)
+}
+
+// record adds an entry to the reservation's history.
+func (c *change) record(kind EventKind, amount, released int64, ref string, transferID int64) error {
+	seq := c.rsv.Events + len(c.events) + 1
+	if seq > EventsPerReservationMax {
+		return apperr.New(apperr.CodeConflict, "reservation %s has the most history entries it may hold (%d)", c.rsv.ID, EventsPerReservationMax)
+	}
+	c.events = append(c.events, ReservationEvent{ReservationID: c.rsv.ID, Seq: seq, At: c.now, Kind: kind,
+		Amount: amount, Released: released, Reference: ref, TransferID: transferID})
+	return nil
+}
+
+// onCustomer runs rule on customer id, locked, in one transaction.
+func (s *Service) onCustomer(ctx context.Context, actor Actor, id, action string, rule func(c *change) error) (*change, error) {
+	if actor.Kind != ActorOrg {
+		return nil, forbidden()
+	}
+	return s.run(ctx, actor, action, func(c *change) error {
+		cus, err := c.tx.CustomerForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if cus.OrgID != actor.ID {
+			return apperr.NotFound("customer")
+		}
+		c.cus = cus
+		c.subject = audit.Subject{Type: "billing_customer", ID: cus.ID}
+		return rule(c)
+	})
+}
+
+// onReservation runs rule on the reservation found by find, with its
+// customer and then itself locked, in one transaction.
+func (s *Service) onReservation(ctx context.Context, actor Actor, action string, find func(Tx) (Reservation, error), rule func(c *change) error) (*change, error) {
+	return s.run(ctx, actor, action, func(c *change) error {
+		r0, err := find(c.tx)
+		if err != nil {
+			return err
+		}
+		if actor.Kind == ActorOrg && r0.OrgID != actor.ID {
+			return apperr.NotFound("reservation")
+		}
+		if c.cus, err = c.tx.CustomerForUpdate(ctx, r0.CustomerID); err != nil {
+			return err
+		}
+		r, err := c.tx.ReservationForUpdate(ctx, r0.ID)
+		if err != nil {
+			return err
+		}
+		c.rsv = &r
+		c.subject = audit.Subject{Type: "billing_reservation", ID: r.ID}
+		return rule(c)
+	})
+}
+
+// run is one transaction of one operation: the rule, then commit.
+func (s *Service) run(ctx context.Context, actor Actor, action string, rule func(c *change) error) (*change, error) {
+	w, err := s.cfg.Ledger.NewWriter(ctx, changeAccountsMax, changeTransfersMax)
+	if err != nil {
+		return nil, err
+	}
+	var out *change
+	err = s.cfg.Store.BillingTransact(ctx, func(tx Tx) error {
+		w.Begin()
+		c := &change{s: s, ctx: ctx, tx: tx, w: w, now: s.now(), actor: actor, action: action, data: map[string]any{}}
+		if err := rule(c); err != nil {
+			return err
+		}
+		if err := s.commit(c); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// commit writes a change's rows, history, event and, last, its audit entry.
+func (s *Service) commit(c *change) error {
+	if c.noop {
+		return nil
+	}
+	ctx, tx := c.ctx, c.tx
+	switch {
+	case c.cusNew:
+		c.cus.Version = 1
+		if err := tx.CustomerInsert(ctx, c.cus); err != nil {
+			return err
+		}
+	case c.cusSet:
+		c.cus.Version++
+		c.cus.UpdatedAt = c.now
+		if err := tx.CustomerUpdate(ctx, c.cus); err != nil {
+			return err
+		}
+	}
+	if r := c.rsv; r != nil {
+		if r.Authorized != r.Reserved+r.Charged+r.Released || r.Reserved < 0 || (r.Reserved > 0) != (r.HoldTransferID != 0) ||
+			(r.State != StateActive && r.Reserved != 0) {
+			return fmt.Errorf("billing: reservation %s would be %+v: invariant broken", r.ID, *r)
+		}
+		r.Events += len(c.events)
+		if c.rsvNew {
+			r.Version = 1
+			if err := tx.ReservationInsert(ctx, *r); err != nil {
+				return err
+			}
+		} else {
+			r.Version++
+			r.UpdatedAt = c.now
+			if err := tx.ReservationUpdate(ctx, *r); err != nil {
+				return err
+			}
+		}
+		if err := tx.ReservationEventsInsert(ctx, c.events); err != nil {
+			return err
+		}
+	}
+	if c.charge != nil {
+		if err := tx.ChargeInsert(ctx, *c.charge); err != nil {
+			return err
+		}
+	}
+	if c.eventType != "" && s.cfg.Events != nil {
+		var data []byte
+		if c.rsv != nil {
+			data = s.cfg.Events.ReservationEventData(*c.rsv)
+		} else {
+			data = s.cfg.Events.CustomerEventData(c.cus)
+		}
+		if err := tx.EventsInsert(ctx, []event.Event{{OrgID: c.cus.OrgID, Type: c.eventType, Data: data, CreatedAt: c.now}}); err != nil {
+			return err
+		}
+	}
+	raw, err := json.Marshal(c.data)
+	if err != nil {
+		return fmt.Errorf("billing: encode audit data: %w", err)
+	}
+	// Last: the audit head stays locked until the transaction commits.
+	_, err = audit.Append(ctx, tx, c.now, audit.Entry{Actor: audit.Actor{Type: audit.ActorType(c.actor.Kind), ID: c.actor.ID},
+		Action: c.action, Subject: c.subject, OrgID: c.cus.OrgID, Data: raw})
+	return err
+}
+
+// CreateCustomer registers a customer of the acting organization and opens
+// its ledger accounts. A repeat with the same Reference and fields returns
+// the customer the first call made.
+//
+// Errors: forbidden, invalid, conflict (Reference used with other fields;
+// Param names the field).
+func (s *Service) CreateCustomer(ctx context.Context, actor Actor, p CustomerParams) (Customer, error) {
+	if actor.Kind != ActorOrg {
+		return Customer{}, forbidden()
+	}
+	if err := p.validate(); err != nil {
+		return Customer{}, err
+	}
+	c, err := s.run(ctx, actor, "billing.customer.created", func(c *change) error {
+		old, err := c.tx.CustomerByReference(ctx, actor.ID, p.Reference)
+		switch {
+		case err == nil:
+			if field := p.diff(old); field != "" {
+				return &apperr.Error{Code: apperr.CodeConflict, Param: field,
+					Message: fmt.Sprintf("customer %s has reference %q with a different %s", old.ID, p.Reference, field)}
+			}
+			c.cus, c.noop = old, true
+			return nil
+		case !apperr.Is(err, apperr.CodeNotFound):
+			return err
+		}
+		if _, err := c.tx.AssetByCode(ctx, p.Currency); err != nil {
+			if apperr.Is(err, apperr.CodeNotFound) {
+				return apperr.Invalid("currency", "currency %q is not configured", p.Currency)
+			}
+			return err
+		}
+		c.cus = Customer{ID: newID("cus_"), OrgID: actor.ID, Reference: p.Reference, Currency: p.Currency, Mode: p.Mode,
+			CreditLimit: p.CreditLimit, CreatedAt: c.now, UpdatedAt: c.now}
+		if err := c.open(); err != nil {
+			return err
+		}
+		c.cus.AccountID = c.accts[acctCustomer].ID
+		c.cusNew = true
+		c.subject = audit.Subject{Type: "billing_customer", ID: c.cus.ID}
+		c.eventType = event.TypeBillingCustomerCreated
+		c.data["reference"], c.data["mode"], c.data["currency"], c.data["credit_limit"] = p.Reference, p.Mode, p.Currency, p.CreditLimit
+		return nil
+	})
+	if err != nil {
+		return Customer{}, fmt.Errorf("billing: create customer: %w", err)
+	}
+	return c.cus, nil
+}
+
+// SetCreditLimit changes a postpaid customer's credit limit. A limit below
+// what is used and reserved refuses new reservations and direct charges
+// until it is raised or usage falls; existing reservations stay chargeable.
+//
+// Errors: forbidden, invalid, not_found.
+func (s *Service) SetCreditLimit(ctx context.Context, actor Actor, id string, limit int64) (Customer, error) {
+	c, err := s.onCustomer(ctx, actor, id, "billing.customer.limit_changed", func(c *change) error {
+		if c.cus.Mode != Postpaid {
+			return apperr.Invalid("credit_limit", "a prepaid customer has no credit limit")
+		}
+		if err := validLimit(c.cus.Mode, limit); err != nil {
+			return err
+		}
+		if c.cus.CreditLimit == limit {
+			c.noop = true
+			return nil
+		}
+		c.data["from"], c.data["to"] = c.cus.CreditLimit, limit
+		c.cus.CreditLimit, c.cusSet = limit, true
+		return nil
+	})
+	if err != nil {
+		return Customer{}, fmt.Errorf("billing: set credit limit of customer %s: %w", id, err)
+	}
+	return c.cus, nil
+}
+
+// TopUp adds to a prepaid customer's balance (from the provider's top-ups
+// account). A retry with the same Reference and fields changes nothing and
+// returns the first top-up.
+//
+// Errors: forbidden, invalid, not_found, conflict (Reference used for
+// another customer or amount).
+func (s *Service) TopUp(ctx context.Context, actor Actor, p TopUpParams) (TopUp, error) {
+	if err := validAmount("amount", p.Amount); err != nil {
+		return TopUp{}, err
+	}
+	if err := validReference("reference", p.Reference, true); err != nil {
+		return TopUp{}, err
+	}
+	var out TopUp
+	_, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.customer.topped_up", func(c *change) error {
+		if c.cus.Mode != Prepaid {
+			return apperr.Invalid("customer_id", "only a prepaid customer is topped up")
+		}
+		if err := c.open(); err != nil {
+			return err
+		}
+		req := ledger.TransferRequest{Owner: LedgerOwner, Reference: "billing:topup:" + c.cus.OrgID + ":" + p.Reference,
+			DebitAccountID: c.accts[acctTopups].ID, CreditAccountID: c.accts[acctCustomer].ID, Amount: p.Amount,
+			Asset: c.cus.Currency, Code: "billing_topup"}
+		res, err := c.w.Transfer(ctx, c.tx, c.now, []ledger.TransferRequest{req})
+		if err != nil {
+			return err
+		}
+		switch r := res[0]; r.Result {
+		case ledger.ResultOK:
+			c.noop = r.Replayed
+			out = TopUp{CustomerID: c.cus.ID, Reference: p.Reference, Amount: p.Amount, TransferID: r.Transfer.ID, CreatedAt: r.Transfer.CreatedAt}
+		case ledger.ResultExistsWithDifferentCreditAccountID, ledger.ResultExistsWithDifferentDebitAccountID,
+			ledger.ResultExistsWithDifferentAsset:
+			return &apperr.Error{Code: apperr.CodeConflict, Param: "customer_id", Message: "this reference was used to top up another customer"}
+		case ledger.ResultExistsWithDifferentAmount:
+			return &apperr.Error{Code: apperr.CodeConflict, Param: "amount", Message: "this reference was used to top up another amount"}
+		default:
+			return fmt.Errorf("billing: ledger refused a top-up of customer %s: %w", c.cus.ID, ledger.Rejection(res))
+		}
+		c.data["reference"], c.data["amount"], c.data["transfer"] = p.Reference, p.Amount, out.TransferID
+		return nil
+	})
+	if err != nil {
+		return TopUp{}, fmt.Errorf("billing: top up customer %s: %w", p.CustomerID, err)
+	}
+	return out, nil
+}
+
+// Reserve holds amount for the customer, if its available amount covers
+// it, and returns the reservation with its authorization number. A repeat
+// with the same Reference and fields returns the first reservation.
+//
+// Errors: forbidden, invalid, not_found, limit_exceeded, conflict
+// (Reference used with other fields; Param names the field).
+func (s *Service) Reserve(ctx context.Context, actor Actor, p ReserveParams) (Reservation, error) {
+	if err := p.validate(); err != nil {
+		return Reservation{}, err
+	}
+	c, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.reservation.created", func(c *change) error {
+		if p.Reference != "" {
+			old, err := c.tx.ReservationByReference(ctx, actor.ID, p.Reference)
+			switch {
+			case err == nil:
+				field := ""
+				switch {
+				case old.CustomerID != p.CustomerID:
+					field = "customer_id"
+				case old.Amount != p.Amount:
+					field = "amount"
+				case int64(old.ExpiresAt.Sub(old.CreatedAt)/time.Second) != p.ExpiresInSeconds:
+					field = "expires_in_seconds"
+				}
+				if field != "" {
+					return &apperr.Error{Code: apperr.CodeConflict, Param: field,
+						Message: fmt.Sprintf("reservation %s has reference %q with a different %s", old.ID, p.Reference, field)}
+				}
+				c.rsv, c.noop = &old, true
+				return nil
+			case !apperr.Is(err, apperr.CodeNotFound):
+				return err
+			}
+		}
+		if err := c.checkLimit(p.Amount); err != nil {
+			return err
+		}
+		auth, err := freshAuthNumber(ctx, c.tx)
+		if err != nil {
+			return err
+		}
+		c.rsv = &Reservation{ID: newID("rsv_"), AuthNumber: auth, OrgID: c.cus.OrgID, CustomerID: c.cus.ID, Reference: p.Reference,
+			Currency: c.cus.Currency, Amount: p.Amount, Authorized: p.Amount, Reserved: p.Amount, State: StateActive,
+			ExpiresAt: c.now.Add(time.Duration(p.ExpiresInSeconds) * time.Second), CreatedAt: c.now, UpdatedAt: c.now}
+		c.rsvNew = true
+		if err := c.open(); err != nil {
+			return err
+		}
+		trs, err := c.transfer(c.ledgerRef(), c.hold(p.Amount))
+		if err != nil {
+			return err
+		}
+		c.rsv.HoldTransferID = trs[0].ID
+		c.subject = audit.Subject{Type: "billing_reservation", ID: c.rsv.ID}
+		c.eventType = event.TypeBillingReservationCreated
+		c.data["customer"], c.data["amount"], c.data["auth_number"] = c.cus.ID, p.Amount, auth
+		return c.record(EventReserve, p.Amount, 0, "", trs[0].ID)
+	})
+	if err != nil {
+		return Reservation{}, fmt.Errorf("billing: reserve for customer %s: %w", p.CustomerID, err)
+	}
+	return *c.rsv, nil
+}
+
+// authNumberTriesMax bounds the draws of an authorization number not yet
+// taken (one in 2^45 per reservation that exists: more than a few means a
+// broken generator).
+const authNumberTriesMax = 8
+
+func freshAuthNumber(ctx context.Context, tx Tx) (string, error) {
+	for range authNumberTriesMax {
+		n := newAuthNumber()
+		_, err := tx.ReservationByAuthNumber(ctx, n)
+		if apperr.Is(err, apperr.CodeNotFound) {
+			return n, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("billing: no free authorization number after %d draws", authNumberTriesMax)
+}
+
+// byAuthNumber finds a reservation by its authorization number, as typed.
+func byAuthNumber(ctx context.Context, auth string) (func(Tx) (Reservation, error), error) {
+	n, ok := NormalizeAuthNumber(auth)
+	if !ok {
+		return nil, apperr.Invalid("auth_number", "an authorization number of %d characters", AuthNumberLen)
+	}
+	return func(tx Tx) (Reservation, error) { return tx.ReservationByAuthNumber(ctx, n) }, nil
+}
+
+// usable refuses an action on a reservation that is not active or has expired.
+func usable(r *Reservation, now time.Time) error {
+	if r.State == StateExpired || (r.State == StateActive && r.ExpiredAt(now)) {
+		return apperr.New(CodeReservationExpired, "reservation %s expired at %s", r.AuthNumber, r.ExpiresAt.Format(time.RFC3339))
+	}
+	if r.State != StateActive {
+		return apperr.New(CodeReservationClosed, "reservation %s is %s", r.AuthNumber, r.State)
+	}
+	return nil
+}
+
+// increment reserves amount more on c's reservation: the old hold is voided
+// and one of the new total made, in one ledger submission.
+func (c *change) increment(amount int64, ref string) error {
+	if err := c.checkLimit(amount); err != nil {
+		return err
+	}
+	if err := c.open(); err != nil {
+		return err
+	}
+	r := c.rsv
+	total := r.Reserved + amount
+	var reqs []ledger.TransferRequest
+	if r.HoldTransferID != 0 {
+		reqs = append(reqs, ledger.TransferRequest{Kind: ledger.KindVoid, PendingID: r.HoldTransferID})
+	}
+	reqs = append(reqs, c.hold(total))
+	trs, err := c.transfer(c.ledgerRef(), reqs...)
+	if err != nil {
+		return err
+	}
+	r.HoldTransferID = trs[len(trs)-1].ID
+	r.Reserved, r.Authorized = total, r.Authorized+amount
+	return c.record(EventIncrement, amount, 0, ref, r.HoldTransferID)
+}
+
+// IncrementReservation reserves more on an active reservation (a
+// re-reservation when usage will exceed it), if the customer's available
+// amount covers the increment. A retry with the same Reference changes
+// nothing.
+//
+// Errors: forbidden, invalid, not_found, limit_exceeded,
+// reservation_closed, reservation_expired, conflict (Reference used for
+// another amount).
+func (s *Service) IncrementReservation(ctx context.Context, actor Actor, authNumber string, p IncrementParams) (Reservation, error) {
+	if actor.Kind != ActorOrg {
+		return Reservation{}, forbidden()
+	}
+	if err := validAmount("amount", p.Amount); err != nil {
+		return Reservation{}, err
+	}
+	if err := validReference("reference", p.Reference, true); err != nil {
+		return Reservation{}, err
+	}
+	find, err := byAuthNumber(ctx, authNumber)
+	if err != nil {
+		return Reservation{}, err
+	}
+	c, err := s.onReservation(ctx, actor, "billing.reservation.incremented", find, func(c *change) error {
+		old, err := c.tx.ReservationEventByReference(ctx, c.rsv.ID, p.Reference)
+		switch {
+		case err == nil:
+			if old.Kind != EventIncrement || old.Amount != p.Amount {
+				return &apperr.Error{Code: apperr.CodeConflict, Param: "amount", Message: fmt.Sprintf("reference %q was used for another %s", p.Reference, old.Kind)}
+			}
+			c.noop = true
+			return nil
+		case !apperr.Is(err, apperr.CodeNotFound):
+			return err
+		}
+		if err := usable(c.rsv, c.now); err != nil {
+			return err
+		}
+		c.data["amount"], c.data["reference"] = p.Amount, p.Reference
+		return c.increment(p.Amount, p.Reference)
+	})
+	if err != nil {
+		return Reservation{}, fmt.Errorf("billing: increment reservation %s: %w", authNumber, err)
+	}
+	return *c.rsv, nil
+}
+
+// Charge takes amount from a reservation: up to what remains reserved,
+// once or several times (each posts the hold for the amount and holds the
+// rest anew, in one ledger submission). Final closes the reservation and
+// releases the rest. Above what remains, the charge is refused unless
+// ReserveDifference is set and the customer's available amount covers the
+// difference. A retry with the same Reference returns the first charge and
+// changes nothing.
+//
+// Errors: forbidden, invalid, not_found, reservation_exceeded,
+// limit_exceeded, reservation_closed, reservation_expired, conflict
+// (Reference used with other fields; Param names the field).
+func (s *Service) Charge(ctx context.Context, actor Actor, authNumber string, p ChargeParams) (Charge, Reservation, error) {
+	if actor.Kind != ActorOrg {
+		return Charge{}, Reservation{}, forbidden()
+	}
+	if err := validAmount("amount", p.Amount); err != nil {
+		return Charge{}, Reservation{}, err
+	}
+	if err := validReference("reference", p.Reference, true); err != nil {
+		return Charge{}, Reservation{}, err
+	}
+	find, err := byAuthNumber(ctx, authNumber)
+	if err != nil {
+		return Charge{}, Reservation{}, err
+	}
+	var out Charge
+	c, err := s.onReservation(ctx, actor, "billing.reservation.charged", find, func(c *change) error {
+		r := c.rsv
+		old, err := c.tx.ChargeByReference(ctx, actor.ID, p.Reference)
+		switch {
+		case err == nil:
+			field := ""
+			switch {
+			case old.ReservationID != r.ID:
+				field = "auth_number"
+			case old.Amount != p.Amount:
+				field = "amount"
+			case old.Final != p.Final:
+				field = "final"
+			}
+			if field != "" {
+				return &apperr.Error{Code: apperr.CodeConflict, Param: field,
+					Message: fmt.Sprintf("charge %s has reference %q with a different %s", old.ID, p.Reference, field)}
+			}
+			out, c.noop = old, true
+			return nil
+		case !apperr.Is(err, apperr.CodeNotFound):
+			return err
+		}
+		if err := usable(r, c.now); err != nil {
+			return err
+		}
+		if p.Amount > r.Reserved {
+			if !p.ReserveDifference {
+				return apperr.New(CodeReservationExceeded, "reservation %s holds %d; %d asked for", r.AuthNumber, r.Reserved, p.Amount)
+			}
+			c.data["reserved_difference"] = p.Amount - r.Reserved
+			if err := c.increment(p.Amount-r.Reserved, ""); err != nil {
+				return err
+			}
+		}
+		if err := c.open(); err != nil {
+			return err
+		}
+		rest := r.Reserved - p.Amount
+		reqs := []ledger.TransferRequest{{Kind: ledger.KindPost, PendingID: r.HoldTransferID, Amount: p.Amount}}
+		if !p.Final && rest > 0 {
+			reqs = append(reqs, c.hold(rest))
+		}
+		trs, err := c.transfer(c.ledgerRef(), reqs...)
+		if err != nil {
+			return err
+		}
+		r.Charged += p.Amount
+		released := int64(0)
+		r.HoldTransferID, r.Reserved = 0, rest
+		if len(trs) == 2 {
+			r.HoldTransferID = trs[1].ID
+		}
+		if p.Final {
+			released = rest
+			r.Released += rest
+			r.Reserved = 0
+			r.State = StateClosed
+		}
+		out = Charge{ID: newID("chg_"), OrgID: r.OrgID, CustomerID: r.CustomerID, ReservationID: r.ID, AuthNumber: r.AuthNumber,
+			Reference: p.Reference, Amount: p.Amount, Final: p.Final, TransferID: trs[0].ID, CreatedAt: c.now}
+		c.charge = &out
+		c.eventType = event.TypeBillingReservationCharged
+		c.data["charge"], c.data["amount"], c.data["reference"], c.data["final"], c.data["released"] = out.ID, p.Amount, p.Reference, p.Final, released
+		return c.record(EventCharge, p.Amount, released, p.Reference, trs[0].ID)
+	})
+	if err != nil {
+		return Charge{}, Reservation{}, fmt.Errorf("billing: charge reservation %s: %w", authNumber, err)
+	}
+	return out, *c.rsv, nil
+}
+
+// end releases everything c's reservation still holds and moves it to st.
+func (c *change) end(st State, kind EventKind) error {
+	r := c.rsv
+	var void int64
+	if r.HoldTransferID != 0 {
+		if err := c.open(); err != nil {
+			return err
+		}
+		trs, err := c.transfer(c.ledgerRef(), ledger.TransferRequest{Kind: ledger.KindVoid, PendingID: r.HoldTransferID})
+		if err != nil {
+			return err
+		}
+		void = trs[0].ID
+	}
+	released := r.Reserved
+	r.Released += released
+	r.Reserved, r.HoldTransferID, r.State = 0, 0, st
+	c.data["released"] = released
+	return c.record(kind, released, released, "", void)
+}
+
+// CancelReservation releases everything a reservation still holds. Canceling
+// a canceled reservation returns it unchanged.
+//
+// Errors: forbidden, invalid, not_found, reservation_closed (closed by a
+// final charge), reservation_expired (the sweep released it already).
+func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber string) (Reservation, error) {
+	if actor.Kind != ActorOrg {
+		return Reservation{}, forbidden()
+	}
+	find, err := byAuthNumber(ctx, authNumber)
+	if err != nil {
+		return Reservation{}, err
+	}
+	c, err := s.onReservation(ctx, actor, "billing.reservation.canceled", find, func(c *change) error {
+		switch c.rsv.State {
+		case StateCanceled:
+			c.noop = true
+			return nil
+		case StateActive:
+		default:
+			return usable(c.rsv, c.now)
+		}
+		c.eventType = event.TypeBillingReservationCanceled
+		return c.end(StateCanceled, EventCancel)
+	})
+	if err != nil {
+		return Reservation{}, fmt.Errorf("billing: cancel reservation %s: %w", authNumber, err)
+	}
+	return *c.rsv, nil
+}
+
+// ExpireDue ends up to ExpireSweepBatchMax active reservations whose expiry
+// has passed by the service's clock, releasing what they hold, and returns
+// how many it ended. Run it often (a job, or a moved test clock); a charge
+// after expiry is refused whether or not it has run. Ending one is
+// idempotent: a reservation that moved on meanwhile is left alone.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	due, err := s.cfg.Store.ReservationListDue(ctx, s.now(), ExpireSweepBatchMax)
+	if err != nil {
+		return 0, fmt.Errorf("billing: list due reservations: %w", err)
+	}
+	n := 0
+	for _, d := range due {
+		ended := false
+		_, err := s.onReservation(ctx, actorExpiry, "billing.reservation.expired",
+			func(Tx) (Reservation, error) { return d, nil },
+			func(c *change) error {
+				if c.rsv.State != StateActive || !c.rsv.ExpiredAt(c.now) {
+					c.noop = true
+					return nil
+				}
+				ended = true
+				c.eventType = event.TypeBillingReservationExpired
+				return c.end(StateExpired, EventExpire)
+			})
+		if err != nil {
+			return n, fmt.Errorf("billing: expire reservation %s: %w", d.ID, err)
+		}
+		if ended {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ChargeDirect charges a customer without a reservation, if its available
+// amount covers the charge. A retry with the same Reference returns the
+// first charge and changes nothing.
+//
+// Errors: forbidden, invalid, not_found, limit_exceeded, conflict
+// (Reference used with other fields; Param names the field).
+func (s *Service) ChargeDirect(ctx context.Context, actor Actor, p DirectChargeParams) (Charge, error) {
+	if err := validAmount("amount", p.Amount); err != nil {
+		return Charge{}, err
+	}
+	if err := validReference("reference", p.Reference, true); err != nil {
+		return Charge{}, err
+	}
+	var out Charge
+	_, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.charge.created", func(c *change) error {
+		old, err := c.tx.ChargeByReference(ctx, actor.ID, p.Reference)
+		switch {
+		case err == nil:
+			field := ""
+			switch {
+			case old.ReservationID != "":
+				field = "auth_number"
+			case old.CustomerID != p.CustomerID:
+				field = "customer_id"
+			case old.Amount != p.Amount:
+				field = "amount"
+			}
+			if field != "" {
+				return &apperr.Error{Code: apperr.CodeConflict, Param: field,
+					Message: fmt.Sprintf("charge %s has reference %q with a different %s", old.ID, p.Reference, field)}
+			}
+			out, c.noop = old, true
+			return nil
+		case !apperr.Is(err, apperr.CodeNotFound):
+			return err
+		}
+		if err := c.checkLimit(p.Amount); err != nil {
+			return err
+		}
+		out = Charge{ID: newID("chg_"), OrgID: c.cus.OrgID, CustomerID: c.cus.ID, Reference: p.Reference, Amount: p.Amount,
+			Final: true, CreatedAt: c.now}
+		if err := c.open(); err != nil {
+			return err
+		}
+		trs, err := c.transfer("billing:"+out.ID, ledger.TransferRequest{DebitAccountID: c.accts[acctCustomer].ID,
+			CreditAccountID: c.accts[acctRevenue].ID, Amount: p.Amount, Code: "billing_charge"})
+		if err != nil {
+			return err
+		}
+		out.TransferID = trs[0].ID
+		c.charge = &out
+		c.subject = audit.Subject{Type: "billing_charge", ID: out.ID}
+		c.data["customer"], c.data["amount"], c.data["reference"] = c.cus.ID, p.Amount, p.Reference
+		return nil
+	})
+	if err != nil {
+		return Charge{}, fmt.Errorf("billing: charge customer %s: %w", p.CustomerID, err)
+	}
+	return out, nil
+}
+
+// FindCustomerByID returns one of the acting organization's customers.
+//
+// Errors: forbidden, not_found.
+func (s *Service) FindCustomerByID(ctx context.Context, actor Actor, id string) (Customer, error) {
+	if actor.Kind != ActorOrg {
+		return Customer{}, forbidden()
+	}
+	c, err := s.cfg.Store.CustomerByID(ctx, id)
+	if err != nil {
+		return Customer{}, err
+	}
+	if c.OrgID != actor.ID {
+		return Customer{}, apperr.NotFound("customer")
+	}
+	return c, nil
+}
+
+// FindCustomers lists the acting organization's customers, newest first.
+//
+// Errors: forbidden, invalid (limit).
+func (s *Service) FindCustomers(ctx context.Context, actor Actor, f CustomerFilter) ([]Customer, error) {
+	if actor.Kind != ActorOrg {
+		return nil, forbidden()
+	}
+	if f.Limit < 1 || f.Limit > PageLimitMax {
+		return nil, apperr.Invalid("limit", "between 1 and %d", PageLimitMax)
+	}
+	f.OrgID = actor.ID
+	return s.cfg.Store.CustomerList(ctx, f)
+}
+
+// FindBalance answers a balance inquiry: what the customer has used,
+// holds and may still use, and, for a proposed amount (0: none), what
+// would remain after it.
+//
+// Errors: forbidden, invalid, not_found.
+func (s *Service) FindBalance(ctx context.Context, actor Actor, customerID string, proposed int64) (Balance, error) {
+	if proposed != 0 {
+		if err := validAmount("amount", proposed); err != nil {
+			return Balance{}, err
+		}
+	}
+	c, err := s.FindCustomerByID(ctx, actor, customerID)
+	if err != nil {
+		return Balance{}, err
+	}
+	a, err := s.cfg.Store.AccountByID(ctx, c.AccountID)
+	if err != nil {
+		return Balance{}, fmt.Errorf("billing: read account of customer %s: %w", c.ID, err)
+	}
+	return balanceOf(c, a, proposed), nil
+}
+
+// FindReservation looks a reservation up by its authorization number or by
+// the caller's reference, with its history: what an external system asks
+// before it serves.
+//
+// Errors: forbidden, invalid, not_found.
+func (s *Service) FindReservation(ctx context.Context, actor Actor, q ReservationLookup) (ReservationStatus, error) {
+	if actor.Kind != ActorOrg {
+		return ReservationStatus{}, forbidden()
+	}
+	var r Reservation
+	var err error
+	switch {
+	case q.AuthNumber != "" && q.Reference == "":
+		n, ok := NormalizeAuthNumber(q.AuthNumber)
+		if !ok {
+			return ReservationStatus{}, apperr.Invalid("auth_number", "an authorization number of %d characters", AuthNumberLen)
+		}
+		r, err = s.cfg.Store.ReservationByAuthNumber(ctx, n)
+	case q.Reference != "" && q.AuthNumber == "":
+		if err := validReference("reference", q.Reference, true); err != nil {
+			return ReservationStatus{}, err
+		}
+		r, err = s.cfg.Store.ReservationByReference(ctx, actor.ID, q.Reference)
+	default:
+		return ReservationStatus{}, apperr.Invalid("auth_number", "either an authorization number or a reference")
+	}
+	if err != nil {
+		return ReservationStatus{}, err
+	}
+	if r.OrgID != actor.ID {
+		return ReservationStatus{}, apperr.NotFound("reservation")
+	}
+	h, err := s.cfg.Store.ReservationEventList(ctx, r.ID)
+	if err != nil {
+		return ReservationStatus{}, fmt.Errorf("billing: read history of reservation %s: %w", r.ID, err)
+	}
+	return ReservationStatus{Reservation: r, History: h}, nil
+}
+
+// FindReservations lists the acting organization's reservations, newest
+// first.
+//
+// Errors: forbidden, invalid (limit).
+func (s *Service) FindReservations(ctx context.Context, actor Actor, f ReservationFilter) ([]Reservation, error) {
+	if actor.Kind != ActorOrg {
+		return nil, forbidden()
+	}
+	if f.Limit < 1 || f.Limit > PageLimitMax {
+		return nil, apperr.Invalid("limit", "between 1 and %d", PageLimitMax)
+	}
+	f.OrgID = actor.ID
+	return s.cfg.Store.ReservationList(ctx, f)
+}

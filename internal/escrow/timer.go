@@ -28,9 +28,15 @@ var timerState = map[TimerKind]State{
 //
 // Errors: not_found (the deal is gone), and the store's.
 func (s *Service) FireTimer(ctx context.Context, id string, kind TimerKind) (notBefore time.Time, err error) {
+	_, notBefore, err = s.fireTimer(ctx, id, kind)
+	return notBefore, err
+}
+
+// fireTimer is FireTimer, also saying whether this call changed the deal.
+func (s *Service) fireTimer(ctx context.Context, id string, kind TimerKind) (fired bool, notBefore time.Time, err error) {
 	want, ok := timerState[kind]
 	if !ok {
-		return time.Time{}, apperr.Invalid("timer", "unknown timer %q", kind)
+		return false, time.Time{}, apperr.Invalid("timer", "unknown timer %q", kind)
 	}
 	_, err = s.act(ctx, actorTimer, id, "timer."+string(kind), func(c *change) error {
 		d := &c.deal
@@ -66,17 +72,17 @@ func (s *Service) FireTimer(ctx context.Context, id string, kind TimerKind) (not
 		return nil
 	})
 	if errors.Is(err, errNothingDue) {
-		return notBefore, nil
+		return false, notBefore, nil
 	}
-	return time.Time{}, err
+	return err == nil, time.Time{}, err
 }
 
 // errNothingDue rolls back a timer's transaction that found nothing to do.
 var errNothingDue = errors.New("escrow: timer not due")
 
 // FireDueTimers fires the timers of up to TimerSweepBatchMax deals whose
-// deadline has passed by the service's clock, and returns how many changed
-// a deal. It is the backstop for timer jobs (and what a moved test clock
+// deadline has passed by the service's clock, and returns how many deals
+// this call changed (a deal another node fired meanwhile is not counted). It is the backstop for timer jobs (and what a moved test clock
 // calls): the deadline lives on the deal, so nothing is lost if a job is.
 func (s *Service) FireDueTimers(ctx context.Context) (int, error) {
 	due, err := s.cfg.Store.DealListDue(ctx, s.now(), TimerSweepBatchMax)
@@ -89,11 +95,11 @@ func (s *Service) FireDueTimers(ctx context.Context) (int, error) {
 		if kind == "" {
 			continue
 		}
-		before, err := s.FireTimer(ctx, d.ID, kind)
+		changed, _, err := s.fireTimer(ctx, d.ID, kind)
 		if err != nil {
 			return fired, err
 		}
-		if before.IsZero() {
+		if changed {
 			fired++
 		}
 	}

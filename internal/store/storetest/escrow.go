@@ -427,6 +427,7 @@ func testEscrow(t *testing.T, h Harness) {
 	t.Run("Payouts", func(t *testing.T) { testEscrowPayouts(t, h) })
 	t.Run("Fraud", func(t *testing.T) { testEscrowFraud(t, h) })
 	t.Run("BankFiles", func(t *testing.T) { testEscrowBankFiles(t, h) })
+	t.Run("TimersTwoNodes", func(t *testing.T) { testEscrowTimersTwoNodes(t, h) })
 	t.Run("Model", func(t *testing.T) { testEscrowModel(t, h) })
 }
 
@@ -739,6 +740,64 @@ func testEscrowBankFiles(t *testing.T, h Harness) {
 	}
 	if !strings.Contains(string(pain), "<NbOfTxs>1</NbOfTxs>") || !strings.Contains(string(pain), fmt.Sprintf(">%d</InstdAmt>", released.Released)) {
 		t.Errorf("pain.001:\n%s", pain)
+	}
+	f.verifyClean()
+}
+
+// testEscrowTimersTwoNodes fires the same overdue deadlines from two nodes
+// (two handles on one database, each with its own engine and service) at
+// once: every deal changes exactly once, and the money moves once.
+func testEscrowTimersTwoNodes(t *testing.T, h Harness) {
+	s1, s2 := h.OpenPair(t)
+	a := newFixtureOn(t, s1, h.Workers)
+	clock := a.clock
+	e2 := ledger.NewEngine(s2, ledger.Config{Workers: h.Workers, Clock: clock.Now})
+	t.Cleanup(e2.Close)
+	quiet := escrow.FraudRules{AmountMin: 1 << 50, DealsPerDayMax: 1 << 30, NewPartyAmountMin: 1 << 50, SellersPerBankAccountMax: 1 << 30}
+	svc1 := escrow.NewService(escrow.Config{Store: s1.(escrow.Store), Ledger: a.engine, Clock: clock.Now, Fraud: quiet})
+	svc2 := escrow.NewService(escrow.Config{Store: s2.(escrow.Store), Ledger: e2, Clock: clock.Now, Fraud: quiet})
+	f := &escrowFixture{fixture: a, es: s1.(escrow.Store), svc: svc1}
+	var ids []string
+	for i := range 6 {
+		d := f.must(svc1.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+		if i%2 == 0 {
+			f.deposit(d.PaymentRef, d.AmountDue, fmt.Sprintf("two-%d", i)) // funded: ship-by will refund it
+		}
+		ids = append(ids, d.ID)
+	}
+	clock.Advance(8 * 24 * time.Hour)
+	var wg sync.WaitGroup
+	fired := make([]int, 2)
+	errs := make([]error, 2)
+	for i, svc := range []*escrow.Service{svc1, svc2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fired[i], errs[i] = svc.FireDueTimers(f.ctx)
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("sweeps: %v, %v", errs[0], errs[1])
+	}
+	if fired[0]+fired[1] != len(ids) {
+		t.Fatalf("two nodes fired %d and %d deadlines, want %d in all", fired[0], fired[1], len(ids))
+	}
+	for _, id := range ids {
+		tl, err := svc2.FindTimeline(f.ctx, siteA, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		timers := 0
+		for _, e := range tl {
+			if strings.HasPrefix(e.Action, "timer.") {
+				timers++
+			}
+		}
+		d := f.must(svc2.FindDealByID(f.ctx, siteA, id))
+		if timers != 1 || d.Remaining() != 0 || f.holding(d) != 0 {
+			t.Errorf("deal %s: %d timer entries, %s, holding %d", id, timers, d.State, f.holding(d))
+		}
 	}
 	f.verifyClean()
 }

@@ -136,6 +136,7 @@ const (
 	EventBillingReservationCharged  = "billing.reservation.charged"
 	EventBillingReservationCanceled = "billing.reservation.canceled"
 	EventBillingReservationExpired  = "billing.reservation.expired"
+	EventBillingInvoiceCreated      = "billing.invoice.created"
 )
 
 // Event is a recorded change to the organization's data: the body of GET

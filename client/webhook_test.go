@@ -111,7 +111,7 @@ func TestEventTypesAreTheServers(t *testing.T) {
 		client.EventDealShipped, client.EventDealReceived, client.EventDealMilestoneReleased, client.EventDealReleased, client.EventDealDisputed,
 		client.EventDealResolved, client.EventDealRefunded,
 		client.EventBillingCustomerCreated, client.EventBillingReservationCreated, client.EventBillingReservationCharged,
-		client.EventBillingReservationCanceled, client.EventBillingReservationExpired}
+		client.EventBillingReservationCanceled, client.EventBillingReservationExpired, client.EventBillingInvoiceCreated}
 	if !slices.Equal(got, event.Types) {
 		t.Fatalf("client event types %v, server's %v", got, event.Types)
 	}

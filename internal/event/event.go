@@ -51,6 +51,7 @@ const (
 	TypeBillingReservationCharged  = "billing.reservation.charged"  // a charge against it (its data is the reservation after it)
 	TypeBillingReservationCanceled = "billing.reservation.canceled" // the caller released what it held
 	TypeBillingReservationExpired  = "billing.reservation.expired"  // its expiry passed; what it held was released
+	TypeBillingInvoiceCreated      = "billing.invoice.created"      // a postpaid customer's month was closed (its data is the invoice)
 )
 
 // Types lists every event type, in the order the documentation gives them.
@@ -58,7 +59,7 @@ var Types = []string{TypeAccountCreated, TypeTransferCreated, TypeTransferPosted
 	TypeDealCreated, TypeDealAccepted, TypeDealCanceled, TypeDealPaymentReceived, TypeDealFunded, TypeDealShipped,
 	TypeDealReceived, TypeDealMilestoneReleased, TypeDealReleased, TypeDealDisputed, TypeDealResolved, TypeDealRefunded,
 	TypeBillingCustomerCreated, TypeBillingReservationCreated, TypeBillingReservationCharged, TypeBillingReservationCanceled,
-	TypeBillingReservationExpired}
+	TypeBillingReservationExpired, TypeBillingInvoiceCreated}
 
 // KnownType reports whether t is one of Types.
 func KnownType(t string) bool { return slices.Contains(Types, t) }

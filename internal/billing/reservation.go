@@ -53,6 +53,9 @@ const (
 	EventCharge    EventKind = "charge"
 	EventCancel    EventKind = "cancel"
 	EventExpire    EventKind = "expire"
+	// EventRelease: a metered session ended with nothing left to charge;
+	// what its reservation held was released.
+	EventRelease EventKind = "release"
 )
 
 // ReservationEvent is one entry of a reservation's history.
@@ -174,4 +177,13 @@ type ReservationFilter struct {
 	State      State
 	AfterID    string
 	Limit      int
+}
+
+// ChargeFilter selects one page of a customer's charges, oldest first.
+type ChargeFilter struct {
+	CustomerID    string
+	CreatedFrom   time.Time // at or after; zero: no bound
+	CreatedBefore time.Time // before; zero: no bound
+	AfterID       string    // cursor: ids sort by creation
+	Limit         int
 }

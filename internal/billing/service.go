@@ -104,6 +104,14 @@ type change struct {
 	data      map[string]any
 	// noop: the operation repeated an earlier one; nothing is written.
 	noop bool
+
+	ses     *Session // a metered session the operation moves
+	sesNew  bool
+	reports []UsageReport
+	invoice *Invoice
+	// noAudit: the change is recorded by rows of its own (a usage report
+	// that did not settle) and writes no audit entry.
+	noAudit bool
 }
 
 // open opens (or finds) the change's ledger accounts.
@@ -214,6 +222,7 @@ func (s *Service) onCustomer(ctx context.Context, actor Actor, id, action string
 		if cus.OrgID != actor.ID {
 			return apperr.NotFound("customer")
 		}
+		c.now = s.now() // read once the customer is locked: see lockedNow
 		c.cus = cus
 		c.subject = audit.Subject{Type: "billing_customer", ID: cus.ID}
 		return rule(c)
@@ -234,6 +243,7 @@ func (s *Service) onReservation(ctx context.Context, actor Actor, action string,
 		if c.cus, err = c.tx.CustomerForUpdate(ctx, r0.CustomerID); err != nil {
 			return err
 		}
+		c.now = s.now() // see lockedNow
 		r, err := c.tx.ReservationForUpdate(ctx, r0.ID)
 		if err != nil {
 			return err
@@ -243,6 +253,12 @@ func (s *Service) onReservation(ctx context.Context, actor Actor, action string,
 		return rule(c)
 	})
 }
+
+// lockedNow: an operation on a customer reads its clock once the
+// customer's row is locked, not before, so that whatever it writes is
+// stamped after every earlier writer of that customer committed. ClosePeriod
+// relies on it: a charge that waited for the customer while a month was
+// being closed is stamped in the next month, not in the closed one.
 
 // run is one transaction of one operation: the rule, then commit.
 func (s *Service) run(ctx context.Context, actor Actor, action string, rule func(c *change) error) (*change, error) {
@@ -315,16 +331,30 @@ func (s *Service) commit(c *change) error {
 			return err
 		}
 	}
+	if err := c.commitSession(); err != nil {
+		return err
+	}
+	if c.invoice != nil {
+		if err := tx.InvoiceInsert(ctx, *c.invoice); err != nil {
+			return err
+		}
+	}
 	if c.eventType != "" && s.cfg.Events != nil {
 		var data []byte
-		if c.rsv != nil {
+		switch {
+		case c.invoice != nil:
+			data = invoiceEventData(s.cfg.Events, *c.invoice)
+		case c.rsv != nil:
 			data = s.cfg.Events.ReservationEventData(*c.rsv)
-		} else {
+		default:
 			data = s.cfg.Events.CustomerEventData(c.cus)
 		}
 		if err := tx.EventsInsert(ctx, []event.Event{{OrgID: c.cus.OrgID, Type: c.eventType, Data: data, CreatedAt: c.now}}); err != nil {
 			return err
 		}
+	}
+	if c.noAudit {
+		return nil
 	}
 	raw, err := json.Marshal(c.data)
 	if err != nil {
@@ -496,34 +526,43 @@ func (s *Service) Reserve(ctx context.Context, actor Actor, p ReserveParams) (Re
 				return err
 			}
 		}
-		if err := c.checkLimit(p.Amount); err != nil {
+		if err := c.reserveNew(p.Amount, p.Reference, p.ExpiresInSeconds); err != nil {
 			return err
 		}
-		auth, err := freshAuthNumber(ctx, c.tx)
-		if err != nil {
-			return err
-		}
-		c.rsv = &Reservation{ID: newID("rsv_"), AuthNumber: auth, OrgID: c.cus.OrgID, CustomerID: c.cus.ID, Reference: p.Reference,
-			Currency: c.cus.Currency, Amount: p.Amount, Authorized: p.Amount, Reserved: p.Amount, State: StateActive,
-			ExpiresAt: c.now.Add(time.Duration(p.ExpiresInSeconds) * time.Second), CreatedAt: c.now, UpdatedAt: c.now}
-		c.rsvNew = true
-		if err := c.open(); err != nil {
-			return err
-		}
-		trs, err := c.transfer(c.ledgerRef(), c.hold(p.Amount))
-		if err != nil {
-			return err
-		}
-		c.rsv.HoldTransferID = trs[0].ID
 		c.subject = audit.Subject{Type: "billing_reservation", ID: c.rsv.ID}
 		c.eventType = event.TypeBillingReservationCreated
-		c.data["customer"], c.data["amount"], c.data["auth_number"] = c.cus.ID, p.Amount, auth
-		return c.record(EventReserve, p.Amount, 0, "", trs[0].ID)
+		c.data["customer"], c.data["amount"], c.data["auth_number"] = c.cus.ID, p.Amount, c.rsv.AuthNumber
+		return nil
 	})
 	if err != nil {
 		return Reservation{}, fmt.Errorf("billing: reserve for customer %s: %w", p.CustomerID, err)
 	}
 	return *c.rsv, nil
+}
+
+// reserveNew makes c's reservation: checks the customer's limit, draws an
+// authorization number and holds amount.
+func (c *change) reserveNew(amount int64, ref string, expiresInSeconds int64) error {
+	if err := c.checkLimit(amount); err != nil {
+		return err
+	}
+	auth, err := freshAuthNumber(c.ctx, c.tx)
+	if err != nil {
+		return err
+	}
+	c.rsv = &Reservation{ID: newID("rsv_"), AuthNumber: auth, OrgID: c.cus.OrgID, CustomerID: c.cus.ID, Reference: ref,
+		Currency: c.cus.Currency, Amount: amount, Authorized: amount, Reserved: amount, State: StateActive,
+		ExpiresAt: c.now.Add(time.Duration(expiresInSeconds) * time.Second), CreatedAt: c.now, UpdatedAt: c.now}
+	c.rsvNew = true
+	if err := c.open(); err != nil {
+		return err
+	}
+	trs, err := c.transfer(c.ledgerRef(), c.hold(amount))
+	if err != nil {
+		return err
+	}
+	c.rsv.HoldTransferID = trs[0].ID
+	return c.record(EventReserve, amount, 0, "", trs[0].ID)
 }
 
 // authNumberTriesMax bounds the draws of an authorization number not yet
@@ -627,6 +666,9 @@ func (s *Service) IncrementReservation(ctx context.Context, actor Actor, authNum
 		if err := usable(c.rsv, c.now); err != nil {
 			return err
 		}
+		if err := c.notInSession(); err != nil {
+			return err
+		}
 		c.data["amount"], c.data["reference"] = p.Amount, p.Reference
 		return c.increment(p.Amount, p.Reference)
 	})
@@ -688,6 +730,9 @@ func (s *Service) Charge(ctx context.Context, actor Actor, authNumber string, p 
 		if err := usable(r, c.now); err != nil {
 			return err
 		}
+		if err := c.notInSession(); err != nil {
+			return err
+		}
 		if p.Amount > r.Reserved {
 			if !p.ReserveDifference {
 				return apperr.New(CodeReservationExceeded, "reservation %s holds %d; %d asked for", r.AuthNumber, r.Reserved, p.Amount)
@@ -697,41 +742,57 @@ func (s *Service) Charge(ctx context.Context, actor Actor, authNumber string, p 
 				return err
 			}
 		}
-		if err := c.open(); err != nil {
-			return err
-		}
-		rest := r.Reserved - p.Amount
-		reqs := []ledger.TransferRequest{{Kind: ledger.KindPost, PendingID: r.HoldTransferID, Amount: p.Amount}}
-		if !p.Final && rest > 0 {
-			reqs = append(reqs, c.hold(rest))
-		}
-		trs, err := c.transfer(c.ledgerRef(), reqs...)
+		released, err := c.capture(p.Amount, p.Final, p.Reference)
 		if err != nil {
 			return err
 		}
-		r.Charged += p.Amount
-		released := int64(0)
-		r.HoldTransferID, r.Reserved = 0, rest
-		if len(trs) == 2 {
-			r.HoldTransferID = trs[1].ID
-		}
-		if p.Final {
-			released = rest
-			r.Released += rest
-			r.Reserved = 0
-			r.State = StateClosed
-		}
-		out = Charge{ID: newID("chg_"), OrgID: r.OrgID, CustomerID: r.CustomerID, ReservationID: r.ID, AuthNumber: r.AuthNumber,
-			Reference: p.Reference, Amount: p.Amount, Final: p.Final, TransferID: trs[0].ID, CreatedAt: c.now}
-		c.charge = &out
-		c.eventType = event.TypeBillingReservationCharged
+		out = *c.charge
 		c.data["charge"], c.data["amount"], c.data["reference"], c.data["final"], c.data["released"] = out.ID, p.Amount, p.Reference, p.Final, released
-		return c.record(EventCharge, p.Amount, released, p.Reference, trs[0].ID)
+		return nil
 	})
 	if err != nil {
 		return Charge{}, Reservation{}, fmt.Errorf("billing: charge reservation %s: %w", authNumber, err)
 	}
 	return out, *c.rsv, nil
+}
+
+// capture charges amount (at most what c's reservation holds) against it:
+// the hold is posted for amount and, unless final, the rest held anew, in
+// one ledger submission; final closes the reservation and releases the
+// rest. It sets c.charge and the event, and returns what it released.
+func (c *change) capture(amount int64, final bool, ref string) (int64, error) {
+	r := c.rsv
+	if amount > r.Reserved || r.HoldTransferID == 0 {
+		return 0, fmt.Errorf("billing: capture of %d from reservation %s holding %d: invariant broken", amount, r.ID, r.Reserved)
+	}
+	if err := c.open(); err != nil {
+		return 0, err
+	}
+	rest := r.Reserved - amount
+	reqs := []ledger.TransferRequest{{Kind: ledger.KindPost, PendingID: r.HoldTransferID, Amount: amount}}
+	if !final && rest > 0 {
+		reqs = append(reqs, c.hold(rest))
+	}
+	trs, err := c.transfer(c.ledgerRef(), reqs...)
+	if err != nil {
+		return 0, err
+	}
+	r.Charged += amount
+	released := int64(0)
+	r.HoldTransferID, r.Reserved = 0, rest
+	if len(trs) == 2 {
+		r.HoldTransferID = trs[1].ID
+	}
+	if final {
+		released = rest
+		r.Released += rest
+		r.Reserved = 0
+		r.State = StateClosed
+	}
+	c.charge = &Charge{ID: newID("chg_"), OrgID: r.OrgID, CustomerID: r.CustomerID, ReservationID: r.ID, AuthNumber: r.AuthNumber,
+		Reference: ref, Amount: amount, Final: final, TransferID: trs[0].ID, CreatedAt: c.now}
+	c.eventType = event.TypeBillingReservationCharged
+	return released, c.record(EventCharge, amount, released, ref, trs[0].ID)
 }
 
 // end releases everything c's reservation still holds and moves it to st.
@@ -777,6 +838,9 @@ func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber
 		default:
 			return usable(c.rsv, c.now)
 		}
+		if err := c.notInSession(); err != nil {
+			return err
+		}
 		c.eventType = event.TypeBillingReservationCanceled
 		return c.end(StateCanceled, EventCancel)
 	})
@@ -807,6 +871,20 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 					return nil
 				}
 				ended = true
+				ses, err := c.tx.SessionByReservationForUpdate(ctx, c.rsv.ID)
+				switch {
+				case err == nil:
+					// A metered session's accepted usage is charged, not lost.
+					c.ses = &ses
+					c.data["session"], c.data["settled"] = ses.ID, ses.Unsettled
+					if err := c.finish(SessionExpired, StateExpired, EventExpire); err != nil {
+						return err
+					}
+					c.eventType = event.TypeBillingReservationExpired
+					return nil
+				case !apperr.Is(err, apperr.CodeNotFound):
+					return err
+				}
 				c.eventType = event.TypeBillingReservationExpired
 				return c.end(StateExpired, EventExpire)
 			})

@@ -56,6 +56,33 @@ type Tx interface {
 	ChargeInsert(ctx context.Context, c Charge) error
 	// ChargeByReference finds a provider's charge. Errors: not_found.
 	ChargeByReference(ctx context.Context, orgID, ref string) (Charge, error)
+	// ChargeTotals counts and sums a customer's charges created in
+	// [from, before).
+	ChargeTotals(ctx context.Context, customerID string, from, before time.Time) (count, total int64, err error)
+
+	// SessionInsert adds s. Errors: conflict (its reference is taken).
+	SessionInsert(ctx context.Context, s Session) error
+	// SessionForUpdate reads and locks a session. Errors: not_found.
+	SessionForUpdate(ctx context.Context, id string) (Session, error)
+	// SessionByReservationForUpdate reads and locks the session whose
+	// quota reservationID is. Errors: not_found (not a session's).
+	SessionByReservationForUpdate(ctx context.Context, reservationID string) (Session, error)
+	// SessionByReference finds a provider's session by the caller's
+	// reference. Errors: not_found.
+	SessionByReference(ctx context.Context, orgID, ref string) (Session, error)
+	// SessionUpdate writes s if its stored Version is s.Version-1.
+	// Errors: conflict.
+	SessionUpdate(ctx context.Context, s Session) error
+	// UsageReportInsert adds r. Errors: conflict (its seq is taken).
+	UsageReportInsert(ctx context.Context, r UsageReport) error
+	// UsageReportBySeq finds a session's report. Errors: not_found.
+	UsageReportBySeq(ctx context.Context, sessionID string, seq int64) (UsageReport, error)
+
+	// InvoiceInsert adds inv. Errors: conflict (customer and period taken).
+	InvoiceInsert(ctx context.Context, inv Invoice) error
+	// InvoiceByPeriod finds a customer's invoice of a period ("2026-01").
+	// Errors: not_found.
+	InvoiceByPeriod(ctx context.Context, customerID, period string) (Invoice, error)
 }
 
 // Store is what billing needs of a database.
@@ -79,4 +106,16 @@ type Store interface {
 	ReservationEventList(ctx context.Context, reservationID string) ([]ReservationEvent, error)
 	// AccountByID reads a ledger account. Errors: not_found.
 	AccountByID(ctx context.Context, id int64) (ledger.Account, error)
+
+	// SessionByID reads a session. Errors: not_found.
+	SessionByID(ctx context.Context, id string) (Session, error)
+	// ChargeList returns a page of a customer's charges, oldest first.
+	ChargeList(ctx context.Context, f ChargeFilter) ([]Charge, error)
+	// InvoiceList returns a customer's invoices, newest period first, up
+	// to limit.
+	InvoiceList(ctx context.Context, customerID string, limit int) ([]Invoice, error)
+	// The ledger's reads a statement is made of (ledger.Store's).
+	TransferList(ctx context.Context, q ledger.TransferQuery) ([]ledger.Transfer, error)
+	TransferByID(ctx context.Context, id int64) (ledger.Transfer, error)
+	BalanceAt(ctx context.Context, accountID int64, at time.Time) (ledger.Balance, error)
 }

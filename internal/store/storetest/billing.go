@@ -495,6 +495,7 @@ func testBilling(t *testing.T, h Harness) {
 	})
 
 	t.Run("Model", func(t *testing.T) { testBillingModel(t, h) })
+	t.Run("Metering", func(t *testing.T) { testBillingMetering(t, h) })
 }
 
 func (f *billingFixture) must2(_ billing.Charge, r billing.Reservation, err error) billing.Reservation {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -54,6 +55,15 @@ var statusByCode = map[string]int{
 	escrow.CodeReviewHold:     http.StatusConflict,
 	escrow.CodeDeadlinePassed: http.StatusConflict,
 	codeNothingToPay:          http.StatusNotFound,
+	// Billing: a customer who cannot pay for more is 402, as the caller
+	// must top up or raise the limit first; a charge above what the
+	// reservation holds is a request the reservation cannot meet (422,
+	// retry with reserve_difference); an expired or closed reservation is
+	// a state conflict (409), like a deal's.
+	billing.CodeLimitExceeded:       http.StatusPaymentRequired,
+	billing.CodeReservationExceeded: http.StatusUnprocessableEntity,
+	billing.CodeReservationExpired:  http.StatusConflict,
+	billing.CodeReservationClosed:   http.StatusConflict,
 }
 
 // internalCodes are application codes that name a bug, not the caller's

@@ -55,12 +55,11 @@ var statusByCode = map[string]int{
 	escrow.CodeReviewHold:     http.StatusConflict,
 	escrow.CodeDeadlinePassed: http.StatusConflict,
 	codeNothingToPay:          http.StatusNotFound,
-	// Billing: a customer who cannot pay for more is 402, as the caller
-	// must top up or raise the limit first; a charge above what the
-	// reservation holds is a request the reservation cannot meet (422,
-	// retry with reserve_difference); an expired or closed reservation is
-	// a state conflict (409), like a deal's.
-	billing.CodeLimitExceeded:       http.StatusPaymentRequired,
+	// Billing: limit_exceeded is the ledger's own result code, and 422 as
+	// the ledger's is (like insufficient_funds), so one code has one
+	// status; a charge above what the reservation holds is 422 too (retry
+	// with reserve_difference); an expired or closed reservation is a
+	// state conflict (409), like a deal's.
 	billing.CodeReservationExceeded: http.StatusUnprocessableEntity,
 	billing.CodeReservationExpired:  http.StatusConflict,
 	billing.CodeReservationClosed:   http.StatusConflict,

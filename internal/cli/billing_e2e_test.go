@@ -281,7 +281,7 @@ func billingEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		big := fmt.Sprintf(`{"customer":%q,"amount":{"amount":999999,"currency":"JPY"},"reference":"too-big"}`, post.ID)
 		st1, b1, _ = send("/v1/billing/charges", "chg-key-1", big)
 		st2, b2, replayed = send("/v1/billing/charges", "chg-key-1", big)
-		if st1 != 402 || !bytes.Equal([]byte(b1), []byte(b2)) || replayed != "true" {
+		if st1 != 422 || !strings.Contains(b1, `"limit_exceeded"`) || !bytes.Equal([]byte(b1), []byte(b2)) || replayed != "true" {
 			t.Fatalf("refusal replay: %d %s / %d %s", st1, b1, st2, b2)
 		}
 	})

@@ -217,6 +217,8 @@ type TestClock struct {
 	OffsetSeconds int64     `json:"offset_seconds"`
 	DealsChanged  int       `json:"deals_changed"` // AdvanceTestClock only
 	MoreDue       bool      `json:"more_due"`      // AdvanceTestClock only
+	// ReservationsExpired: AdvanceTestClock only, the billing reservations it expired.
+	ReservationsExpired int `json:"reservations_expired"`
 }
 
 // Deal decodes the event's object as a deal (deal.*).

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/clock"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/event"
@@ -50,12 +51,16 @@ type Config struct {
 	// them 503 unavailable (tests of other concerns only). It is made with
 	// escrow.Config.Events = EventEncoder{EscrowPayTo: EscrowPayTo}.
 	Escrow *escrow.Service
+	// Billing runs billing customers, reservations and charges
+	// (/v1/billing/…); nil answers them 503 unavailable. It is made with
+	// billing.Config.Events = EventEncoder{}.
+	Billing *billing.Service
 	// EscrowPayTo is the operator's bank account as payment instructions
 	// print it (escrow.Config.PayTo).
 	EscrowPayTo string
-	// TestClock, when set, is the clock the escrow service reads; the
-	// server then registers /v1/test_clock, which moves it forward and
-	// fires the deadlines it passes. Never set in production: kinko serve
+	// TestClock, when set, is the clock the escrow and billing services
+	// read; the server then registers /v1/test_clock, which moves it
+	// forward, fires the deadlines it passes and expires the reservations. Never set in production: kinko serve
 	// sets it only with --test-clock.
 	TestClock *clock.Offset
 	Logger    *slog.Logger // nil discards
@@ -195,6 +200,19 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/payout_batches/{id}/file", s.getPayoutFile},
 		{"POST", "/v1/payout_batches/{id}/settle", s.settlePayoutBatch},
 		{"POST", "/v1/payout_batches/{id}/items/{item_id}/return", s.returnPayoutItem},
+		{"POST", "/v1/billing/customers", s.createBillingCustomer},
+		{"GET", "/v1/billing/customers", s.listBillingCustomers},
+		{"GET", "/v1/billing/customers/{id}", s.getBillingCustomer},
+		{"POST", "/v1/billing/customers/{id}/credit_limit", s.setBillingCreditLimit},
+		{"POST", "/v1/billing/customers/{id}/top_ups", s.topUpBillingCustomer},
+		{"GET", "/v1/billing/customers/{id}/balance", s.getBillingBalance},
+		{"POST", "/v1/billing/reservations", s.createReservation},
+		{"GET", "/v1/billing/reservations", s.listReservations},
+		{"GET", "/v1/billing/reservations/{auth_number}", s.getReservation},
+		{"POST", "/v1/billing/reservations/{auth_number}/increment", s.incrementReservation},
+		{"POST", "/v1/billing/reservations/{auth_number}/cancel", s.cancelReservation},
+		{"POST", "/v1/billing/reservations/{auth_number}/charges", s.chargeReservation},
+		{"POST", "/v1/billing/charges", s.createBillingCharge},
 	}
 	if s.cfg.TestClock != nil {
 		routes = append(routes, s.testClockRoutes()...)

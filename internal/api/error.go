@@ -13,6 +13,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -54,6 +55,14 @@ var statusByCode = map[string]int{
 	escrow.CodeReviewHold:     http.StatusConflict,
 	escrow.CodeDeadlinePassed: http.StatusConflict,
 	codeNothingToPay:          http.StatusNotFound,
+	// Billing: limit_exceeded is the ledger's own result code, and 422 as
+	// the ledger's is (like insufficient_funds), so one code has one
+	// status; a charge above what the reservation holds is 422 too (retry
+	// with reserve_difference); an expired or closed reservation is a
+	// state conflict (409), like a deal's.
+	billing.CodeReservationExceeded: http.StatusUnprocessableEntity,
+	billing.CodeReservationExpired:  http.StatusConflict,
+	billing.CodeReservationClosed:   http.StatusConflict,
 }
 
 // internalCodes are application codes that name a bug, not the caller's

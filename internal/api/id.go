@@ -9,8 +9,8 @@ import (
 )
 
 // Public ids carry their kind: acc_65537, tr_81921, evt_3, we_1, wha_7.
-// Escrow's ids are random text after the prefix: dl_…, dep_…, pb_…, pi_…
-// (the prefix plus base62).
+// Escrow's and billing's ids are random text after the prefix: dl_…, dep_…,
+// pb_…, pi_…, cus_…, rsv_…, chg_… (the prefix plus base62).
 const (
 	prefixAccount         = "acc_"
 	prefixTransfer        = "tr_"
@@ -21,6 +21,9 @@ const (
 	prefixDeposit         = "dep_"
 	prefixPayoutBatch     = "pb_"
 	prefixPayoutItem      = "pi_"
+	prefixCustomer        = "cus_" // billing customers
+	prefixReservation     = "rsv_"
+	prefixCharge          = "chg_"
 )
 
 // textIDLenMax bounds the part of a text id after its prefix.

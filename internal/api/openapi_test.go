@@ -474,6 +474,9 @@ func TestOpenAPISchemasMatchTheGoJSON(t *testing.T) {
 		"BankAccount": bankAccountJSON{}, "PayeeBalance": payeeBalanceJSON{},
 		"PayoutBatch": payoutBatchJSON{}, "PayoutBatchSummary": payoutBatchSummaryJSON{},
 		"PayoutBatchList": list[payoutBatchSummaryJSON]{}, "PayoutItem": payoutItemJSON{}, "PayoutBankAccount": bankAccountSummaryJSON{},
+		"BillingCustomer": billingCustomerJSON{}, "BillingCustomerList": list[billingCustomerJSON]{}, "BillingTopUp": topUpJSON{},
+		"BillingBalance": billingBalanceJSON{}, "BillingReservation": reservationJSON{}, "BillingReservationList": list[reservationJSON]{},
+		"ReservationEvent": reservationEventJSON{}, "BillingCharge": billingChargeJSON{},
 	}
 	requests := map[string]any{
 		"AccountCreate": accountCreate{}, "AssetCreate": assetCreate{}, "TransferCreate": transferCreate{},
@@ -486,6 +489,9 @@ func TestOpenAPISchemasMatchTheGoJSON(t *testing.T) {
 		"DepositCreate": depositCreate{}, "ClearDeposit": depositClear{}, "TestClockAdvance": testClockAdvance{},
 		"DepositImportCreate": depositImport{}, "BankAccountCreate": bankAccountCreate{}, "PayoutBatchCreate": payoutBatchCreate{},
 		"SettlePayoutBatch": payoutBatchSettle{}, "ReturnPayoutItem": payoutItemReturn{},
+		"BillingCustomerCreate": billingCustomerCreate{}, "CreditLimitUpdate": creditLimitBody{}, "TopUpCreate": topUpCreate{},
+		"ReservationCreate": reservationCreate{}, "ReservationIncrement": incrementBody{}, "ReservationAction": reservationAction{},
+		"ChargeCreate": chargeCreate{}, "DirectChargeCreate": directChargeCreate{},
 	}
 	// Fields the Go type decodes but the handler refuses, so the document
 	// leaves them out.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/clock"
 )
 
@@ -29,6 +30,9 @@ type testClockJSON struct {
 	// DealsChanged answers an advance: how many deals its deadlines
 	// changed. GET leaves it out.
 	DealsChanged *int `json:"deals_changed,omitempty"`
+	// ReservationsExpired answers an advance: how many billing
+	// reservations it expired (null on a server without billing).
+	ReservationsExpired *int `json:"reservations_expired,omitempty"`
 	// MoreDue is true when an advance stopped after testClockSweepsMax
 	// sweeps with deadlines still due; advance again (by 1) to go on.
 	MoreDue bool `json:"more_due,omitempty"`
@@ -59,7 +63,8 @@ func (s *Server) getTestClock(w http.ResponseWriter, r *http.Request, p auth.Pri
 
 // advanceTestClock moves the clock forward by the body's seconds, then fires
 // every escrow deadline that has passed, sweep after sweep until one changes
-// nothing (at most testClockSweepsMax sweeps).
+// nothing (at most testClockSweepsMax sweeps), and likewise expires the
+// billing reservations whose expiry has passed.
 func (s *Server) advanceTestClock(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if err := requireOperator(p, "move the test clock"); err != nil {
 		return err
@@ -92,5 +97,28 @@ func (s *Server) advanceTestClock(w http.ResponseWriter, r *http.Request, p auth
 	}
 	out := s.testClockNow()
 	out.DealsChanged, out.MoreDue = &changed, more
+	if s.cfg.Billing != nil {
+		expired, moreRsv, err := s.expireReservations(r)
+		if err != nil {
+			return err
+		}
+		out.ReservationsExpired, out.MoreDue = &expired, out.MoreDue || moreRsv
+	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// expireReservations runs billing's expiry sweep until a sweep ends fewer
+// than a full batch (at most testClockSweepsMax sweeps).
+func (s *Server) expireReservations(r *http.Request) (expired int, more bool, err error) {
+	for range testClockSweepsMax {
+		n, err := s.cfg.Billing.ExpireDue(r.Context())
+		expired += n
+		if err != nil {
+			return expired, false, err
+		}
+		if n < billing.ExpireSweepBatchMax {
+			return expired, false, nil
+		}
+	}
+	return expired, true, nil
 }

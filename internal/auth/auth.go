@@ -33,7 +33,7 @@ type Scope string
 const ScopeAdmin Scope = "admin"
 
 // Families are the resource families scopes name.
-var Families = []string{"accounts", "transfers", "assets", "events", "webhooks", "keys", "escrow"}
+var Families = []string{"accounts", "transfers", "assets", "events", "webhooks", "keys", "escrow", "billing"}
 
 // ParseScopes reads a comma-separated list such as "accounts:read,transfers:write".
 //

@@ -10,6 +10,7 @@ import (
 	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/jobs"
@@ -42,6 +43,7 @@ type adapter interface {
 	idempotency.Store
 	jobs.Store // events, webhooks and the job queue
 	escrow.Store
+	billing.Store
 	notify.Queue // mail sent outside other transactions (the web pages')
 	JobQueueDepth(ctx context.Context) (map[string]int64, error)
 	Kind() string

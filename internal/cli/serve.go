@@ -16,6 +16,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/api"
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/clock"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/event"
@@ -73,7 +74,7 @@ type serveConfig struct {
 	// SMTPURL is the mail relay (smtprelay.ParseURL); "" writes mail to
 	// the log instead.
 	SMTPURL string
-	// TestClock gives escrow a clock that POST /v1/test_clock/advance moves
+	// TestClock gives escrow and billing a clock that POST /v1/test_clock/advance moves
 	// forward, for black-box tests of deadlines. serve refuses it on
 	// PostgreSQL unless AllowTestClock is set too: a shared database is
 	// usually not a throwaway one, and each node would keep its own offset.
@@ -103,7 +104,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		fraud, err = parseFraudRules(v)
 		return err
 	})
-	testClock := fs.Bool("test-clock", false, "TESTS ONLY: let the admin key move escrow's clock forward (POST /v1/test_clock/advance); refused on PostgreSQL without --allow-test-clock")
+	testClock := fs.Bool("test-clock", false, "TESTS ONLY: let the admin key move escrow's and billing's clock forward (POST /v1/test_clock/advance); refused on PostgreSQL without --allow-test-clock")
 	allowTestClock := fs.Bool("allow-test-clock", false, "allow --test-clock on PostgreSQL (a throwaway database, one node)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -211,8 +212,13 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		escrowCfg.Clock = testClock.Now
 	}
 	deals := escrow.NewService(escrowCfg)
+	billingCfg := billing.Config{Store: st, Ledger: engine, Events: api.EventEncoder{}}
+	if testClock != nil {
+		billingCfg.Clock = testClock.Now
+	}
+	bill := billing.NewService(billingCfg)
 	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
-		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals,
+		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals, Reservations: bill,
 		Mail: mailer, ObserveMail: met.ObserveMail})
 	if err != nil {
 		ln.Close()
@@ -238,7 +244,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		}
 	}()
 	v1 := api.New(api.Config{Ledger: engine, Auth: keys, Idempotency: idem, Events: events, Webhooks: hooks, Logger: log,
-		Escrow: deals, EscrowPayTo: cfg.EscrowPayTo, TestClock: testClock,
+		Escrow: deals, Billing: bill, EscrowPayTo: cfg.EscrowPayTo, TestClock: testClock,
 		ObserveRequest: func(route, method string, status int, d time.Duration) {
 			met.ObserveRequest(route, method, status, d)
 			if method == http.MethodPost {

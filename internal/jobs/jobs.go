@@ -83,6 +83,9 @@ type Config struct {
 	// Timers fires escrow deadlines (the escrow service). Nil: no timer
 	// worker and no sweep, for runners that only deliver webhooks.
 	Timers Timers
+	// Reservations expires billing reservations (the billing service)
+	// every ReservationExpirySweepInterval. Nil: no such sweep.
+	Reservations Reservations
 	// ObserveAttempt, when set, is told of every delivery attempt: its
 	// outcome ("succeeded", "failed", "gave_up") and latency.
 	ObserveAttempt func(outcome string, d time.Duration)
@@ -191,6 +194,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.wg.Go(func() { r.dispatch(dctx) })
 	if r.cfg.Timers != nil {
 		r.wg.Go(func() { r.sweep(dctx) })
+	}
+	if r.cfg.Reservations != nil {
+		r.wg.Go(func() { r.sweepReservations(dctx) })
 	}
 	return nil
 }

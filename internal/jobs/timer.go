@@ -7,6 +7,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
 )
 
@@ -53,6 +54,43 @@ func (r *Runner) sweep(ctx context.Context) {
 				r.cfg.Logger.Error("escrow timer sweep failed", "err", err)
 			}
 			if err != nil || n < escrow.TimerSweepBatchMax {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ReservationExpirySweepInterval is how often each node ends the billing
+// reservations whose expiry has passed, releasing what they hold. A charge
+// after the expiry is refused whether or not the sweep has run; the sweep
+// only bounds how long expired money stays held.
+const ReservationExpirySweepInterval = 10 * time.Second
+
+// Reservations is what the reservation expiry sweep needs of billing
+// (billing.Service implements it).
+type Reservations interface {
+	ExpireDue(ctx context.Context) (int, error)
+}
+
+// sweepReservations expires due reservations every
+// ReservationExpirySweepInterval until ctx ends: batch after batch while a
+// batch comes back full. Ending one is idempotent, so nodes sweeping at
+// once end each reservation once.
+func (r *Runner) sweepReservations(ctx context.Context) {
+	t := time.NewTicker(ReservationExpirySweepInterval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := r.cfg.Reservations.ExpireDue(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.cfg.Logger.Error("billing reservation expiry sweep failed", "err", err)
+			}
+			if err != nil || n < billing.ExpireSweepBatchMax {
 				break
 			}
 		}

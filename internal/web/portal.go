@@ -158,28 +158,30 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, v *visit) error 
 
 // signInData is the sign-in form. Unverified offers to resend the link.
 type signInData struct {
+	Next       string // the page to return to after signing in
 	Email      string
 	Error      message
 	Unverified bool
 }
 
 func (s *Server) signInForm(w http.ResponseWriter, r *http.Request, v *visit) error {
-	return s.render(w, r, v, http.StatusOK, "sign_in", signInData{})
+	return s.render(w, r, v, http.StatusOK, "sign_in", signInData{Next: safeNext(r.URL.Query().Get("next"))})
 }
 
 // signInUser checks the password, rotates the session and shows the
 // account page in the user's language.
 func (s *Server) signInUser(w http.ResponseWriter, r *http.Request, v *visit) error {
 	email := r.PostForm.Get("email")
+	next := safeNext(r.PostForm.Get("next"))
 	if !s.signIn.allowSignIn(r, "portal", email) {
-		return s.render(w, r, v, http.StatusTooManyRequests, "sign_in", signInData{Email: email, Error: msg(msgErrorRateLimited)})
+		return s.render(w, r, v, http.StatusTooManyRequests, "sign_in", signInData{Next: next, Email: email, Error: msg(msgErrorRateLimited)})
 	}
 	u, err := s.cfg.Users.AuthenticateUser(r.Context(), email, r.PostForm.Get("password"))
 	switch {
 	case apperr.Is(err, auth.CodeUserUnauthenticated):
-		return s.render(w, r, v, http.StatusUnprocessableEntity, "sign_in", signInData{Email: email, Error: msg(msgSignInWrong)})
+		return s.render(w, r, v, http.StatusUnprocessableEntity, "sign_in", signInData{Next: next, Email: email, Error: msg(msgSignInWrong)})
 	case apperr.Is(err, auth.CodeEmailUnverified):
-		return s.render(w, r, v, http.StatusUnprocessableEntity, "sign_in", signInData{Email: email, Error: msg(msgSignInUnverified), Unverified: true})
+		return s.render(w, r, v, http.StatusUnprocessableEntity, "sign_in", signInData{Next: next, Email: email, Error: msg(msgSignInUnverified), Unverified: true})
 	case err != nil:
 		return err
 	}
@@ -187,6 +189,9 @@ func (s *Server) signInUser(w http.ResponseWriter, r *http.Request, v *visit) er
 		return err
 	}
 	s.setCookie(w, r, cookieLang, string(u.Locale), langCookieMaxAge)
+	if next != "" {
+		return redirect(w, r, next)
+	}
 	return redirect(w, r, "/account")
 }
 

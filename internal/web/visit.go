@@ -4,7 +4,9 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
@@ -188,6 +190,10 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, v *visit) er
 func (s *Server) requireUser(h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) error {
 		if v.user == nil {
+			if r.Method == http.MethodGet && r.URL.Path != "/account" {
+				// Back to the page asked for (a deal's link in mail) after signing in.
+				return redirect(w, r, "/sign-in?next="+url.QueryEscape(r.URL.RequestURI()))
+			}
 			return redirect(w, r, "/sign-in")
 		}
 		return h(w, r, v)
@@ -218,3 +224,21 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
+
+// safeNext is where a sign-in continues: a path of this site from the
+// sign-in form's next field, else "" (never another host: "//x", "/\\x"
+// and absolute URLs are refused, so a link cannot send a user elsewhere).
+func safeNext(next string) string {
+	if len(next) > nextLenMax || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n\\") {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return ""
+	}
+	return next
+}
+
+// nextLenMax bounds the page a sign-in returns to.
+const nextLenMax = 512

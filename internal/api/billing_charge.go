@@ -1,0 +1,105 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
+)
+
+// billingChargeJSON is money taken from a customer: against a reservation
+// (designated, with the reservation as it is after the charge) or directly.
+type billingChargeJSON struct {
+	Object      string           `json:"object"` // "billing_charge"
+	ID          string           `json:"id"`
+	Customer    string           `json:"customer"`
+	AuthNumber  *string          `json:"auth_number"` // null for a direct charge
+	Reference   string           `json:"reference"`
+	Amount      moneyJSON        `json:"amount"`
+	Final       bool             `json:"final"`
+	Transfer    string           `json:"transfer"`
+	CreatedAt   time.Time        `json:"created_at"`
+	Reservation *reservationJSON `json:"reservation"` // null for a direct charge
+}
+
+func toBillingCharge(c billing.Charge, currency string, rsv *billing.Reservation) billingChargeJSON {
+	out := billingChargeJSON{Object: "billing_charge", ID: c.ID, Customer: c.CustomerID, Reference: c.Reference,
+		Amount: moneyJSON{Amount: c.Amount, Currency: currency}, Final: c.Final, Transfer: formatID(prefixTransfer, c.TransferID), CreatedAt: c.CreatedAt.UTC()}
+	if c.AuthNumber != "" {
+		a := c.AuthNumber
+		out.AuthNumber = &a
+	}
+	if rsv != nil {
+		r := toReservation(*rsv)
+		out.Reservation = &r
+	}
+	return out
+}
+
+// chargeCreate is the body of POST /v1/billing/reservations/{auth_number}/charges.
+type chargeCreate struct {
+	Amount            *moneyJSON `json:"amount"`
+	Reference         string     `json:"reference"`
+	Final             bool       `json:"final"`
+	ReserveDifference bool       `json:"reserve_difference"`
+}
+
+// directChargeCreate is the body of POST /v1/billing/charges.
+type directChargeCreate struct {
+	Customer  string     `json:"customer"`
+	Amount    *moneyJSON `json:"amount"`
+	Reference string     `json:"reference"`
+}
+
+// chargeReservation is a designated charge against an authorization number.
+func (s *Server) chargeReservation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in chargeCreate
+	svc, auth, cur, err := s.onReservation(r, p, &in)
+	if err != nil {
+		return err
+	}
+	amount, err := inCurrency(in.Amount, cur, "amount")
+	if err != nil {
+		return err
+	}
+	c, rsv, err := svc.Charge(r.Context(), billingActor(p), auth, billing.ChargeParams{Amount: amount, Reference: in.Reference,
+		Final: in.Final, ReserveDifference: in.ReserveDifference})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, toBillingCharge(c, cur, &rsv))
+}
+
+// createBillingCharge is a direct charge, checked against the customer's
+// available amount; the customer is read first for its currency.
+func (s *Server) createBillingCharge(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := p.Require("billing", true); err != nil {
+		return err
+	}
+	svc, err := s.billingService()
+	if err != nil {
+		return err
+	}
+	var in directChargeCreate
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	id, err := parseTextID(prefixCustomer, in.Customer, "customer")
+	if err != nil {
+		return err
+	}
+	cus, err := svc.FindCustomerByID(r.Context(), billingActor(p), id)
+	if err != nil {
+		return err
+	}
+	amount, err := inCurrency(in.Amount, cus.Currency, "amount")
+	if err != nil {
+		return err
+	}
+	c, err := svc.ChargeDirect(r.Context(), billingActor(p), billing.DirectChargeParams{CustomerID: id, Amount: amount, Reference: in.Reference})
+	if err != nil {
+		return renameParam(err, map[string]string{"customer_id": "customer"})
+	}
+	return writeJSON(w, http.StatusCreated, toBillingCharge(c, cus.Currency, nil))
+}

@@ -29,7 +29,7 @@ const (
 
 func runBench(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fmt.Fprintln(e.stderr, "Usage: kinko bench ledger|api|webhooks [flags]   (run \"kinko bench ledger -h\" for its flags)")
+		fmt.Fprintln(e.stderr, "Usage: kinko bench ledger|api|billing|webhooks [flags]   (run \"kinko bench ledger -h\" for its flags)")
 		if len(args) == 0 {
 			return exitError{exitUsage}
 		}
@@ -40,10 +40,12 @@ func runBench(ctx context.Context, e env, args []string) error {
 		return runBenchLedger(ctx, e, args[1:])
 	case "api":
 		return runBenchAPI(ctx, e, args[1:])
+	case "billing":
+		return runBenchBilling(ctx, e, args[1:])
 	case "webhooks":
 		return runBenchWebhooks(ctx, e, args[1:])
 	}
-	return usageError("unknown benchmark %q; there are: ledger, api, webhooks", args[0])
+	return usageError("unknown benchmark %q; there are: ledger, api, billing, webhooks", args[0])
 }
 
 // benchLedgerConfig is one run of the ledger benchmark.

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kinko-pay/kinko/client"
@@ -111,62 +108,21 @@ func benchAPI(ctx context.Context, cfg benchAPIConfig, prog *progress) (benchAPI
 	}
 	prog.Done("bench: accounts %d/%d", cfg.Accounts, cfg.Accounts)
 
-	var seq, done, rejected, errs atomic.Int64
-	var mu sync.Mutex
-	var latencies []time.Duration
-	var firstErr error
-	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
-	defer stop()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range cfg.Concurrency {
-		wg.Go(func() {
-			lat := make([]time.Duration, 0, 4096)
-			for runCtx.Err() == nil {
-				i := seq.Add(1)
-				d := rand.IntN(len(ids))
-				cr := (d + 1 + rand.IntN(len(ids)-1)) % len(ids)
-				p := client.TransferParams{Reference: fmt.Sprintf("%s-t-%d", res.RunID, i), DebitAccount: ids[d], CreditAccount: ids[cr],
-					Amount: client.Money{Amount: 1 + rand.Int64N(benchAmountMax), Currency: benchAsset}}
-				t0 := time.Now()
-				opts := []client.CallOption{client.WithIdempotencyKey(p.Reference)}
-				if cfg.NoIdemKeys {
-					opts = []client.CallOption{client.WithoutIdempotencyKey()}
-				}
-				_, _, err := c.CreateTransfer(ctx, p, opts...)
-				lat = append(lat, time.Since(t0))
-				done.Add(1)
-				switch {
-				case err == nil:
-				case client.CodeOf(err) != "":
-					rejected.Add(1)
-				default:
-					errs.Add(1)
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-				if n := done.Load(); n%1000 == 0 {
-					prog.Update("bench: %d requests (%.0f/s)", n, float64(n)/time.Since(start).Seconds())
-				}
-			}
-			mu.Lock()
-			latencies = append(latencies, lat...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	prog.Done("bench: %d requests (%.0f/s)", done.Load(), float64(done.Load())/elapsed.Seconds())
-	slices.Sort(latencies)
-	res.Requests, res.ElapsedS = done.Load(), elapsed.Seconds()
+	st := runLoad(ctx, cfg.Concurrency, cfg.Duration, prog, "requests", 1000, func(ctx context.Context, i int64) error {
+		d := rand.IntN(len(ids))
+		cr := (d + 1 + rand.IntN(len(ids)-1)) % len(ids)
+		p := client.TransferParams{Reference: fmt.Sprintf("%s-t-%d", res.RunID, i), DebitAccount: ids[d], CreditAccount: ids[cr],
+			Amount: client.Money{Amount: 1 + rand.Int64N(benchAmountMax), Currency: benchAsset}}
+		opts := []client.CallOption{client.WithIdempotencyKey(p.Reference)}
+		if cfg.NoIdemKeys {
+			opts = []client.CallOption{client.WithoutIdempotencyKey()}
+		}
+		_, _, err := c.CreateTransfer(ctx, p, opts...)
+		return err
+	})
+	res.Requests, res.ElapsedS = st.Calls, st.Elapsed.Seconds()
 	res.RequestsPerSec = float64(res.Requests) / res.ElapsedS
-	res.P50Ms, res.P99Ms, res.MaxMs = durationMs(percentile(latencies, 0.5)), durationMs(percentile(latencies, 0.99)), durationMs(percentile(latencies, 1))
-	res.Rejected, res.Errors = rejected.Load(), errs.Load()
-	if firstErr != nil {
-		res.FirstError = firstErr.Error()
-	}
+	res.P50Ms, res.P99Ms, res.MaxMs = durationMs(st.P50), durationMs(st.P99), durationMs(st.Max)
+	res.Rejected, res.Errors, res.FirstError = st.Rejected, st.Errors, st.FirstError
 	return res, nil
 }

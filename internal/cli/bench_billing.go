@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kinko-pay/kinko/client"
@@ -105,64 +102,21 @@ func benchBilling(ctx context.Context, cfg benchBillingConfig, prog *progress) (
 	}
 	prog.Done("bench: customers %d/%d", cfg.Customers, cfg.Customers)
 
-	var seq, done, rejected, errs atomic.Int64
-	var mu sync.Mutex
-	var latencies []time.Duration
-	var firstErr error
-	fail := func(err error) {
-		if client.CodeOf(err) != "" {
-			rejected.Add(1)
-		} else {
-			errs.Add(1)
+	st := runLoad(ctx, cfg.Concurrency, cfg.Duration, prog, "pairs", 500, func(ctx context.Context, i int64) error {
+		amount := client.Money{Amount: 1 + rand.Int64N(benchAmountMax), Currency: benchAsset}
+		ref := fmt.Sprintf("%s-%d", res.RunID, i)
+		r, _, err := c.Reserve(ctx, client.ReservationParams{Customer: customers[rand.IntN(len(customers))], Amount: amount, Reference: ref},
+			client.WithIdempotencyKey(ref+"-r"))
+		if err != nil {
+			return err
 		}
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-	}
-	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
-	defer stop()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range cfg.Concurrency {
-		wg.Go(func() {
-			lat := make([]time.Duration, 0, 4096)
-			for runCtx.Err() == nil {
-				i := seq.Add(1)
-				amount := client.Money{Amount: 1 + rand.Int64N(benchAmountMax), Currency: benchAsset}
-				ref := fmt.Sprintf("%s-%d", res.RunID, i)
-				t0 := time.Now()
-				r, _, err := c.Reserve(ctx, client.ReservationParams{Customer: customers[rand.IntN(len(customers))], Amount: amount, Reference: ref},
-					client.WithIdempotencyKey(ref+"-r"))
-				if err == nil {
-					_, _, err = c.Charge(ctx, r.AuthNumber, client.ChargeParams{Amount: amount, Reference: ref + "-c", Final: true},
-						client.WithIdempotencyKey(ref+"-c"))
-				}
-				lat = append(lat, time.Since(t0))
-				done.Add(1)
-				if err != nil {
-					fail(err)
-				}
-				if n := done.Load(); n%500 == 0 {
-					prog.Update("bench: %d pairs (%.0f/s)", n, float64(n)/time.Since(start).Seconds())
-				}
-			}
-			mu.Lock()
-			latencies = append(latencies, lat...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	prog.Done("bench: %d pairs (%.0f/s)", done.Load(), float64(done.Load())/elapsed.Seconds())
-	slices.Sort(latencies)
-	res.Pairs, res.ElapsedS = done.Load(), elapsed.Seconds()
+		_, _, err = c.Charge(ctx, r.AuthNumber, client.ChargeParams{Amount: amount, Reference: ref + "-c", Final: true},
+			client.WithIdempotencyKey(ref+"-c"))
+		return err
+	})
+	res.Pairs, res.ElapsedS = st.Calls, st.Elapsed.Seconds()
 	res.PairsPerSec = float64(res.Pairs) / res.ElapsedS
-	res.P50Ms, res.P99Ms, res.MaxMs = durationMs(percentile(latencies, 0.5)), durationMs(percentile(latencies, 0.99)), durationMs(percentile(latencies, 1))
-	res.Rejected, res.Errors = rejected.Load(), errs.Load()
-	if firstErr != nil {
-		res.FirstError = firstErr.Error()
-	}
+	res.P50Ms, res.P99Ms, res.MaxMs = durationMs(st.P50), durationMs(st.P99), durationMs(st.Max)
+	res.Rejected, res.Errors, res.FirstError = st.Rejected, st.Errors, st.FirstError
 	return res, nil
 }

@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/billing"
 )
 
@@ -184,13 +182,7 @@ func (t *txn) customerBy(ctx context.Context, lock bool, where string, args ...a
 	if lock {
 		q += " FOR UPDATE"
 	}
-	var c billing.Customer
-	err := t.readOne(ctx, "customer", q, args, func(r pgx.Row) error {
-		var err error
-		c, err = scanBillingCustomer(r)
-		return err
-	})
-	return c, err
+	return readRow(ctx, t, "customer", q, args, scanBillingCustomer)
 }
 
 // CustomerForUpdate implements billing.Tx. Errors: not_found.
@@ -205,14 +197,8 @@ func (t *txn) CustomerByReference(ctx context.Context, orgID, ref string) (billi
 
 // CustomerUpdate implements billing.Tx. Errors: conflict (the version moved).
 func (t *txn) CustomerUpdate(ctx context.Context, c billing.Customer) error {
-	t.batch().Queue("UPDATE billing_customers SET credit_limit = $1, updated_at = $2, version = $3 WHERE id = $4 AND version = $5",
-		c.CreditLimit, c.UpdatedAt, c.Version, c.ID, c.Version-1).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() != 1 {
-			return apperr.New(apperr.CodeConflict, "customer %s changed meanwhile", c.ID)
-		}
-		return nil
-	})
-	return t.send(ctx)
+	return t.updateVersioned(ctx, "customer", c.ID, "UPDATE billing_customers SET credit_limit = $1, updated_at = $2, version = $3 WHERE id = $4 AND version = $5",
+		c.CreditLimit, c.UpdatedAt, c.Version, c.ID, c.Version-1)
 }
 
 // ReservationInsert implements billing.Tx. A unique violation fails the
@@ -227,13 +213,7 @@ func (t *txn) reservationBy(ctx context.Context, lock bool, where string, args .
 	if lock {
 		q += " FOR UPDATE"
 	}
-	var out billing.Reservation
-	err := t.readOne(ctx, "reservation", q, args, func(r pgx.Row) error {
-		var err error
-		out, err = scanReservation(r)
-		return err
-	})
-	return out, err
+	return readRow(ctx, t, "reservation", q, args, scanReservation)
 }
 
 // ReservationForUpdate implements billing.Tx. Errors: not_found.
@@ -253,13 +233,7 @@ func (t *txn) ReservationByReference(ctx context.Context, orgID, ref string) (bi
 
 // ReservationUpdate implements billing.Tx. Errors: conflict (the version moved).
 func (t *txn) ReservationUpdate(ctx context.Context, r billing.Reservation) error {
-	t.batch().Queue(sqlReservationUpdate, append(reservationArgs(r), r.ID, r.Version-1)...).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() != 1 {
-			return apperr.New(apperr.CodeConflict, "reservation %s changed meanwhile", r.ID)
-		}
-		return nil
-	})
-	return t.send(ctx)
+	return t.updateVersioned(ctx, "reservation", r.ID, sqlReservationUpdate, append(reservationArgs(r), r.ID, r.Version-1)...)
 }
 
 // ReservationEventsInsert implements billing.Tx.
@@ -273,14 +247,8 @@ func (t *txn) ReservationEventsInsert(_ context.Context, events []billing.Reserv
 
 // ReservationEventByReference implements billing.Tx. Errors: not_found.
 func (t *txn) ReservationEventByReference(ctx context.Context, id, ref string) (billing.ReservationEvent, error) {
-	var e billing.ReservationEvent
-	err := t.readOne(ctx, "reservation history entry", "SELECT "+reservationEventCols+" FROM billing_reservation_events "+
-		"WHERE reservation_id = $1 AND reference = $2 AND reference <> ''", []any{id, ref}, func(r pgx.Row) error {
-		var err error
-		e, err = scanReservationEvent(r)
-		return err
-	})
-	return e, err
+	return readRow(ctx, t, "reservation history entry", "SELECT "+reservationEventCols+" FROM billing_reservation_events "+
+		"WHERE reservation_id = $1 AND reference = $2 AND reference <> ''", []any{id, ref}, scanReservationEvent)
 }
 
 // ChargeInsert implements billing.Tx. A unique violation fails the
@@ -293,11 +261,5 @@ func (t *txn) ChargeInsert(_ context.Context, c billing.Charge) error {
 
 // ChargeByReference implements billing.Tx. Errors: not_found.
 func (t *txn) ChargeByReference(ctx context.Context, orgID, ref string) (billing.Charge, error) {
-	var c billing.Charge
-	err := t.readOne(ctx, "charge", "SELECT "+chargeCols+" FROM billing_charges WHERE org_id = $1 AND reference = $2", []any{orgID, ref}, func(r pgx.Row) error {
-		var err error
-		c, err = scanCharge(r)
-		return err
-	})
-	return c, err
+	return readRow(ctx, t, "charge", "SELECT "+chargeCols+" FROM billing_charges WHERE org_id = $1 AND reference = $2", []any{orgID, ref}, scanCharge)
 }

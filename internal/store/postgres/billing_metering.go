@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/billing"
 )
 
@@ -115,13 +113,7 @@ func (t *txn) meterSessionBy(ctx context.Context, lock bool, where string, args 
 	if lock {
 		q += " FOR UPDATE"
 	}
-	var out billing.Session
-	err := t.readOne(ctx, "session", q, args, func(r pgx.Row) error {
-		var err error
-		out, err = scanMeterSession(r)
-		return err
-	})
-	return out, err
+	return readRow(ctx, t, "session", q, args, scanMeterSession)
 }
 
 // SessionForUpdate implements billing.Tx. Errors: not_found.
@@ -141,13 +133,7 @@ func (t *txn) SessionByReference(ctx context.Context, orgID, ref string) (billin
 
 // SessionUpdate implements billing.Tx. Errors: conflict (the version moved).
 func (t *txn) SessionUpdate(ctx context.Context, x billing.Session) error {
-	t.batch().Queue(sqlMeterSessionUpdate, append(meterSessionArgs(x), x.ID, x.Version-1)...).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() != 1 {
-			return apperr.New(apperr.CodeConflict, "session %s changed meanwhile", x.ID)
-		}
-		return nil
-	})
-	return t.send(ctx)
+	return t.updateVersioned(ctx, "session", x.ID, sqlMeterSessionUpdate, append(meterSessionArgs(x), x.ID, x.Version-1)...)
 }
 
 // UsageReportInsert implements billing.Tx. A unique violation fails the
@@ -160,14 +146,8 @@ func (t *txn) UsageReportInsert(_ context.Context, u billing.UsageReport) error 
 
 // UsageReportBySeq implements billing.Tx. Errors: not_found.
 func (t *txn) UsageReportBySeq(ctx context.Context, sessionID string, seq int64) (billing.UsageReport, error) {
-	var u billing.UsageReport
-	err := t.readOne(ctx, "usage report", "SELECT "+usageReportCols+" FROM billing_usage_reports WHERE session_id = $1 AND seq = $2",
-		[]any{sessionID, seq}, func(r pgx.Row) error {
-			var err error
-			u, err = scanUsageReport(r)
-			return err
-		})
-	return u, err
+	return readRow(ctx, t, "usage report", "SELECT "+usageReportCols+" FROM billing_usage_reports WHERE session_id = $1 AND seq = $2",
+		[]any{sessionID, seq}, scanUsageReport)
 }
 
 // InvoiceInsert implements billing.Tx. A unique violation fails the
@@ -180,12 +160,6 @@ func (t *txn) InvoiceInsert(_ context.Context, v billing.Invoice) error {
 
 // InvoiceByPeriod implements billing.Tx. Errors: not_found.
 func (t *txn) InvoiceByPeriod(ctx context.Context, customerID, period string) (billing.Invoice, error) {
-	var v billing.Invoice
-	err := t.readOne(ctx, "invoice", "SELECT "+invoiceCols+" FROM billing_invoices WHERE customer_id = $1 AND period = $2",
-		[]any{customerID, period}, func(r pgx.Row) error {
-			var err error
-			v, err = scanInvoice(r)
-			return err
-		})
-	return v, err
+	return readRow(ctx, t, "invoice", "SELECT "+invoiceCols+" FROM billing_invoices WHERE customer_id = $1 AND period = $2",
+		[]any{customerID, period}, scanInvoice)
 }

@@ -275,14 +275,32 @@ func (t *txn) readOne(ctx context.Context, what, sql string, args []any, scan fu
 	return nil
 }
 
-func (t *txn) dealBy(ctx context.Context, where string, args ...any) (escrow.Deal, error) {
-	var d escrow.Deal
-	err := t.readOne(ctx, "deal", "SELECT "+dealCols+" FROM escrow_deals WHERE "+where+" FOR UPDATE", args, func(r pgx.Row) error {
+// updateVersioned runs sql, an update of one row guarded by its version:
+// conflict (naming what and id) when the row's version moved meanwhile.
+func (t *txn) updateVersioned(ctx context.Context, what, id, sql string, args ...any) error {
+	t.batch().Queue(sql, args...).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != 1 {
+			return apperr.New(apperr.CodeConflict, "%s %s changed meanwhile", what, id)
+		}
+		return nil
+	})
+	return t.send(ctx)
+}
+
+// readRow reads the one row sql selects, in t, with scan: not_found
+// (naming what) when there is none.
+func readRow[T any](ctx context.Context, t *txn, what, sql string, args []any, scan func(pgx.Row) (T, error)) (T, error) {
+	var out T
+	err := t.readOne(ctx, what, sql, args, func(r pgx.Row) error {
 		var err error
-		d, err = scanDeal(r)
+		out, err = scan(r)
 		return err
 	})
-	return d, err
+	return out, err
+}
+
+func (t *txn) dealBy(ctx context.Context, where string, args ...any) (escrow.Deal, error) {
+	return readRow(ctx, t, "deal", "SELECT "+dealCols+" FROM escrow_deals WHERE "+where+" FOR UPDATE", args, scanDeal)
 }
 
 // DealInsert implements escrow.Tx. A unique violation (another writer took
@@ -317,13 +335,7 @@ func (t *txn) DealUpdate(ctx context.Context, d escrow.Deal) error {
 	if err != nil {
 		return fmt.Errorf("postgres: encode deal: %w", err)
 	}
-	t.batch().Queue(sqlDealUpdate, append(args, d.ID, d.Version-1)...).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() != 1 {
-			return apperr.New(apperr.CodeConflict, "deal %s changed meanwhile", d.ID)
-		}
-		return nil
-	})
-	return t.send(ctx)
+	return t.updateVersioned(ctx, "deal", d.ID, sqlDealUpdate, append(args, d.ID, d.Version-1)...)
 }
 
 // TimelineInsert implements escrow.Tx: each entry takes the deal's next seq
@@ -366,13 +378,7 @@ func (t *txn) DepositInsert(ctx context.Context, d escrow.Deposit) (bool, error)
 
 // DepositForUpdate implements escrow.Tx. Errors: not_found.
 func (t *txn) DepositForUpdate(ctx context.Context, id string) (escrow.Deposit, error) {
-	var d escrow.Deposit
-	err := t.readOne(ctx, "deposit", "SELECT "+depositCols+" FROM escrow_deposits WHERE id = $1 FOR UPDATE", []any{id}, func(r pgx.Row) error {
-		var err error
-		d, err = scanDeposit(r)
-		return err
-	})
-	return d, err
+	return readRow(ctx, t, "deposit", "SELECT "+depositCols+" FROM escrow_deposits WHERE id = $1 FOR UPDATE", []any{id}, scanDeposit)
 }
 
 // DepositUpdate implements escrow.Tx. Errors: not_found.

@@ -141,12 +141,7 @@ func (t *txn) PayoutBatchInsert(_ context.Context, b escrow.PayoutBatch) error {
 
 // PayoutBatchForUpdate implements escrow.Tx. Errors: not_found.
 func (t *txn) PayoutBatchForUpdate(ctx context.Context, id string) (escrow.PayoutBatch, error) {
-	var b escrow.PayoutBatch
-	err := t.readOne(ctx, "payout batch", "SELECT "+payoutBatchCols+" FROM escrow_payout_batches WHERE id = $1 FOR UPDATE", []any{id}, func(r pgx.Row) error {
-		var err error
-		b, err = scanPayoutBatch(r)
-		return err
-	})
+	b, err := readRow(ctx, t, "payout batch", "SELECT "+payoutBatchCols+" FROM escrow_payout_batches WHERE id = $1 FOR UPDATE", []any{id}, scanPayoutBatch)
 	if err != nil {
 		return b, err
 	}

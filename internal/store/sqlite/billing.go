@@ -213,10 +213,7 @@ func (t *txn) CustomerUpdate(ctx context.Context, c billing.Customer) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: update billing customer: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return apperr.New(apperr.CodeConflict, "customer %s changed meanwhile", c.ID)
-	}
-	return nil
+	return versioned(res, "customer", c.ID)
 }
 
 // ReservationInsert implements billing.Tx. Errors: conflict.
@@ -260,10 +257,7 @@ func (t *txn) ReservationUpdate(ctx context.Context, r billing.Reservation) erro
 	if err != nil {
 		return fmt.Errorf("sqlite: update reservation: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return apperr.New(apperr.CodeConflict, "reservation %s changed meanwhile", r.ID)
-	}
-	return nil
+	return versioned(res, "reservation", r.ID)
 }
 
 // ReservationEventsInsert implements billing.Tx.

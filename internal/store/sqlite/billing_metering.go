@@ -138,10 +138,7 @@ func (t *txn) SessionUpdate(ctx context.Context, x billing.Session) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: update session: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return apperr.New(apperr.CodeConflict, "session %s changed meanwhile", x.ID)
-	}
-	return nil
+	return versioned(res, "session", x.ID)
 }
 
 // UsageReportInsert implements billing.Tx. Errors: conflict (seq taken).

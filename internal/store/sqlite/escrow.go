@@ -245,6 +245,15 @@ func (db *DB) DepositByBankRef(ctx context.Context, account, ref string) (escrow
 	return d, nil
 }
 
+// versioned checks the result of an update of one row guarded by its
+// version: conflict (naming what and id) when the version moved meanwhile.
+func versioned(res sql.Result, what, id string) error {
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return apperr.New(apperr.CodeConflict, "%s %s changed meanwhile", what, id)
+	}
+	return nil
+}
+
 // DealInsert implements escrow.Tx. Errors: conflict (external_ref or payment_ref taken).
 func (t *txn) DealInsert(ctx context.Context, d escrow.Deal) error {
 	args, err := dealArgs(d)
@@ -300,10 +309,7 @@ func (t *txn) DealUpdate(ctx context.Context, d escrow.Deal) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: update deal: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return apperr.New(apperr.CodeConflict, "deal %s changed meanwhile", d.ID)
-	}
-	return nil
+	return versioned(res, "deal", d.ID)
 }
 
 // TimelineInsert implements escrow.Tx: each entry takes the deal's next seq.

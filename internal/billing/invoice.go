@@ -85,7 +85,7 @@ func (s *Service) ClosePeriod(ctx context.Context, actor Actor, customerID, peri
 		if c.cus.Mode != Postpaid {
 			return apperr.Invalid("customer_id", "only a postpaid customer is invoiced")
 		}
-		old, err := c.tx.InvoiceByPeriod(ctx, c.cus.ID, period)
+		old, err := c.tx.InvoiceByPeriod(c.ctx, c.cus.ID, period)
 		switch {
 		case err == nil:
 			c.invoice, c.noop = &old, true
@@ -99,7 +99,7 @@ func (s *Service) ClosePeriod(ctx context.Context, actor Actor, customerID, peri
 		// The customer is locked and charges are written under its lock
 		// with the transaction's clock, which is past end: no charge of
 		// the period can commit after this count.
-		n, total, err := c.tx.ChargeTotals(ctx, c.cus.ID, start, end)
+		n, total, err := c.tx.ChargeTotals(c.ctx, c.cus.ID, start, end)
 		if err != nil {
 			return err
 		}

@@ -91,15 +91,15 @@ func (s *Service) onSession(ctx context.Context, actor Actor, id, action string,
 	}
 	return s.run(ctx, actor, action, func(c *change) error {
 		var err error
-		if c.cus, err = c.tx.CustomerForUpdate(ctx, s0.CustomerID); err != nil {
+		if c.cus, err = c.tx.CustomerForUpdate(c.ctx, s0.CustomerID); err != nil {
 			return err
 		}
 		c.now = s.now() // see lockedNow
-		r, err := c.tx.ReservationForUpdate(ctx, s0.ReservationID)
+		r, err := c.tx.ReservationForUpdate(c.ctx, s0.ReservationID)
 		if err != nil {
 			return err
 		}
-		ses, err := c.tx.SessionForUpdate(ctx, s0.ID)
+		ses, err := c.tx.SessionForUpdate(c.ctx, s0.ID)
 		if err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func (s *Service) StartSession(ctx context.Context, actor Actor, p StartSessionP
 		return Session{}, err
 	}
 	c, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.session.started", func(c *change) error {
-		old, err := c.tx.SessionByReference(ctx, actor.ID, p.Reference)
+		old, err := c.tx.SessionByReference(c.ctx, actor.ID, p.Reference)
 		switch {
 		case err == nil:
 			field := ""
@@ -135,7 +135,7 @@ func (s *Service) StartSession(ctx context.Context, actor Actor, p StartSessionP
 			}
 			if field == "" {
 				// The first quota is the reservation's Amount.
-				r, err := c.tx.ReservationForUpdate(ctx, old.ReservationID)
+				r, err := c.tx.ReservationForUpdate(c.ctx, old.ReservationID)
 				if err != nil {
 					return err
 				}
@@ -189,7 +189,7 @@ func (s *Service) ReportUsage(ctx context.Context, actor Actor, sessionID string
 	c, err := s.onSession(ctx, actor, sessionID, "billing.session.settled", func(c *change) error {
 		ses := c.ses
 		if p.Seq <= ses.LastSeq {
-			old, err := c.tx.UsageReportBySeq(ctx, ses.ID, p.Seq)
+			old, err := c.tx.UsageReportBySeq(c.ctx, ses.ID, p.Seq)
 			switch {
 			case err == nil:
 				if old.Amount != p.Amount {
@@ -262,7 +262,7 @@ func (s *Service) TopUpSession(ctx context.Context, actor Actor, sessionID strin
 		return Session{}, err
 	}
 	c, err := s.onSession(ctx, actor, sessionID, "billing.session.topped_up", func(c *change) error {
-		old, err := c.tx.ReservationEventByReference(ctx, c.rsv.ID, p.Reference)
+		old, err := c.tx.ReservationEventByReference(c.ctx, c.rsv.ID, p.Reference)
 		switch {
 		case err == nil:
 			if old.Kind != EventIncrement || old.Amount != p.Amount {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -64,11 +65,27 @@ func accountRequests(c Customer) [acctCount]ledger.AccountRequest {
 	return [acctCount]ledger.AccountRequest{
 		acctCustomer: {Owner: LedgerOwner, Reference: CustomerAccountReference(c.ID), Asset: cur, Code: "billing_customer",
 			DebitsMustNotExceedCredits: c.Mode == Prepaid},
-		acctRevenue: {Owner: LedgerOwner, Reference: "billing:revenue:" + c.OrgID + ":" + cur, Asset: cur, Code: "billing_revenue",
+		acctRevenue: {Owner: LedgerOwner, Reference: RevenueAccountReference(c), Asset: cur, Code: "billing_revenue",
 			DebitsMustNotExceedCredits: true},
 		acctTopups: {Owner: LedgerOwner, Reference: "billing:topups:" + c.OrgID + ":" + cur, Asset: cur, Code: "billing_topups",
 			CreditsMustNotExceedDebits: true},
 	}
+}
+
+// RevenueShards is how many revenue accounts a provider has per currency.
+// Every reservation and charge credits one, locking it until its
+// transaction commits; with one account per provider, a provider's
+// operations queued on that row on PostgreSQL (docs/benchmarks.md). A
+// customer always uses the same shard.
+const RevenueShards = 16
+
+// RevenueAccountReference is the ledger reference of the revenue account
+// customer c's charges credit: "billing:revenue:<org>:<CUR>:<shard>". A
+// provider's revenue in a currency is the sum of its shards.
+func RevenueAccountReference(c Customer) string {
+	h := fnv.New32a()
+	h.Write([]byte(c.ID))
+	return "billing:revenue:" + c.OrgID + ":" + c.Currency + ":" + strconv.Itoa(int(h.Sum32()%RevenueShards))
 }
 
 // CustomerAccountReference is the ledger reference of a customer's account.
@@ -215,7 +232,7 @@ func (s *Service) onCustomer(ctx context.Context, actor Actor, id, action string
 		return nil, forbidden()
 	}
 	return s.run(ctx, actor, action, func(c *change) error {
-		cus, err := c.tx.CustomerForUpdate(ctx, id)
+		cus, err := c.tx.CustomerForUpdate(c.ctx, id)
 		if err != nil {
 			return err
 		}
@@ -231,20 +248,20 @@ func (s *Service) onCustomer(ctx context.Context, actor Actor, id, action string
 
 // onReservation runs rule on the reservation found by find, with its
 // customer and then itself locked, in one transaction.
-func (s *Service) onReservation(ctx context.Context, actor Actor, action string, find func(Tx) (Reservation, error), rule func(c *change) error) (*change, error) {
+func (s *Service) onReservation(ctx context.Context, actor Actor, action string, find func(context.Context, Tx) (Reservation, error), rule func(c *change) error) (*change, error) {
 	return s.run(ctx, actor, action, func(c *change) error {
-		r0, err := find(c.tx)
+		r0, err := find(c.ctx, c.tx)
 		if err != nil {
 			return err
 		}
 		if actor.Kind == ActorOrg && r0.OrgID != actor.ID {
 			return apperr.NotFound("reservation")
 		}
-		if c.cus, err = c.tx.CustomerForUpdate(ctx, r0.CustomerID); err != nil {
+		if c.cus, err = c.tx.CustomerForUpdate(c.ctx, r0.CustomerID); err != nil {
 			return err
 		}
 		c.now = s.now() // see lockedNow
-		r, err := c.tx.ReservationForUpdate(ctx, r0.ID)
+		r, err := c.tx.ReservationForUpdate(c.ctx, r0.ID)
 		if err != nil {
 			return err
 		}
@@ -267,7 +284,7 @@ func (s *Service) run(ctx context.Context, actor Actor, action string, rule func
 		return nil, err
 	}
 	var out *change
-	err = s.cfg.Store.BillingTransact(ctx, func(tx Tx) error {
+	err = s.cfg.Store.BillingTransact(ctx, func(ctx context.Context, tx Tx) error {
 		w.Begin()
 		c := &change{s: s, ctx: ctx, tx: tx, w: w, now: s.now(), actor: actor, action: action, data: map[string]any{}}
 		if err := rule(c); err != nil {
@@ -380,7 +397,7 @@ func (s *Service) CreateCustomer(ctx context.Context, actor Actor, p CustomerPar
 		return Customer{}, err
 	}
 	c, err := s.run(ctx, actor, "billing.customer.created", func(c *change) error {
-		old, err := c.tx.CustomerByReference(ctx, actor.ID, p.Reference)
+		old, err := c.tx.CustomerByReference(c.ctx, actor.ID, p.Reference)
 		switch {
 		case err == nil:
 			if field := p.diff(old); field != "" {
@@ -392,7 +409,7 @@ func (s *Service) CreateCustomer(ctx context.Context, actor Actor, p CustomerPar
 		case !apperr.Is(err, apperr.CodeNotFound):
 			return err
 		}
-		if _, err := c.tx.AssetByCode(ctx, p.Currency); err != nil {
+		if _, err := c.tx.AssetByCode(c.ctx, p.Currency); err != nil {
 			if apperr.Is(err, apperr.CodeNotFound) {
 				return apperr.Invalid("currency", "currency %q is not configured", p.Currency)
 			}
@@ -467,7 +484,7 @@ func (s *Service) TopUp(ctx context.Context, actor Actor, p TopUpParams) (TopUp,
 		req := ledger.TransferRequest{Owner: LedgerOwner, Reference: "billing:topup:" + c.cus.OrgID + ":" + p.Reference,
 			DebitAccountID: c.accts[acctTopups].ID, CreditAccountID: c.accts[acctCustomer].ID, Amount: p.Amount,
 			Asset: c.cus.Currency, Code: "billing_topup"}
-		res, err := c.w.Transfer(ctx, c.tx, c.now, []ledger.TransferRequest{req})
+		res, err := c.w.Transfer(c.ctx, c.tx, c.now, []ledger.TransferRequest{req})
 		if err != nil {
 			return err
 		}
@@ -504,7 +521,7 @@ func (s *Service) Reserve(ctx context.Context, actor Actor, p ReserveParams) (Re
 	}
 	c, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.reservation.created", func(c *change) error {
 		if p.Reference != "" {
-			old, err := c.tx.ReservationByReference(ctx, actor.ID, p.Reference)
+			old, err := c.tx.ReservationByReference(c.ctx, actor.ID, p.Reference)
 			switch {
 			case err == nil:
 				field := ""
@@ -585,12 +602,12 @@ func freshAuthNumber(ctx context.Context, tx Tx) (string, error) {
 }
 
 // byAuthNumber finds a reservation by its authorization number, as typed.
-func byAuthNumber(ctx context.Context, auth string) (func(Tx) (Reservation, error), error) {
+func byAuthNumber(auth string) (func(context.Context, Tx) (Reservation, error), error) {
 	n, ok := NormalizeAuthNumber(auth)
 	if !ok {
 		return nil, apperr.Invalid("auth_number", "an authorization number of %d characters", AuthNumberLen)
 	}
-	return func(tx Tx) (Reservation, error) { return tx.ReservationByAuthNumber(ctx, n) }, nil
+	return func(ctx context.Context, tx Tx) (Reservation, error) { return tx.ReservationByAuthNumber(ctx, n) }, nil
 }
 
 // usable refuses an action on a reservation that is not active or has expired.
@@ -647,12 +664,12 @@ func (s *Service) IncrementReservation(ctx context.Context, actor Actor, authNum
 	if err := validReference("reference", p.Reference, true); err != nil {
 		return Reservation{}, err
 	}
-	find, err := byAuthNumber(ctx, authNumber)
+	find, err := byAuthNumber(authNumber)
 	if err != nil {
 		return Reservation{}, err
 	}
 	c, err := s.onReservation(ctx, actor, "billing.reservation.incremented", find, func(c *change) error {
-		old, err := c.tx.ReservationEventByReference(ctx, c.rsv.ID, p.Reference)
+		old, err := c.tx.ReservationEventByReference(c.ctx, c.rsv.ID, p.Reference)
 		switch {
 		case err == nil:
 			if old.Kind != EventIncrement || old.Amount != p.Amount {
@@ -699,14 +716,14 @@ func (s *Service) Charge(ctx context.Context, actor Actor, authNumber string, p 
 	if err := validReference("reference", p.Reference, true); err != nil {
 		return Charge{}, Reservation{}, err
 	}
-	find, err := byAuthNumber(ctx, authNumber)
+	find, err := byAuthNumber(authNumber)
 	if err != nil {
 		return Charge{}, Reservation{}, err
 	}
 	var out Charge
 	c, err := s.onReservation(ctx, actor, "billing.reservation.charged", find, func(c *change) error {
 		r := c.rsv
-		old, err := c.tx.ChargeByReference(ctx, actor.ID, p.Reference)
+		old, err := c.tx.ChargeByReference(c.ctx, actor.ID, p.Reference)
 		switch {
 		case err == nil:
 			field := ""
@@ -825,7 +842,7 @@ func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber
 	if actor.Kind != ActorOrg {
 		return Reservation{}, forbidden()
 	}
-	find, err := byAuthNumber(ctx, authNumber)
+	find, err := byAuthNumber(authNumber)
 	if err != nil {
 		return Reservation{}, err
 	}
@@ -864,14 +881,15 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	for _, d := range due {
 		ended := false
 		_, err := s.onReservation(ctx, actorExpiry, "billing.reservation.expired",
-			func(Tx) (Reservation, error) { return d, nil },
+			func(context.Context, Tx) (Reservation, error) { return d, nil },
 			func(c *change) error {
-				if c.rsv.State != StateActive || !c.rsv.ExpiredAt(c.now) {
+				// Set on every run: the store may run a rule again.
+				ended = c.rsv.State == StateActive && c.rsv.ExpiredAt(c.now)
+				if !ended {
 					c.noop = true
 					return nil
 				}
-				ended = true
-				ses, err := c.tx.SessionByReservationForUpdate(ctx, c.rsv.ID)
+				ses, err := c.tx.SessionByReservationForUpdate(c.ctx, c.rsv.ID)
 				switch {
 				case err == nil:
 					// A metered session's accepted usage is charged, not lost.
@@ -913,7 +931,7 @@ func (s *Service) ChargeDirect(ctx context.Context, actor Actor, p DirectChargeP
 	}
 	var out Charge
 	_, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.charge.created", func(c *change) error {
-		old, err := c.tx.ChargeByReference(ctx, actor.ID, p.Reference)
+		old, err := c.tx.ChargeByReference(c.ctx, actor.ID, p.Reference)
 		switch {
 		case err == nil:
 			field := ""

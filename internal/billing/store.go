@@ -88,8 +88,15 @@ type Tx interface {
 // Store is what billing needs of a database.
 type Store interface {
 	// BillingTransact runs fn in one write transaction, retrying it a
-	// bounded number of times on conflicts a retry resolves.
-	BillingTransact(ctx context.Context, fn func(Tx) error) error
+	// bounded number of times on conflicts a retry resolves. fn's
+	// statements use the context it is given, not ctx: a store may run fn
+	// inside a transaction it shares with other callers' fns (each in a
+	// savepoint of its own, so a failing fn undoes only itself), where one
+	// caller's cancellation must not interrupt a statement of the others.
+	// fn may therefore run more than once, and must return its results
+	// only through variables each run sets anew. If ctx ends before fn
+	// runs, fn does not run; once it runs, its outcome is the commit's.
+	BillingTransact(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 
 	CustomerByID(ctx context.Context, id string) (Customer, error)
 	CustomerList(ctx context.Context, f CustomerFilter) ([]Customer, error)

@@ -73,8 +73,8 @@ func scanCharge(r pgx.Row) (billing.Charge, error) {
 // acyclic; the customer's lock serialises every billing writer of that
 // customer, on any node, so its limit is checked against balances nobody
 // else is changing.
-func (db *DB) BillingTransact(ctx context.Context, fn func(billing.Tx) error) error {
-	return db.transact(ctx, func(t *txn) error { return fn(t) })
+func (db *DB) BillingTransact(ctx context.Context, fn func(context.Context, billing.Tx) error) error {
+	return db.transact(ctx, func(t *txn) error { return fn(ctx, t) })
 }
 
 // CustomerByID implements billing.Store. Errors: not_found.

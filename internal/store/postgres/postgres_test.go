@@ -406,3 +406,7 @@ func benchEngine(b *testing.B, events ledger.EventEncoder) {
 		b.ReportMetric(float64(requests.Load())/float64(n), "transfers/batch")
 	}
 }
+
+// BenchmarkBillingPairs: reserve + final charge pairs through the billing
+// service (storetest.BenchBillingPairs).
+func BenchmarkBillingPairs(b *testing.B) { storetest.BenchBillingPairs(b, harness()) }

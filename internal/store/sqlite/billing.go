@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,12 +80,30 @@ func uniqueViolation(err error) bool {
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
 }
 
-// BillingTransact implements billing.Store: one IMMEDIATE transaction per
-// attempt, like Transact, whose txn is also the ledger's. The write lock it
-// takes at BEGIN serialises every billing writer, so a customer's limit is
-// checked and its hold written with no other writer in between.
-func (db *DB) BillingTransact(ctx context.Context, fn func(billing.Tx) error) error {
-	return db.transact(ctx, func(t *txn) error { return fn(t) })
+// BillingTransact implements billing.Store. fn runs in the next group
+// write (groupCommit): in its own savepoint of a transaction shared with
+// other billing operations and idempotency records, committed with one
+// fsync for all of them. SQLite has one writer, so the operations were
+// serial before as well; what the group saves is a commit per operation.
+// The write lock serialises every billing writer, so a customer's limit is
+// checked and its hold written with no other writer in between. fn's
+// statements run under a context its caller cannot cancel (an interrupted
+// write would roll back the whole shared transaction); if ctx ends while
+// fn waits for its turn, fn does not run.
+func (db *DB) BillingTransact(ctx context.Context, fn func(context.Context, billing.Tx) error) error {
+	st, err := db.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	// The wait is detached too: the answer is always what happened to fn
+	// (not run, refused, or committed), never a guess made on cancellation.
+	detached := context.WithoutCancel(ctx)
+	return db.group.Do(detached, func(_ context.Context, tx *sql.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(detached, &txn{st: st, tx: tx, db: db})
+	})
 }
 
 // CustomerByID implements billing.Store. Errors: not_found.

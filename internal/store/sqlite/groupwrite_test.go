@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/billing"
 )
 
 // TestGroupWriterIsolatesAFailingOperation commits one hand-made batch in
@@ -47,5 +50,36 @@ func TestGroupWriterIsolatesAFailingOperation(t *testing.T) {
 	}
 	if fmt.Sprint(keys) != "[k0 k1 k3 k4]" {
 		t.Fatalf("committed %v, want the four neighbours and not the failed one", keys)
+	}
+}
+
+// TestBillingTransactIgnoresCancellation: a billing operation whose caller
+// is gone before its turn does not run; once it runs, its statements use a
+// context the caller cannot cancel, so a cancellation mid-way cannot
+// interrupt (and so roll back) the transaction it shares with others.
+func TestBillingTransactIgnoresCancellation(t *testing.T) {
+	db := openFile(t, filepath.Join(t.TempDir(), "kinko.db"))
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	err := db.BillingTransact(gone, func(context.Context, billing.Tx) error { ran = true; return nil })
+	if !errors.Is(err, context.Canceled) || ran {
+		t.Fatalf("canceled caller: ran %v, err %v", ran, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err = db.BillingTransact(ctx, func(fnCtx context.Context, tx billing.Tx) error {
+		cancel()
+		if fnCtx.Err() != nil {
+			return fmt.Errorf("fn's context ended with its caller's: %w", fnCtx.Err())
+		}
+		_, err := tx.AssetByCode(fnCtx, "JPY")
+		if !apperr.Is(err, apperr.CodeNotFound) {
+			return fmt.Errorf("statement after the caller's cancel: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

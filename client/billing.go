@@ -88,7 +88,7 @@ const (
 type ReservationEvent struct {
 	Seq       int       `json:"seq"`
 	At        time.Time `json:"at"`
-	Kind      string    `json:"kind"` // reserve, increment, charge, cancel, expire
+	Kind      string    `json:"kind"` // reserve, increment, charge, cancel, expire, release
 	Amount    Money     `json:"amount"`
 	Released  Money     `json:"released"`
 	Reference string    `json:"reference"`
@@ -140,6 +140,117 @@ type BillingCharge struct {
 	Reservation *Reservation `json:"reservation"`
 }
 
+// BillingSession is a metered session: usage reports drawn from one
+// reservation (its quota), charged to the ledger only now and then.
+// Used = Settled + Unsettled ≤ Quota; Remaining = Quota − Used.
+type BillingSession struct {
+	ID               string    `json:"id"`
+	Customer         string    `json:"customer"`
+	Reservation      string    `json:"reservation"`
+	AuthNumber       string    `json:"auth_number"` // the reservation's
+	Reference        string    `json:"reference"`
+	State            string    `json:"state"` // SessionActive, SessionEnded, SessionExpired
+	Quota            Money     `json:"quota"`
+	ThresholdPercent int       `json:"threshold_percent"`
+	Used             Money     `json:"used"`
+	Settled          Money     `json:"settled"`
+	Unsettled        Money     `json:"unsettled"`
+	Remaining        Money     `json:"remaining"`
+	LastSeq          int64     `json:"last_seq"`
+	Reports          int64     `json:"reports"`
+	Settlements      int       `json:"settlements"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// Session states (BillingSession.State).
+const (
+	SessionActive  = "active"
+	SessionEnded   = "ended"
+	SessionExpired = "expired"
+)
+
+// SessionParams starts a metered session; ThresholdPercent 0 takes the
+// server's default (50), ExpiresInSeconds 0 a day.
+type SessionParams struct {
+	Customer         string `json:"customer"`
+	Quota            Money  `json:"quota"`
+	Reference        string `json:"reference"`
+	ThresholdPercent int    `json:"threshold_percent,omitempty"`
+	ExpiresInSeconds int64  `json:"expires_in_seconds,omitempty"`
+}
+
+// UsageReport is an accepted usage report as it was first answered, with
+// the session as it is now.
+type UsageReport struct {
+	Seq       int64          `json:"seq"`
+	Amount    Money          `json:"amount"`
+	Used      Money          `json:"used"`
+	Unsettled Money          `json:"unsettled"`
+	Remaining Money          `json:"remaining"`
+	Settled   Money          `json:"settled"`  // what this report charged to the ledger
+	Transfer  *string        `json:"transfer"` // that charge's post; nil when it charged nothing
+	At        time.Time      `json:"at"`
+	Session   BillingSession `json:"session"`
+}
+
+// StatementQuery names a statement's period: From and To, or Period
+// ("2026-11", a calendar month in UTC).
+type StatementQuery struct {
+	From, To time.Time
+	Period   string
+}
+
+func (q StatementQuery) values() url.Values {
+	if q.Period != "" {
+		return url.Values{"period": {q.Period}}
+	}
+	return url.Values{"from": {q.From.UTC().Format(time.RFC3339Nano)}, "to": {q.To.UTC().Format(time.RFC3339Nano)}}
+}
+
+// BillingStatement is a customer's account over [From, To): every ledger
+// transfer with the running totals after it.
+type BillingStatement struct {
+	Customer        string         `json:"customer"`
+	Currency        string         `json:"currency"`
+	From            time.Time      `json:"from"`
+	To              time.Time      `json:"to"`
+	OpeningBalance  Money          `json:"opening_balance"`
+	OpeningReserved Money          `json:"opening_reserved"`
+	ClosingBalance  Money          `json:"closing_balance"`
+	ClosingReserved Money          `json:"closing_reserved"`
+	Rows            []StatementRow `json:"rows"`
+}
+
+// StatementRow is one ledger transfer of a customer's account.
+type StatementRow struct {
+	Transfer    string    `json:"transfer"`
+	At          time.Time `json:"at"`
+	Kind        string    `json:"kind"` // charge, hold, release, top_up
+	Amount      Money     `json:"amount"`
+	Balance     Money     `json:"balance"`
+	Reserved    Money     `json:"reserved"`
+	Released    Money     `json:"released"`
+	Reservation *string   `json:"reservation"`
+	AuthNumber  *string   `json:"auth_number"`
+	Charge      *string   `json:"charge"`
+	Reference   string    `json:"reference"`
+	Description string    `json:"description"`
+}
+
+// BillingInvoice is a postpaid customer's closed month.
+type BillingInvoice struct {
+	ID          string    `json:"id"`
+	Customer    string    `json:"customer"`
+	Period      string    `json:"period"`
+	Total       Money     `json:"total"`
+	ChargeCount int64     `json:"charge_count"`
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"`
+	ClosedAt    time.Time `json:"closed_at"`
+}
+
 // BillingCustomer decodes the event's object as a customer (billing.customer.*).
 func (e Event) BillingCustomer() (BillingCustomer, error) {
 	var c BillingCustomer
@@ -154,20 +265,23 @@ func (e Event) Reservation() (Reservation, error) {
 	return r, err
 }
 
+// BillingInvoice decodes the event's object as an invoice (billing.invoice.created).
+func (e Event) BillingInvoice() (BillingInvoice, error) {
+	var inv BillingInvoice
+	err := decodeObject(e, "billing_invoice", &inv)
+	return inv, err
+}
+
 func billingCustomerPath(id string, rest ...string) string {
-	p := "/v1/billing/customers/" + url.PathEscape(id)
-	for _, r := range rest {
-		p += "/" + r
-	}
-	return p
+	return objectPath("/v1/billing/customers", id, rest...)
 }
 
 func reservationPath(authNumber string, rest ...string) string {
-	p := "/v1/billing/reservations/" + url.PathEscape(authNumber)
-	for _, r := range rest {
-		p += "/" + r
-	}
-	return p
+	return objectPath("/v1/billing/reservations", authNumber, rest...)
+}
+
+func sessionPath(id string, rest ...string) string {
+	return objectPath("/v1/billing/sessions", id, rest...)
 }
 
 // CreateBillingCustomer registers a customer (billing:write). The same
@@ -294,4 +408,90 @@ func (c *Client) ChargeDirect(ctx context.Context, p DirectChargeParams, opts ..
 	var out BillingCharge
 	res, err := c.do(ctx, http.MethodPost, "/v1/billing/charges", nil, p, &out, opts...)
 	return out, res, err
+}
+
+// StartSession starts a metered session: it reserves the quota. The same
+// Reference and fields again return the first session.
+func (c *Client) StartSession(ctx context.Context, p SessionParams, opts ...CallOption) (BillingSession, Response, error) {
+	var out BillingSession
+	res, err := c.do(ctx, http.MethodPost, "/v1/billing/sessions", nil, p, &out, opts...)
+	return out, res, err
+}
+
+// GetSession reads one session.
+func (c *Client) GetSession(ctx context.Context, id string) (BillingSession, error) {
+	var out BillingSession
+	_, err := c.do(ctx, http.MethodGet, sessionPath(id), nil, nil, &out)
+	return out, err
+}
+
+// ReportUsage adds usage to a session; the same seq and amount again
+// return the first answer and change nothing.
+func (c *Client) ReportUsage(ctx context.Context, id string, seq int64, amount Money, opts ...CallOption) (UsageReport, Response, error) {
+	var out UsageReport
+	body := struct {
+		Seq    int64 `json:"seq"`
+		Amount Money `json:"amount"`
+	}{seq, amount}
+	res, err := c.do(ctx, http.MethodPost, sessionPath(id, "usage"), nil, body, &out, opts...)
+	return out, res, err
+}
+
+// TopUpSession adds to a session's quota; a retry with the same reference
+// changes nothing.
+func (c *Client) TopUpSession(ctx context.Context, id string, amount Money, reference string, opts ...CallOption) (BillingSession, error) {
+	var out BillingSession
+	body := struct {
+		Amount    Money  `json:"amount"`
+		Reference string `json:"reference"`
+	}{amount, reference}
+	_, err := c.do(ctx, http.MethodPost, sessionPath(id, "top_ups"), nil, body, &out, opts...)
+	return out, err
+}
+
+// EndSession charges the session's unsettled usage and releases the rest
+// of its quota; ending again returns it unchanged.
+func (c *Client) EndSession(ctx context.Context, id string, opts ...CallOption) (BillingSession, error) {
+	var out BillingSession
+	_, err := c.do(ctx, http.MethodPost, sessionPath(id, "end"), nil, struct{}{}, &out, opts...)
+	return out, err
+}
+
+// GetStatement reads a customer's statement for a period.
+func (c *Client) GetStatement(ctx context.Context, customer string, q StatementQuery) (BillingStatement, error) {
+	var out BillingStatement
+	_, err := c.do(ctx, http.MethodGet, billingCustomerPath(customer, "statement"), q.values(), nil, &out)
+	return out, err
+}
+
+// GetStatementCSV reads the same statement as CSV (RFC 4180, a header row
+// first), as the server wrote it.
+func (c *Client) GetStatementCSV(ctx context.Context, customer string, q StatementQuery) ([]byte, error) {
+	v := q.values()
+	v.Set("format", "csv")
+	var rb rawBody
+	if _, err := c.do(ctx, http.MethodGet, billingCustomerPath(customer, "statement"), v, nil, &rb); err != nil {
+		return nil, err
+	}
+	return rb.data, nil
+}
+
+// CloseInvoicePeriod closes a postpaid customer's month ("2026-11") into
+// its invoice, once the month has ended; closing again returns the same
+// invoice.
+func (c *Client) CloseInvoicePeriod(ctx context.Context, customer, period string, opts ...CallOption) (BillingInvoice, Response, error) {
+	var out BillingInvoice
+	body := struct {
+		Period string `json:"period"`
+	}{period}
+	res, err := c.do(ctx, http.MethodPost, billingCustomerPath(customer, "invoices"), nil, body, &out, opts...)
+	return out, res, err
+}
+
+// ListInvoices lists a customer's invoices, newest period first (at most
+// 100, in one list).
+func (c *Client) ListInvoices(ctx context.Context, customer string) ([]BillingInvoice, error) {
+	var out Page[BillingInvoice]
+	_, err := c.do(ctx, http.MethodGet, billingCustomerPath(customer, "invoices"), nil, nil, &out)
+	return out.Data, err
 }

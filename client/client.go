@@ -196,6 +196,16 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte, cl cal
 	return res, false, nil
 }
 
+// objectPath is the path of one object of a collection ("/v1/deals"),
+// its id escaped, and of the steps or sub-collections under it (rest).
+func objectPath(collection, id string, rest ...string) string {
+	p := collection + "/" + url.PathEscape(id)
+	for _, r := range rest {
+		p += "/" + r
+	}
+	return p
+}
+
 // rawBody, passed to do as out, takes a 2xx body as it is (a file), with
 // the response's headers, instead of decoding JSON.
 type rawBody struct {

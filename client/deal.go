@@ -229,11 +229,7 @@ func (e Event) Deal() (Deal, error) {
 }
 
 func dealPath(id string, rest ...string) string {
-	p := "/v1/deals/" + url.PathEscape(id)
-	for _, r := range rest {
-		p += "/" + r
-	}
-	return p
+	return objectPath("/v1/deals", id, rest...)
 }
 
 // CreateDeal registers a deal for one of the site's sellers (escrow:write).

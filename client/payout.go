@@ -161,11 +161,7 @@ func (c *Client) GetPayeeBalance(ctx context.Context, email, currency string) (P
 }
 
 func payoutBatchPath(id string, rest ...string) string {
-	p := "/v1/payout_batches/" + url.PathEscape(id)
-	for _, r := range rest {
-		p += "/" + r
-	}
-	return p
+	return objectPath("/v1/payout_batches", id, rest...)
 }
 
 // BuildPayoutBatch gathers everything payable in a currency into a batch

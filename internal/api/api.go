@@ -51,8 +51,8 @@ type Config struct {
 	// them 503 unavailable (tests of other concerns only). It is made with
 	// escrow.Config.Events = EventEncoder{EscrowPayTo: EscrowPayTo}.
 	Escrow *escrow.Service
-	// Billing runs billing customers, reservations and charges
-	// (/v1/billing/…); nil answers them 503 unavailable. It is made with
+	// Billing runs billing customers, reservations, charges, metered
+	// sessions, statements and invoices (/v1/billing/…); nil answers them 503 unavailable. It is made with
 	// billing.Config.Events = EventEncoder{}.
 	Billing *billing.Service
 	// EscrowPayTo is the operator's bank account as payment instructions
@@ -206,6 +206,9 @@ func (s *Server) Routes() []Route {
 		{"POST", "/v1/billing/customers/{id}/credit_limit", s.setBillingCreditLimit},
 		{"POST", "/v1/billing/customers/{id}/top_ups", s.topUpBillingCustomer},
 		{"GET", "/v1/billing/customers/{id}/balance", s.getBillingBalance},
+		{"GET", "/v1/billing/customers/{id}/statement", s.getStatement},
+		{"POST", "/v1/billing/customers/{id}/invoices", s.closeInvoicePeriod},
+		{"GET", "/v1/billing/customers/{id}/invoices", s.listInvoices},
 		{"POST", "/v1/billing/reservations", s.createReservation},
 		{"GET", "/v1/billing/reservations", s.listReservations},
 		{"GET", "/v1/billing/reservations/{auth_number}", s.getReservation},
@@ -213,6 +216,11 @@ func (s *Server) Routes() []Route {
 		{"POST", "/v1/billing/reservations/{auth_number}/cancel", s.cancelReservation},
 		{"POST", "/v1/billing/reservations/{auth_number}/charges", s.chargeReservation},
 		{"POST", "/v1/billing/charges", s.createBillingCharge},
+		{"POST", "/v1/billing/sessions", s.startSession},
+		{"GET", "/v1/billing/sessions/{id}", s.getSession},
+		{"POST", "/v1/billing/sessions/{id}/usage", s.reportUsage},
+		{"POST", "/v1/billing/sessions/{id}/top_ups", s.topUpSession},
+		{"POST", "/v1/billing/sessions/{id}/end", s.endSession},
 	}
 	if s.cfg.TestClock != nil {
 		routes = append(routes, s.testClockRoutes()...)

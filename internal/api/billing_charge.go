@@ -55,11 +55,7 @@ type directChargeCreate struct {
 // chargeReservation is a designated charge against an authorization number.
 func (s *Server) chargeReservation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in chargeCreate
-	svc, auth, cur, err := s.onReservation(r, p, &in)
-	if err != nil {
-		return err
-	}
-	amount, err := inCurrency(in.Amount, cur, "amount")
+	svc, auth, amount, err := s.onReservation(r, p, &in)
 	if err != nil {
 		return err
 	}
@@ -68,16 +64,13 @@ func (s *Server) chargeReservation(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, toBillingCharge(c, cur, &rsv))
+	return writeJSON(w, http.StatusCreated, toBillingCharge(c, rsv.Currency, &rsv))
 }
 
 // createBillingCharge is a direct charge, checked against the customer's
 // available amount; the customer is read first for its currency.
 func (s *Server) createBillingCharge(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", true); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
+	svc, err := s.billingService(p, true)
 	if err != nil {
 		return err
 	}
@@ -85,19 +78,11 @@ func (s *Server) createBillingCharge(w http.ResponseWriter, r *http.Request, p a
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	id, err := parseTextID(prefixCustomer, in.Customer, "customer")
+	cus, amount, err := customerAmount(r.Context(), svc, p, in.Customer, in.Amount, "amount")
 	if err != nil {
 		return err
 	}
-	cus, err := svc.FindCustomerByID(r.Context(), billingActor(p), id)
-	if err != nil {
-		return err
-	}
-	amount, err := inCurrency(in.Amount, cus.Currency, "amount")
-	if err != nil {
-		return err
-	}
-	c, err := svc.ChargeDirect(r.Context(), billingActor(p), billing.DirectChargeParams{CustomerID: id, Amount: amount, Reference: in.Reference})
+	c, err := svc.ChargeDirect(r.Context(), billingActor(p), billing.DirectChargeParams{CustomerID: cus.ID, Amount: amount, Reference: in.Reference})
 	if err != nil {
 		return renameParam(err, map[string]string{"customer_id": "customer"})
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -96,13 +97,46 @@ func toBillingBalance(b billing.Balance) billingBalanceJSON {
 
 var errNoBilling = apperr.New(apperr.CodeUnready, "billing is not configured on this server")
 
-// billingService returns the billing service, or unavailable on a server
-// built without one (tests of other concerns).
-func (s *Server) billingService() (*billing.Service, error) {
+// billingService returns the billing service once p holds the billing
+// scope (write: billing:write), or unavailable on a server built without
+// one (tests of other concerns).
+func (s *Server) billingService(p auth.Principal, write bool) (*billing.Service, error) {
+	if err := p.Require("billing", write); err != nil {
+		return nil, err
+	}
 	if s.cfg.Billing == nil {
 		return nil, errNoBilling
 	}
 	return s.cfg.Billing, nil
+}
+
+// onBillingCustomer starts every handler of /v1/billing/customers/{id}/…:
+// the scope, the service and the customer's id from the path.
+func (s *Server) onBillingCustomer(r *http.Request, p auth.Principal, write bool) (*billing.Service, string, error) {
+	svc, err := s.billingService(p, write)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := pathTextID(prefixCustomer, "customer", r.PathValue("id"))
+	if err != nil {
+		return nil, "", err
+	}
+	return svc, id, nil
+}
+
+// customerAmount reads the customer a body names (param "customer") and
+// the body's money (param) in that customer's currency.
+func customerAmount(ctx context.Context, svc *billing.Service, p auth.Principal, customer string, m *moneyJSON, param string) (billing.Customer, int64, error) {
+	id, err := parseTextID(prefixCustomer, customer, "customer")
+	if err != nil {
+		return billing.Customer{}, 0, err
+	}
+	c, err := svc.FindCustomerByID(ctx, billingActor(p), id)
+	if err != nil {
+		return billing.Customer{}, 0, err
+	}
+	amount, err := inCurrency(m, c.Currency, param)
+	return c, amount, err
 }
 
 func billingActor(p auth.Principal) billing.Actor { return billing.OrgActor(p.OrgID) }
@@ -119,10 +153,7 @@ func inCurrency(m *moneyJSON, cur, param string) (int64, error) {
 }
 
 func (s *Server) createBillingCustomer(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", true); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
+	svc, err := s.billingService(p, true)
 	if err != nil {
 		return err
 	}
@@ -144,10 +175,7 @@ func (s *Server) createBillingCustomer(w http.ResponseWriter, r *http.Request, p
 }
 
 func (s *Server) listBillingCustomers(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", false); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
+	svc, err := s.billingService(p, false)
 	if err != nil {
 		return err
 	}
@@ -169,14 +197,7 @@ func (s *Server) listBillingCustomers(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (s *Server) getBillingCustomer(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", false); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
-	if err != nil {
-		return err
-	}
-	id, err := pathTextID(prefixCustomer, "customer", r.PathValue("id"))
+	svc, id, err := s.onBillingCustomer(r, p, false)
 	if err != nil {
 		return err
 	}
@@ -190,14 +211,7 @@ func (s *Server) getBillingCustomer(w http.ResponseWriter, r *http.Request, p au
 // setBillingCreditLimit changes a postpaid customer's limit. The customer
 // is read first for its currency, which never changes.
 func (s *Server) setBillingCreditLimit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", true); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
-	if err != nil {
-		return err
-	}
-	id, err := pathTextID(prefixCustomer, "customer", r.PathValue("id"))
+	svc, id, err := s.onBillingCustomer(r, p, true)
 	if err != nil {
 		return err
 	}
@@ -223,14 +237,7 @@ func (s *Server) setBillingCreditLimit(w http.ResponseWriter, r *http.Request, p
 // topUpBillingCustomer adds to a prepaid customer's balance; the customer
 // is read first for its currency.
 func (s *Server) topUpBillingCustomer(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", true); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
-	if err != nil {
-		return err
-	}
-	id, err := pathTextID(prefixCustomer, "customer", r.PathValue("id"))
+	svc, id, err := s.onBillingCustomer(r, p, true)
 	if err != nil {
 		return err
 	}
@@ -257,14 +264,7 @@ func (s *Server) topUpBillingCustomer(w http.ResponseWriter, r *http.Request, p 
 // getBillingBalance answers a balance inquiry, optionally for
 // ?proposed_amount= in minor units of the customer's currency.
 func (s *Server) getBillingBalance(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", false); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
-	if err != nil {
-		return err
-	}
-	id, err := pathTextID(prefixCustomer, "customer", r.PathValue("id"))
+	svc, id, err := s.onBillingCustomer(r, p, false)
 	if err != nil {
 		return err
 	}

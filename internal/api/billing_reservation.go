@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -81,18 +82,12 @@ type incrementBody struct {
 	Reference string     `json:"reference"`
 }
 
-// reservationAction is the body of a step that takes no input: {}.
-type reservationAction struct{}
-
 var reservationStates = []billing.State{billing.StateActive, billing.StateClosed, billing.StateCanceled, billing.StateExpired}
 
 // createReservation reserves for a customer; the customer is read first
 // for its currency.
 func (s *Server) createReservation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", true); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
+	svc, err := s.billingService(p, true)
 	if err != nil {
 		return err
 	}
@@ -100,19 +95,11 @@ func (s *Server) createReservation(w http.ResponseWriter, r *http.Request, p aut
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	id, err := parseTextID(prefixCustomer, in.Customer, "customer")
+	c, amount, err := customerAmount(r.Context(), svc, p, in.Customer, in.Amount, "amount")
 	if err != nil {
 		return err
 	}
-	c, err := svc.FindCustomerByID(r.Context(), billingActor(p), id)
-	if err != nil {
-		return err
-	}
-	amount, err := inCurrency(in.Amount, c.Currency, "amount")
-	if err != nil {
-		return err
-	}
-	rsv, err := svc.Reserve(r.Context(), billingActor(p), billing.ReserveParams{CustomerID: id, Amount: amount, Reference: in.Reference,
+	rsv, err := svc.Reserve(r.Context(), billingActor(p), billing.ReserveParams{CustomerID: c.ID, Amount: amount, Reference: in.Reference,
 		ExpiresInSeconds: in.ExpiresInSeconds})
 	if err != nil {
 		return renameParam(err, map[string]string{"customer_id": "customer"})
@@ -125,10 +112,7 @@ func (s *Server) createReservation(w http.ResponseWriter, r *http.Request, p aut
 // lookup by the caller's own reference: a list of that one reservation,
 // with its history, or an empty list.
 func (s *Server) listReservations(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", false); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
+	svc, err := s.billingService(p, false)
 	if err != nil {
 		return err
 	}
@@ -200,10 +184,7 @@ func pathAuthNumber(r *http.Request) (string, error) {
 // getReservation is the status lookup by authorization number: state,
 // amounts, expiry and history.
 func (s *Server) getReservation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := p.Require("billing", false); err != nil {
-		return err
-	}
-	svc, err := s.billingService()
+	svc, err := s.billingService(p, false)
 	if err != nil {
 		return err
 	}
@@ -219,37 +200,56 @@ func (s *Server) getReservation(w http.ResponseWriter, r *http.Request, p auth.P
 }
 
 // onReservation is every reservation step: scope, path, body, and the
-// reservation's currency (read first) for the body's amounts.
-func (s *Server) onReservation(r *http.Request, p auth.Principal, body any) (svc *billing.Service, auth, currency string, err error) {
-	if err := p.Require("billing", true); err != nil {
-		return nil, "", "", err
+// body's amount in the reservation's currency (read first).
+func (s *Server) onReservation(r *http.Request, p auth.Principal, body any) (svc *billing.Service, auth string, amount int64, err error) {
+	return s.onBillingStep(r, p, body, pathAuthNumber, func(ctx context.Context, svc *billing.Service, a billing.Actor, auth string) (string, error) {
+		st, err := svc.FindReservation(ctx, a, billing.ReservationLookup{AuthNumber: auth})
+		return st.Currency, err
+	})
+}
+
+// billingAction is the body of a step that takes no input: {}.
+type billingAction struct{}
+
+// amountBody is the body of a step that carries an amount, "amount", in
+// the currency of the object it acts on.
+type amountBody interface{ money() *moneyJSON }
+
+func (b *incrementBody) money() *moneyJSON { return b.Amount }
+func (b *chargeCreate) money() *moneyJSON  { return b.Amount }
+
+// onBillingStep is every step on a reservation or a session: the write
+// scope, the object's key from the path (pathKey), the body, and, for an
+// amountBody, its amount in the object's currency (read first, by
+// currencyOf).
+func (s *Server) onBillingStep(r *http.Request, p auth.Principal, body any, pathKey func(*http.Request) (string, error),
+	currencyOf func(context.Context, *billing.Service, billing.Actor, string) (string, error)) (svc *billing.Service, key string, amount int64, err error) {
+	if svc, err = s.billingService(p, true); err != nil {
+		return nil, "", 0, err
 	}
-	if svc, err = s.billingService(); err != nil {
-		return nil, "", "", err
-	}
-	if auth, err = pathAuthNumber(r); err != nil {
-		return nil, "", "", err
+	if key, err = pathKey(r); err != nil {
+		return nil, "", 0, err
 	}
 	if err := decode(r, body); err != nil {
-		return nil, "", "", err
+		return nil, "", 0, err
 	}
-	if _, ok := body.(*reservationAction); ok {
-		return svc, auth, "", nil
+	ab, ok := body.(amountBody)
+	if !ok {
+		return svc, key, 0, nil
 	}
-	st, err := svc.FindReservation(r.Context(), billingActor(p), billing.ReservationLookup{AuthNumber: auth})
+	currency, err := currencyOf(r.Context(), svc, billingActor(p), key)
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", 0, err
 	}
-	return svc, auth, st.Currency, nil
+	if amount, err = inCurrency(ab.money(), currency, "amount"); err != nil {
+		return nil, "", 0, err
+	}
+	return svc, key, amount, nil
 }
 
 func (s *Server) incrementReservation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in incrementBody
-	svc, auth, cur, err := s.onReservation(r, p, &in)
-	if err != nil {
-		return err
-	}
-	amount, err := inCurrency(in.Amount, cur, "amount")
+	svc, auth, amount, err := s.onReservation(r, p, &in)
 	if err != nil {
 		return err
 	}
@@ -261,7 +261,7 @@ func (s *Server) incrementReservation(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (s *Server) cancelReservation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	svc, auth, _, err := s.onReservation(r, p, &reservationAction{})
+	svc, auth, _, err := s.onReservation(r, p, &billingAction{})
 	if err != nil {
 		return err
 	}

@@ -58,11 +58,22 @@ var statusByCode = map[string]int{
 	// Billing: limit_exceeded is the ledger's own result code, and 422 as
 	// the ledger's is (like insufficient_funds), so one code has one
 	// status; a charge above what the reservation holds is 422 too (retry
-	// with reserve_difference); an expired or closed reservation is a
-	// state conflict (409), like a deal's.
-	billing.CodeReservationExceeded: http.StatusUnprocessableEntity,
-	billing.CodeReservationExpired:  http.StatusConflict,
-	billing.CodeReservationClosed:   http.StatusConflict,
+	// with reserve_difference), and so is usage above a session's quota
+	// (top up, then report the same seq again); an expired or closed
+	// reservation, an ended session and a reservation that only its
+	// session may move are state conflicts (409), like a deal's. A seq
+	// at or below the session's last accepted one conflicts with what the
+	// session has recorded, as the same seq with another amount does
+	// (conflict): 409. A month that has not ended yet is its period's
+	// state, which time changes, as escrow's deadline_passed is: 409.
+	billing.CodeReservationExceeded:  http.StatusUnprocessableEntity,
+	billing.CodeReservationExpired:   http.StatusConflict,
+	billing.CodeReservationClosed:    http.StatusConflict,
+	billing.CodeQuotaExceeded:        http.StatusUnprocessableEntity,
+	billing.CodeSeqOutOfOrder:        http.StatusConflict,
+	billing.CodeSessionEnded:         http.StatusConflict,
+	billing.CodeReservationInSession: http.StatusConflict,
+	billing.CodePeriodOpen:           http.StatusConflict,
 }
 
 // internalCodes are application codes that name a bug, not the caller's

@@ -10,7 +10,7 @@ import (
 
 // Public ids carry their kind: acc_65537, tr_81921, evt_3, we_1, wha_7.
 // Escrow's and billing's ids are random text after the prefix: dl_…, dep_…,
-// pb_…, pi_…, cus_…, rsv_…, chg_… (the prefix plus base62).
+// pb_…, pi_…, cus_…, rsv_…, chg_…, ses_…, inv_… (the prefix plus base62).
 const (
 	prefixAccount         = "acc_"
 	prefixTransfer        = "tr_"
@@ -24,6 +24,7 @@ const (
 	prefixCustomer        = "cus_" // billing customers
 	prefixReservation     = "rsv_"
 	prefixCharge          = "chg_"
+	prefixSession         = "ses_" // metered sessions
 )
 
 // textIDLenMax bounds the part of a text id after its prefix.

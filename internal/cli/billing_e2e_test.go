@@ -28,8 +28,21 @@ func TestPostgresBillingEndToEnd(t *testing.T) {
 	billingEndToEnd(t, freshPostgres(t), serveConfig{TestClock: true, AllowTestClock: true})
 }
 
-func billingEndToEnd(t *testing.T, db string, cfg serveConfig) {
-	ctx := context.Background()
+// billingE2E is a server for the billing end-to-end tests, on db with
+// the asset JPY, and the keys they act with: the operator's (admin),
+// provider A's (a: billing:write and events:read; ro: billing:read) and
+// provider B's (b: billing:write).
+type billingE2E struct {
+	srv             *runningServer
+	db, base        string
+	keyA, keyRead   string
+	admin, a, b, ro *client.Client
+}
+
+// startBillingE2E makes the organizations and keys with the CLI, then
+// starts the server with cfg on db.
+func startBillingE2E(t *testing.T, db string, cfg serveConfig) billingE2E {
+	t.Helper()
 	mustOut := func(args ...string) string {
 		t.Helper()
 		r := runCLI(t, nil, args...)
@@ -40,17 +53,37 @@ func billingEndToEnd(t *testing.T, db string, cfg serveConfig) {
 	}
 	adminKey := mustOut("keys", "create", "--db", db, "--scopes", "admin")
 	orgA, orgB := mustOut("orgs", "create", "--db", db, "--name", "Cloud A"), mustOut("orgs", "create", "--db", db, "--name", "Calls B")
-	keyA := mustOut("keys", "create", "--db", db, "--org", orgA, "--scopes", "billing:write,events:read")
+	e := billingE2E{db: db}
+	e.keyA = mustOut("keys", "create", "--db", db, "--org", orgA, "--scopes", "billing:write,events:read")
 	keyB := mustOut("keys", "create", "--db", db, "--org", orgB, "--scopes", "billing:write")
-	keyRead := mustOut("keys", "create", "--db", db, "--org", orgA, "--scopes", "billing:read")
+	e.keyRead = mustOut("keys", "create", "--db", db, "--org", orgA, "--scopes", "billing:read")
 	cfg.DB = db
-	srv := startServeConfig(t, cfg)
-	base := "http://" + srv.addr
-	admin, a, b, ro := client.New(base, adminKey, nil), client.New(base, keyA, nil), client.New(base, keyB, nil), client.New(base, keyRead, nil)
-	if _, err := admin.CreateAsset(ctx, client.Asset{Code: "JPY"}); err != nil {
+	e.srv = startServeConfig(t, cfg)
+	e.base = "http://" + e.srv.addr
+	e.admin, e.a, e.b, e.ro = client.New(e.base, adminKey, nil), client.New(e.base, e.keyA, nil), client.New(e.base, keyB, nil), client.New(e.base, e.keyRead, nil)
+	if _, err := e.admin.CreateAsset(context.Background(), client.Asset{Code: "JPY"}); err != nil {
 		t.Fatal(err)
 	}
-	jpy := func(n int64) client.Money { return client.Money{Amount: n, Currency: "JPY"} }
+	return e
+}
+
+// stopAndVerify stops the server, then kinko verify checks the ledger.
+func (e billingE2E) stopAndVerify(t *testing.T) {
+	t.Helper()
+	if err := e.srv.stop(t); err != nil {
+		t.Fatalf("serve after cancel: %v", err)
+	}
+	if r := runCLI(t, nil, "verify", "--db", e.db); r.code != exitOK || !strings.Contains(r.stdout, "no violations") {
+		t.Fatalf("verify: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func jpy(n int64) client.Money { return client.Money{Amount: n, Currency: "JPY"} }
+
+func billingEndToEnd(t *testing.T, db string, cfg serveConfig) {
+	ctx := context.Background()
+	e := startBillingE2E(t, db, cfg)
+	base, keyA, admin, a, b, ro := e.base, e.keyA, e.admin, e.a, e.b, e.ro
 	wantCode := func(what string, err error, code string) {
 		t.Helper()
 		if client.CodeOf(err) != code {
@@ -343,10 +376,5 @@ func billingEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		}
 	})
 
-	if err := srv.stop(t); err != nil {
-		t.Fatalf("serve after cancel: %v", err)
-	}
-	if r := runCLI(t, nil, "verify", "--db", db); r.code != exitOK || !strings.Contains(r.stdout, "no violations") {
-		t.Fatalf("verify: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
+	e.stopAndVerify(t)
 }

@@ -1,0 +1,79 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
+)
+
+// invoiceJSON is a postpaid customer's closed month, as every read shows it
+// and as billing.invoice.created carries it.
+type invoiceJSON struct {
+	Object      string    `json:"object"` // "billing_invoice"
+	ID          string    `json:"id"`
+	Customer    string    `json:"customer"`
+	Period      string    `json:"period"` // "2026-11"
+	Total       moneyJSON `json:"total"`
+	ChargeCount int64     `json:"charge_count"`
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"` // exclusive
+	ClosedAt    time.Time `json:"closed_at"`
+}
+
+func toInvoice(inv billing.Invoice) invoiceJSON {
+	return invoiceJSON{Object: "billing_invoice", ID: inv.ID, Customer: inv.CustomerID, Period: inv.Period,
+		Total: moneyJSON{Amount: inv.Total, Currency: inv.Currency}, ChargeCount: inv.Count, PeriodStart: inv.PeriodStart.UTC(),
+		PeriodEnd: inv.PeriodEnd.UTC(), ClosedAt: inv.ClosedAt.UTC()}
+}
+
+// InvoiceEventData renders inv as GET /v1/billing/customers/{id}/invoices
+// lists it, for billing.invoice.created (billing.InvoiceEventEncoder).
+func (EventEncoder) InvoiceEventData(inv billing.Invoice) []byte {
+	return eventData(toInvoice(inv))
+}
+
+var _ billing.InvoiceEventEncoder = EventEncoder{}
+
+// invoiceCreate is the body of POST /v1/billing/customers/{id}/invoices.
+type invoiceCreate struct {
+	Period string `json:"period"`
+}
+
+// closeInvoicePeriod closes a postpaid customer's month into its invoice.
+// A repeat answers the same invoice, 201 as the first time: the answer to
+// the same request does not depend on whether it ran before.
+func (s *Server) closeInvoicePeriod(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	svc, id, err := s.onBillingCustomer(r, p, true)
+	if err != nil {
+		return err
+	}
+	var in invoiceCreate
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	inv, err := svc.ClosePeriod(r.Context(), billingActor(p), id, in.Period)
+	if err != nil {
+		return renameParam(err, map[string]string{"customer_id": "id"})
+	}
+	return writeJSON(w, http.StatusCreated, toInvoice(inv))
+}
+
+// listInvoices lists a customer's invoices, newest period first: at most
+// billing.InvoicesListMax, in one list.
+func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	svc, id, err := s.onBillingCustomer(r, p, false)
+	if err != nil {
+		return err
+	}
+	invs, err := svc.FindInvoices(r.Context(), billingActor(p), id)
+	if err != nil {
+		return err
+	}
+	out := make([]invoiceJSON, len(invs))
+	for i, inv := range invs {
+		out[i] = toInvoice(inv)
+	}
+	return writeJSON(w, http.StatusOK, newList(out, billing.InvoicesListMax))
+}

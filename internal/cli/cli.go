@@ -62,7 +62,7 @@ func commands() []command {
 		{"deposits", "record, import (bank statements), list and clear escrow deposits through the API (operator key)", runDeposits},
 		{"payouts", "payout batches through the API (payouts build|list|get|file|settle|return|balance; operator key)", runPayouts},
 		{"bank-accounts", "register and read sellers' bank accounts through the API (bank-accounts set|get)", runBankAccounts},
-		{"orgs", "create organizations (orgs create --name NAME prints the id)", runOrgs},
+		{"orgs", "create organizations and manage their portal members (orgs create|members add|remove|list)", runOrgs},
 		{"keys", "create, list and revoke API keys (keys create|list|revoke)", runKeys},
 		{"staff", "manage the operator's staff users and their roles (staff create|list|role|password|disable)", runStaff},
 		{"audit", "read the audit log of staff and product actions (audit list); kinko verify checks its chain", runAudit},

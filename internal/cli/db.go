@@ -38,6 +38,7 @@ type adapter interface {
 	auth.Store
 	auth.StaffStore
 	auth.UserStore
+	auth.MemberStore
 	auth.SessionStore
 	audit.Store
 	idempotency.Store

@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kinko-pay/kinko/internal/audit"
+	"github.com/kinko-pay/kinko/internal/auth"
 )
 
-// runOrgs dispatches kinko orgs create.
+// runOrgs dispatches kinko orgs create|members.
 func runOrgs(ctx context.Context, e env, args []string) error {
 	return subcommand(ctx, e, "orgs", args, map[string]func(context.Context, env, []string) error{
-		"create": runOrgsCreate,
-	}, "create --name NAME [--db DB]")
+		"create":  runOrgsCreate,
+		"members": runOrgsMembers,
+	}, "create --name NAME [--db DB] | members add|remove|list --org ORG_ID [--email EMAIL] [--db DB]")
 }
 
 // runOrgsCreate creates an organization (a merchant, member site, issuer or
@@ -36,4 +42,121 @@ func runOrgsCreate(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, org.ID)
 	return nil
+}
+
+// membersUsage is the help of kinko orgs members.
+const membersUsage = "add|remove|list --org ORG_ID [--email EMAIL] [--db DB]: members are verified portal users who read " +
+	"the organization's billing at /billing; adding twice or removing a non-member changes nothing; every change is audited"
+
+// Audit actions of the members commands, about the user (subject type
+// memberSubject) in the organization (the entry's OrgID).
+const (
+	memberSubject      = "user"
+	auditMemberAdded   = "org.member_added"
+	auditMemberRemoved = "org.member_removed"
+)
+
+// runOrgsMembers dispatches kinko orgs members add|remove|list.
+func runOrgsMembers(ctx context.Context, e env, args []string) error {
+	return subcommand(ctx, e, "orgs members", args, map[string]func(context.Context, env, []string) error{
+		"add":    func(ctx context.Context, e env, args []string) error { return runMembersChange(ctx, e, "add", args) },
+		"remove": func(ctx context.Context, e env, args []string) error { return runMembersChange(ctx, e, "remove", args) },
+		"list":   runMembersList,
+	}, membersUsage)
+}
+
+// membersCmd is what a members command works with: the memberships and
+// the audit log of one store.
+type membersCmd struct {
+	*auth.MemberService
+	audit *audit.Service
+}
+
+func openMembers(ctx context.Context, db string) (membersCmd, func() error, error) {
+	st, _, err := openStore(ctx, db)
+	if err != nil {
+		return membersCmd{}, nil, err
+	}
+	return membersCmd{auth.NewMemberService(st, nil), audit.NewService(st, nil)}, st.Close, nil
+}
+
+// runMembersChange adds (verb "add") or removes (verb "remove") a member,
+// and audits the change when there was one.
+func runMembersChange(ctx context.Context, e env, verb string, args []string) error {
+	name := "orgs members " + verb
+	fs := newFlagSet(e, name)
+	db := dbFlag(fs, e)
+	org := fs.String("org", "", "the organization's id (required)")
+	email := fs.String("email", "", "the portal user's email (required)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *org == "" || *email == "" {
+		return usageError("%s: --org and --email are required", name)
+	}
+	svc, closeStore, err := openMembers(ctx, *db)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer closeStore()
+	c := memberChanges[verb]
+	change := svc.AddMember
+	if verb == "remove" {
+		change = svc.RemoveMember
+	}
+	m, changed, err := change(ctx, *org, *email)
+	if err != nil {
+		return describe(err)
+	}
+	if !changed {
+		fmt.Fprintf(e.stderr, c.same, m.Email, m.UserID, m.OrgID, m.OrgName)
+		return nil
+	}
+	if err := recordCLIChange(ctx, svc.audit, audit.Entry{Action: c.action, Subject: audit.Subject{Type: memberSubject, ID: m.UserID}, OrgID: m.OrgID},
+		m.Email, map[string]any{"email": m.Email, "org": m.OrgID}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, c.done, m.Email, m.UserID, m.OrgID, m.OrgName)
+	return nil
+}
+
+// memberChanges are, per verb, the audit action and what the command says
+// when it changed something (done) and when it did not (same), each of the
+// user's email and id and the organization's id and name.
+var memberChanges = map[string]struct{ action, done, same string }{
+	"add":    {auditMemberAdded, "added %s (%s) to %s (%s)\n", "%s (%s) is already a member of %s (%s); nothing changed\n"},
+	"remove": {auditMemberRemoved, "removed %s (%s) from %s (%s)\n", "%s (%s) is not a member of %s (%s); nothing changed\n"},
+}
+
+func runMembersList(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "orgs members list")
+	db := dbFlag(fs, e)
+	org := fs.String("org", "", "the organization's id (required)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *org == "" {
+		return usageError("orgs members list: --org is required")
+	}
+	svc, closeStore, err := openMembers(ctx, *db)
+	if err != nil {
+		return fmt.Errorf("orgs members list: %w", err)
+	}
+	defer closeStore()
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tEMAIL\tSINCE")
+	for after := ""; ; {
+		ms, err := svc.FindMembers(ctx, *org, after, auth.MemberPageLimitMax)
+		if err != nil {
+			return describe(err)
+		}
+		for _, m := range ms {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", m.UserID, m.Email, m.CreatedAt.Format(time.RFC3339))
+		}
+		if len(ms) < auth.MemberPageLimitMax {
+			break
+		}
+		after = ms[len(ms)-1].UserID
+	}
+	return tw.Flush()
 }

@@ -251,7 +251,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 				runner.Wake() // accounts and replays write outside ledger batches
 			}
 		}, RatePerKey: cfg.RatePerKey, BurstPerKey: cfg.BurstPerKey})
-	pages := newPages(st, cfg, publicURL, log, deals, engine)
+	pages := newPages(st, cfg, publicURL, log, deals, bill, engine)
 	srv := &http.Server{
 		Handler:           newHandler(st, readyPingTimeout, log, v1, met.Handler(), pages),
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -388,17 +388,17 @@ func publicURLOf(cfg serveConfig, addr net.Addr) string {
 	return "http://127.0.0.1:" + port
 }
 
-// newPages returns the web pages on st, with the escrow service serve
-// built (deals) and the ledger's currencies (engine). Their mail is queued
-// on st unless cfg.Mail (tests) says otherwise.
-func newPages(st adapter, cfg serveConfig, publicURL string, log *slog.Logger, deals *escrow.Service, engine *ledger.Engine) *web.Server {
+// newPages returns the web pages on st, with the escrow and billing
+// services serve built (deals, bill) and the ledger's currencies (engine).
+// Their mail is queued on st unless cfg.Mail (tests) says otherwise.
+func newPages(st adapter, cfg serveConfig, publicURL string, log *slog.Logger, deals *escrow.Service, bill *billing.Service, engine *ledger.Engine) *web.Server {
 	var mail web.MailQueue = st
 	if cfg.Mail != nil {
 		mail = cfg.Mail
 	}
 	return web.New(web.Config{
 		Users: auth.NewUserService(st, nil), Sessions: auth.NewSessionService(st, nil), Staff: auth.NewStaffService(st, nil),
-		Mail: mail, Escrow: deals, Assets: engine, EscrowPayTo: cfg.EscrowPayTo,
+		Mail: mail, Escrow: deals, Billing: bill, Members: auth.NewMemberService(st, nil), Assets: engine, EscrowPayTo: cfg.EscrowPayTo,
 		PublicURL: publicURL, SecureCookies: cfg.SecureCookies, Logger: log,
 	})
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -88,19 +87,9 @@ func openStaff(ctx context.Context, db string) (staffCmd, func() error, error) {
 }
 
 // record writes a change a staff command has just committed to the audit
-// log, in a transaction of its own: the staff store commits its changes
-// itself. If the process dies between the two, the change is not audited;
-// a failure here says so and fails the command.
+// log (recordCLIChange).
 func (c staffCmd) record(ctx context.Context, action string, u auth.StaffUser, data map[string]any) error {
-	raw, err := json.Marshal(data)
-	if err == nil {
-		_, err = c.audit.Record(ctx, audit.Entry{Actor: cliActor, Action: action,
-			Subject: audit.Subject{Type: staffSubject, ID: u.ID}, Data: raw})
-	}
-	if err != nil {
-		return fmt.Errorf("%s (%s) was done but not written to the audit log: %w", action, u.Email, err)
-	}
-	return nil
+	return recordCLIChange(ctx, c.audit, audit.Entry{Action: action, Subject: audit.Subject{Type: staffSubject, ID: u.ID}}, u.Email, data)
 }
 
 // readPassword returns the first line of stdin when fromStdin, else a fresh

@@ -81,6 +81,19 @@ func startEscrowServe(t *testing.T, setup escrowSetup) (*runningServer, *mailRec
 // every deal against its holding account, the audit log's chain.
 func checkBooks(t *testing.T, srv *runningServer, db string) *escrow.Service {
 	t.Helper()
+	st := checkLedgerAndAudit(t, srv, db)
+	deals := escrow.NewService(escrow.Config{Store: st})
+	erep, err := deals.Verify(context.Background(), nil)
+	if err != nil || len(erep.Violations) > 0 || erep.Deals == 0 {
+		t.Fatalf("escrow Verify: %d deals, %v %v", erep.Deals, err, erep.Violations)
+	}
+	return deals
+}
+
+// checkLedgerAndAudit stops the server, opens its store (closed when the
+// test ends) and checks the ledger's invariants and the audit log's chain.
+func checkLedgerAndAudit(t *testing.T, srv *runningServer, db string) adapter {
+	t.Helper()
 	if err := srv.stop(t); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
@@ -94,16 +107,11 @@ func checkBooks(t *testing.T, srv *runningServer, db string) *escrow.Service {
 	if err != nil || len(lrep.Violations) > 0 {
 		t.Fatalf("ledger.Verify: %v %+v", err, lrep.Violations)
 	}
-	deals := escrow.NewService(escrow.Config{Store: st})
-	erep, err := deals.Verify(ctx, nil)
-	if err != nil || len(erep.Violations) > 0 || erep.Deals == 0 {
-		t.Fatalf("escrow Verify: %d deals, %v %v", erep.Deals, err, erep.Violations)
-	}
 	arep, err := audit.NewService(st, nil).Verify(ctx)
 	if err != nil || !arep.OK() || arep.Checked == 0 {
 		t.Fatalf("audit Verify: %v %+v", err, arep)
 	}
-	return deals
+	return st
 }
 
 // person opens a tab in a browser context of its own, so that each person

@@ -105,7 +105,7 @@ func TestWebServe(t *testing.T) {
 
 	t.Run("OKHeadersOnEveryPage", func(t *testing.T) {
 		for _, path := range []string{"/", "/sign-up", "/sign-in", "/check-mail", "/verify?token=x", "/verify/resend",
-			"/account", "/deals", "/deals/dl_x", "/account/payouts", "/console", "/console/sign-in", "/console/deposits",
+			"/account", "/deals", "/deals/dl_x", "/account/payouts", "/billing", "/billing/org_x/customers/cus_x/statement.csv", "/console", "/console/sign-in", "/console/deposits",
 			"/console/payouts/pb_x/export/zengin", "/no-such-page", "/static/style.css"} {
 			res, _ := get(path)
 			for k, v := range securityHeaders {

@@ -24,7 +24,7 @@ import (
 
 // Bounds of the escrow pages.
 const (
-	dealsPageSize    = 20 // deals, deposits and payout batches per page of a list
+	dealsPageSize    = 20 // deals, deposits, payout batches, billing customers and reservations per page of a list
 	milestoneRowsMax = 5  // milestone rows of the create form (escrow allows MilestonesMax)
 	assetsMax        = 20 // currencies offered, and payable balances read, at most
 	cursorLenMax     = 64 // a list's ?after= cursor (an id) longer than this is refused

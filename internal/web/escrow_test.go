@@ -517,33 +517,35 @@ func TestEscrowPagesRender(t *testing.T) {
 	wantRedirect(t, "bank account", seller.post("/account/payouts/bank-account", form(t, sp, "bank_code", "0005", "bank_name", "ﾐﾂﾋﾞｼ",
 		"branch_code", "001", "branch_name", "ﾎﾝﾃﾝ", "account_type", "ordinary", "account_number", "7654321", "holder_name", "ﾔﾏﾀﾞ ﾀﾛｳ")), "/account/payouts?notice=saved")
 
+	f.wantPagesRender(seller, "/deals", "/deals/new", "/deals/"+id, "/account/payouts", "/account")
+	f.wantPagesRender(buyer, "/deals/"+id, "/account/payouts")
+	f.wantPagesRender(admin, "/console", "/console/reviews", "/console/disputes", "/console/deals/"+id, "/console/deposits", "/console/payouts")
+	wantContains(t, "the English deal page", seller.get("/deals/"+id).body, en["state.disputed"], en["deal.thread"])
+}
+
+// wantPagesRender opens each path as b in every locale (the lang cookie,
+// left at the last locale): each must answer 200 in that language, with no
+// missing catalog key and nothing inline that the CSP would have to allow.
+func (f *fixture) wantPagesRender(b *browser, paths ...string) {
+	t := f.t
+	t.Helper()
 	inline := regexp.MustCompile(`(?i)<script|\sstyle=|\son[a-z]+=|<style|javascript:`)
 	for _, l := range auth.Locales {
-		for _, c := range []struct {
-			b     *browser
-			paths []string
-		}{
-			{seller, []string{"/deals", "/deals/new", "/deals/" + id, "/account/payouts", "/account"}},
-			{buyer, []string{"/deals/" + id, "/account/payouts"}},
-			{admin, []string{"/console", "/console/reviews", "/console/disputes", "/console/deals/" + id, "/console/deposits", "/console/payouts"}},
-		} {
-			c.b.c.Jar.SetCookies(mustURL(t, f.srv.URL), []*http.Cookie{{Name: cookieLang, Value: string(l), Path: "/"}})
-			for _, path := range c.paths {
-				r := c.b.get(path)
-				wantStatus(t, string(l)+" GET "+path, r, http.StatusOK)
-				if strings.Contains(r.body, "⟦") {
-					t.Errorf("%s GET %s: a key is missing from the catalog", l, path)
-				}
-				if m := inline.FindString(r.body); m != "" {
-					t.Errorf("%s GET %s: %q would need an unsafe CSP", l, path, m)
-				}
-				if !strings.Contains(r.body, `<html lang="`+string(l)+`">`) {
-					t.Errorf("%s GET %s: not in %s", l, path, l)
-				}
+		b.c.Jar.SetCookies(mustURL(t, f.srv.URL), []*http.Cookie{{Name: cookieLang, Value: string(l), Path: "/"}})
+		for _, path := range paths {
+			r := b.get(path)
+			wantStatus(t, string(l)+" GET "+path, r, http.StatusOK)
+			if strings.Contains(r.body, "⟦") {
+				t.Errorf("%s GET %s: a key is missing from the catalog", l, path)
+			}
+			if m := inline.FindString(r.body); m != "" {
+				t.Errorf("%s GET %s: %q would need an unsafe CSP", l, path, m)
+			}
+			if !strings.Contains(r.body, `<html lang="`+string(l)+`">`) {
+				t.Errorf("%s GET %s: not in %s", l, path, l)
 			}
 		}
 	}
-	wantContains(t, "the English deal page", seller.get("/deals/"+id).body, en["state.disputed"], en["deal.thread"])
 }
 
 func TestFormatMoney(t *testing.T) {

@@ -162,4 +162,12 @@ const (
 	msgImportReplayed    msgKey = "import.replayed"
 	msgImportWithdrawals msgKey = "import.withdrawals"
 	msgPayoutNothing     msgKey = "payouts.nothing" // %[1]s the currency
+
+	msgBillingPrepaid   msgKey = "billing.mode.prepaid"
+	msgBillingPostpaid  msgKey = "billing.mode.postpaid"
+	msgStatementCharge  msgKey = "billing.kind.charge"
+	msgStatementHold    msgKey = "billing.kind.hold"
+	msgStatementRelease msgKey = "billing.kind.release"
+	msgStatementTopUp   msgKey = "billing.kind.top_up"
+	msgStatementTooLong msgKey = "billing.statement.too_long" // %[1]d rows at most
 )

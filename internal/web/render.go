@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"net/http"
 	"path"
@@ -31,7 +32,8 @@ const (
 // templateFuncs are the functions templates may call besides the page's
 // methods: {{static "style.css"}}, {{money .Currency .Scale .Price}},
 // {{when .CreatedAt}} and {{datetime .CreatedAt}} (a <time> attribute),
-// and the names of escrow's codes as catalog messages for {{.Msg …}}.
+// and the names of escrow's and billing's codes as catalog messages for
+// {{.Msg …}}.
 var templateFuncs = template.FuncMap{
 	"static":     staticURL,
 	"money":      formatMoney,
@@ -45,6 +47,8 @@ var templateFuncs = template.FuncMap{
 	"payState":   payoutStateName,
 	"acctType":   accountTypeName,
 	"resolution": resolutionName,
+	"billMode":   billingModeName,
+	"stmtKind":   statementKindName,
 	"inc":        func(i int) int { return i + 1 },
 }
 
@@ -77,6 +81,7 @@ type page struct {
 	User      *auth.User
 	Staff     *auth.StaffUser
 	Escrow    bool // the escrow pages are served (their links are shown)
+	Provider  bool // the user is a member of an organization (the billing link is shown)
 	CSRFToken string
 	Notice    message // a one-line notice above the page, from a fixed list
 	Data      any
@@ -122,6 +127,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *visit, status
 	p := &page{
 		Name: name, Lang: v.lang, Path: r.URL.RequestURI(), Console: v.area == areaConsole, User: v.user, Staff: v.staff,
 		Escrow: s.cfg.Escrow != nil, CSRFToken: v.csrfToken(), Notice: message{Key: notices[r.URL.Query().Get("notice")]}, Data: data,
+	}
+	if v.area == areaPortal {
+		// Only the navigation needs it: a failed read hides the link and is
+		// logged, rather than failing the page (or the error page).
+		ms, err := s.memberships(r.Context(), v)
+		if err != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelError, "web: read memberships",
+				slog.String("request_id", v.requestID), slog.String("err", err.Error()))
+		}
+		p.Provider = len(ms) > 0
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {

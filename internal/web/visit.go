@@ -34,6 +34,11 @@ type visit struct {
 	session   *auth.Session   // the area's session, nil when signed out
 	user      *auth.User      // the portal's signed-in user
 	staff     *auth.StaffUser // the console's signed-in staff user
+	// member is the user's membership of the organization a billing page
+	// is about (requireMember); memberships are all of the user's, read
+	// at most once per visit (Server.memberships).
+	member      *auth.Member
+	memberships []auth.Member
 	// anonCSRF is the token of a browser without a session, from its
 	// cookie; anonFresh says the cookie was made by this request, so
 	// nothing posted with it can be genuine.

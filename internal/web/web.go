@@ -18,9 +18,9 @@
 // staff user) and calls s.render, or returns an error.
 //
 // This package holds no business rules: a handler decodes a form, calls
-// one method of an auth or escrow service and renders. It never writes SQL,
-// never moves money except through escrow.Service, and never sends mail
-// itself: mail goes to a MailQueue.
+// one method of an auth, escrow or billing service and renders. It never
+// writes SQL, never moves money except through escrow.Service (the billing
+// pages only read), and never sends mail itself: mail goes to a MailQueue.
 package web
 
 import (
@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/money"
 	"github.com/kinko-pay/kinko/internal/notify"
@@ -59,6 +60,12 @@ type Config struct {
 	// Escrow runs deals for the portal's deal and payout pages and the
 	// console's queues; nil leaves those pages out (404).
 	Escrow *escrow.Service
+	// Billing and Members serve the provider portal: a portal user who is
+	// a member of an organization reads its billing customers, their
+	// balances, live reservations and statements. Either nil leaves those
+	// pages out (404).
+	Billing *billing.Service
+	Members *auth.MemberService
 	// Assets lists the currencies deals may be made in (the ledger's
 	// assets), with their scales; nil offers JPY alone.
 	Assets AssetLister
@@ -161,6 +168,9 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /console", s.console(s.requireRole()(s.consoleHome)))
 	if s.cfg.Escrow != nil {
 		s.escrowRoutes()
+	}
+	if s.billingOn() {
+		s.billingRoutes()
 	}
 	s.mux.Handle("/console/", s.console(notFound))
 

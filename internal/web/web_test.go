@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/money"
@@ -58,9 +59,14 @@ type fixture struct {
 	logMu *sync.Mutex
 	users *auth.UserService
 	staff *auth.StaffService
-	// ledger and escrow run deals on the same store, with JPY and USD.
-	ledger *ledger.Engine
-	escrow *escrow.Service
+	// ledger and escrow run deals on the same store, with JPY and USD;
+	// billing and members serve the provider portal, orgs makes its
+	// organizations.
+	ledger  *ledger.Engine
+	escrow  *escrow.Service
+	billing *billing.Service
+	members *auth.MemberService
+	orgs    *auth.Service
 }
 
 // testPayTo is the operator's account as payment instructions print it.
@@ -100,9 +106,11 @@ func newFixture(t *testing.T, clock func() time.Time, mutate ...func(*Config)) *
 		}
 	}
 	f.escrow = escrow.NewService(escrow.Config{Store: db, Ledger: f.ledger, Clock: clock, PayTo: testPayTo})
+	f.billing = billing.NewService(billing.Config{Store: db, Ledger: f.ledger, Clock: clock})
+	f.members, f.orgs = auth.NewMemberService(db, clock), auth.NewService(db, auth.Config{Clock: clock})
 	cfg := Config{
 		Users: f.users, Sessions: auth.NewSessionService(db, clock), Staff: f.staff, Mail: f.mail, Clock: clock,
-		Escrow: f.escrow, Assets: f.ledger, EscrowPayTo: testPayTo,
+		Escrow: f.escrow, Billing: f.billing, Members: f.members, Assets: f.ledger, EscrowPayTo: testPayTo,
 		Logger: slog.New(slog.NewJSONHandler(lockedWriter{f.logMu, f.log}, nil)),
 	}
 	f.srv = httptest.NewUnstartedServer(nil)

@@ -35,6 +35,21 @@ func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	})
 }
 
+// writeExec runs one statement in a write transaction (writeTx) and
+// returns how many rows it changed.
+func (db *DB) writeExec(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // authError maps constraint violations to the codes auth.Store promises: a
 // taken id or prefix is a conflict, a key for a missing organization is
 // not_found.

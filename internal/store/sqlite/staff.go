@@ -84,15 +84,7 @@ func (db *DB) StaffUserSetPassword(ctx context.Context, id, passwordHash string)
 }
 
 func (db *DB) staffExec(ctx context.Context, op, q string, args ...any) error {
-	var n int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := db.writeExec(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}

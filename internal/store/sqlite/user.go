@@ -86,15 +86,7 @@ func (db *DB) UserDisable(ctx context.Context, p auth.UserDisableParams) error {
 }
 
 func (db *DB) userExec(ctx context.Context, op, q string, args ...any) error {
-	var n int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := db.writeExec(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
@@ -108,18 +100,10 @@ func (db *DB) userExec(ctx context.Context, op, q string, args ...any) error {
 // update applies only when the stored token is old enough.
 // Errors: too_soon, not_found.
 func (db *DB) EmailVerificationReplace(ctx context.Context, p auth.EmailVerificationParams) error {
-	var n int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO email_verifications (user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, expires_at = excluded.expires_at
-			WHERE email_verifications.created_at <= ?`,
-			p.UserID, p.TokenHash, micros(p.CreatedAt), micros(p.ExpiresAt), micros(p.NotAfter))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := db.writeExec(ctx, `INSERT INTO email_verifications (user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE email_verifications.created_at <= ?`,
+		p.UserID, p.TokenHash, micros(p.CreatedAt), micros(p.ExpiresAt), micros(p.NotAfter))
 	var se sqlite3.Error
 	switch {
 	case errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey:
@@ -165,15 +149,7 @@ func (db *DB) EmailVerificationPurge(ctx context.Context, p auth.PurgeParams) (i
 }
 
 func (db *DB) purge(ctx context.Context, op, q string, p auth.PurgeParams) (int, error) {
-	var n int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, q, micros(p.Before), p.Limit)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := db.writeExec(ctx, q, micros(p.Before), p.Limit)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: %s: %w", op, err)
 	}

@@ -41,6 +41,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Staff", func(t *testing.T) { testStaff(t, h) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, h) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, h) })
+	t.Run("OrgMembers", func(t *testing.T) { testOrgMembers(t, h) })
 	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, h) })
 	t.Run("Writer", func(t *testing.T) { testWriter(t, h) })
 	t.Run("Escrow", func(t *testing.T) { testEscrow(t, h) })

@@ -43,6 +43,20 @@ type BillingTopUp struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// BillingInvoice is a postpaid customer's closed calendar month (UTC): the
+// count and total of its charges. Invoices are read from
+// billing.invoice.created events.
+type BillingInvoice struct {
+	ID          string    `json:"id"`
+	Customer    string    `json:"customer"`
+	Period      string    `json:"period"` // "2026-01"
+	Total       Money     `json:"total"`
+	Count       int64     `json:"count"`
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"` // exclusive: the next month's first instant
+	ClosedAt    time.Time `json:"closed_at"`
+}
+
 // BillingBalance answers a balance inquiry.
 type BillingBalance struct {
 	Customer       string `json:"customer"`
@@ -152,6 +166,29 @@ func (e Event) Reservation() (Reservation, error) {
 	var r Reservation
 	err := decodeObject(e, "billing_reservation", &r)
 	return r, err
+}
+
+// BillingTopUp decodes the event's object as a top-up (billing.top_up.created).
+func (e Event) BillingTopUp() (BillingTopUp, error) {
+	var t BillingTopUp
+	err := decodeObject(e, "billing_top_up", &t)
+	return t, err
+}
+
+// BillingCharge decodes the event's object as a direct charge
+// (billing.charge.created).
+func (e Event) BillingCharge() (BillingCharge, error) {
+	var c BillingCharge
+	err := decodeObject(e, "billing_charge", &c)
+	return c, err
+}
+
+// BillingInvoice decodes the event's object as an invoice
+// (billing.invoice.created).
+func (e Event) BillingInvoice() (BillingInvoice, error) {
+	var v BillingInvoice
+	err := decodeObject(e, "billing_invoice", &v)
+	return v, err
 }
 
 func billingCustomerPath(id string, rest ...string) string {

@@ -265,11 +265,27 @@ func (e Event) Reservation() (Reservation, error) {
 	return r, err
 }
 
-// BillingInvoice decodes the event's object as an invoice (billing.invoice.created).
+// BillingTopUp decodes the event's object as a top-up (billing.top_up.created).
+func (e Event) BillingTopUp() (BillingTopUp, error) {
+	var t BillingTopUp
+	err := decodeObject(e, "billing_top_up", &t)
+	return t, err
+}
+
+// BillingCharge decodes the event's object as a direct charge
+// (billing.charge.created).
+func (e Event) BillingCharge() (BillingCharge, error) {
+	var c BillingCharge
+	err := decodeObject(e, "billing_charge", &c)
+	return c, err
+}
+
+// BillingInvoice decodes the event's object as an invoice
+// (billing.invoice.created).
 func (e Event) BillingInvoice() (BillingInvoice, error) {
-	var inv BillingInvoice
-	err := decodeObject(e, "billing_invoice", &inv)
-	return inv, err
+	var v BillingInvoice
+	err := decodeObject(e, "billing_invoice", &v)
+	return v, err
 }
 
 func billingCustomerPath(id string, rest ...string) string {

@@ -219,6 +219,9 @@ type TestClock struct {
 	MoreDue       bool      `json:"more_due"`      // AdvanceTestClock only
 	// ReservationsExpired: AdvanceTestClock only, the billing reservations it expired.
 	ReservationsExpired int `json:"reservations_expired"`
+	// InvoicesClosed: AdvanceTestClock only, the invoices billing's
+	// month-end close wrote.
+	InvoicesClosed int `json:"invoices_closed"`
 }
 
 // Deal decodes the event's object as a deal (deal.*).

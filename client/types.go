@@ -130,13 +130,20 @@ const (
 	EventDealResolved          = "deal.resolved"
 	EventDealRefunded          = "deal.refunded" // not shipped in time
 
-	// Billing: Data.Object is the customer or the reservation after the change.
-	EventBillingCustomerCreated     = "billing.customer.created"
-	EventBillingReservationCreated  = "billing.reservation.created"
-	EventBillingReservationCharged  = "billing.reservation.charged"
-	EventBillingReservationCanceled = "billing.reservation.canceled"
-	EventBillingReservationExpired  = "billing.reservation.expired"
-	EventBillingInvoiceCreated      = "billing.invoice.created"
+	// Billing: Data.Object is the customer or the reservation after the
+	// change (Event.BillingCustomer, Event.Reservation), or the new top-up,
+	// direct charge or invoice (Event.BillingTopUp, Event.BillingCharge,
+	// Event.BillingInvoice).
+	EventBillingCustomerCreated        = "billing.customer.created"
+	EventBillingCustomerLimitChanged   = "billing.customer.limit_changed"
+	EventBillingTopUpCreated           = "billing.top_up.created"
+	EventBillingReservationCreated     = "billing.reservation.created"
+	EventBillingReservationIncremented = "billing.reservation.incremented"
+	EventBillingReservationCharged     = "billing.reservation.charged"
+	EventBillingReservationCanceled    = "billing.reservation.canceled"
+	EventBillingReservationExpired     = "billing.reservation.expired"
+	EventBillingChargeCreated          = "billing.charge.created" // a direct charge, without a reservation
+	EventBillingInvoiceCreated         = "billing.invoice.created"
 )
 
 // Event is a recorded change to the organization's data: the body of GET

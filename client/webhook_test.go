@@ -110,8 +110,10 @@ func TestEventTypesAreTheServers(t *testing.T) {
 		client.EventDealCreated, client.EventDealAccepted, client.EventDealCanceled, client.EventDealPaymentReceived, client.EventDealFunded,
 		client.EventDealShipped, client.EventDealReceived, client.EventDealMilestoneReleased, client.EventDealReleased, client.EventDealDisputed,
 		client.EventDealResolved, client.EventDealRefunded,
-		client.EventBillingCustomerCreated, client.EventBillingReservationCreated, client.EventBillingReservationCharged,
-		client.EventBillingReservationCanceled, client.EventBillingReservationExpired, client.EventBillingInvoiceCreated}
+		client.EventBillingCustomerCreated, client.EventBillingCustomerLimitChanged, client.EventBillingTopUpCreated,
+		client.EventBillingReservationCreated, client.EventBillingReservationIncremented, client.EventBillingReservationCharged,
+		client.EventBillingReservationCanceled, client.EventBillingReservationExpired, client.EventBillingChargeCreated,
+		client.EventBillingInvoiceCreated}
 	if !slices.Equal(got, event.Types) {
 		t.Fatalf("client event types %v, server's %v", got, event.Types)
 	}

@@ -37,6 +37,12 @@ func toBillingCharge(c billing.Charge, currency string, rsv *billing.Reservation
 	return out
 }
 
+// ChargeEventData renders a direct charge as POST /v1/billing/charges
+// answers it, for its event (billing.Config.Events).
+func (EventEncoder) ChargeEventData(c billing.Charge, currency string) []byte {
+	return eventData(toBillingCharge(c, currency, nil))
+}
+
 // chargeCreate is the body of POST /v1/billing/reservations/{auth_number}/charges.
 type chargeCreate struct {
 	Amount            *moneyJSON `json:"amount"`

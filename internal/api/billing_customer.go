@@ -59,7 +59,8 @@ type topUpCreate struct {
 	Reference string     `json:"reference"`
 }
 
-// topUpJSON is a prepaid top-up as the ledger recorded it.
+// topUpJSON is a prepaid top-up as the ledger recorded it, and as
+// billing.top_up.created events carry it.
 type topUpJSON struct {
 	Object    string    `json:"object"` // "billing_top_up"
 	Customer  string    `json:"customer"`
@@ -67,6 +68,17 @@ type topUpJSON struct {
 	Amount    moneyJSON `json:"amount"`
 	Transfer  string    `json:"transfer"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+func toTopUp(t billing.TopUp, currency string) topUpJSON {
+	return topUpJSON{Object: "billing_top_up", Customer: t.CustomerID, Reference: t.Reference,
+		Amount: moneyJSON{Amount: t.Amount, Currency: currency}, Transfer: formatID(prefixTransfer, t.TransferID), CreatedAt: t.CreatedAt.UTC()}
+}
+
+// TopUpEventData renders t as POST /v1/billing/customers/{id}/top_ups
+// answers it, for its event (billing.Config.Events).
+func (EventEncoder) TopUpEventData(t billing.TopUp, currency string) []byte {
+	return eventData(toTopUp(t, currency))
 }
 
 // billingBalanceJSON answers a balance inquiry.
@@ -257,8 +269,7 @@ func (s *Server) topUpBillingCustomer(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, topUpJSON{Object: "billing_top_up", Customer: t.CustomerID, Reference: t.Reference,
-		Amount: moneyJSON{Amount: t.Amount, Currency: c.Currency}, Transfer: formatID(prefixTransfer, t.TransferID), CreatedAt: t.CreatedAt.UTC()})
+	return writeJSON(w, http.StatusCreated, toTopUp(t, c.Currency))
 }
 
 // getBillingBalance answers a balance inquiry, optionally for

@@ -33,6 +33,9 @@ type testClockJSON struct {
 	// ReservationsExpired answers an advance: how many billing
 	// reservations it expired (null on a server without billing).
 	ReservationsExpired *int `json:"reservations_expired,omitempty"`
+	// InvoicesClosed answers an advance: how many invoices billing's
+	// month-end close wrote (null on a server without billing).
+	InvoicesClosed *int `json:"invoices_closed,omitempty"`
 	// MoreDue is true when an advance stopped after testClockSweepsMax
 	// sweeps with deadlines still due; advance again (by 1) to go on.
 	MoreDue bool `json:"more_due,omitempty"`
@@ -63,8 +66,9 @@ func (s *Server) getTestClock(w http.ResponseWriter, r *http.Request, p auth.Pri
 
 // advanceTestClock moves the clock forward by the body's seconds, then fires
 // every escrow deadline that has passed, sweep after sweep until one changes
-// nothing (at most testClockSweepsMax sweeps), and likewise expires the
-// billing reservations whose expiry has passed.
+// nothing (at most testClockSweepsMax sweeps), likewise expires the
+// billing reservations whose expiry has passed, and then runs billing's
+// month-end close.
 func (s *Server) advanceTestClock(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if err := requireOperator(p, "move the test clock"); err != nil {
 		return err
@@ -103,6 +107,11 @@ func (s *Server) advanceTestClock(w http.ResponseWriter, r *http.Request, p auth
 			return err
 		}
 		out.ReservationsExpired, out.MoreDue = &expired, out.MoreDue || moreRsv
+		closed, err := s.cfg.Billing.CloseEndedMonth(r.Context())
+		if err != nil {
+			return err
+		}
+		out.InvoicesClosed = &closed
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

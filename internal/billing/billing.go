@@ -46,6 +46,9 @@ const (
 	PageLimitMax            = 100
 	// ExpireSweepBatchMax bounds the reservations one ExpireDue call ends.
 	ExpireSweepBatchMax = 100
+	// MonthCloseBatchMax bounds the customers one batch of
+	// CloseEndedMonth reads and closes.
+	MonthCloseBatchMax = 100
 )
 
 // ExpiresInSecondsDefault is a reservation's life when the caller does not say.
@@ -73,7 +76,7 @@ type ActorKind string
 
 const (
 	ActorOrg    ActorKind = "org"    // a provider's API key
-	ActorSystem ActorKind = "system" // the expiry sweep
+	ActorSystem ActorKind = "system" // the expiry sweep, the month-end close
 )
 
 // Actor is who asks. Every customer belongs to one organization; another
@@ -86,7 +89,11 @@ type Actor struct {
 // OrgActor is an organization acting through its API key.
 func OrgActor(orgID string) Actor { return Actor{Kind: ActorOrg, ID: orgID} }
 
-var actorExpiry = Actor{Kind: ActorSystem, ID: "billing_expiry"}
+// The system's actors: the sweeps, in the audit log as actor type system.
+var (
+	actorExpiry     = Actor{Kind: ActorSystem, ID: "billing_expiry"}
+	actorMonthClose = Actor{Kind: ActorSystem, ID: "billing_month_close"}
+)
 
 // Clock gives the service's time; tests and test clocks replace it.
 type Clock func() time.Time

@@ -77,11 +77,21 @@ func ParsePeriod(period string) (start, end time.Time, err error) {
 // Errors: forbidden, invalid (period; a prepaid customer), not_found,
 // period_open.
 func (s *Service) ClosePeriod(ctx context.Context, actor Actor, customerID, period string) (Invoice, error) {
+	if actor.Kind != ActorOrg {
+		return Invoice{}, forbidden()
+	}
+	inv, _, err := s.closePeriod(ctx, actor, customerID, period)
+	return inv, err
+}
+
+// closePeriod is ClosePeriod for an actor its caller allowed; created
+// says whether this call wrote the invoice (false: it was closed before).
+func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, period string) (inv Invoice, created bool, err error) {
 	start, end, err := ParsePeriod(period)
 	if err != nil {
-		return Invoice{}, err
+		return Invoice{}, false, err
 	}
-	c, err := s.onCustomer(ctx, actor, customerID, "billing.invoice.created", func(c *change) error {
+	c, err := s.lockCustomer(ctx, actor, customerID, "billing.invoice.created", func(c *change) error {
 		if c.cus.Mode != Postpaid {
 			return apperr.Invalid("customer_id", "only a postpaid customer is invoiced")
 		}
@@ -114,9 +124,90 @@ func (s *Service) ClosePeriod(ctx context.Context, actor Actor, customerID, peri
 		return nil
 	})
 	if err != nil {
-		return Invoice{}, fmt.Errorf("billing: close period %s of customer %s: %w", period, customerID, err)
+		return Invoice{}, false, fmt.Errorf("billing: close period %s of customer %s: %w", period, customerID, err)
 	}
-	return *c.invoice, nil
+	return *c.invoice, !c.noop, nil
+}
+
+// MonthCloseDelay is how long after a month ends the month-end close
+// starts closing it. Every node stamps charges with its own clock, so a
+// node whose clock is behind may still stamp a charge in the month just
+// ended; the delay keeps such a charge out of no invoice as long as the
+// nodes' clocks disagree by less than it. It also bounds how late a
+// customer registered in the month's last instant may commit.
+const MonthCloseDelay = 10 * time.Minute
+
+// closableMonth returns the last calendar month (UTC) that ended at least
+// MonthCloseDelay before now: its period, and its end.
+func closableMonth(now time.Time) (period string, end time.Time) {
+	t := now.UTC().Add(-MonthCloseDelay)
+	end = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return end.AddDate(0, -1, 0).Format(PeriodLayout), end
+}
+
+// CloseEndedMonth is the month-end close: it closes the last calendar
+// month (UTC) that ended at least MonthCloseDelay ago for every postpaid
+// customer that existed in it (registered before its end) and has no
+// invoice for it yet, with ClosePeriod as the system actor
+// billing_month_close, and returns how many invoices it wrote. It reads
+// the customers in id order, MonthCloseBatchMax at a time, and closes each
+// in its own transaction. A month without charges closes too, into an
+// invoice of zero.
+//
+// Closing is idempotent (one invoice per customer and period, unique in
+// the store), so nodes closing at once write each invoice, its event and
+// its audit entry once; a node that finds the invoice written counts
+// nothing. A customer that fails is skipped and the pass goes on; the
+// pass then returns the first failure, and the next pass tries again. A
+// pass that completes without failure is remembered: later passes of the
+// same month on this Service return 0 at once, until the next month ends.
+// Earlier months are never closed here: close them with ClosePeriod.
+func (s *Service) CloseEndedMonth(ctx context.Context) (int, error) {
+	period, end := closableMonth(s.now())
+	if p := s.monthClosed.Load(); p != nil && *p == period {
+		return 0, nil
+	}
+	closed, failed := 0, 0
+	var first error
+	for after := ""; ; {
+		batch, err := s.cfg.Store.CustomerListUninvoiced(ctx, UninvoicedFilter{Period: period, CreatedBefore: end, AfterID: after, Limit: MonthCloseBatchMax})
+		if err != nil {
+			return closed, fmt.Errorf("billing: month-end close of %s: list customers: %w", period, err)
+		}
+		for _, cus := range batch {
+			if err := ctx.Err(); err != nil {
+				return closed, fmt.Errorf("billing: month-end close of %s: %w", period, err)
+			}
+			_, created, err := s.closePeriod(ctx, actorMonthClose, cus.ID, period)
+			switch {
+			case err != nil:
+				failed++
+				if first == nil {
+					first = err
+				}
+			case created:
+				closed++
+			}
+		}
+		if len(batch) < MonthCloseBatchMax {
+			break
+		}
+		after = batch[len(batch)-1].ID
+	}
+	if first != nil {
+		return closed, fmt.Errorf("billing: month-end close of %s: %d customers failed, the first: %w", period, failed, first)
+	}
+	s.monthClosed.Store(&period)
+	return closed, nil
+}
+
+// UninvoicedFilter selects one batch of the customers the month-end close
+// has still to invoice.
+type UninvoicedFilter struct {
+	Period        string    // "2026-01"
+	CreatedBefore time.Time // the period's end: a customer registered later did not exist in it
+	AfterID       string    // cursor: customers come in id order
+	Limit         int       // at most MonthCloseBatchMax
 }
 
 // FindInvoices lists a customer's invoices, newest period first (at most

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
@@ -28,6 +29,9 @@ type Config struct {
 // nodes sharing one database.
 type Service struct {
 	cfg Config
+	// monthClosed is the last period a clean pass of CloseEndedMonth
+	// finished on this node: later passes of it do nothing.
+	monthClosed atomic.Pointer[string]
 }
 
 // NewService returns a Service.
@@ -111,6 +115,7 @@ type change struct {
 	rsvNew bool
 	events []ReservationEvent
 	charge *Charge
+	topUp  *TopUp
 
 	accts  [acctCount]ledger.Account
 	opened bool
@@ -226,17 +231,24 @@ func (c *change) record(kind EventKind, amount, released int64, ref string, tran
 	return nil
 }
 
-// onCustomer runs rule on customer id, locked, in one transaction.
+// onCustomer runs rule on customer id, locked, in one transaction, for
+// an organization acting on its own customer.
 func (s *Service) onCustomer(ctx context.Context, actor Actor, id, action string, rule func(c *change) error) (*change, error) {
 	if actor.Kind != ActorOrg {
 		return nil, forbidden()
 	}
+	return s.lockCustomer(ctx, actor, id, action, rule)
+}
+
+// lockCustomer is onCustomer for an actor its caller allowed: the system
+// (a sweep) reaches every customer, anyone else only its own.
+func (s *Service) lockCustomer(ctx context.Context, actor Actor, id, action string, rule func(c *change) error) (*change, error) {
 	return s.run(ctx, actor, action, func(c *change) error {
 		cus, err := c.tx.CustomerForUpdate(c.ctx, id)
 		if err != nil {
 			return err
 		}
-		if cus.OrgID != actor.ID {
+		if actor.Kind != ActorSystem && cus.OrgID != actor.ID {
 			return apperr.NotFound("customer")
 		}
 		c.now = s.now() // read once the customer is locked: see lockedNow
@@ -363,6 +375,10 @@ func (s *Service) commit(c *change) error {
 			data = invoiceEventData(s.cfg.Events, *c.invoice)
 		case c.rsv != nil:
 			data = s.cfg.Events.ReservationEventData(*c.rsv)
+		case c.charge != nil:
+			data = s.cfg.Events.ChargeEventData(*c.charge, c.cus.Currency)
+		case c.topUp != nil:
+			data = s.cfg.Events.TopUpEventData(*c.topUp, c.cus.Currency)
 		default:
 			data = s.cfg.Events.CustomerEventData(c.cus)
 		}
@@ -452,6 +468,7 @@ func (s *Service) SetCreditLimit(ctx context.Context, actor Actor, id string, li
 		}
 		c.data["from"], c.data["to"] = c.cus.CreditLimit, limit
 		c.cus.CreditLimit, c.cusSet = limit, true
+		c.eventType = event.TypeBillingCustomerLimitChanged
 		return nil
 	})
 	if err != nil {
@@ -501,6 +518,7 @@ func (s *Service) TopUp(ctx context.Context, actor Actor, p TopUpParams) (TopUp,
 			return fmt.Errorf("billing: ledger refused a top-up of customer %s: %w", c.cus.ID, ledger.Rejection(res))
 		}
 		c.data["reference"], c.data["amount"], c.data["transfer"] = p.Reference, p.Amount, out.TransferID
+		c.topUp, c.eventType = &out, event.TypeBillingTopUpCreated
 		return nil
 	})
 	if err != nil {
@@ -687,6 +705,7 @@ func (s *Service) IncrementReservation(ctx context.Context, actor Actor, authNum
 			return err
 		}
 		c.data["amount"], c.data["reference"] = p.Amount, p.Reference
+		c.eventType = event.TypeBillingReservationIncremented
 		return c.increment(p.Amount, p.Reference)
 	})
 	if err != nil {
@@ -966,7 +985,7 @@ func (s *Service) ChargeDirect(ctx context.Context, actor Actor, p DirectChargeP
 			return err
 		}
 		out.TransferID = trs[0].ID
-		c.charge = &out
+		c.charge, c.eventType = &out, event.TypeBillingChargeCreated
 		c.subject = audit.Subject{Type: "billing_charge", ID: out.ID}
 		c.data["customer"], c.data["amount"], c.data["reference"] = c.cus.ID, p.Amount, p.Reference
 		return nil

@@ -13,6 +13,10 @@ import (
 type EventEncoder interface {
 	CustomerEventData(Customer) []byte
 	ReservationEventData(Reservation) []byte
+	// ChargeEventData renders a direct charge; currency is its customer's.
+	ChargeEventData(c Charge, currency string) []byte
+	// TopUpEventData renders a top-up; currency is its customer's.
+	TopUpEventData(t TopUp, currency string) []byte
 }
 
 // Tx is one billing write transaction: the ledger's, plus billing's rows.
@@ -121,6 +125,11 @@ type Store interface {
 	// InvoiceList returns a customer's invoices, newest period first, up
 	// to limit.
 	InvoiceList(ctx context.Context, customerID string, limit int) ([]Invoice, error)
+	// CustomerListUninvoiced returns up to f.Limit postpaid customers
+	// with ids after f.AfterID, in id order, created before
+	// f.CreatedBefore, that have no invoice for f.Period: one batch of
+	// the month-end close.
+	CustomerListUninvoiced(ctx context.Context, f UninvoicedFilter) ([]Customer, error)
 	// The ledger's reads a statement is made of (ledger.Store's).
 	TransferList(ctx context.Context, q ledger.TransferQuery) ([]ledger.Transfer, error)
 	TransferByID(ctx context.Context, id int64) (ledger.Transfer, error)

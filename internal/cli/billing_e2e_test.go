@@ -120,6 +120,29 @@ func billingEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		return r
 	}
 
+	// events waits (the dispatcher lists events in the background) until
+	// org A has n events of typ, and returns them.
+	events := func(typ string, n int) []client.Event {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			evs, err := a.ListEvents(ctx, client.EventQuery{ListParams: client.ListParams{Limit: 100}, Type: typ})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs.Data) > n {
+				t.Fatalf("%d %s events, want %d", len(evs.Data), typ, n)
+			}
+			if len(evs.Data) == n {
+				return evs.Data
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d %s events, want %d", len(evs.Data), typ, n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
 	pre := customer("pre-1", client.BillingPrepaid, 0)
 	post := customer("post-1", client.BillingPostpaid, 10000)
 
@@ -356,23 +379,55 @@ func billingEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		if err != nil || len(rs.Data) != 1 || rs.Data[0].Reference != "short" {
 			t.Fatalf("expired reservations: %+v %v", rs, err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			evs, err := a.ListEvents(ctx, client.EventQuery{ListParams: client.ListParams{Limit: 100}, Type: client.EventBillingReservationExpired})
-			if err != nil {
-				t.Fatal(err)
+		if r, err := events(client.EventBillingReservationExpired, 1)[0].Reservation(); err != nil || r.State != client.ReservationExpired || r.Reference != "short" {
+			t.Fatalf("expired event: %+v %v", r, err)
+		}
+		// The events of top-ups, increments, direct charges and limit
+		// changes, one per change (retries wrote none), with their objects.
+		if tu, err := events(client.EventBillingTopUpCreated, 1)[0].BillingTopUp(); err != nil || tu.Customer != pre.ID || tu.Amount != jpy(5000) || tu.Reference != "topup-1" {
+			t.Fatalf("top-up event: %+v %v", tu, err)
+		}
+		if r, err := events(client.EventBillingReservationIncremented, 1)[0].Reservation(); err != nil || r.Reference != "order-1" || r.Authorized != jpy(5000) {
+			t.Fatalf("increment event: %+v %v", r, err)
+		}
+		if ch, err := events(client.EventBillingChargeCreated, 1)[0].BillingCharge(); err != nil || ch.Reference != "direct-1" || ch.Amount != jpy(1500) || ch.Reservation != nil || ch.AuthNumber != "" {
+			t.Fatalf("direct charge event: %+v %v", ch, err)
+		}
+		if c, err := events(client.EventBillingCustomerLimitChanged, 1)[0].BillingCustomer(); err != nil || c.Reference != "post-2" || c.CreditLimit != jpy(1000) {
+			t.Fatalf("limit event: %+v %v", c, err)
+		}
+	})
+
+	t.Run("MonthEndClose", func(t *testing.T) {
+		// Move the test clock past the end of its month and the close's
+		// delay: the advance closes the month of every postpaid customer.
+		clk, err := admin.GetTestClock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := clk.Now.UTC()
+		period := now.Format("2006-01")
+		next := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+		clk, err = admin.AdvanceTestClock(ctx, next.Add(11*time.Minute).Sub(now).Truncate(time.Second)+time.Second)
+		if err != nil || clk.InvoicesClosed != 3 {
+			t.Fatalf("advance past the month's end: %+v %v", clk, err)
+		}
+		invoices := map[string]client.BillingInvoice{}
+		for _, e := range events(client.EventBillingInvoiceCreated, 3) {
+			inv, err := e.BillingInvoice()
+			if err != nil || inv.Period != period || !inv.PeriodEnd.Equal(next) {
+				t.Fatalf("invoice event: %+v %v", inv, err)
 			}
-			if len(evs.Data) == 1 {
-				r, err := evs.Data[0].Reservation()
-				if err != nil || r.State != client.ReservationExpired || r.Reference != "short" {
-					t.Fatalf("expired event: %+v %v", r, err)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d billing.reservation.expired events, want 1", len(evs.Data))
-			}
-			time.Sleep(50 * time.Millisecond)
+			invoices[inv.Customer] = inv
+		}
+		if inv := invoices[post.ID]; inv.Total != jpy(4000) || inv.ChargeCount != 3 {
+			t.Fatalf("invoice of %s: %+v", post.Reference, inv)
+		}
+		if _, ok := invoices[pre.ID]; ok {
+			t.Fatal("a prepaid customer was invoiced")
+		}
+		if clk, err := admin.AdvanceTestClock(ctx, time.Hour); err != nil || clk.InvoicesClosed != 0 {
+			t.Fatalf("advance within the next month: %+v %v", clk, err)
 		}
 	})
 

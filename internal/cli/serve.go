@@ -218,7 +218,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	}
 	bill := billing.NewService(billingCfg)
 	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
-		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals, Reservations: bill,
+		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals, Reservations: bill, Invoices: bill,
 		Mail: mailer, ObserveMail: met.ObserveMail})
 	if err != nil {
 		ln.Close()

@@ -46,20 +46,25 @@ const (
 	TypeDealResolved          = "deal.resolved"
 	TypeDealRefunded          = "deal.refunded" // not shipped in time
 
-	TypeBillingCustomerCreated     = "billing.customer.created"
-	TypeBillingReservationCreated  = "billing.reservation.created"
-	TypeBillingReservationCharged  = "billing.reservation.charged"  // a charge against it (its data is the reservation after it)
-	TypeBillingReservationCanceled = "billing.reservation.canceled" // the caller released what it held
-	TypeBillingReservationExpired  = "billing.reservation.expired"  // its expiry passed; what it held was released
-	TypeBillingInvoiceCreated      = "billing.invoice.created"      // a postpaid customer's month was closed (its data is the invoice)
+	TypeBillingCustomerCreated        = "billing.customer.created"
+	TypeBillingCustomerLimitChanged   = "billing.customer.limit_changed" // a postpaid credit limit changed (its data is the customer after it)
+	TypeBillingTopUpCreated           = "billing.top_up.created"         // a prepaid customer was topped up (its data is the top-up)
+	TypeBillingReservationCreated     = "billing.reservation.created"
+	TypeBillingReservationIncremented = "billing.reservation.incremented" // more was reserved on it (its data is the reservation after it)
+	TypeBillingReservationCharged     = "billing.reservation.charged"     // a charge against it (its data is the reservation after it)
+	TypeBillingReservationCanceled    = "billing.reservation.canceled"    // the caller released what it held
+	TypeBillingReservationExpired     = "billing.reservation.expired"     // its expiry passed; what it held was released
+	TypeBillingChargeCreated          = "billing.charge.created"          // a direct charge, without a reservation (its data is the charge)
+	TypeBillingInvoiceCreated         = "billing.invoice.created"         // a postpaid customer's month was closed (its data is the invoice)
 )
 
 // Types lists every event type, in the order the documentation gives them.
 var Types = []string{TypeAccountCreated, TypeTransferCreated, TypeTransferPosted, TypeTransferVoided, TypeTransferExpired,
 	TypeDealCreated, TypeDealAccepted, TypeDealCanceled, TypeDealPaymentReceived, TypeDealFunded, TypeDealShipped,
 	TypeDealReceived, TypeDealMilestoneReleased, TypeDealReleased, TypeDealDisputed, TypeDealResolved, TypeDealRefunded,
-	TypeBillingCustomerCreated, TypeBillingReservationCreated, TypeBillingReservationCharged, TypeBillingReservationCanceled,
-	TypeBillingReservationExpired, TypeBillingInvoiceCreated}
+	TypeBillingCustomerCreated, TypeBillingCustomerLimitChanged, TypeBillingTopUpCreated, TypeBillingReservationCreated,
+	TypeBillingReservationIncremented, TypeBillingReservationCharged, TypeBillingReservationCanceled, TypeBillingReservationExpired,
+	TypeBillingChargeCreated, TypeBillingInvoiceCreated}
 
 // KnownType reports whether t is one of Types.
 func KnownType(t string) bool { return slices.Contains(Types, t) }

@@ -86,6 +86,9 @@ type Config struct {
 	// Reservations expires billing reservations (the billing service)
 	// every ReservationExpirySweepInterval. Nil: no such sweep.
 	Reservations Reservations
+	// Invoices closes ended months into invoices (the billing service)
+	// every MonthCloseSweepInterval. Nil: no such sweep.
+	Invoices Invoices
 	// ObserveAttempt, when set, is told of every delivery attempt: its
 	// outcome ("succeeded", "failed", "gave_up") and latency.
 	ObserveAttempt func(outcome string, d time.Duration)
@@ -197,6 +200,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	}
 	if r.cfg.Reservations != nil {
 		r.wg.Go(func() { r.sweepReservations(dctx) })
+	}
+	if r.cfg.Invoices != nil {
+		r.wg.Go(func() { r.sweepInvoices(dctx) })
 	}
 	return nil
 }

@@ -43,19 +43,16 @@ func (w *timerWorker) Work(ctx context.Context, job *river.Job[escrow.TimerArgs]
 	return nil
 }
 
-// sweep fires overdue deadlines every TimerSweepInterval until ctx ends.
-func (r *Runner) sweep(ctx context.Context) {
-	t := time.NewTicker(TimerSweepInterval)
+// every runs pass at once and then every interval until ctx ends,
+// logging a failure as what failed. One sweep's passes run one after
+// another; other nodes (and a test-clock advance) may do the same work at
+// the same time, so every sweep must be idempotent.
+func (r *Runner) every(ctx context.Context, interval time.Duration, what string, pass func(context.Context) error) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		for {
-			n, err := r.cfg.Timers.FireDueTimers(ctx)
-			if err != nil && ctx.Err() == nil {
-				r.cfg.Logger.Error("escrow timer sweep failed", "err", err)
-			}
-			if err != nil || n < escrow.TimerSweepBatchMax {
-				break
-			}
+		if err := pass(ctx); err != nil && ctx.Err() == nil {
+			r.cfg.Logger.Error(what+" failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -63,6 +60,24 @@ func (r *Runner) sweep(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// batches makes one pass of sweep, which handles up to full items a call:
+// it calls sweep again while a call comes back full, until one fails.
+func batches(sweep func(context.Context) (int, error), full int) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for {
+			n, err := sweep(ctx)
+			if err != nil || n < full {
+				return err
+			}
+		}
+	}
+}
+
+// sweep fires overdue deadlines every TimerSweepInterval until ctx ends.
+func (r *Runner) sweep(ctx context.Context) {
+	r.every(ctx, TimerSweepInterval, "escrow timer sweep", batches(r.cfg.Timers.FireDueTimers, escrow.TimerSweepBatchMax))
 }
 
 // ReservationExpirySweepInterval is how often each node ends the billing
@@ -82,22 +97,31 @@ type Reservations interface {
 // batch comes back full. Ending one is idempotent, so nodes sweeping at
 // once end each reservation once.
 func (r *Runner) sweepReservations(ctx context.Context) {
-	t := time.NewTicker(ReservationExpirySweepInterval)
-	defer t.Stop()
-	for {
-		for {
-			n, err := r.cfg.Reservations.ExpireDue(ctx)
-			if err != nil && ctx.Err() == nil {
-				r.cfg.Logger.Error("billing reservation expiry sweep failed", "err", err)
-			}
-			if err != nil || n < billing.ExpireSweepBatchMax {
-				break
-			}
+	r.every(ctx, ReservationExpirySweepInterval, "billing reservation expiry sweep",
+		batches(r.cfg.Reservations.ExpireDue, billing.ExpireSweepBatchMax))
+}
+
+// MonthCloseSweepInterval is how often each node runs billing's month-end
+// close (and once when it starts). A pass after a clean one of the same
+// month does nothing, so between month ends the sweep costs nothing; after
+// one, invoices appear within billing.MonthCloseDelay and this interval.
+const MonthCloseSweepInterval = time.Minute
+
+// Invoices is what the month-end close needs of billing (billing.Service
+// implements it).
+type Invoices interface {
+	CloseEndedMonth(ctx context.Context) (int, error)
+}
+
+// sweepInvoices runs the month-end close every MonthCloseSweepInterval
+// until ctx ends. Closing is idempotent, so nodes closing at once write
+// each invoice once.
+func (r *Runner) sweepInvoices(ctx context.Context) {
+	r.every(ctx, MonthCloseSweepInterval, "billing month-end close", func(ctx context.Context) error {
+		n, err := r.cfg.Invoices.CloseEndedMonth(ctx)
+		if n > 0 {
+			r.cfg.Logger.Info("billing month-end close", "invoices", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+		return err
+	})
 }

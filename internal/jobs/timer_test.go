@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -24,6 +26,8 @@ import (
 type timerFixture struct {
 	st     *sqlite.DB
 	svc    *escrow.Service
+	engine *ledger.Engine
+	clock  func() time.Time
 	offset atomic.Int64 // nanoseconds added to time.Now
 }
 
@@ -41,6 +45,7 @@ func newTimerFixture(t *testing.T) *timerFixture {
 	f := &timerFixture{st: st}
 	clock := func() time.Time { return time.Now().Add(time.Duration(f.offset.Load())) }
 	engine := ledger.NewEngine(st, ledger.Config{Clock: clock})
+	f.engine, f.clock = engine, clock
 	t.Cleanup(engine.Close)
 	if err := engine.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
 		t.Fatal(err)
@@ -63,6 +68,21 @@ func (f *timerFixture) acceptedDeal(t *testing.T) escrow.Deal {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// startRunner starts a runner on f's store with cfg's sweeps, stopped when
+// the test ends.
+func (f *timerFixture) startRunner(t *testing.T, cfg Config) {
+	t.Helper()
+	cfg.Store, cfg.Webhooks, cfg.Render = f.st, webhook.NewService(f.st, f.st, nil), func(e event.Event) []byte { return e.Data }
+	r, err := NewRunner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Stop() })
 }
 
 func TestTimerWorker(t *testing.T) {
@@ -103,15 +123,7 @@ func TestRunnerSweepsOverdueDeadlines(t *testing.T) {
 	ctx := context.Background()
 	d := f.acceptedDeal(t)
 	f.offset.Store(int64(8 * 24 * time.Hour))
-	r, err := NewRunner(Config{Store: f.st, Webhooks: webhook.NewService(f.st, f.st, nil), Timers: f.svc,
-		Render: func(e event.Event) []byte { return e.Data }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Stop()
+	f.startRunner(t, Config{Timers: f.svc})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got, err := f.svc.FindDealByID(ctx, escrow.Actor{Kind: escrow.ActorSystem}, d.ID)
@@ -125,5 +137,64 @@ func TestRunnerSweepsOverdueDeadlines(t *testing.T) {
 			t.Fatalf("deal still %s 10 s after the runner started", got.State)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunnerClosesEndedMonths starts a runner after a month ended (and
+// MonthCloseDelay passed) while no node ran: the month-end close at start
+// invoices every postpaid customer of that month, and another node's close
+// afterwards writes nothing more.
+func TestRunnerClosesEndedMonths(t *testing.T) {
+	f := newTimerFixture(t)
+	ctx := context.Background()
+	svc := billing.NewService(billing.Config{Store: f.st, Ledger: f.engine, Clock: f.clock})
+	org := billing.OrgActor("org_a")
+	var cs []billing.Customer
+	for i := range 3 {
+		c, err := svc.CreateCustomer(ctx, org, billing.CustomerParams{Reference: fmt.Sprintf("c-%d", i), Currency: "JPY", Mode: billing.Postpaid, CreditLimit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	if _, err := svc.ChargeDirect(ctx, org, billing.DirectChargeParams{CustomerID: cs[0].ID, Amount: 250, Reference: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	now := f.clock().UTC()
+	period := now.Format(billing.PeriodLayout)
+	next := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	f.offset.Store(int64(next.Add(billing.MonthCloseDelay + time.Minute).Sub(now)))
+
+	f.startRunner(t, Config{Invoices: svc})
+	deadline := time.Now().Add(waitMax)
+	for _, c := range cs {
+		for {
+			invs, err := svc.FindInvoices(ctx, org, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(invs) > 1 || (len(invs) == 1 && invs[0].Period != period) {
+				t.Fatalf("customer %s: invoices %+v, want one of %s", c.Reference, invs, period)
+			}
+			if len(invs) == 1 {
+				if want := map[bool]int64{true: 250}[c.ID == cs[0].ID]; invs[0].Total != want {
+					t.Fatalf("customer %s: invoice of %d, want %d", c.Reference, invs[0].Total, want)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("customer %s has no invoice %s after the runner started", c.Reference, waitMax)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	other := billing.NewService(billing.Config{Store: f.st, Ledger: f.engine, Clock: f.clock})
+	if n, err := other.CloseEndedMonth(ctx); err != nil || n != 0 {
+		t.Fatalf("another node's close after the runner's: %d invoices, %v", n, err)
+	}
+	for _, c := range cs {
+		if invs, err := svc.FindInvoices(ctx, org, c.ID); err != nil || len(invs) != 1 {
+			t.Fatalf("customer %s: invoices %+v, %v", c.Reference, invs, err)
+		}
 	}
 }

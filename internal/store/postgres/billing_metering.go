@@ -91,6 +91,25 @@ func (db *DB) InvoiceList(ctx context.Context, customerID string, limit int) ([]
 	return collect(rows, scanInvoice)
 }
 
+// sqlCustomerListUninvoiced walks the customers' primary key from the
+// cursor and probes the invoices' unique (customer_id, period) index once
+// per postpaid customer. The probe is a LATERAL subquery with LIMIT 1 on
+// purpose: written as NOT EXISTS, PostgreSQL prefers a merge anti join
+// that reads every invoice of the period from the first customer on, in
+// every batch (TestMonthCloseProbesInvoices).
+const sqlCustomerListUninvoiced = "SELECT " + billingCustomerCols + " FROM billing_customers c " +
+	"LEFT JOIN LATERAL (SELECT true AS invoiced FROM billing_invoices i WHERE i.customer_id = c.id AND i.period = $3 LIMIT 1) i ON true " +
+	"WHERE c.id > $1 AND c.mode = 'postpaid' AND c.created_at < $2 AND i.invoiced IS NULL ORDER BY c.id LIMIT $4"
+
+// CustomerListUninvoiced implements billing.Store.
+func (db *DB) CustomerListUninvoiced(ctx context.Context, f billing.UninvoicedFilter) ([]billing.Customer, error) {
+	rows, err := db.pool.Query(ctx, sqlCustomerListUninvoiced, f.AfterID, f.CreatedBefore, f.Period, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list customers to invoice: %w", err)
+	}
+	return collect(rows, scanBillingCustomer)
+}
+
 // ChargeTotals implements billing.Tx.
 func (t *txn) ChargeTotals(ctx context.Context, customerID string, from, before time.Time) (int64, int64, error) {
 	var n, total int64

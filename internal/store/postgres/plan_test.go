@@ -105,3 +105,36 @@ func explainGeneric(t *testing.T, conn *pgx.Conn, sql string) string {
 	}
 	return strings.Join(plan, "\n")
 }
+
+// TestMonthCloseProbesInvoices explains the month-end close's batch query
+// on 20,000 customers with two months of invoices, analyzed (on empty
+// tables every plan scans; with few periods, a NOT EXISTS is planned as a
+// merge anti join): it must walk the customers' primary key from the
+// cursor and probe the invoices once per customer, never read every
+// invoice of the period, which would make each batch as slow as the whole
+// pass.
+func TestMonthCloseProbesInvoices(t *testing.T) {
+	db := MustOpenFresh(t)
+	ctx := context.Background()
+	for _, sql := range []string{
+		"INSERT INTO billing_customers SELECT 'cus_' || lpad(g::text, 8, '0'), 'org_a', 'ref-' || g, 'JPY', " +
+			"CASE WHEN g % 5 = 0 THEN 'prepaid' ELSE 'postpaid' END, 1000, g, now() - interval '40 days', now(), 1 FROM generate_series(1, 20000) g",
+		"INSERT INTO billing_invoices SELECT 'inv_' || g || '_' || m, 'org_a', 'cus_' || lpad(g::text, 8, '0'), '2025-' || lpad(m::text, 2, '0'), " +
+			"'JPY', 0, 0, now(), now(), now() FROM generate_series(1, 20000) g, generate_series(11, 12) m WHERE g % 5 <> 0 AND (m < 12 OR g < 15000)",
+		"ANALYZE billing_customers", "ANALYZE billing_invoices",
+	} {
+		if _, err := db.pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	text := explainGeneric(t, c.Conn(), sqlCustomerListUninvoiced)
+	if !strings.Contains(text, "Index Scan using billing_customers_pkey") || strings.Contains(text, "Seq Scan") ||
+		!regexp.MustCompile(`using billing_invoices_customer_id_period_key .*\n.*Index Cond: \(\(customer_id = c\.id\) AND \(period = \$3\)\)`).MatchString(text) {
+		t.Fatalf("the month-end close does not walk customers by key and probe their invoices:\n%s", text)
+	}
+}

@@ -85,6 +85,19 @@ func (db *DB) InvoiceList(ctx context.Context, customerID string, limit int) ([]
 	return collect(rows, scanInvoice, "sqlite: scan invoice")
 }
 
+// CustomerListUninvoiced implements billing.Store. It walks the customers'
+// primary key from the cursor and probes the invoices' unique (customer,
+// period) index once per postpaid customer.
+func (db *DB) CustomerListUninvoiced(ctx context.Context, f billing.UninvoicedFilter) ([]billing.Customer, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT "+billingCustomerCols+" FROM billing_customers c WHERE c.id > ? AND c.mode = 'postpaid' AND c.created_at < ? "+
+		"AND NOT EXISTS (SELECT 1 FROM billing_invoices i WHERE i.customer_id = c.id AND i.period = ?) ORDER BY c.id LIMIT ?",
+		f.AfterID, micros(f.CreatedBefore), f.Period, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list customers to invoice: %w", err)
+	}
+	return collect(rows, scanBillingCustomer, "sqlite: scan billing customer")
+}
+
 // ChargeTotals implements billing.Tx.
 func (t *txn) ChargeTotals(ctx context.Context, customerID string, from, before time.Time) (int64, int64, error) {
 	var n, total int64

@@ -14,6 +14,7 @@ import (
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/billing"
+	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
@@ -40,7 +41,17 @@ func (billingEvents) CustomerEventData(c billing.Customer) []byte {
 }
 
 func (billingEvents) ReservationEventData(r billing.Reservation) []byte {
-	b, _ := json.Marshal(map[string]any{"object": map[string]any{"id": r.ID, "state": r.State}})
+	b, _ := json.Marshal(map[string]any{"object": map[string]any{"id": r.ID, "state": r.State, "reserved": r.Reserved}})
+	return b
+}
+
+func (billingEvents) ChargeEventData(c billing.Charge, currency string) []byte {
+	b, _ := json.Marshal(map[string]any{"object": map[string]any{"id": c.ID, "amount": c.Amount, "currency": currency}})
+	return b
+}
+
+func (billingEvents) TopUpEventData(t billing.TopUp, currency string) []byte {
+	b, _ := json.Marshal(map[string]any{"object": map[string]any{"reference": t.Reference, "amount": t.Amount, "currency": currency}})
 	return b
 }
 
@@ -55,8 +66,31 @@ func newBillingFixtureOn(t testing.TB, f *fixture) *billingFixture {
 	if !ok {
 		t.Fatalf("%T does not implement billing.Store", f.store)
 	}
-	svc := billing.NewService(billing.Config{Store: bs, Ledger: f.engine, Clock: f.clock.Now, Events: billingEvents{}})
-	return &billingFixture{fixture: f, bs: bs, svc: svc}
+	bf := &billingFixture{fixture: f, bs: bs}
+	bf.svc = bf.node()
+	return bf
+}
+
+// node returns another billing service on f's store and clock: a node
+// that remembers nothing of f.svc's work.
+func (f *billingFixture) node() *billing.Service {
+	return billing.NewService(billing.Config{Store: f.bs, Ledger: f.engine, Clock: f.clock.Now, Events: billingEvents{}})
+}
+
+// newBillingPair returns billing fixtures on two handles of one fresh
+// database, as two nodes would have; billing on both reads the first one's
+// clock. Without Harness.OpenPair it skips the test.
+func newBillingPair(t *testing.T, h Harness) (*billingFixture, *billingFixture) {
+	t.Helper()
+	if h.OpenPair == nil {
+		t.Skip("no OpenPair")
+	}
+	s1, s2 := h.OpenPair(t)
+	f1 := newBillingFixtureOn(t, newFixtureOn(t, s1, h.Workers))
+	f2 := newBillingFixtureOn(t, newFixtureOn(t, s2, h.Workers))
+	f2.clock = f1.clock
+	f2.svc = f2.node()
+	return f1, f2
 }
 
 func (f *billingFixture) customer(ref string, mode billing.Mode, limit int64) billing.Customer {
@@ -101,6 +135,39 @@ func (f *billingFixture) status(r billing.Reservation) billing.ReservationStatus
 		f.t.Fatal(err)
 	}
 	return st
+}
+
+// eventsOf returns provider A's events of a type, once dispatched, in order.
+func (f *billingFixture) eventsOf(t testing.TB, typ string) []event.Event {
+	t.Helper()
+	ef := &eventFixture{fixture: f.fixture, store: eventStore(t, f.store)}
+	return ef.events(provA.ID, typ, 100)
+}
+
+// events counts provider A's events of a type, once dispatched.
+func (f *billingFixture) events(t testing.TB, typ string) int {
+	t.Helper()
+	return len(f.eventsOf(t, typ))
+}
+
+// wantEvents fails unless provider A has n events of typ, and returns the
+// object of the last one's data (as billingEvents renders it).
+func (f *billingFixture) wantEvents(t testing.TB, typ string, n int) map[string]any {
+	t.Helper()
+	evs := f.eventsOf(t, typ)
+	if len(evs) != n {
+		t.Fatalf("%d %s events, want %d", len(evs), typ, n)
+	}
+	if n == 0 {
+		return nil
+	}
+	var data struct {
+		Object map[string]any `json:"object"`
+	}
+	if err := json.Unmarshal(evs[n-1].Data, &data); err != nil {
+		t.Fatalf("%s event data %s: %v", typ, evs[n-1].Data, err)
+	}
+	return data.Object
 }
 
 func historyKinds(st billing.ReservationStatus) string {
@@ -170,6 +237,10 @@ func testBilling(t *testing.T, h Harness) {
 		wantErrCode(t, err, apperr.CodeInvalid)
 		_, err = f.svc.SetCreditLimit(f.ctx, provB, other.ID, 5)
 		wantErrParam(t, err, apperr.CodeInvalid, "credit_limit")
+		// One event for the change; none for the repeat or the refusals.
+		if data := f.wantEvents(t, "billing.customer.limit_changed", 1); data["id"] != c.ID {
+			t.Fatalf("limit event data %v", data)
+		}
 		entries, err := f.store.(audit.Store).AuditList(f.ctx, audit.Filter{SubjectType: "billing_customer", SubjectID: c.ID, Limit: 10})
 		if err != nil || len(entries) != 2 || entries[0].Action != "billing.customer.created" || entries[1].Action != "billing.customer.limit_changed" {
 			t.Fatalf("audit %+v, %v", entries, err)
@@ -198,6 +269,10 @@ func testBilling(t *testing.T, h Harness) {
 		post := f.customer("post", billing.Postpaid, 100)
 		_, err = f.svc.TopUp(f.ctx, provA, billing.TopUpParams{CustomerID: post.ID, Amount: 5, Reference: "tu-2"})
 		wantErrCode(t, err, apperr.CodeInvalid)
+		// One event for the top-up; none for the retry or the refusals.
+		if data := f.wantEvents(t, "billing.top_up.created", 1); data["reference"] != "tu-1" || data["amount"] != 5000.0 || data["currency"] != "JPY" {
+			t.Fatalf("top-up event data %v", data)
+		}
 		b := f.balance(c)
 		if b.Balance != 5000 || b.Available != 5000 || b.Used != 0 {
 			t.Fatalf("after top-up %+v", b)
@@ -295,6 +370,9 @@ func testBilling(t *testing.T, h Harness) {
 		if k := historyKinds(f.status(r)); k != "reserve increment charge" {
 			t.Fatalf("history %s", k)
 		}
+		// One change, one event: the increment in it writes none of its own.
+		f.wantEvents(t, "billing.reservation.charged", 1)
+		f.wantEvents(t, "billing.reservation.incremented", 0)
 		b := f.balance(c)
 		_, _, err = f.svc.Charge(f.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 5001, Reference: "c2", ReserveDifference: true})
 		wantErrCode(t, err, billing.CodeLimitExceeded)
@@ -324,6 +402,10 @@ func testBilling(t *testing.T, h Harness) {
 		_, err = f.svc.IncrementReservation(f.ctx, provA, r.AuthNumber, billing.IncrementParams{Amount: 501, Reference: "i2"})
 		wantErrCode(t, err, billing.CodeLimitExceeded)
 		f.unchanged(r2, c, b)
+		// One event for the increment; none for the retry or the refusals.
+		if data := f.wantEvents(t, "billing.reservation.incremented", 1); data["id"] != r.ID || data["reserved"] != 1500.0 || data["state"] != "active" {
+			t.Fatalf("increment event data %v", data)
+		}
 		f.verifyClean()
 	})
 
@@ -472,6 +554,12 @@ func testBilling(t *testing.T, h Harness) {
 		_, _, err = f.svc.Charge(f.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 100, Reference: "d1"})
 		wantErrParam(t, err, apperr.CodeConflict, "auth_number")
 		f.wantBilling(c, 600, 400)
+		// One event for the direct charge; none for the retry or the
+		// refusals; a charge against a reservation is not one.
+		f.must2(f.svc.Charge(f.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 100, Reference: "d3"}))
+		if data := f.wantEvents(t, "billing.charge.created", 1); data["id"] != ch.ID || data["amount"] != 600.0 || data["currency"] != "JPY" {
+			t.Fatalf("charge event data %v", data)
+		}
 		f.verifyClean()
 	})
 
@@ -485,17 +573,13 @@ func testBilling(t *testing.T, h Harness) {
 	})
 
 	t.Run("TwoNodes", func(t *testing.T) {
-		if h.OpenPair == nil {
-			t.Skip("no OpenPair")
-		}
-		s1, s2 := h.OpenPair(t)
-		f1 := newBillingFixtureOn(t, newFixtureOn(t, s1, h.Workers))
-		f2 := newBillingFixtureOn(t, newFixtureOn(t, s2, h.Workers))
+		f1, f2 := newBillingPair(t, h)
 		testConcurrentReservations(t, f1, billing.Postpaid, f1.svc, f2.svc)
 	})
 
 	t.Run("Model", func(t *testing.T) { testBillingModel(t, h) })
 	t.Run("Metering", func(t *testing.T) { testBillingMetering(t, h) })
+	t.Run("MonthClose", func(t *testing.T) { testBillingMonthClose(t, h) })
 }
 
 func (f *billingFixture) must2(_ billing.Charge, r billing.Reservation, err error) billing.Reservation {

@@ -360,10 +360,3 @@ func testBillingMetering(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 }
-
-// events counts provider A's events of a type, once dispatched.
-func (f *billingFixture) events(t testing.TB, typ string) int {
-	t.Helper()
-	ef := &eventFixture{fixture: f.fixture, store: eventStore(t, f.store)}
-	return len(ef.events(provA.ID, typ, 100))
-}

@@ -119,6 +119,7 @@ type change struct {
 
 	accts  [acctCount]ledger.Account
 	opened bool
+	moved  bool // a transfer was applied: accts' balances are stale
 
 	eventType string // "" : no event
 	action    string // the audit action
@@ -153,8 +154,15 @@ func (c *change) open() error {
 
 // balance reads the customer's account as this transaction sees it (the
 // customer's row is locked, and only billing moves its money, so nobody
-// else changes it meanwhile).
+// else changes it meanwhile). Before the change has moved money, the row
+// its open read is that; after, it is read again.
 func (c *change) balance(proposed int64) (Balance, error) {
+	if !c.moved {
+		if err := c.open(); err != nil {
+			return Balance{}, err
+		}
+		return balanceOf(c.cus, c.accts[acctCustomer], proposed), nil
+	}
 	as, err := c.tx.AccountsByReference(c.ctx, []ledger.RefKey{{Owner: LedgerOwner, Reference: CustomerAccountReference(c.cus.ID)}})
 	if err != nil {
 		return Balance{}, err
@@ -196,6 +204,7 @@ func (c *change) transfer(ref string, reqs ...ledger.TransferRequest) ([]ledger.
 			}
 		}
 	}
+	c.moved = true
 	res, err := c.w.Transfer(c.ctx, c.tx, c.now, reqs)
 	if err != nil {
 		return nil, err
@@ -501,6 +510,7 @@ func (s *Service) TopUp(ctx context.Context, actor Actor, p TopUpParams) (TopUp,
 		req := ledger.TransferRequest{Owner: LedgerOwner, Reference: "billing:topup:" + c.cus.OrgID + ":" + p.Reference,
 			DebitAccountID: c.accts[acctTopups].ID, CreditAccountID: c.accts[acctCustomer].ID, Amount: p.Amount,
 			Asset: c.cus.Currency, Code: "billing_topup"}
+		c.moved = true
 		res, err := c.w.Transfer(c.ctx, c.tx, c.now, []ledger.TransferRequest{req})
 		if err != nil {
 			return err

@@ -337,16 +337,19 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p auth.
 	if err := h(buf, r, p); err != nil {
 		s.writeError(buf, r, err)
 	}
+	// The outcome is kept even if the client has gone: the change may have
+	// committed, and a retry with this key must replay it, not run again.
+	keep := context.WithoutCancel(ctx)
 	// A 5xx, or a refusal to act at all (a key without the scope), is not
 	// the request's result: the key is given back so a retry runs again.
 	if !idempotency.Keeps(buf.status) {
-		if err := s.cfg.Idempotency.Release(ctx, p.OrgID, key); err != nil {
+		if err := s.cfg.Idempotency.Release(keep, p.OrgID, key); err != nil {
 			s.log.ErrorContext(ctx, "release idempotency key", "request_id", RequestID(ctx), "err", err)
 		}
-	} else if err := s.cfg.Idempotency.Complete(ctx, p.OrgID, key, hash, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes()); err != nil {
+	} else if err := s.cfg.Idempotency.Complete(keep, p.OrgID, key, hash, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes()); err != nil {
 		// The response stands; a retry will run again rather than replay it.
 		s.log.ErrorContext(ctx, "store idempotent response", "request_id", RequestID(ctx), "err", err)
-		s.cfg.Idempotency.Release(ctx, p.OrgID, key)
+		s.cfg.Idempotency.Release(keep, p.OrgID, key)
 	}
 	w.WriteHeader(buf.status)
 	_, err = w.Write(buf.body.Bytes())

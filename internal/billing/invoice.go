@@ -80,13 +80,18 @@ func (s *Service) ClosePeriod(ctx context.Context, actor Actor, customerID, peri
 	if actor.Kind != ActorOrg {
 		return Invoice{}, forbidden()
 	}
-	inv, _, err := s.closePeriod(ctx, actor, customerID, period)
+	inv, _, err := s.closePeriod(ctx, actor, customerID, period, false)
 	return inv, err
 }
 
 // closePeriod is ClosePeriod for an actor its caller allowed; created
 // says whether this call wrote the invoice (false: it was closed before).
-func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, period string) (inv Invoice, created bool, err error) {
+// With sweep, a customer registered after the period's end with no charge
+// in it gets no invoice (and the zero Invoice is returned): the sweep lists
+// customers registered up to MonthCloseDelay after the end, because a node
+// whose clock runs ahead may stamp a registration after the end that
+// another node's charge then precedes.
+func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, period string, sweep bool) (inv Invoice, created bool, err error) {
 	start, end, err := ParsePeriod(period)
 	if err != nil {
 		return Invoice{}, false, err
@@ -116,6 +121,10 @@ func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, peri
 		if n < 0 || total < 0 {
 			return fmt.Errorf("billing: charge totals of customer %s: %d charges of %d: invariant broken", c.cus.ID, n, total)
 		}
+		if sweep && n == 0 && !c.cus.CreatedAt.Before(end) {
+			c.noop = true
+			return nil
+		}
 		c.invoice = &Invoice{ID: newID("inv_"), OrgID: c.cus.OrgID, CustomerID: c.cus.ID, Period: period, Currency: c.cus.Currency,
 			Total: total, Count: n, PeriodStart: start, PeriodEnd: end, ClosedAt: c.now}
 		c.eventType = event.TypeBillingInvoiceCreated
@@ -125,6 +134,9 @@ func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, peri
 	})
 	if err != nil {
 		return Invoice{}, false, fmt.Errorf("billing: close period %s of customer %s: %w", period, customerID, err)
+	}
+	if c.invoice == nil {
+		return Invoice{}, false, nil
 	}
 	return *c.invoice, !c.noop, nil
 }
@@ -148,7 +160,9 @@ func closableMonth(now time.Time) (period string, end time.Time) {
 // CloseEndedMonth is the month-end close: it closes the last calendar
 // month (UTC) that ended at least MonthCloseDelay ago for every postpaid
 // customer that existed in it (registered before its end) and has no
-// invoice for it yet, with ClosePeriod as the system actor
+// invoice for it yet (and every customer registered within MonthCloseDelay
+// after the end that was charged in the month: clocks differ), with
+// ClosePeriod as the system actor
 // billing_month_close, and returns how many invoices it wrote. It reads
 // the customers in id order, MonthCloseBatchMax at a time, and closes each
 // in its own transaction. A month without charges closes too, into an
@@ -170,7 +184,10 @@ func (s *Service) CloseEndedMonth(ctx context.Context) (int, error) {
 	closed, failed := 0, 0
 	var first error
 	for after := ""; ; {
-		batch, err := s.cfg.Store.CustomerListUninvoiced(ctx, UninvoicedFilter{Period: period, CreatedBefore: end, AfterID: after, Limit: MonthCloseBatchMax})
+		// Customers registered up to MonthCloseDelay after the end: see
+		// closePeriod's sweep.
+		batch, err := s.cfg.Store.CustomerListUninvoiced(ctx, UninvoicedFilter{Period: period, CreatedBefore: end.Add(MonthCloseDelay),
+			AfterID: after, Limit: MonthCloseBatchMax})
 		if err != nil {
 			return closed, fmt.Errorf("billing: month-end close of %s: list customers: %w", period, err)
 		}
@@ -178,7 +195,7 @@ func (s *Service) CloseEndedMonth(ctx context.Context) (int, error) {
 			if err := ctx.Err(); err != nil {
 				return closed, fmt.Errorf("billing: month-end close of %s: %w", period, err)
 			}
-			_, created, err := s.closePeriod(ctx, actorMonthClose, cus.ID, period)
+			_, created, err := s.closePeriod(ctx, actorMonthClose, cus.ID, period, true)
 			switch {
 			case err != nil:
 				failed++
@@ -205,7 +222,7 @@ func (s *Service) CloseEndedMonth(ctx context.Context) (int, error) {
 // has still to invoice.
 type UninvoicedFilter struct {
 	Period        string    // "2026-01"
-	CreatedBefore time.Time // the period's end: a customer registered later did not exist in it
+	CreatedBefore time.Time // customers registered before it (the period's end plus MonthCloseDelay)
 	AfterID       string    // cursor: customers come in id order
 	Limit         int       // at most MonthCloseBatchMax
 }

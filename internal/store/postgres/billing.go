@@ -73,8 +73,16 @@ func scanCharge(r pgx.Row) (billing.Charge, error) {
 // acyclic; the customer's lock serialises every billing writer of that
 // customer, on any node, so its limit is checked against balances nobody
 // else is changing.
+//
+// Once fn starts, the transaction runs under a context the caller cannot
+// cancel, so the answer is always what happened (a cancellation during
+// COMMIT could otherwise report a failure for a change that committed).
 func (db *DB) BillingTransact(ctx context.Context, fn func(context.Context, billing.Tx) error) error {
-	return db.transact(ctx, func(t *txn) error { return fn(ctx, t) })
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	detached := context.WithoutCancel(ctx)
+	return db.transact(detached, func(t *txn) error { return fn(detached, t) })
 }
 
 // CustomerByID implements billing.Store. Errors: not_found.

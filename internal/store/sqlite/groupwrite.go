@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/kinko-pay/kinko/internal/store"
 )
@@ -44,7 +45,7 @@ func (db *DB) groupCommit(ops []groupOp) []error {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 				return fmt.Errorf("sqlite: savepoint: %w", err)
 			}
-			errs[i] = op(ctx, tx)
+			errs[i] = runGroupOp(ctx, tx, op)
 			if errs[i] != nil {
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
 					return fmt.Errorf("sqlite: rollback to savepoint: %w", err)
@@ -62,4 +63,16 @@ func (db *DB) groupCommit(ops []groupOp) []error {
 		}
 	}
 	return errs
+}
+
+// runGroupOp runs op on the group writer's goroutine, where a panic would
+// end the process and fail every operation queued behind it: a panic is
+// op's error alone, and its writes are rolled back to its savepoint.
+func runGroupOp(ctx context.Context, tx *sql.Tx, op groupOp) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sqlite: group write operation panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return op(ctx, tx)
 }

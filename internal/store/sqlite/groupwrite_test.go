@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
@@ -81,5 +82,35 @@ func TestBillingTransactIgnoresCancellation(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGroupWriterSurvivesAPanic: an operation that panics fails alone; the
+// writer goes on and its neighbours commit.
+func TestGroupWriterSurvivesAPanic(t *testing.T) {
+	db := openFile(t, filepath.Join(t.TempDir(), "kinko.db"))
+	insert := func(key string) groupOp {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO idempotency_keys (org_id, key, request_hash, created_at) VALUES ('org', ?, x'01', 0)", key)
+			return err
+		}
+	}
+	boom := func(ctx context.Context, tx *sql.Tx) error {
+		if err := insert("boom")(ctx, tx); err != nil {
+			return err
+		}
+		panic("a bug")
+	}
+	errs := db.groupCommit([]groupOp{insert("a"), boom, insert("b")})
+	if errs[0] != nil || errs[1] == nil || !strings.Contains(errs[1].Error(), "a bug") || errs[2] != nil {
+		t.Fatalf("errors %v", errs)
+	}
+	err := db.BillingTransact(context.Background(), func(context.Context, billing.Tx) error { panic("another bug") })
+	if err == nil || !strings.Contains(err.Error(), "another bug") {
+		t.Fatalf("a panicking billing operation: %v", err)
+	}
+	var n int
+	if err := db.read.QueryRow("SELECT count(*) FROM idempotency_keys WHERE org_id = 'org'").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d keys committed (%v), want the two neighbours", n, err)
 	}
 }

@@ -99,6 +99,30 @@ func testBillingMonthClose(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("ClockSkewAtMonthEnd", func(t *testing.T) {
+		// A node whose clock runs 2 s ahead registers a customer at
+		// January's last second: the row says February. A node with the
+		// right clock then charges it, stamped in January. The charge must
+		// be on January's invoice; a late customer never charged gets none.
+		f := newBillingFixture(t, h)
+		f.endOfJanuary(time.Second)
+		late := f.customer("late", billing.Postpaid, 10000)
+		idle := f.customer("idle", billing.Postpaid, 10000)
+		f.endOfJanuary(-500 * time.Millisecond)
+		if _, err := f.svc.ChargeDirect(f.ctx, provA, billing.DirectChargeParams{CustomerID: late.ID, Amount: 500, Reference: "skewed"}); err != nil {
+			t.Fatal(err)
+		}
+		f.endOfJanuary(billing.MonthCloseDelay)
+		f.closeMonth(t, f.svc, 1)
+		if inv := f.invoices(t, provA, late); len(inv) != 1 || inv[0].Period != "2026-01" || inv[0].Total != 500 || inv[0].Count != 1 {
+			t.Fatalf("January invoice of a customer charged in January: %+v", inv)
+		}
+		if inv := f.invoices(t, provA, idle); len(inv) != 0 {
+			t.Fatalf("a customer registered after January and never charged in it has invoices %+v", inv)
+		}
+		f.closeMonth(t, f.node(), 0)
+	})
+
 	t.Run("Batches", func(t *testing.T) {
 		f := newBillingFixture(t, h)
 		n := billing.MonthCloseBatchMax + 5

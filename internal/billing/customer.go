@@ -100,7 +100,7 @@ func (p CustomerParams) diff(c Customer) string {
 
 // CustomerFilter selects one page of a provider's customers, newest first.
 type CustomerFilter struct {
-	OrgID   string // set by the service from the actor
+	OrgID   string // set by the service from the actor; "" (Verify only): every organization's
 	AfterID string // cursor: ids sort by creation
 	Limit   int
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,13 +68,15 @@ func startBillingE2E(t *testing.T, db string, cfg serveConfig) billingE2E {
 	return e
 }
 
-// stopAndVerify stops the server, then kinko verify checks the ledger.
+// stopAndVerify stops the server, then kinko verify checks the ledger and
+// reconciles billing's customers with it.
 func (e billingE2E) stopAndVerify(t *testing.T) {
 	t.Helper()
 	if err := e.srv.stop(t); err != nil {
 		t.Fatalf("serve after cancel: %v", err)
 	}
-	if r := runCLI(t, nil, "verify", "--db", e.db); r.code != exitOK || !strings.Contains(r.stdout, "no violations") {
+	r := runCLI(t, nil, "verify", "--db", e.db)
+	if r.code != exitOK || !strings.Contains(r.stdout, "no violations") || !regexp.MustCompile(`billing: +[1-9][0-9]* customers, [1-9][0-9]* reservations, [1-9][0-9]* charges`).MatchString(r.stdout) {
 		t.Fatalf("verify: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }

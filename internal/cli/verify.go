@@ -5,12 +5,15 @@ import (
 	"fmt"
 
 	"github.com/kinko-pay/kinko/internal/audit"
+	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
-// runVerify checks every ledger invariant (see ledger.Verify) and the audit
-// log's hash chain (see audit.Service.Verify). It prints a summary and each
+// runVerify checks every ledger invariant (see ledger.Verify), the audit
+// log's hash chain (see audit.Service.Verify), escrow's deals and billing's
+// customers against the ledger (escrow.Service.Verify,
+// billing.Service.Verify). It prints a summary and each
 // violation on stdout and exits 1 when there is any.
 func runVerify(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "verify")
@@ -42,6 +45,11 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	billingRep, err := billing.NewService(billing.Config{Store: st}).Verify(ctx, func(n int) { prog.Update("verify: %d billing customers checked", n) })
+	prog.Done("verify: %d billing customers checked", billingRep.Customers)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
 
 	fmt.Fprintf(e.stdout, "store:    %s (%s)\n", st.Kind(), redactDB(*db))
 	fmt.Fprintf(e.stdout, "accounts: %d checked\n", rep.Accounts)
@@ -54,11 +62,14 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout)
 	fmt.Fprintf(e.stdout, "deals:    %d checked against their holding accounts\n", escrowRep.Deals)
+	fmt.Fprintf(e.stdout, "billing:  %d customers, %d reservations, %d charges, %d invoices checked against the ledger\n",
+		billingRep.Customers, billingRep.Reservations, billingRep.Charges, billingRep.Invoices)
 	var violations []string
 	for _, v := range rep.Violations {
 		violations = append(violations, v.String())
 	}
 	violations = append(violations, escrowRep.Violations...)
+	violations = append(violations, billingRep.Violations...)
 	violations = append(violations, auditVerifyLines(auditRep)...)
 	if len(violations) == 0 {
 		fmt.Fprintln(e.stdout, "result:   ok, no violations")

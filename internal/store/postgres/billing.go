@@ -96,8 +96,12 @@ func (db *DB) CustomerByID(ctx context.Context, id string) (billing.Customer, er
 
 // CustomerList implements billing.Store.
 func (db *DB) CustomerList(ctx context.Context, f billing.CustomerFilter) ([]billing.Customer, error) {
-	q := "SELECT " + billingCustomerCols + " FROM billing_customers WHERE org_id = $1"
-	args := []any{f.OrgID}
+	q := "SELECT " + billingCustomerCols + " FROM billing_customers WHERE true"
+	var args []any
+	if f.OrgID != "" {
+		args = append(args, f.OrgID)
+		q += " AND org_id = $" + strconv.Itoa(len(args))
+	}
 	if f.AfterID != "" {
 		args = append(args, f.AfterID)
 		q += " AND id < $" + strconv.Itoa(len(args))

@@ -117,8 +117,12 @@ func (db *DB) CustomerByID(ctx context.Context, id string) (billing.Customer, er
 
 // CustomerList implements billing.Store.
 func (db *DB) CustomerList(ctx context.Context, f billing.CustomerFilter) ([]billing.Customer, error) {
-	q := "SELECT " + billingCustomerCols + " FROM billing_customers WHERE org_id = ?"
-	args := []any{f.OrgID}
+	q := "SELECT " + billingCustomerCols + " FROM billing_customers WHERE true"
+	var args []any
+	if f.OrgID != "" {
+		q += " AND org_id = ?"
+		args = append(args, f.OrgID)
+	}
 	if f.AfterID != "" {
 		q += " AND id < ?"
 		args = append(args, f.AfterID)

@@ -580,6 +580,7 @@ func testBilling(t *testing.T, h Harness) {
 	t.Run("Model", func(t *testing.T) { testBillingModel(t, h) })
 	t.Run("Metering", func(t *testing.T) { testBillingMetering(t, h) })
 	t.Run("MonthClose", func(t *testing.T) { testBillingMonthClose(t, h) })
+	t.Run("Verify", func(t *testing.T) { testBillingVerify(t, h) })
 }
 
 func (f *billingFixture) must2(_ billing.Charge, r billing.Reservation, err error) billing.Reservation {
@@ -823,4 +824,5 @@ func testBillingModel(t *testing.T, h Harness) {
 		}
 	}
 	f.verifyClean()
+	f.billingVerifyClean()
 }

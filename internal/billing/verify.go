@@ -1,0 +1,203 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/ledger"
+)
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Customers    int
+	Reservations int
+	Charges      int
+	Invoices     int
+	Violations   []string
+}
+
+// verifyAttemptsMax bounds how often Verify reads one customer: its reads
+// are not one snapshot, so a customer that a running server changed in
+// the middle of them may look wrong once; it is reported only if it looks
+// wrong every time.
+const verifyAttemptsMax = 3
+
+// Verify reconciles every customer of every organization with the ledger
+// (kinko verify):
+//
+//   - the customer's ledger account is the one its row names;
+//   - the account's pending debits are what its active reservations hold,
+//     and each such reservation's hold is a pending transfer of exactly
+//     that amount from the customer's account;
+//   - the account's posted debits are the sum of the customer's charges,
+//     and a postpaid account was never credited;
+//   - each reservation's amounts add up (authorized = reserved + charged +
+//     released; only an active one holds anything) and its charges sum to
+//     what it says it charged;
+//   - each invoice's total and count are the charges created in its month.
+//
+// progress, if not nil, is called with the customers checked so far.
+func (s *Service) Verify(ctx context.Context, progress func(customers int)) (VerifyReport, error) {
+	var rep VerifyReport
+	for after := ""; ; {
+		page, err := s.cfg.Store.CustomerList(ctx, CustomerFilter{AfterID: after, Limit: PageLimitMax})
+		if err != nil {
+			return rep, fmt.Errorf("billing: verify: %w", err)
+		}
+		for _, c := range page {
+			var v customerCheck
+			for range verifyAttemptsMax {
+				if v, err = s.verifyCustomer(ctx, c); err != nil {
+					return rep, fmt.Errorf("billing: verify customer %s: %w", c.ID, err)
+				}
+				if len(v.violations) == 0 {
+					break
+				}
+			}
+			rep.Customers++
+			rep.Reservations += v.reservations
+			rep.Charges += v.charges
+			rep.Invoices += v.invoices
+			for _, m := range v.violations {
+				rep.Violations = append(rep.Violations, fmt.Sprintf("billing customer %s: %s", c.ID, m))
+			}
+		}
+		if progress != nil && len(page) > 0 {
+			progress(rep.Customers)
+		}
+		if len(page) < PageLimitMax {
+			return rep, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// customerCheck is one reading of one customer.
+type customerCheck struct {
+	reservations, charges, invoices int
+	violations                      []string
+}
+
+func (v *customerCheck) bad(format string, args ...any) {
+	v.violations = append(v.violations, fmt.Sprintf(format, args...))
+}
+
+// verifyCustomer reads customer c, its reservations, charges and invoices
+// and its ledger account, and checks them against each other.
+func (s *Service) verifyCustomer(ctx context.Context, c Customer) (customerCheck, error) {
+	var v customerCheck
+	a, err := s.cfg.Store.AccountByID(ctx, c.AccountID)
+	switch {
+	case apperr.Is(err, apperr.CodeNotFound):
+		v.bad("its ledger account %d is missing", c.AccountID)
+		return v, nil
+	case err != nil:
+		return v, err
+	}
+	if a.Owner != LedgerOwner || a.Reference != CustomerAccountReference(c.ID) || a.Asset != c.Currency {
+		v.bad("names ledger account %d, which is %s/%s in %s", a.ID, a.Owner, a.Reference, a.Asset)
+	}
+
+	// Charges, oldest first: the customer's total and each reservation's.
+	var charged int64
+	byReservation := map[string]int64{}
+	var charges []Charge
+	for after := ""; ; {
+		page, err := s.cfg.Store.ChargeList(ctx, ChargeFilter{CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
+		if err != nil {
+			return v, err
+		}
+		for _, ch := range page {
+			v.charges++
+			charged += ch.Amount
+			if ch.ReservationID != "" {
+				byReservation[ch.ReservationID] += ch.Amount
+			}
+			charges = append(charges, ch)
+		}
+		if len(page) < PageLimitMax {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+
+	var held int64
+	for after := ""; ; {
+		page, err := s.cfg.Store.ReservationList(ctx, ReservationFilter{OrgID: c.OrgID, CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
+		if err != nil {
+			return v, err
+		}
+		for _, r := range page {
+			v.reservations++
+			if err := s.verifyReservation(ctx, &v, a, r, byReservation[r.ID]); err != nil {
+				return v, err
+			}
+			if r.State == StateActive {
+				held += r.Reserved
+			}
+		}
+		if len(page) < PageLimitMax {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if a.DebitsPending != held {
+		v.bad("its account has %d pending debits; its active reservations hold %d", a.DebitsPending, held)
+	}
+	if a.DebitsPosted != charged {
+		v.bad("its account has %d posted debits; its charges sum to %d", a.DebitsPosted, charged)
+	}
+	if c.Mode == Postpaid && (a.CreditsPosted != 0 || a.CreditsPending != 0) {
+		v.bad("is postpaid, but its account was credited %d (%d pending)", a.CreditsPosted, a.CreditsPending)
+	}
+
+	invoices, err := s.cfg.Store.InvoiceList(ctx, c.ID, InvoicesListMax)
+	if err != nil {
+		return v, err
+	}
+	for _, inv := range invoices {
+		v.invoices++
+		var n, total int64
+		for _, ch := range charges {
+			if !ch.CreatedAt.Before(inv.PeriodStart) && ch.CreatedAt.Before(inv.PeriodEnd) {
+				n++
+				total += ch.Amount
+			}
+		}
+		if n != inv.Count || total != inv.Total {
+			v.bad("invoice %s (%s) says %d charges of %d; the month has %d of %d", inv.ID, inv.Period, inv.Count, inv.Total, n, total)
+		}
+	}
+	return v, nil
+}
+
+// verifyReservation checks one reservation of the customer whose account
+// is a; charged is what its charge rows sum to.
+func (s *Service) verifyReservation(ctx context.Context, v *customerCheck, a ledger.Account, r Reservation, charged int64) error {
+	if r.Authorized != r.Reserved+r.Charged+r.Released || r.Reserved < 0 || r.Charged < 0 || r.Released < 0 {
+		v.bad("reservation %s: authorized %d is not reserved %d + charged %d + released %d", r.ID, r.Authorized, r.Reserved, r.Charged, r.Released)
+	}
+	if r.State != StateActive && r.Reserved != 0 {
+		v.bad("reservation %s is %s but still holds %d", r.ID, r.State, r.Reserved)
+	}
+	if charged != r.Charged {
+		v.bad("reservation %s says it charged %d; its charges sum to %d", r.ID, r.Charged, charged)
+	}
+	if r.State != StateActive || r.Reserved == 0 {
+		return nil
+	}
+	t, err := s.cfg.Store.TransferByID(ctx, r.HoldTransferID)
+	switch {
+	case apperr.Is(err, apperr.CodeNotFound):
+		v.bad("reservation %s holds %d, but its hold transfer %d is missing", r.ID, r.Reserved, r.HoldTransferID)
+		return nil
+	case err != nil:
+		return err
+	}
+	if t.Kind != ledger.KindPending || t.DebitAccountID != a.ID || t.Amount != r.Reserved {
+		v.bad("reservation %s holds %d from account %d, but its hold transfer %d is a %s of %d from account %d",
+			r.ID, r.Reserved, a.ID, t.ID, t.Kind, t.Amount, t.DebitAccountID)
+	}
+	return nil
+}

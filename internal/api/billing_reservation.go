@@ -99,8 +99,14 @@ func (s *Server) createReservation(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
+	// The key (checked by the idempotency layer) also keys the reservation
+	// itself when it has no reference: see billing.ReserveParams.RequestKey.
+	var key string
+	if s.cfg.Idempotency != nil {
+		key = r.Header.Get("Idempotency-Key")
+	}
 	rsv, err := svc.Reserve(r.Context(), billingActor(p), billing.ReserveParams{CustomerID: c.ID, Amount: amount, Reference: in.Reference,
-		ExpiresInSeconds: in.ExpiresInSeconds})
+		ExpiresInSeconds: in.ExpiresInSeconds, RequestKey: key})
 	if err != nil {
 		return renameParam(err, map[string]string{"customer_id": "customer"})
 	}

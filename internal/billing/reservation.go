@@ -39,6 +39,9 @@ type Reservation struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	Version        int
+	// RequestKey is ReserveParams.RequestKey of the request that made it
+	// (internal: never shown); "" when none.
+	RequestKey string
 }
 
 // ExpiredAt reports whether the reservation's expiry has passed at now.
@@ -97,6 +100,13 @@ type ReserveParams struct {
 	// the same fields returns the first reservation.
 	Reference        string
 	ExpiresInSeconds int64 // 0: ExpiresInSecondsDefault
+	// RequestKey is the Idempotency-Key of the request that asks, if any.
+	// Without a Reference, a repeat with the same key and fields returns
+	// the first reservation, as a Reference would: a retry whose
+	// idempotency record was lost (a crash between the reservation's
+	// commit and the record, or a record past its retention) then holds
+	// nothing more. Ignored when Reference is set.
+	RequestKey string
 }
 
 func (p *ReserveParams) validate() error {
@@ -105,6 +115,9 @@ func (p *ReserveParams) validate() error {
 	}
 	if err := validReference("reference", p.Reference, false); err != nil {
 		return err
+	}
+	if p.Reference != "" {
+		p.RequestKey = ""
 	}
 	if p.ExpiresInSeconds == 0 {
 		p.ExpiresInSeconds = ExpiresInSecondsDefault

@@ -548,8 +548,13 @@ func (s *Service) Reserve(ctx context.Context, actor Actor, p ReserveParams) (Re
 		return Reservation{}, err
 	}
 	c, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.reservation.created", func(c *change) error {
-		if p.Reference != "" {
+		if p.Reference != "" || p.RequestKey != "" {
 			old, err := c.tx.ReservationByReference(c.ctx, actor.ID, p.Reference)
+			by := fmt.Sprintf("reference %q", p.Reference)
+			if p.Reference == "" {
+				old, err = c.tx.ReservationByRequestKey(c.ctx, actor.ID, p.RequestKey)
+				by = fmt.Sprintf("Idempotency-Key %q", p.RequestKey)
+			}
 			switch {
 			case err == nil:
 				field := ""
@@ -563,7 +568,7 @@ func (s *Service) Reserve(ctx context.Context, actor Actor, p ReserveParams) (Re
 				}
 				if field != "" {
 					return &apperr.Error{Code: apperr.CodeConflict, Param: field,
-						Message: fmt.Sprintf("reservation %s has reference %q with a different %s", old.ID, p.Reference, field)}
+						Message: fmt.Sprintf("reservation %s was made under %s with a different %s", old.ID, by, field)}
 				}
 				c.rsv, c.noop = &old, true
 				return nil
@@ -574,6 +579,7 @@ func (s *Service) Reserve(ctx context.Context, actor Actor, p ReserveParams) (Re
 		if err := c.reserveNew(p.Amount, p.Reference, p.ExpiresInSeconds); err != nil {
 			return err
 		}
+		c.rsv.RequestKey = p.RequestKey
 		c.subject = audit.Subject{Type: "billing_reservation", ID: c.rsv.ID}
 		c.eventType = event.TypeBillingReservationCreated
 		c.data["customer"], c.data["amount"], c.data["auth_number"] = c.cus.ID, p.Amount, c.rsv.AuthNumber

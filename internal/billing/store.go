@@ -48,6 +48,10 @@ type Tx interface {
 	// ReservationByReference reads a provider's reservation by the
 	// caller's reference, without locking it. Errors: not_found.
 	ReservationByReference(ctx context.Context, orgID, ref string) (Reservation, error)
+	// ReservationByRequestKey reads a provider's reservation by the
+	// Idempotency-Key it was made under (Reservation.RequestKey), without
+	// locking it. Errors: not_found.
+	ReservationByRequestKey(ctx context.Context, orgID, key string) (Reservation, error)
 	// ReservationUpdate writes r if its stored Version is r.Version-1.
 	// Errors: conflict.
 	ReservationUpdate(ctx context.Context, r Reservation) error

@@ -19,14 +19,14 @@ var (
 const (
 	billingCustomerCols = "id, org_id, reference, currency, mode, credit_limit, account_id, created_at, updated_at, version"
 	reservationCols     = "id, auth_number, org_id, customer_id, reference, currency, amount, authorized, reserved, charged, released, " +
-		"state, expires_at, hold_transfer_id, events, created_at, updated_at, version"
+		"state, expires_at, hold_transfer_id, events, created_at, updated_at, version, request_key"
 	reservationEventCols = "reservation_id, seq, at, kind, amount, released, reference, transfer_id"
 	chargeCols           = "id, org_id, customer_id, reservation_id, auth_number, reference, amount, final, transfer_id, created_at"
 )
 
 var (
-	sqlReservationInsert = "INSERT INTO billing_reservations (" + reservationCols + ") VALUES (" + placeholders(1, 18) + ")"
-	sqlReservationUpdate = "UPDATE billing_reservations SET (" + reservationCols + ") = (" + placeholders(1, 18) + ") WHERE id = $19 AND version = $20"
+	sqlReservationInsert = "INSERT INTO billing_reservations (" + reservationCols + ") VALUES (" + placeholders(1, 19) + ")"
+	sqlReservationUpdate = "UPDATE billing_reservations SET (" + reservationCols + ") = (" + placeholders(1, 19) + ") WHERE id = $20 AND version = $21"
 )
 
 func scanBillingCustomer(r pgx.Row) (billing.Customer, error) {
@@ -41,14 +41,14 @@ func scanReservation(row pgx.Row) (billing.Reservation, error) {
 	var r billing.Reservation
 	var state string
 	err := row.Scan(&r.ID, &r.AuthNumber, &r.OrgID, &r.CustomerID, &r.Reference, &r.Currency, &r.Amount, &r.Authorized, &r.Reserved,
-		&r.Charged, &r.Released, &state, &r.ExpiresAt, &r.HoldTransferID, &r.Events, &r.CreatedAt, &r.UpdatedAt, &r.Version)
+		&r.Charged, &r.Released, &state, &r.ExpiresAt, &r.HoldTransferID, &r.Events, &r.CreatedAt, &r.UpdatedAt, &r.Version, &r.RequestKey)
 	r.State, r.ExpiresAt, r.CreatedAt, r.UpdatedAt = billing.State(state), r.ExpiresAt.UTC(), r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	return r, err
 }
 
 func reservationArgs(r billing.Reservation) []any {
 	return []any{r.ID, r.AuthNumber, r.OrgID, r.CustomerID, r.Reference, r.Currency, r.Amount, r.Authorized, r.Reserved,
-		r.Charged, r.Released, string(r.State), r.ExpiresAt, r.HoldTransferID, r.Events, r.CreatedAt, r.UpdatedAt, r.Version}
+		r.Charged, r.Released, string(r.State), r.ExpiresAt, r.HoldTransferID, r.Events, r.CreatedAt, r.UpdatedAt, r.Version, r.RequestKey}
 }
 
 func scanReservationEvent(r pgx.Row) (billing.ReservationEvent, error) {
@@ -241,6 +241,11 @@ func (t *txn) ReservationByAuthNumber(ctx context.Context, n string) (billing.Re
 // ReservationByReference implements billing.Tx. Errors: not_found.
 func (t *txn) ReservationByReference(ctx context.Context, orgID, ref string) (billing.Reservation, error) {
 	return t.reservationBy(ctx, false, "org_id = $1 AND reference = $2 AND reference <> ''", orgID, ref)
+}
+
+// ReservationByRequestKey implements billing.Tx. Errors: not_found.
+func (t *txn) ReservationByRequestKey(ctx context.Context, orgID, key string) (billing.Reservation, error) {
+	return t.reservationBy(ctx, false, "org_id = $1 AND request_key = $2 AND request_key <> ''", orgID, key)
 }
 
 // ReservationUpdate implements billing.Tx. Errors: conflict (the version moved).

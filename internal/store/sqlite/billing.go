@@ -22,7 +22,7 @@ var (
 const (
 	billingCustomerCols = "id, org_id, reference, currency, mode, credit_limit, account_id, created_at, updated_at, version"
 	reservationCols     = "id, auth_number, org_id, customer_id, reference, currency, amount, authorized, reserved, charged, released, " +
-		"state, expires_at, hold_transfer_id, events, created_at, updated_at, version"
+		"state, expires_at, hold_transfer_id, events, created_at, updated_at, version, request_key"
 	reservationEventCols = "reservation_id, seq, at, kind, amount, released, reference, transfer_id"
 	chargeCols           = "id, org_id, customer_id, reservation_id, auth_number, reference, amount, final, transfer_id, created_at"
 )
@@ -48,14 +48,14 @@ func scanReservation(s scanner) (billing.Reservation, error) {
 	var state string
 	var expires, created, updated int64
 	err := s.Scan(&r.ID, &r.AuthNumber, &r.OrgID, &r.CustomerID, &r.Reference, &r.Currency, &r.Amount, &r.Authorized, &r.Reserved,
-		&r.Charged, &r.Released, &state, &expires, &r.HoldTransferID, &r.Events, &created, &updated, &r.Version)
+		&r.Charged, &r.Released, &state, &expires, &r.HoldTransferID, &r.Events, &created, &updated, &r.Version, &r.RequestKey)
 	r.State, r.ExpiresAt, r.CreatedAt, r.UpdatedAt = billing.State(state), fromMicros(expires), fromMicros(created), fromMicros(updated)
 	return r, err
 }
 
 func reservationArgs(r billing.Reservation) []any {
 	return []any{r.ID, r.AuthNumber, r.OrgID, r.CustomerID, r.Reference, r.Currency, r.Amount, r.Authorized, r.Reserved,
-		r.Charged, r.Released, string(r.State), micros(r.ExpiresAt), r.HoldTransferID, r.Events, micros(r.CreatedAt), micros(r.UpdatedAt), r.Version}
+		r.Charged, r.Released, string(r.State), micros(r.ExpiresAt), r.HoldTransferID, r.Events, micros(r.CreatedAt), micros(r.UpdatedAt), r.Version, r.RequestKey}
 }
 
 func scanReservationEvent(s scanner) (billing.ReservationEvent, error) {
@@ -241,7 +241,7 @@ func (t *txn) CustomerUpdate(ctx context.Context, c billing.Customer) error {
 
 // ReservationInsert implements billing.Tx. Errors: conflict.
 func (t *txn) ReservationInsert(ctx context.Context, r billing.Reservation) error {
-	if _, err := t.tx.ExecContext(ctx, "INSERT INTO billing_reservations ("+reservationCols+") VALUES ("+marks(18)+")", reservationArgs(r)...); err != nil {
+	if _, err := t.tx.ExecContext(ctx, "INSERT INTO billing_reservations ("+reservationCols+") VALUES ("+marks(19)+")", reservationArgs(r)...); err != nil {
 		if uniqueViolation(err) {
 			return &apperr.Error{Code: apperr.CodeConflict, Param: "reference", Message: "a reservation with this reference exists", Err: err}
 		}
@@ -273,9 +273,14 @@ func (t *txn) ReservationByReference(ctx context.Context, orgID, ref string) (bi
 	return t.reservationBy(ctx, "org_id = ? AND reference = ? AND reference <> ''", orgID, ref)
 }
 
+// ReservationByRequestKey implements billing.Tx. Errors: not_found.
+func (t *txn) ReservationByRequestKey(ctx context.Context, orgID, key string) (billing.Reservation, error) {
+	return t.reservationBy(ctx, "org_id = ? AND request_key = ? AND request_key <> ''", orgID, key)
+}
+
 // ReservationUpdate implements billing.Tx. Errors: conflict (the version moved).
 func (t *txn) ReservationUpdate(ctx context.Context, r billing.Reservation) error {
-	res, err := t.tx.ExecContext(ctx, "UPDATE billing_reservations SET ("+reservationCols+") = ("+marks(18)+") WHERE id = ? AND version = ?",
+	res, err := t.tx.ExecContext(ctx, "UPDATE billing_reservations SET ("+reservationCols+") = ("+marks(19)+") WHERE id = ? AND version = ?",
 		append(reservationArgs(r), r.ID, r.Version-1)...)
 	if err != nil {
 		return fmt.Errorf("sqlite: update reservation: %w", err)

@@ -358,6 +358,42 @@ func testBilling(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("ReserveByRequestKey", func(t *testing.T) {
+		// A reservation without a reference, retried under the same
+		// Idempotency-Key after its record was lost, holds nothing more.
+		f := newBillingFixture(t, h)
+		c := f.customer("c", billing.Postpaid, 10000)
+		p := billing.ReserveParams{CustomerID: c.ID, Amount: 700, RequestKey: "key-1"}
+		r1, err := f.svc.Reserve(f.ctx, provA, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.wantEvents(t, "billing.reservation.created", 1)
+		r2, err := f.svc.Reserve(f.ctx, provA, p)
+		if err != nil || r2.ID != r1.ID || r2.AuthNumber != r1.AuthNumber {
+			t.Fatalf("retry under the same key: %+v, %v; first %s", r2, err, r1.ID)
+		}
+		f.wantBilling(c, 0, 700)
+		f.wantEvents(t, "billing.reservation.created", 1)
+		_, err = f.svc.Reserve(f.ctx, provA, billing.ReserveParams{CustomerID: c.ID, Amount: 701, RequestKey: "key-1"})
+		wantErrParam(t, err, apperr.CodeConflict, "amount")
+		// Another key, another provider's same key, or a reference: new holds.
+		if _, err := f.svc.Reserve(f.ctx, provA, billing.ReserveParams{CustomerID: c.ID, Amount: 700, RequestKey: "key-2"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Reserve(f.ctx, provA, billing.ReserveParams{CustomerID: c.ID, Amount: 700, Reference: "ref", RequestKey: "key-1"}); err != nil {
+			t.Fatal(err)
+		}
+		other, err := f.svc.CreateCustomer(f.ctx, provB, billing.CustomerParams{Reference: "b", Currency: "JPY", Mode: billing.Postpaid, CreditLimit: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, err := f.svc.Reserve(f.ctx, provB, billing.ReserveParams{CustomerID: other.ID, Amount: 700, RequestKey: "key-1"}); err != nil || r.ID == r1.ID {
+			t.Fatalf("another provider's key: %+v, %v", r, err)
+		}
+		f.wantBilling(c, 0, 2100)
+	})
+
 	t.Run("ReserveDifference", func(t *testing.T) {
 		f := newBillingFixture(t, h)
 		c := f.customer("c", billing.Postpaid, 10000)

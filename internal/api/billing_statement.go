@@ -86,6 +86,10 @@ func (s *Server) getStatement(w http.ResponseWriter, r *http.Request, p auth.Pri
 	}
 	st, err := svc.FindStatement(r.Context(), billingActor(p), billing.StatementParams{CustomerID: id, From: from, To: to})
 	if err != nil {
+		if q.Get("period") != "" {
+			// The caller named a month, not from and to.
+			return renameParam(err, map[string]string{"from": "period", "to": "period"})
+		}
 		return err
 	}
 	w.Header().Set("Vary", "Accept")

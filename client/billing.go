@@ -288,6 +288,14 @@ func (e Event) BillingInvoice() (BillingInvoice, error) {
 	return v, err
 }
 
+// BillingSession decodes the event's object as a metered session
+// (billing.session.*).
+func (e Event) BillingSession() (BillingSession, error) {
+	var v BillingSession
+	err := decodeObject(e, "billing_session", &v)
+	return v, err
+}
+
 func billingCustomerPath(id string, rest ...string) string {
 	return objectPath("/v1/billing/customers", id, rest...)
 }

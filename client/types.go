@@ -144,6 +144,10 @@ const (
 	EventBillingReservationExpired     = "billing.reservation.expired"
 	EventBillingChargeCreated          = "billing.charge.created" // a direct charge, without a reservation
 	EventBillingInvoiceCreated         = "billing.invoice.created"
+	EventBillingSessionStarted         = "billing.session.started"
+	EventBillingSessionToppedUp        = "billing.session.topped_up"
+	EventBillingSessionEnded           = "billing.session.ended"
+	EventBillingSessionExpired         = "billing.session.expired"
 )
 
 // Event is a recorded change to the organization's data: the body of GET

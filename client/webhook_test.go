@@ -113,7 +113,8 @@ func TestEventTypesAreTheServers(t *testing.T) {
 		client.EventBillingCustomerCreated, client.EventBillingCustomerLimitChanged, client.EventBillingTopUpCreated,
 		client.EventBillingReservationCreated, client.EventBillingReservationIncremented, client.EventBillingReservationCharged,
 		client.EventBillingReservationCanceled, client.EventBillingReservationExpired, client.EventBillingChargeCreated,
-		client.EventBillingInvoiceCreated}
+		client.EventBillingInvoiceCreated, client.EventBillingSessionStarted, client.EventBillingSessionToppedUp,
+		client.EventBillingSessionEnded, client.EventBillingSessionExpired}
 	if !slices.Equal(got, event.Types) {
 		t.Fatalf("client event types %v, server's %v", got, event.Types)
 	}

@@ -41,6 +41,10 @@ func toSession(s billing.Session) sessionJSON {
 		Settlements: s.Settlements, ExpiresAt: s.ExpiresAt.UTC(), CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC()}
 }
 
+// SessionEventData renders a session for billing.session.* events, as GET
+// /v1/billing/sessions/{id} shows it (billing.EventEncoder).
+func (EventEncoder) SessionEventData(ses billing.Session) []byte { return eventData(toSession(ses)) }
+
 // usageReportJSON is one accepted usage report as it was first answered,
 // with the session as it is now.
 type usageReportJSON struct {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/audit"
+	"github.com/kinko-pay/kinko/internal/event"
 )
 
 // commitSession writes c's session and its new reports, after checking
@@ -160,6 +161,7 @@ func (s *Service) StartSession(ctx context.Context, actor Actor, p StartSessionP
 			Reference: p.Reference, Currency: r.Currency, Quota: p.Quota, ThresholdPercent: p.ThresholdPercent, State: SessionActive,
 			ExpiresAt: r.ExpiresAt, CreatedAt: c.now, UpdatedAt: c.now}
 		c.sesNew = true
+		c.eventType = event.TypeBillingSessionStarted
 		c.subject = audit.Subject{Type: "billing_session", ID: c.ses.ID}
 		c.data["customer"], c.data["quota"], c.data["auth_number"], c.data["reference"] = c.cus.ID, p.Quota, r.AuthNumber, p.Reference
 		return nil
@@ -280,6 +282,7 @@ func (s *Service) TopUpSession(ctx context.Context, actor Actor, sessionID strin
 			return err
 		}
 		c.ses.Quota += p.Amount
+		c.eventType = event.TypeBillingSessionToppedUp
 		c.data["amount"], c.data["reference"], c.data["quota"] = p.Amount, p.Reference, c.ses.Quota
 		return nil
 	})
@@ -304,10 +307,7 @@ func (s *Service) EndSession(ctx context.Context, actor Actor, sessionID string)
 			return nil
 		}
 		c.data["settled"] = c.ses.Unsettled
-		if err := c.finish(SessionEnded, StateClosed, EventRelease); err != nil {
-			return err
-		}
-		return nil
+		return c.finish(SessionEnded, StateClosed, EventRelease)
 	})
 	if err != nil {
 		return Session{}, fmt.Errorf("billing: end session %s: %w", sessionID, err)
@@ -327,6 +327,11 @@ func (c *change) finish(st SessionState, rst State, kind EventKind) error {
 		return err
 	}
 	c.ses.State = st
+	// One change, one event: the session's, not its final charge's.
+	c.eventType = event.TypeBillingSessionEnded
+	if st == SessionExpired {
+		c.eventType = event.TypeBillingSessionExpired
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -380,6 +381,8 @@ func (s *Service) commit(c *change) error {
 	if c.eventType != "" && s.cfg.Events != nil {
 		var data []byte
 		switch {
+		case strings.HasPrefix(c.eventType, "billing.session.") && c.ses != nil:
+			data = s.cfg.Events.SessionEventData(*c.ses)
 		case c.invoice != nil:
 			data = invoiceEventData(s.cfg.Events, *c.invoice)
 		case c.rsv != nil:
@@ -930,11 +933,8 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 					// A metered session's accepted usage is charged, not lost.
 					c.ses = &ses
 					c.data["session"], c.data["settled"] = ses.ID, ses.Unsettled
-					if err := c.finish(SessionExpired, StateExpired, EventExpire); err != nil {
-						return err
-					}
-					c.eventType = event.TypeBillingReservationExpired
-					return nil
+					// finish writes billing.session.expired.
+					return c.finish(SessionExpired, StateExpired, EventExpire)
 				case !apperr.Is(err, apperr.CodeNotFound):
 					return err
 				}

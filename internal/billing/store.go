@@ -17,6 +17,8 @@ type EventEncoder interface {
 	ChargeEventData(c Charge, currency string) []byte
 	// TopUpEventData renders a top-up; currency is its customer's.
 	TopUpEventData(t TopUp, currency string) []byte
+	// SessionEventData renders a metered session (billing.session.*).
+	SessionEventData(Session) []byte
 }
 
 // Tx is one billing write transaction: the ledger's, plus billing's rows.

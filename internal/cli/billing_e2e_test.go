@@ -125,28 +125,7 @@ func billingEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		return r
 	}
 
-	// events waits (the dispatcher lists events in the background) until
-	// org A has n events of typ, and returns them.
-	events := func(typ string, n int) []client.Event {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			evs, err := a.ListEvents(ctx, client.EventQuery{ListParams: client.ListParams{Limit: 100}, Type: typ})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(evs.Data) > n {
-				t.Fatalf("%d %s events, want %d", len(evs.Data), typ, n)
-			}
-			if len(evs.Data) == n {
-				return evs.Data
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d %s events, want %d", len(evs.Data), typ, n)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	events := func(typ string, n int) []client.Event { t.Helper(); return waitEvents(t, a, typ, n) }
 
 	pre := customer("pre-1", client.BillingPrepaid, 0)
 	post := customer("post-1", client.BillingPostpaid, 10000)
@@ -482,4 +461,27 @@ func TestBillingReserveRetryAfterLostKeyRecord(t *testing.T) {
 		t.Fatalf("another amount under the key: %v", err)
 	}
 	e.stopAndVerify(t)
+}
+
+// waitEvents waits (the dispatcher lists events in the background) until c's
+// organization has n events of typ, and returns them; more is a failure.
+func waitEvents(t *testing.T, c *client.Client, typ string, n int) []client.Event {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		evs, err := c.ListEvents(context.Background(), client.EventQuery{ListParams: client.ListParams{Limit: 100}, Type: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs.Data) > n {
+			t.Fatalf("%d %s events, want %d", len(evs.Data), typ, n)
+		}
+		if len(evs.Data) == n {
+			return evs.Data
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %s events, want %d", len(evs.Data), typ, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -56,6 +56,10 @@ const (
 	TypeBillingReservationExpired     = "billing.reservation.expired"     // its expiry passed; what it held was released
 	TypeBillingChargeCreated          = "billing.charge.created"          // a direct charge, without a reservation (its data is the charge)
 	TypeBillingInvoiceCreated         = "billing.invoice.created"         // a postpaid customer's month was closed (its data is the invoice)
+	TypeBillingSessionStarted         = "billing.session.started"         // a metered session reserved its quota (its data is the session)
+	TypeBillingSessionToppedUp        = "billing.session.topped_up"       // its quota grew
+	TypeBillingSessionEnded           = "billing.session.ended"           // its unsettled usage was charged and the rest released
+	TypeBillingSessionExpired         = "billing.session.expired"         // its reservation expired first; unsettled usage was charged
 )
 
 // Types lists every event type, in the order the documentation gives them.
@@ -64,7 +68,8 @@ var Types = []string{TypeAccountCreated, TypeTransferCreated, TypeTransferPosted
 	TypeDealReceived, TypeDealMilestoneReleased, TypeDealReleased, TypeDealDisputed, TypeDealResolved, TypeDealRefunded,
 	TypeBillingCustomerCreated, TypeBillingCustomerLimitChanged, TypeBillingTopUpCreated, TypeBillingReservationCreated,
 	TypeBillingReservationIncremented, TypeBillingReservationCharged, TypeBillingReservationCanceled, TypeBillingReservationExpired,
-	TypeBillingChargeCreated, TypeBillingInvoiceCreated}
+	TypeBillingChargeCreated, TypeBillingInvoiceCreated, TypeBillingSessionStarted, TypeBillingSessionToppedUp,
+	TypeBillingSessionEnded, TypeBillingSessionExpired}
 
 // KnownType reports whether t is one of Types.
 func KnownType(t string) bool { return slices.Contains(Types, t) }

@@ -50,6 +50,11 @@ func (billingEvents) ChargeEventData(c billing.Charge, currency string) []byte {
 	return b
 }
 
+func (billingEvents) SessionEventData(ses billing.Session) []byte {
+	b, _ := json.Marshal(map[string]any{"object": map[string]any{"id": ses.ID, "state": ses.State, "used": ses.Used}})
+	return b
+}
+
 func (billingEvents) TopUpEventData(t billing.TopUp, currency string) []byte {
 	b, _ := json.Marshal(map[string]any{"object": map[string]any{"reference": t.Reference, "amount": t.Amount, "currency": currency}})
 	return b

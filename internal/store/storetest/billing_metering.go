@@ -174,6 +174,18 @@ func testBillingMetering(t *testing.T, h Harness) {
 		}
 		_, _, err = f.svc.ReportUsage(f.ctx, provB, ses.ID, billing.UsageParams{Seq: 9, Amount: 1})
 		wantErrCode(t, err, apperr.CodeNotFound)
+		// Events: the start, the top-up (not its repeat or its refusal),
+		// the settlement at the threshold, and the end (not its repeat, and
+		// not its final charge too: one change, one event).
+		if d := f.wantEvents(t, "billing.session.started", 1); d["id"] != ses.ID {
+			t.Fatalf("started event data %v", d)
+		}
+		f.wantEvents(t, "billing.session.topped_up", 1)
+		f.wantEvents(t, "billing.reservation.charged", 1)
+		if d := f.wantEvents(t, "billing.session.ended", 1); d["id"] != ses.ID || d["state"] != string(billing.SessionEnded) {
+			t.Fatalf("ended event data %v", d)
+		}
+		f.wantEvents(t, "billing.reservation.created", 0)
 		f.verifyClean()
 	})
 
@@ -198,6 +210,10 @@ func testBillingMetering(t *testing.T, h Harness) {
 			t.Fatalf("expired session %+v", s)
 		}
 		f.wantBilling(c, 42, 0)
+		if d := f.wantEvents(t, "billing.session.expired", 1); d["id"] != ses.ID || d["state"] != string(billing.SessionExpired) {
+			t.Fatalf("expired event data %v", d)
+		}
+		f.wantEvents(t, "billing.reservation.expired", 0)
 		f.verifyClean()
 	})
 

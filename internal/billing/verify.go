@@ -99,10 +99,12 @@ func (s *Service) verifyCustomer(ctx context.Context, c Customer) (customerCheck
 		v.bad("names ledger account %d, which is %s/%s in %s", a.ID, a.Owner, a.Reference, a.Asset)
 	}
 
-	// Charges, oldest first: the customer's total and each reservation's.
+	// Charges, oldest first: the customer's total, each reservation's and
+	// each calendar month's (what an invoice of it must say).
 	var charged int64
 	byReservation := map[string]int64{}
-	var charges []Charge
+	type month struct{ n, total int64 }
+	byMonth := map[string]month{}
 	for after := ""; ; {
 		page, err := s.cfg.Store.ChargeList(ctx, ChargeFilter{CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
 		if err != nil {
@@ -114,7 +116,8 @@ func (s *Service) verifyCustomer(ctx context.Context, c Customer) (customerCheck
 			if ch.ReservationID != "" {
 				byReservation[ch.ReservationID] += ch.Amount
 			}
-			charges = append(charges, ch)
+			m := byMonth[ch.CreatedAt.UTC().Format(PeriodLayout)]
+			byMonth[ch.CreatedAt.UTC().Format(PeriodLayout)] = month{m.n + 1, m.total + ch.Amount}
 		}
 		if len(page) < PageLimitMax {
 			break
@@ -158,15 +161,8 @@ func (s *Service) verifyCustomer(ctx context.Context, c Customer) (customerCheck
 	}
 	for _, inv := range invoices {
 		v.invoices++
-		var n, total int64
-		for _, ch := range charges {
-			if !ch.CreatedAt.Before(inv.PeriodStart) && ch.CreatedAt.Before(inv.PeriodEnd) {
-				n++
-				total += ch.Amount
-			}
-		}
-		if n != inv.Count || total != inv.Total {
-			v.bad("invoice %s (%s) says %d charges of %d; the month has %d of %d", inv.ID, inv.Period, inv.Count, inv.Total, n, total)
+		if m := byMonth[inv.Period]; m.n != inv.Count || m.total != inv.Total {
+			v.bad("invoice %s (%s) says %d charges of %d; the month has %d of %d", inv.ID, inv.Period, inv.Count, inv.Total, m.n, m.total)
 		}
 	}
 	return v, nil

@@ -72,7 +72,7 @@ func ParsePeriod(period string) (start, end time.Time, err error) {
 // created in it into an invoice and writes the event
 // billing.invoice.created and an audit entry, in one transaction. Closing
 // a closed period returns the same invoice and changes nothing. A month
-// closes only once it has ended.
+// closes only once it has ended and MonthCloseDelay more has passed.
 //
 // Errors: forbidden, invalid (period; a prepaid customer), not_found,
 // period_open.
@@ -108,8 +108,10 @@ func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, peri
 		case !apperr.Is(err, apperr.CodeNotFound):
 			return err
 		}
-		if c.now.Before(end) {
-			return apperr.New(CodePeriodOpen, "period %s ends at %s", period, end.Format(time.RFC3339))
+		// Not before MonthCloseDelay has passed: another node whose clock
+		// runs behind may still stamp a charge in the month.
+		if closable := end.Add(MonthCloseDelay); c.now.Before(closable) {
+			return apperr.New(CodePeriodOpen, "period %s can be closed from %s", period, closable.Format(time.RFC3339))
 		}
 		// The customer is locked and charges are written under its lock
 		// with the transaction's clock, which is past end: no charge of
@@ -157,43 +159,71 @@ func closableMonth(now time.Time) (period string, end time.Time) {
 	return end.AddDate(0, -1, 0).Format(PeriodLayout), end
 }
 
-// CloseEndedMonth is the month-end close: it closes the last calendar
-// month (UTC) that ended at least MonthCloseDelay ago for every postpaid
+// MonthCloseLookback is how many ended months each month-end close pass
+// looks at, the last one and those before it: months that ended while no
+// node ran (or that a test clock jumped over) are closed too, as long as
+// they are this recent. Older ones are closed with ClosePeriod.
+const MonthCloseLookback = 3
+
+// CloseEndedMonth is the month-end close: for each of the last
+// MonthCloseLookback calendar months (UTC) that ended at least
+// MonthCloseDelay ago, oldest first, it closes the month for every postpaid
 // customer that existed in it (registered before its end) and has no
 // invoice for it yet (and every customer registered within MonthCloseDelay
 // after the end that was charged in the month: clocks differ), with
-// ClosePeriod as the system actor
-// billing_month_close, and returns how many invoices it wrote. It reads
-// the customers in id order, MonthCloseBatchMax at a time, and closes each
-// in its own transaction. A month without charges closes too, into an
-// invoice of zero.
+// ClosePeriod as the system actor billing_month_close, and returns how many
+// invoices it wrote. It reads the customers in id order,
+// MonthCloseBatchMax at a time, and closes each in its own transaction. A
+// month without charges closes too, into an invoice of zero.
 //
 // Closing is idempotent (one invoice per customer and period, unique in
 // the store), so nodes closing at once write each invoice, its event and
 // its audit entry once; a node that finds the invoice written counts
 // nothing. A customer that fails is skipped and the pass goes on; the
 // pass then returns the first failure, and the next pass tries again. A
-// pass that completes without failure is remembered: later passes of the
-// same month on this Service return 0 at once, until the next month ends.
-// Earlier months are never closed here: close them with ClosePeriod.
+// pass that completes without failure is remembered: later passes on this
+// Service return 0 at once, until the next month ends.
 func (s *Service) CloseEndedMonth(ctx context.Context) (int, error) {
-	period, end := closableMonth(s.now())
-	if p := s.monthClosed.Load(); p != nil && *p == period {
+	last, end := closableMonth(s.now())
+	if p := s.monthClosed.Load(); p != nil && *p == last {
 		return 0, nil
 	}
 	closed, failed := 0, 0
 	var first error
+	for i := MonthCloseLookback - 1; i >= 0; i-- {
+		monthEnd := end.AddDate(0, -i, 0)
+		period := monthEnd.AddDate(0, -1, 0).Format(PeriodLayout)
+		n, f, err := s.closeMonth(ctx, period, monthEnd)
+		closed, failed = closed+n, failed+f
+		switch {
+		case err != nil && f == 0:
+			return closed, err // the store failed: stop
+		case err != nil && first == nil:
+			first = err
+		}
+	}
+	if first != nil {
+		return closed, fmt.Errorf("billing: month-end close up to %s: %d customers failed, the first: %w", last, failed, first)
+	}
+	s.monthClosed.Store(&last)
+	return closed, nil
+}
+
+// closeMonth is CloseEndedMonth for one period ending at end: the invoices
+// it wrote, the customers that failed, and the first failure (or the
+// store's error, with failed 0).
+func (s *Service) closeMonth(ctx context.Context, period string, end time.Time) (closed, failed int, first error) {
 	for after := ""; ; {
 		// Customers registered up to MonthCloseDelay after the end: see
 		// closePeriod's sweep.
 		batch, err := s.cfg.Store.CustomerListUninvoiced(ctx, UninvoicedFilter{Period: period, CreatedBefore: end.Add(MonthCloseDelay),
 			AfterID: after, Limit: MonthCloseBatchMax})
 		if err != nil {
-			return closed, fmt.Errorf("billing: month-end close of %s: list customers: %w", period, err)
+			return closed, 0, fmt.Errorf("billing: month-end close of %s: list customers: %w", period, err)
 		}
 		for _, cus := range batch {
 			if err := ctx.Err(); err != nil {
-				return closed, fmt.Errorf("billing: month-end close of %s: %w", period, err)
+				return closed, 0, fmt.Errorf("billing: month-end close of %s: %w", period, err)
 			}
 			_, created, err := s.closePeriod(ctx, actorMonthClose, cus.ID, period, true)
 			switch {
@@ -207,15 +237,10 @@ func (s *Service) CloseEndedMonth(ctx context.Context) (int, error) {
 			}
 		}
 		if len(batch) < MonthCloseBatchMax {
-			break
+			return closed, failed, first
 		}
 		after = batch[len(batch)-1].ID
 	}
-	if first != nil {
-		return closed, fmt.Errorf("billing: month-end close of %s: %d customers failed, the first: %w", period, failed, first)
-	}
-	s.monthClosed.Store(&period)
-	return closed, nil
 }
 
 // UninvoicedFilter selects one batch of the customers the month-end close

@@ -100,7 +100,8 @@ type ReserveParams struct {
 	// the same fields returns the first reservation.
 	Reference        string
 	ExpiresInSeconds int64 // 0: ExpiresInSecondsDefault
-	// RequestKey is the Idempotency-Key of the request that asks, if any.
+	// RequestKey is the Idempotency-Key of the request that asks, if any
+	// (see RequestKeyRetention).
 	// Without a Reference, a repeat with the same key and fields returns
 	// the first reservation, as a Reference would: a retry whose
 	// idempotency record was lost (a crash between the reservation's
@@ -127,6 +128,12 @@ func (p *ReserveParams) validate() error {
 	}
 	return nil
 }
+
+// RequestKeyRetention is how long a reservation answers for the
+// Idempotency-Key it was made under (ReserveParams.RequestKey): as long as
+// the API keeps the key's record (idempotency.Retention), and no longer, so
+// that a key the API has forgotten makes a new reservation.
+const RequestKeyRetention = 24 * time.Hour
 
 // IncrementParams asks to reserve more on a reservation.
 type IncrementParams struct {

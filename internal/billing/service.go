@@ -551,12 +551,19 @@ func (s *Service) Reserve(ctx context.Context, actor Actor, p ReserveParams) (Re
 		return Reservation{}, err
 	}
 	c, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.reservation.created", func(c *change) error {
-		if p.Reference != "" || p.RequestKey != "" {
+		key := p.RequestKey // the new reservation's; set on every run
+		if p.Reference != "" || key != "" {
 			old, err := c.tx.ReservationByReference(c.ctx, actor.ID, p.Reference)
 			by := fmt.Sprintf("reference %q", p.Reference)
 			if p.Reference == "" {
-				old, err = c.tx.ReservationByRequestKey(c.ctx, actor.ID, p.RequestKey)
-				by = fmt.Sprintf("Idempotency-Key %q", p.RequestKey)
+				old, err = c.tx.ReservationByRequestKey(c.ctx, actor.ID, key)
+				by = fmt.Sprintf("Idempotency-Key %q", key)
+				if err == nil && c.now.Sub(old.CreatedAt) > RequestKeyRetention {
+					// The key is the client's again, as the idempotency
+					// layer's retention says: a new reservation, which
+					// cannot carry the key (it stays the old one's).
+					key, err = "", apperr.NotFound("reservation")
+				}
 			}
 			switch {
 			case err == nil:
@@ -582,7 +589,7 @@ func (s *Service) Reserve(ctx context.Context, actor Actor, p ReserveParams) (Re
 		if err := c.reserveNew(p.Amount, p.Reference, p.ExpiresInSeconds); err != nil {
 			return err
 		}
-		c.rsv.RequestKey = p.RequestKey
+		c.rsv.RequestKey = key
 		c.subject = audit.Subject{Type: "billing_reservation", ID: c.rsv.ID}
 		c.eventType = event.TypeBillingReservationCreated
 		c.data["customer"], c.data["amount"], c.data["auth_number"] = c.cus.ID, p.Amount, c.rsv.AuthNumber

@@ -105,7 +105,10 @@ type Store interface {
 	// caller's cancellation must not interrupt a statement of the others.
 	// fn may therefore run more than once, and must return its results
 	// only through variables each run sets anew. If ctx ends before fn
-	// runs, fn does not run; once it runs, its outcome is the commit's.
+	// runs, fn does not run; if it ends while fn runs, the store either
+	// lets fn finish and commit, or undoes it; either way the error says
+	// what happened: nil only if fn's writes committed, and a commit is
+	// never cut off by ctx and then reported as failed.
 	BillingTransact(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 
 	CustomerByID(ctx context.Context, id string) (Customer, error)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/client"
+	"github.com/kinko-pay/kinko/internal/billing"
 )
 
 // TestBillingSessionEndToEnd starts the real server in-process on a fresh
@@ -349,6 +350,9 @@ func billingSessionEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		_, _, err := a.CloseInvoicePeriod(ctx, cus.ID, month)
 		wantCode("closing the month before it ends", err, "period_open", "")
 		advanceTo(nextMonth.Add(time.Minute))
+		_, _, err = a.CloseInvoicePeriod(ctx, cus.ID, month)
+		wantCode("closing the month within MonthCloseDelay of its end", err, "period_open", "")
+		advanceTo(nextMonth.Add(billing.MonthCloseDelay + time.Minute))
 
 		inv, res, err := a.CloseInvoicePeriod(ctx, cus.ID, month)
 		if err != nil || res.Status != 201 || inv.Period != month || inv.Customer != cus.ID || !inv.PeriodStart.Equal(monthStart) ||

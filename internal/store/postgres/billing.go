@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kinko-pay/kinko/internal/billing"
+	"github.com/kinko-pay/kinko/internal/store"
 )
 
 var (
@@ -74,15 +75,17 @@ func scanCharge(r pgx.Row) (billing.Charge, error) {
 // customer, on any node, so its limit is checked against balances nobody
 // else is changing.
 //
-// Once fn starts, the transaction runs under a context the caller cannot
-// cancel, so the answer is always what happened (a cancellation during
-// COMMIT could otherwise report a failure for a change that committed).
+// fn runs under ctx: a caller that goes away while it runs (or waits for a
+// lock) undoes it, and the caller is told so. The COMMIT, and the writes
+// still waiting to be sent with it, run under a context the caller cannot
+// cancel (bounded by commitTimeout), so a commit is never cut off halfway
+// and reported as failed after it happened.
 func (db *DB) BillingTransact(ctx context.Context, fn func(context.Context, billing.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	detached := context.WithoutCancel(ctx)
-	return db.transact(detached, func(t *txn) error { return fn(detached, t) })
+	return store.Retry(ctx, retryable, func() error {
+		commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		defer cancel()
+		return db.attemptCommitting(ctx, commitCtx, func(t *txn) error { return fn(ctx, t) })
+	})
 }
 
 // CustomerByID implements billing.Store. Errors: not_found.

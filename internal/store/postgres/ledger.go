@@ -118,6 +118,12 @@ func (db *DB) transact(ctx context.Context, fn func(*txn) error) error {
 
 // attempt runs fn once in a transaction on one pooled connection.
 func (db *DB) attempt(ctx context.Context, fn func(*txn) error) error {
+	return db.attemptCommitting(ctx, ctx, fn)
+}
+
+// attemptCommitting is attempt whose COMMIT, with the statements still
+// waiting to be sent with it, runs under commitCtx instead of ctx.
+func (db *DB) attemptCommitting(ctx, commitCtx context.Context, fn func(*txn) error) error {
 	c, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: acquire connection: %w", err)
@@ -128,7 +134,7 @@ func (db *DB) attempt(ctx context.Context, fn func(*txn) error) error {
 	if err := fn(t); err != nil {
 		return err
 	}
-	return t.commit(ctx)
+	return t.commit(commitCtx)
 }
 
 // IDBlockReserve implements ledger.Store in its own short transaction.

@@ -65,6 +65,11 @@ const dispatchLockKey int64 = 0x6b696e6b6f6576
 // even when the caller's context has ended.
 const rollbackTimeout = 5 * time.Second
 
+// commitTimeout bounds a COMMIT that runs after its caller may have gone
+// (BillingTransact): long enough for any lock wait a healthy database has,
+// short enough that a stuck one frees the connection.
+const commitTimeout = 30 * time.Second
+
 // DB is an open PostgreSQL store.
 type DB struct {
 	pool  *pgxpool.Pool

@@ -397,6 +397,12 @@ func testBilling(t *testing.T, h Harness) {
 			t.Fatalf("another provider's key: %+v, %v", r, err)
 		}
 		f.wantBilling(c, 0, 2100)
+		// Past the key's retention, the key makes a new reservation.
+		f.clock.Advance(billing.RequestKeyRetention + time.Second)
+		r3, err := f.svc.Reserve(f.ctx, provA, p)
+		if err != nil || r3.ID == r1.ID {
+			t.Fatalf("the same key after its retention: %+v, %v", r3, err)
+		}
 	})
 
 	t.Run("ReserveDifference", func(t *testing.T) {

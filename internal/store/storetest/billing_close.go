@@ -99,6 +99,29 @@ func testBillingMonthClose(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("ClosesMonthsMissedWhileDown", func(t *testing.T) {
+		// No node ran from January's end until March's: the first pass
+		// after closes January and February.
+		f := newBillingFixture(t, h)
+		c := f.customer("c", billing.Postpaid, 10000)
+		charge := func(ref string, amount int64) {
+			if _, err := f.svc.ChargeDirect(f.ctx, provA, billing.DirectChargeParams{CustomerID: c.ID, Amount: amount, Reference: ref}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		charge("jan", 100)
+		f.endOfJanuary(time.Hour)
+		charge("feb", 250)
+		f.clock.Advance(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(billing.MonthCloseDelay).Sub(f.clock.Now()))
+		f.closeMonth(t, f.node(), 2)
+		inv := f.invoices(t, provA, c)
+		if len(inv) != 2 || inv[0].Period != "2026-02" || inv[0].Total != 250 || inv[1].Period != "2026-01" || inv[1].Total != 100 {
+			t.Fatalf("invoices after a month missed %+v", inv)
+		}
+		f.closeMonth(t, f.svc, 0)
+		f.billingVerifyClean()
+	})
+
 	t.Run("ClockSkewAtMonthEnd", func(t *testing.T) {
 		// A node whose clock runs 2 s ahead registers a customer at
 		// January's last second: the row says February. A node with the

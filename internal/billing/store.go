@@ -95,8 +95,23 @@ type Tx interface {
 	InvoiceByPeriod(ctx context.Context, customerID, period string) (Invoice, error)
 }
 
+// SnapshotReader reads from one consistent snapshot of the database
+// (Store.BillingSnapshot): what Verify compares must not change between
+// its reads.
+type SnapshotReader interface {
+	AccountByID(ctx context.Context, id int64) (ledger.Account, error)
+	TransferByID(ctx context.Context, id int64) (ledger.Transfer, error)
+	ReservationList(ctx context.Context, f ReservationFilter) ([]Reservation, error)
+	ChargeList(ctx context.Context, f ChargeFilter) ([]Charge, error)
+	InvoiceList(ctx context.Context, customerID string, limit int) ([]Invoice, error)
+}
+
 // Store is what billing needs of a database.
 type Store interface {
+	SnapshotReader
+	// BillingSnapshot runs fn with a reader whose reads all see one
+	// snapshot of the database, as of its first read; it writes nothing.
+	BillingSnapshot(ctx context.Context, fn func(SnapshotReader) error) error
 	// BillingTransact runs fn in one write transaction, retrying it a
 	// bounded number of times on conflicts a retry resolves. fn's
 	// statements use the context it is given, not ctx: a store may run fn

@@ -17,12 +17,6 @@ type VerifyReport struct {
 	Violations   []string
 }
 
-// verifyAttemptsMax bounds how often Verify reads one customer: its reads
-// are not one snapshot, so a customer that a running server changed in
-// the middle of them may look wrong once; it is reported only if it looks
-// wrong every time.
-const verifyAttemptsMax = 3
-
 // Verify reconciles every customer of every organization with the ledger
 // (kinko verify):
 //
@@ -46,14 +40,16 @@ func (s *Service) Verify(ctx context.Context, progress func(customers int)) (Ver
 			return rep, fmt.Errorf("billing: verify: %w", err)
 		}
 		for _, c := range page {
+			// One snapshot per customer: a running server may change it,
+			// but not between the reads compared.
 			var v customerCheck
-			for range verifyAttemptsMax {
-				if v, err = s.verifyCustomer(ctx, c); err != nil {
-					return rep, fmt.Errorf("billing: verify customer %s: %w", c.ID, err)
-				}
-				if len(v.violations) == 0 {
-					break
-				}
+			err := s.cfg.Store.BillingSnapshot(ctx, func(r SnapshotReader) error {
+				var err error
+				v, err = verifyCustomer(ctx, r, c)
+				return err
+			})
+			if err != nil {
+				return rep, fmt.Errorf("billing: verify customer %s: %w", c.ID, err)
 			}
 			rep.Customers++
 			rep.Reservations += v.reservations
@@ -83,11 +79,11 @@ func (v *customerCheck) bad(format string, args ...any) {
 	v.violations = append(v.violations, fmt.Sprintf(format, args...))
 }
 
-// verifyCustomer reads customer c, its reservations, charges and invoices
-// and its ledger account, and checks them against each other.
-func (s *Service) verifyCustomer(ctx context.Context, c Customer) (customerCheck, error) {
+// verifyCustomer reads customer c's reservations, charges, invoices and
+// ledger account from r, and checks them against each other.
+func verifyCustomer(ctx context.Context, r SnapshotReader, c Customer) (customerCheck, error) {
 	var v customerCheck
-	a, err := s.cfg.Store.AccountByID(ctx, c.AccountID)
+	a, err := r.AccountByID(ctx, c.AccountID)
 	switch {
 	case apperr.Is(err, apperr.CodeNotFound):
 		v.bad("its ledger account %d is missing", c.AccountID)
@@ -106,7 +102,7 @@ func (s *Service) verifyCustomer(ctx context.Context, c Customer) (customerCheck
 	type month struct{ n, total int64 }
 	byMonth := map[string]month{}
 	for after := ""; ; {
-		page, err := s.cfg.Store.ChargeList(ctx, ChargeFilter{CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
+		page, err := r.ChargeList(ctx, ChargeFilter{CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
 		if err != nil {
 			return v, err
 		}
@@ -127,17 +123,17 @@ func (s *Service) verifyCustomer(ctx context.Context, c Customer) (customerCheck
 
 	var held int64
 	for after := ""; ; {
-		page, err := s.cfg.Store.ReservationList(ctx, ReservationFilter{OrgID: c.OrgID, CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
+		page, err := r.ReservationList(ctx, ReservationFilter{OrgID: c.OrgID, CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
 		if err != nil {
 			return v, err
 		}
-		for _, r := range page {
+		for _, rsv := range page {
 			v.reservations++
-			if err := s.verifyReservation(ctx, &v, a, r, byReservation[r.ID]); err != nil {
+			if err := verifyReservation(ctx, r, &v, a, rsv, byReservation[rsv.ID]); err != nil {
 				return v, err
 			}
-			if r.State == StateActive {
-				held += r.Reserved
+			if rsv.State == StateActive {
+				held += rsv.Reserved
 			}
 		}
 		if len(page) < PageLimitMax {
@@ -155,7 +151,7 @@ func (s *Service) verifyCustomer(ctx context.Context, c Customer) (customerCheck
 		v.bad("is postpaid, but its account was credited %d (%d pending)", a.CreditsPosted, a.CreditsPending)
 	}
 
-	invoices, err := s.cfg.Store.InvoiceList(ctx, c.ID, InvoicesListMax)
+	invoices, err := r.InvoiceList(ctx, c.ID, InvoicesListMax)
 	if err != nil {
 		return v, err
 	}
@@ -168,9 +164,9 @@ func (s *Service) verifyCustomer(ctx context.Context, c Customer) (customerCheck
 	return v, nil
 }
 
-// verifyReservation checks one reservation of the customer whose account
-// is a; charged is what its charge rows sum to.
-func (s *Service) verifyReservation(ctx context.Context, v *customerCheck, a ledger.Account, r Reservation, charged int64) error {
+// verifyReservation checks reservation r of the customer whose account is
+// a; charged is what its charge rows sum to.
+func verifyReservation(ctx context.Context, rd SnapshotReader, v *customerCheck, a ledger.Account, r Reservation, charged int64) error {
 	if r.Authorized != r.Reserved+r.Charged+r.Released || r.Reserved < 0 || r.Charged < 0 || r.Released < 0 {
 		v.bad("reservation %s: authorized %d is not reserved %d + charged %d + released %d", r.ID, r.Authorized, r.Reserved, r.Charged, r.Released)
 	}
@@ -183,7 +179,7 @@ func (s *Service) verifyReservation(ctx context.Context, v *customerCheck, a led
 	if r.State != StateActive || r.Reserved == 0 {
 		return nil
 	}
-	t, err := s.cfg.Store.TransferByID(ctx, r.HoldTransferID)
+	t, err := rd.TransferByID(ctx, r.HoldTransferID)
 	switch {
 	case apperr.Is(err, apperr.CodeNotFound):
 		v.bad("reservation %s holds %d, but its hold transfer %d is missing", r.ID, r.Reserved, r.HoldTransferID)

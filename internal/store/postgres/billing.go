@@ -141,7 +141,7 @@ func (db *DB) ReservationByReference(ctx context.Context, orgID, ref string) (bi
 }
 
 // ReservationList implements billing.Store.
-func (db *DB) ReservationList(ctx context.Context, f billing.ReservationFilter) ([]billing.Reservation, error) {
+func (r reads) ReservationList(ctx context.Context, f billing.ReservationFilter) ([]billing.Reservation, error) {
 	q := "SELECT " + reservationCols + " FROM billing_reservations WHERE org_id = $1"
 	args := []any{f.OrgID}
 	arg := func(v any) string {
@@ -158,7 +158,7 @@ func (db *DB) ReservationList(ctx context.Context, f billing.ReservationFilter) 
 		q += " AND id < " + arg(f.AfterID)
 	}
 	q += " ORDER BY id DESC LIMIT " + arg(f.Limit)
-	rows, err := db.pool.Query(ctx, q, args...)
+	rows, err := r.q.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list reservations: %w", err)
 	}

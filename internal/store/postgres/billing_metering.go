@@ -61,7 +61,7 @@ func (db *DB) SessionByID(ctx context.Context, id string) (billing.Session, erro
 }
 
 // ChargeList implements billing.Store.
-func (db *DB) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing.Charge, error) {
+func (r reads) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing.Charge, error) {
 	q := "SELECT " + chargeCols + " FROM billing_charges WHERE customer_id = $1 AND id > $2"
 	args := []any{f.CustomerID, f.AfterID}
 	arg := func(v any) string {
@@ -75,7 +75,7 @@ func (db *DB) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing
 		q += " AND created_at < " + arg(f.CreatedBefore)
 	}
 	q += " ORDER BY id LIMIT " + arg(f.Limit)
-	rows, err := db.pool.Query(ctx, q, args...)
+	rows, err := r.q.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list charges: %w", err)
 	}
@@ -83,8 +83,8 @@ func (db *DB) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing
 }
 
 // InvoiceList implements billing.Store.
-func (db *DB) InvoiceList(ctx context.Context, customerID string, limit int) ([]billing.Invoice, error) {
-	rows, err := db.pool.Query(ctx, "SELECT "+invoiceCols+" FROM billing_invoices WHERE customer_id = $1 ORDER BY period DESC LIMIT $2", customerID, limit)
+func (r reads) InvoiceList(ctx context.Context, customerID string, limit int) ([]billing.Invoice, error) {
+	rows, err := r.q.Query(ctx, "SELECT "+invoiceCols+" FROM billing_invoices WHERE customer_id = $1 ORDER BY period DESC LIMIT $2", customerID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list invoices: %w", err)
 	}

@@ -196,8 +196,8 @@ func (db *DB) AssetList(ctx context.Context) ([]money.Asset, error) {
 }
 
 // AccountByID implements ledger.Store. Errors: not_found.
-func (db *DB) AccountByID(ctx context.Context, id int64) (ledger.Account, error) {
-	a, err := scanAccount(db.pool.QueryRow(ctx, sqlAccountByID, id))
+func (r reads) AccountByID(ctx context.Context, id int64) (ledger.Account, error) {
+	a, err := scanAccount(r.q.QueryRow(ctx, sqlAccountByID, id))
 	if err != nil {
 		return a, notFound(err, "account")
 	}
@@ -218,8 +218,8 @@ func (db *DB) AccountList(ctx context.Context, f ledger.AccountFilter) ([]ledger
 }
 
 // TransferByID implements ledger.Store. Errors: not_found.
-func (db *DB) TransferByID(ctx context.Context, id int64) (ledger.Transfer, error) {
-	t, err := scanTransfer(db.pool.QueryRow(ctx, sqlTransferByID, id))
+func (r reads) TransferByID(ctx context.Context, id int64) (ledger.Transfer, error) {
+	t, err := scanTransfer(r.q.QueryRow(ctx, sqlTransferByID, id))
 	if err != nil {
 		return t, notFound(err, "transfer")
 	}

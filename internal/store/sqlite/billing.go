@@ -158,7 +158,7 @@ func (db *DB) ReservationByReference(ctx context.Context, orgID, ref string) (bi
 }
 
 // ReservationList implements billing.Store.
-func (db *DB) ReservationList(ctx context.Context, f billing.ReservationFilter) ([]billing.Reservation, error) {
+func (r reads) ReservationList(ctx context.Context, f billing.ReservationFilter) ([]billing.Reservation, error) {
 	q := "SELECT " + reservationCols + " FROM billing_reservations WHERE org_id = ?"
 	args := []any{f.OrgID}
 	if f.CustomerID != "" {
@@ -173,7 +173,7 @@ func (db *DB) ReservationList(ctx context.Context, f billing.ReservationFilter) 
 		q += " AND id < ?"
 		args = append(args, f.AfterID)
 	}
-	rows, err := db.read.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", append(args, f.Limit)...)
+	rows, err := r.q.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", append(args, f.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list reservations: %w", err)
 	}

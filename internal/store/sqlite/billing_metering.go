@@ -58,7 +58,7 @@ func (db *DB) SessionByID(ctx context.Context, id string) (billing.Session, erro
 }
 
 // ChargeList implements billing.Store.
-func (db *DB) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing.Charge, error) {
+func (r reads) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing.Charge, error) {
 	q := "SELECT " + chargeCols + " FROM billing_charges WHERE customer_id = ? AND id > ?"
 	args := []any{f.CustomerID, f.AfterID}
 	if !f.CreatedFrom.IsZero() {
@@ -69,7 +69,7 @@ func (db *DB) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing
 		q += " AND created_at < ?"
 		args = append(args, micros(f.CreatedBefore))
 	}
-	rows, err := db.read.QueryContext(ctx, q+" ORDER BY id LIMIT ?", append(args, f.Limit)...)
+	rows, err := r.q.QueryContext(ctx, q+" ORDER BY id LIMIT ?", append(args, f.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list charges: %w", err)
 	}
@@ -77,8 +77,8 @@ func (db *DB) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing
 }
 
 // InvoiceList implements billing.Store.
-func (db *DB) InvoiceList(ctx context.Context, customerID string, limit int) ([]billing.Invoice, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+invoiceCols+" FROM billing_invoices WHERE customer_id = ? ORDER BY period DESC LIMIT ?", customerID, limit)
+func (r reads) InvoiceList(ctx context.Context, customerID string, limit int) ([]billing.Invoice, error) {
+	rows, err := r.q.QueryContext(ctx, "SELECT "+invoiceCols+" FROM billing_invoices WHERE customer_id = ? ORDER BY period DESC LIMIT ?", customerID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list invoices: %w", err)
 	}

@@ -238,8 +238,8 @@ func encodeMetadata(m map[string]string) (sql.NullString, error) {
 }
 
 // AccountByID implements ledger.Store.
-func (db *DB) AccountByID(ctx context.Context, id int64) (ledger.Account, error) {
-	a, err := scanAccount(db.read.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE id = ?", id))
+func (r reads) AccountByID(ctx context.Context, id int64) (ledger.Account, error) {
+	a, err := scanAccount(r.q.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE id = ?", id))
 	if err != nil {
 		return a, notFound(err, "account")
 	}
@@ -257,8 +257,8 @@ func (db *DB) AccountList(ctx context.Context, f ledger.AccountFilter) ([]ledger
 }
 
 // TransferByID implements ledger.Store.
-func (db *DB) TransferByID(ctx context.Context, id int64) (ledger.Transfer, error) {
-	t, err := scanTransfer(db.read.QueryRowContext(ctx, "SELECT "+transferCols+" FROM transfers WHERE id = ?", id))
+func (r reads) TransferByID(ctx context.Context, id int64) (ledger.Transfer, error) {
+	t, err := scanTransfer(r.q.QueryRowContext(ctx, "SELECT "+transferCols+" FROM transfers WHERE id = ?", id))
 	if err != nil {
 		return t, notFound(err, "transfer")
 	}

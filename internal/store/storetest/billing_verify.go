@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,55 @@ func testBillingVerify(t *testing.T, h Harness) {
 		if rep.Customers != 2 || rep.Reservations != 5 || rep.Charges != 5 || rep.Invoices != 1 {
 			t.Fatalf("checked %+v", rep)
 		}
+	})
+	t.Run("WhileCharging", func(t *testing.T) {
+		// Verify reads each customer from one snapshot: charges and
+		// reservations committed while it runs never look like violations.
+		f, post, _, _ := workload(t)
+		// Pages of charges: Verify's reads of this customer take a while.
+		for i := range 3 * billing.PageLimitMax {
+			if _, err := f.svc.ChargeDirect(f.ctx, provA, billing.DirectChargeParams{CustomerID: post.ID, Amount: 1, Reference: fmt.Sprint("pre-", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan struct{})
+		stopped := make(chan error, 1)
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					stopped <- nil
+					return
+				default:
+				}
+				r, err := f.svc.Reserve(f.ctx, provA, billing.ReserveParams{CustomerID: post.ID, Amount: 3})
+				if err == nil {
+					_, err = f.svc.ChargeDirect(f.ctx, provA, billing.DirectChargeParams{CustomerID: post.ID, Amount: 1, Reference: fmt.Sprint("load-", i)})
+				}
+				if err == nil {
+					_, _, err = f.svc.Charge(f.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 2, Reference: fmt.Sprint("load-r-", i), Final: true})
+				}
+				if err != nil {
+					stopped <- err
+					return
+				}
+			}
+		}()
+		for range 20 {
+			rep, err := f.svc.Verify(f.ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Violations) != 0 {
+				close(done)
+				t.Fatalf("violations while charging: %q", rep.Violations)
+			}
+		}
+		close(done)
+		if err := <-stopped; err != nil {
+			t.Fatal(err)
+		}
+		f.billingVerifyClean()
 	})
 	t.Run("ReservationChargedTampered", func(t *testing.T) {
 		f, _, _, live := workload(t)

@@ -89,6 +89,11 @@ type Actor struct {
 // OrgActor is an organization acting through its API key.
 func OrgActor(orgID string) Actor { return Actor{Kind: ActorOrg, ID: orgID} }
 
+// isOrg reports whether a is an organization, named: an organization actor
+// without an id acts for nobody (an empty organization id means every
+// organization to some store reads, such as CustomerList).
+func (a Actor) isOrg() bool { return a.Kind == ActorOrg && a.ID != "" }
+
 // The system's actors: the sweeps, in the audit log as actor type system.
 var (
 	actorExpiry     = Actor{Kind: ActorSystem, ID: "billing_expiry"}

@@ -77,7 +77,7 @@ func ParsePeriod(period string) (start, end time.Time, err error) {
 // Errors: forbidden, invalid (period; a prepaid customer), not_found,
 // period_open.
 func (s *Service) ClosePeriod(ctx context.Context, actor Actor, customerID, period string) (Invoice, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return Invoice{}, forbidden()
 	}
 	inv, _, err := s.closePeriod(ctx, actor, customerID, period, false)

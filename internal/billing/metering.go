@@ -80,7 +80,7 @@ func (c *change) notInSession() error {
 // onSession runs rule on session id with its customer, its reservation and
 // itself locked, in that order, in one transaction.
 func (s *Service) onSession(ctx context.Context, actor Actor, id, action string, rule func(c *change) error) (*change, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return nil, forbidden()
 	}
 	s0, err := s.cfg.Store.SessionByID(ctx, id)
@@ -339,7 +339,7 @@ func (c *change) finish(st SessionState, rst State, kind EventKind) error {
 //
 // Errors: forbidden, not_found.
 func (s *Service) FindSession(ctx context.Context, actor Actor, id string) (Session, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return Session{}, forbidden()
 	}
 	ses, err := s.cfg.Store.SessionByID(ctx, id)

@@ -244,7 +244,7 @@ func (c *change) record(kind EventKind, amount, released int64, ref string, tran
 // onCustomer runs rule on customer id, locked, in one transaction, for
 // an organization acting on its own customer.
 func (s *Service) onCustomer(ctx context.Context, actor Actor, id, action string, rule func(c *change) error) (*change, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return nil, forbidden()
 	}
 	return s.lockCustomer(ctx, actor, id, action, rule)
@@ -276,7 +276,7 @@ func (s *Service) onReservation(ctx context.Context, actor Actor, action string,
 		if err != nil {
 			return err
 		}
-		if actor.Kind == ActorOrg && r0.OrgID != actor.ID {
+		if actor.isOrg() && r0.OrgID != actor.ID {
 			return apperr.NotFound("reservation")
 		}
 		if c.cus, err = c.tx.CustomerForUpdate(c.ctx, r0.CustomerID); err != nil {
@@ -418,7 +418,7 @@ func (s *Service) commit(c *change) error {
 // Errors: forbidden, invalid, conflict (Reference used with other fields;
 // Param names the field).
 func (s *Service) CreateCustomer(ctx context.Context, actor Actor, p CustomerParams) (Customer, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return Customer{}, forbidden()
 	}
 	if err := p.validate(); err != nil {
@@ -699,7 +699,7 @@ func (c *change) increment(amount int64, ref string) error {
 // reservation_closed, reservation_expired, conflict (Reference used for
 // another amount).
 func (s *Service) IncrementReservation(ctx context.Context, actor Actor, authNumber string, p IncrementParams) (Reservation, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return Reservation{}, forbidden()
 	}
 	if err := validAmount("amount", p.Amount); err != nil {
@@ -752,7 +752,7 @@ func (s *Service) IncrementReservation(ctx context.Context, actor Actor, authNum
 // limit_exceeded, reservation_closed, reservation_expired, conflict
 // (Reference used with other fields; Param names the field).
 func (s *Service) Charge(ctx context.Context, actor Actor, authNumber string, p ChargeParams) (Charge, Reservation, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return Charge{}, Reservation{}, forbidden()
 	}
 	if err := validAmount("amount", p.Amount); err != nil {
@@ -884,7 +884,7 @@ func (c *change) end(st State, kind EventKind) error {
 // Errors: forbidden, invalid, not_found, reservation_closed (closed by a
 // final charge), reservation_expired (the sweep released it already).
 func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber string) (Reservation, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return Reservation{}, forbidden()
 	}
 	find, err := byAuthNumber(authNumber)
@@ -1023,7 +1023,7 @@ func (s *Service) ChargeDirect(ctx context.Context, actor Actor, p DirectChargeP
 //
 // Errors: forbidden, not_found.
 func (s *Service) FindCustomerByID(ctx context.Context, actor Actor, id string) (Customer, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return Customer{}, forbidden()
 	}
 	c, err := s.cfg.Store.CustomerByID(ctx, id)
@@ -1040,7 +1040,7 @@ func (s *Service) FindCustomerByID(ctx context.Context, actor Actor, id string) 
 //
 // Errors: forbidden, invalid (limit).
 func (s *Service) FindCustomers(ctx context.Context, actor Actor, f CustomerFilter) ([]Customer, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return nil, forbidden()
 	}
 	if f.Limit < 1 || f.Limit > PageLimitMax {
@@ -1078,7 +1078,7 @@ func (s *Service) FindBalance(ctx context.Context, actor Actor, customerID strin
 //
 // Errors: forbidden, invalid, not_found.
 func (s *Service) FindReservation(ctx context.Context, actor Actor, q ReservationLookup) (ReservationStatus, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return ReservationStatus{}, forbidden()
 	}
 	var r Reservation
@@ -1116,7 +1116,7 @@ func (s *Service) FindReservation(ctx context.Context, actor Actor, q Reservatio
 //
 // Errors: forbidden, invalid (limit).
 func (s *Service) FindReservations(ctx context.Context, actor Actor, f ReservationFilter) ([]Reservation, error) {
-	if actor.Kind != ActorOrg {
+	if !actor.isOrg() {
 		return nil, forbidden()
 	}
 	if f.Limit < 1 || f.Limit > PageLimitMax {

@@ -200,6 +200,11 @@ func testBilling(t *testing.T, h Harness) {
 	t.Run("Customers", func(t *testing.T) {
 		f := newBillingFixture(t, h)
 		c := f.customer("cust-1", billing.Postpaid, 10000)
+		// An organization actor without an id acts for nobody: the store
+		// reads an empty organization id as every organization.
+		if cs, err := f.svc.FindCustomers(f.ctx, billing.OrgActor(""), billing.CustomerFilter{Limit: 10}); !apperr.Is(err, apperr.CodeForbidden) || len(cs) != 0 {
+			t.Fatalf("customers of an organization without an id: %v, %v", cs, err)
+		}
 		if !strings.HasPrefix(c.ID, "cus_") || c.Version != 1 || c.AccountID == 0 || c.OrgID != provA.ID {
 			t.Fatalf("created %+v", c)
 		}

@@ -72,6 +72,7 @@ const commitTimeout = 30 * time.Second
 
 // DB is an open PostgreSQL store.
 type DB struct {
+	reads // the reads a snapshot serves too (BillingSnapshot), on the pool
 	pool  *pgxpool.Pool
 	group *store.Batcher[*groupOp] // small writes, gathered into one transaction per batch
 	jobs  *river.Client[pgx.Tx]    // inserts River jobs in this adapter's transactions; works none
@@ -98,7 +99,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open pool: %w", err)
 	}
-	db := &DB{pool: pool}
+	db := &DB{reads: reads{pool}, pool: pool}
 	if db.jobs, err = newJobInserter(db); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)

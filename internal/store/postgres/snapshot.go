@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kinko-pay/kinko/internal/billing"
-	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
 // querier is what the reads below need: the pool, or a read-only
@@ -17,35 +16,11 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// reads are the reads that both the store and a snapshot serve.
+// reads are the reads that both the store (DB embeds them) and a
+// snapshot serve.
 type reads struct{ q querier }
 
 var _ billing.SnapshotReader = reads{}
-
-// AccountByID implements ledger.Store. Errors: not_found.
-func (db *DB) AccountByID(ctx context.Context, id int64) (ledger.Account, error) {
-	return reads{db.pool}.AccountByID(ctx, id)
-}
-
-// TransferByID implements ledger.Store. Errors: not_found.
-func (db *DB) TransferByID(ctx context.Context, id int64) (ledger.Transfer, error) {
-	return reads{db.pool}.TransferByID(ctx, id)
-}
-
-// ReservationList implements billing.Store.
-func (db *DB) ReservationList(ctx context.Context, f billing.ReservationFilter) ([]billing.Reservation, error) {
-	return reads{db.pool}.ReservationList(ctx, f)
-}
-
-// ChargeList implements billing.Store.
-func (db *DB) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing.Charge, error) {
-	return reads{db.pool}.ChargeList(ctx, f)
-}
-
-// InvoiceList implements billing.Store.
-func (db *DB) InvoiceList(ctx context.Context, customerID string, limit int) ([]billing.Invoice, error) {
-	return reads{db.pool}.InvoiceList(ctx, customerID, limit)
-}
 
 // BillingSnapshot implements billing.Store: fn's reads run in one
 // read-only REPEATABLE READ transaction, so they all see one snapshot.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/kinko-pay/kinko/internal/billing"
-	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
 // querier is what the reads below need: the read pool, or one connection
@@ -16,35 +15,11 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// reads are the reads that both the store and a snapshot serve.
+// reads are the reads that both the store (DB embeds them) and a
+// snapshot serve.
 type reads struct{ q querier }
 
 var _ billing.SnapshotReader = reads{}
-
-// AccountByID implements ledger.Store. Errors: not_found.
-func (db *DB) AccountByID(ctx context.Context, id int64) (ledger.Account, error) {
-	return reads{db.read}.AccountByID(ctx, id)
-}
-
-// TransferByID implements ledger.Store. Errors: not_found.
-func (db *DB) TransferByID(ctx context.Context, id int64) (ledger.Transfer, error) {
-	return reads{db.read}.TransferByID(ctx, id)
-}
-
-// ReservationList implements billing.Store.
-func (db *DB) ReservationList(ctx context.Context, f billing.ReservationFilter) ([]billing.Reservation, error) {
-	return reads{db.read}.ReservationList(ctx, f)
-}
-
-// ChargeList implements billing.Store.
-func (db *DB) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing.Charge, error) {
-	return reads{db.read}.ChargeList(ctx, f)
-}
-
-// InvoiceList implements billing.Store.
-func (db *DB) InvoiceList(ctx context.Context, customerID string, limit int) ([]billing.Invoice, error) {
-	return reads{db.read}.InvoiceList(ctx, customerID, limit)
-}
 
 // BillingSnapshot implements billing.Store: fn's reads run on one read
 // connection inside one transaction, which in WAL mode sees one snapshot

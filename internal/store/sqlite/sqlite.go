@@ -65,6 +65,7 @@ func init() {
 
 // DB is an open SQLite store.
 type DB struct {
+	reads  // the reads a snapshot serves too (BillingSnapshot), on the read pool
 	path   string
 	write  *sql.DB // one connection: SQLite has one writer
 	read   *sql.DB
@@ -110,7 +111,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	db := &DB{path: path, write: write, read: read}
+	db := &DB{reads: reads{read}, path: path, write: write, read: read}
 	db.group = newGroupWriter(db)
 	if db.jobs, err = newInsertClient(db.write); err != nil {
 		db.Close()

@@ -111,6 +111,12 @@ type ReservationQuery struct {
 	State    string
 }
 
+// ChargeQuery selects a page of a customer's charges, oldest first.
+type ChargeQuery struct {
+	ListParams
+	CreatedFrom, CreatedBefore time.Time // zero: no bound
+}
+
 // ChargeParams charges against a reservation.
 type ChargeParams struct {
 	Amount            Money  `json:"amount"`
@@ -510,6 +516,21 @@ func (c *Client) CloseInvoicePeriod(ctx context.Context, customer, period string
 	}{period}
 	res, err := c.do(ctx, http.MethodPost, billingCustomerPath(customer, "invoices"), nil, body, &out, opts...)
 	return out, res, err
+}
+
+// ListBillingCharges lists a customer's charges, oldest first; a charge's
+// Reservation is nil in the list (its AuthNumber names it).
+func (c *Client) ListBillingCharges(ctx context.Context, customer string, q ChargeQuery) (Page[BillingCharge], error) {
+	v := q.ListParams.query()
+	if !q.CreatedFrom.IsZero() {
+		v.Set("created_from", q.CreatedFrom.Format(time.RFC3339Nano))
+	}
+	if !q.CreatedBefore.IsZero() {
+		v.Set("created_before", q.CreatedBefore.Format(time.RFC3339Nano))
+	}
+	var out Page[BillingCharge]
+	_, err := c.do(ctx, http.MethodGet, billingCustomerPath(customer, "charges"), v, nil, &out)
+	return out, err
 }
 
 // ListInvoices lists a customer's invoices, newest period first (at most

@@ -94,3 +94,47 @@ func (s *Server) createBillingCharge(w http.ResponseWriter, r *http.Request, p a
 	}
 	return writeJSON(w, http.StatusCreated, toBillingCharge(c, cus.Currency, nil))
 }
+
+// listBillingCharges lists a customer's charges, oldest first (as a
+// statement reads), optionally created in [created_from, created_before).
+// In the list a charge's reservation is not expanded (null): auth_number
+// names it.
+func (s *Server) listBillingCharges(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	svc, id, err := s.onBillingCustomer(r, p, false)
+	if err != nil {
+		return err
+	}
+	limit, after, err := textPageParams(r, prefixCharge)
+	if err != nil {
+		return err
+	}
+	f := billing.ChargeFilter{CustomerID: id}
+	for _, b := range []struct {
+		param string
+		dst   *time.Time
+	}{{"created_from", &f.CreatedFrom}, {"created_before", &f.CreatedBefore}} {
+		if v := r.URL.Query().Get(b.param); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return invalid(b.param, "an RFC 3339 time")
+			}
+			*b.dst = t
+		}
+	}
+	cus, err := svc.FindCustomerByID(r.Context(), billingActor(p), id)
+	if err != nil {
+		return err
+	}
+	cs, err := fetchPage(limit, after, func(c billing.Charge) string { return c.ID }, func(after string, n int) ([]billing.Charge, error) {
+		f.AfterID, f.Limit = after, n
+		return svc.FindCharges(r.Context(), billingActor(p), f)
+	})
+	if err != nil {
+		return err
+	}
+	out := make([]billingChargeJSON, len(cs))
+	for i, c := range cs {
+		out[i] = toBillingCharge(c, cus.Currency, nil)
+	}
+	return writeJSON(w, http.StatusOK, newList(out, limit))
+}

@@ -1050,6 +1050,23 @@ func (s *Service) FindCustomers(ctx context.Context, actor Actor, f CustomerFilt
 	return s.cfg.Store.CustomerList(ctx, f)
 }
 
+// FindCharges returns a page of one of the acting organization's
+// customers' charges, oldest first (ids sort by creation), after
+// f.AfterID, created in [f.CreatedFrom, f.CreatedBefore) where set.
+//
+// Errors: forbidden, invalid (limit), not_found.
+func (s *Service) FindCharges(ctx context.Context, actor Actor, f ChargeFilter) ([]Charge, error) {
+	if f.Limit < 1 || f.Limit > PageLimitMax {
+		return nil, apperr.Invalid("limit", "between 1 and %d", PageLimitMax)
+	}
+	c, err := s.FindCustomerByID(ctx, actor, f.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	f.CustomerID = c.ID
+	return s.cfg.Store.ChargeList(ctx, f)
+}
+
 // FindBalance answers a balance inquiry: what the customer has used,
 // holds and may still use, and, for a proposed amount (0: none), what
 // would remain after it.

@@ -359,6 +359,35 @@ func billingEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		if err != nil || len(page.Data) != 2 || !page.HasMore {
 			t.Fatalf("customers page: %+v %v", page, err)
 		}
+		// The customer's charges, page by page, add up to what it used.
+		var charges []client.BillingCharge
+		for after := ""; ; {
+			pg, err := a.ListBillingCharges(ctx, post.ID, client.ChargeQuery{ListParams: client.ListParams{Limit: 2, StartingAfter: after}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			charges = append(charges, pg.Data...)
+			if !pg.HasMore {
+				break
+			}
+			after = pg.Data[len(pg.Data)-1].ID
+		}
+		var sum int64
+		for i, ch := range charges {
+			sum += ch.Amount.Amount
+			if ch.Reservation != nil || ch.Customer != post.ID || (i > 0 && ch.ID <= charges[i-1].ID) {
+				t.Fatalf("charge %d in the list: %+v", i, ch)
+			}
+		}
+		if bal, err := a.GetBillingBalance(ctx, post.ID, 0); err != nil || len(charges) < 3 || sum != bal.Used.Amount {
+			t.Fatalf("%d charges sum to %d; balance %+v, %v", len(charges), sum, bal, err)
+		}
+		if pg, err := a.ListBillingCharges(ctx, post.ID, client.ChargeQuery{CreatedBefore: charges[0].CreatedAt}); err != nil || len(pg.Data) != 0 {
+			t.Fatalf("charges before the first: %+v %v", pg, err)
+		}
+		if _, err := e.b.ListBillingCharges(ctx, post.ID, client.ChargeQuery{}); client.CodeOf(err) != "not_found" {
+			t.Fatalf("another provider lists the charges: %v", err)
+		}
 		rs, err := a.ListReservations(ctx, client.ReservationQuery{Customer: post.ID, State: client.ReservationExpired})
 		if err != nil || len(rs.Data) != 1 || rs.Data[0].Reference != "short" {
 			t.Fatalf("expired reservations: %+v %v", rs, err)

@@ -448,6 +448,19 @@ func (c *Client) StartSession(ctx context.Context, p SessionParams, opts ...Call
 	return out, res, err
 }
 
+// ListSessions lists one customer's sessions, newest first; state "" for
+// every state.
+func (c *Client) ListSessions(ctx context.Context, customer, state string, q ListParams) (Page[BillingSession], error) {
+	v := q.query()
+	v.Set("customer", customer)
+	if state != "" {
+		v.Set("state", state)
+	}
+	var out Page[BillingSession]
+	_, err := c.do(ctx, http.MethodGet, "/v1/billing/sessions", v, nil, &out)
+	return out, err
+}
+
 // GetSession reads one session.
 func (c *Client) GetSession(ctx context.Context, id string) (BillingSession, error) {
 	var out BillingSession

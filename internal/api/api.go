@@ -217,6 +217,7 @@ func (s *Server) Routes() []Route {
 		{"POST", "/v1/billing/reservations/{auth_number}/charges", s.chargeReservation},
 		{"POST", "/v1/billing/charges", s.createBillingCharge},
 		{"GET", "/v1/billing/customers/{id}/charges", s.listBillingCharges},
+		{"GET", "/v1/billing/sessions", s.listSessions},
 		{"POST", "/v1/billing/sessions", s.startSession},
 		{"GET", "/v1/billing/sessions/{id}", s.getSession},
 		{"POST", "/v1/billing/sessions/{id}/usage", s.reportUsage},

@@ -182,3 +182,37 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, p auth.Princ
 	}
 	return writeJSON(w, http.StatusOK, toSession(ses))
 }
+
+// listSessions lists one customer's metered sessions (customer is
+// required), newest first, optionally in one state.
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	svc, err := s.billingService(p, false)
+	if err != nil {
+		return err
+	}
+	limit, after, err := textPageParams(r, prefixSession)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := billing.SessionFilter{State: billing.SessionState(q.Get("state"))}
+	v := q.Get("customer")
+	if v == "" {
+		return invalid("customer", "sessions are listed by customer: give customer")
+	}
+	if f.CustomerID, err = parseTextID(prefixCustomer, v, "customer"); err != nil {
+		return err
+	}
+	ss, err := fetchPage(limit, after, func(x billing.Session) string { return x.ID }, func(after string, n int) ([]billing.Session, error) {
+		f.AfterID, f.Limit = after, n
+		return svc.FindSessions(r.Context(), billingActor(p), f)
+	})
+	if err != nil {
+		return renameParam(err, map[string]string{"customer_id": "customer"})
+	}
+	out := make([]sessionJSON, len(ss))
+	for i, x := range ss {
+		out[i] = toSession(x)
+	}
+	return writeJSON(w, http.StatusOK, newList(out, limit))
+}

@@ -481,7 +481,7 @@ func TestOpenAPISchemasMatchTheGoJSON(t *testing.T) {
 		"ReservationEvent": reservationEventJSON{}, "BillingCharge": billingChargeJSON{},
 		"BillingSession": sessionJSON{}, "BillingUsageReport": usageReportJSON{},
 		"BillingStatement": statementJSON{}, "BillingStatementRow": statementRowJSON{},
-		"BillingInvoice": invoiceJSON{}, "BillingInvoiceList": list[invoiceJSON]{}, "BillingChargeList": list[billingChargeJSON]{},
+		"BillingInvoice": invoiceJSON{}, "BillingInvoiceList": list[invoiceJSON]{}, "BillingChargeList": list[billingChargeJSON]{}, "BillingSessionList": list[sessionJSON]{},
 	}
 	requests := map[string]any{
 		"AccountCreate": accountCreate{}, "AssetCreate": assetCreate{}, "TransferCreate": transferCreate{},

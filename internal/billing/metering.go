@@ -351,3 +351,23 @@ func (s *Service) FindSession(ctx context.Context, actor Actor, id string) (Sess
 	}
 	return ses, nil
 }
+
+// FindSessions returns a page of the sessions of one of the acting
+// organization's customers, newest first, optionally in one state.
+//
+// Errors: forbidden, invalid (customer, state, limit).
+func (s *Service) FindSessions(ctx context.Context, actor Actor, f SessionFilter) ([]Session, error) {
+	if !actor.isOrg() {
+		return nil, forbidden()
+	}
+	switch {
+	case f.CustomerID == "":
+		return nil, apperr.Invalid("customer_id", "sessions are listed by customer")
+	case f.State != "" && f.State != SessionActive && f.State != SessionEnded && f.State != SessionExpired:
+		return nil, apperr.Invalid("state", "unknown state %q", f.State)
+	case f.Limit < 1 || f.Limit > PageLimitMax:
+		return nil, apperr.Invalid("limit", "between 1 and %d", PageLimitMax)
+	}
+	f.OrgID = actor.ID
+	return s.cfg.Store.SessionList(ctx, f)
+}

@@ -95,6 +95,15 @@ func (s Session) ThresholdAmount() int64 {
 	return max(1, s.Quota/100*int64(s.ThresholdPercent)+s.Quota%100*int64(s.ThresholdPercent)/100)
 }
 
+// SessionFilter selects one page of a customer's sessions, newest first.
+type SessionFilter struct {
+	OrgID      string // set by the service from the actor
+	CustomerID string // required
+	State      SessionState
+	AfterID    string // cursor: ids sort by creation
+	Limit      int
+}
+
 // UsageReport is one accepted report, as it was answered.
 type UsageReport struct {
 	SessionID string

@@ -144,6 +144,9 @@ type Store interface {
 
 	// SessionByID reads a session. Errors: not_found.
 	SessionByID(ctx context.Context, id string) (Session, error)
+	// SessionList returns a page of f.OrgID's sessions of f.CustomerID,
+	// newest first.
+	SessionList(ctx context.Context, f SessionFilter) ([]Session, error)
 	// ChargeList returns a page of a customer's charges, oldest first.
 	ChargeList(ctx context.Context, f ChargeFilter) ([]Charge, error)
 	// InvoiceList returns a customer's invoices, newest period first, up

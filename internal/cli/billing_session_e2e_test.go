@@ -173,6 +173,16 @@ func billingSessionEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		if again, err := a.EndSession(ctx, ses.ID); err != nil || again != ended {
 			t.Fatalf("end again: %+v %v; want %+v", again, err, ended)
 		}
+		// The customer's sessions: this one, ended; another provider lists none.
+		if pg, err := a.ListSessions(ctx, cus.ID, "ended", client.ListParams{}); err != nil || len(pg.Data) != 1 || pg.Data[0] != ended {
+			t.Fatalf("ended sessions: %+v %v", pg, err)
+		}
+		if pg, err := a.ListSessions(ctx, cus.ID, "active", client.ListParams{}); err != nil || len(pg.Data) != 0 {
+			t.Fatalf("active sessions: %+v %v", pg, err)
+		}
+		if pg, err := b.ListSessions(ctx, cus.ID, "", client.ListParams{}); err != nil || len(pg.Data) != 0 {
+			t.Fatalf("another provider's list: %+v %v", pg, err)
+		}
 		// The session's events carry it as the API shows it; the repeated
 		// end wrote none.
 		for _, typ := range []string{client.EventBillingSessionStarted, client.EventBillingSessionToppedUp, client.EventBillingSessionEnded} {

@@ -60,6 +60,28 @@ func (db *DB) SessionByID(ctx context.Context, id string) (billing.Session, erro
 	return x, nil
 }
 
+// SessionList implements billing.Store.
+func (db *DB) SessionList(ctx context.Context, f billing.SessionFilter) ([]billing.Session, error) {
+	q := "SELECT " + meterSessionCols + " FROM billing_sessions WHERE org_id = $1 AND customer_id = $2"
+	args := []any{f.OrgID, f.CustomerID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.State != "" {
+		q += " AND state = " + arg(string(f.State))
+	}
+	if f.AfterID != "" {
+		q += " AND id < " + arg(f.AfterID)
+	}
+	q += " ORDER BY id DESC LIMIT " + arg(f.Limit)
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list sessions: %w", err)
+	}
+	return collect(rows, scanMeterSession)
+}
+
 // ChargeList implements billing.Store.
 func (r reads) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing.Charge, error) {
 	q := "SELECT " + chargeCols + " FROM billing_charges WHERE customer_id = $1 AND id > $2"

@@ -57,6 +57,25 @@ func (db *DB) SessionByID(ctx context.Context, id string) (billing.Session, erro
 	return x, nil
 }
 
+// SessionList implements billing.Store.
+func (db *DB) SessionList(ctx context.Context, f billing.SessionFilter) ([]billing.Session, error) {
+	q := "SELECT " + meterSessionCols + " FROM billing_sessions WHERE org_id = ? AND customer_id = ?"
+	args := []any{f.OrgID, f.CustomerID}
+	if f.State != "" {
+		q += " AND state = ?"
+		args = append(args, string(f.State))
+	}
+	if f.AfterID != "" {
+		q += " AND id < ?"
+		args = append(args, f.AfterID)
+	}
+	rows, err := db.read.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", append(args, f.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list sessions: %w", err)
+	}
+	return collect(rows, scanMeterSession, "sqlite: scan session")
+}
+
 // ChargeList implements billing.Store.
 func (r reads) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billing.Charge, error) {
 	q := "SELECT " + chargeCols + " FROM billing_charges WHERE customer_id = ? AND id > ?"

@@ -186,6 +186,19 @@ func testBillingMetering(t *testing.T, h Harness) {
 			t.Fatalf("ended event data %v", d)
 		}
 		f.wantEvents(t, "billing.reservation.created", 0)
+		// Lists: by customer, by state; another provider sees none.
+		for _, q := range []struct {
+			actor billing.Actor
+			state billing.SessionState
+			want  int
+		}{{provA, "", 1}, {provA, billing.SessionEnded, 1}, {provA, billing.SessionActive, 0}, {provB, "", 0}} {
+			list, err := f.svc.FindSessions(f.ctx, q.actor, billing.SessionFilter{CustomerID: c.ID, State: q.state, Limit: 10})
+			if err != nil || len(list) != q.want || (q.want == 1 && list[0].ID != ses.ID) {
+				t.Fatalf("sessions of %s in state %q: %+v, %v", q.actor.ID, q.state, list, err)
+			}
+		}
+		_, err = f.svc.FindSessions(f.ctx, provA, billing.SessionFilter{Limit: 10})
+		wantErrParam(t, err, apperr.CodeInvalid, "customer_id")
 		f.verifyClean()
 	})
 

@@ -140,25 +140,32 @@ func (db *DB) ReservationByReference(ctx context.Context, orgID, ref string) (bi
 	return db.reservationBy(ctx, "org_id = $1 AND reference = $2 AND reference <> ''", orgID, ref)
 }
 
+// orgPage is one page of an organization's rows of table (reservations,
+// sessions), newest first: of one customer and in one state where they are
+// not "", after the cursor afterID where it is not "".
+type orgPage struct {
+	table, cols                       string
+	orgID, customerID, state, afterID string
+	limit                             int
+}
+
+func (p orgPage) query(ctx context.Context, q querier) (pgx.Rows, error) {
+	stmt := "SELECT " + p.cols + " FROM " + p.table + " WHERE org_id = $1"
+	args := []any{p.orgID}
+	for _, c := range []struct{ col, v string }{{"customer_id =", p.customerID}, {"state =", p.state}, {"id <", p.afterID}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			stmt += " AND " + c.col + " $" + strconv.Itoa(len(args))
+		}
+	}
+	args = append(args, p.limit)
+	return q.Query(ctx, stmt+" ORDER BY id DESC LIMIT $"+strconv.Itoa(len(args)), args...)
+}
+
 // ReservationList implements billing.Store.
 func (r reads) ReservationList(ctx context.Context, f billing.ReservationFilter) ([]billing.Reservation, error) {
-	q := "SELECT " + reservationCols + " FROM billing_reservations WHERE org_id = $1"
-	args := []any{f.OrgID}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.CustomerID != "" {
-		q += " AND customer_id = " + arg(f.CustomerID)
-	}
-	if f.State != "" {
-		q += " AND state = " + arg(string(f.State))
-	}
-	if f.AfterID != "" {
-		q += " AND id < " + arg(f.AfterID)
-	}
-	q += " ORDER BY id DESC LIMIT " + arg(f.Limit)
-	rows, err := r.q.Query(ctx, q, args...)
+	rows, err := orgPage{table: "billing_reservations", cols: reservationCols, orgID: f.OrgID, customerID: f.CustomerID,
+		state: string(f.State), afterID: f.AfterID, limit: f.Limit}.query(ctx, r.q)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list reservations: %w", err)
 	}

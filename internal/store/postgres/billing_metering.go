@@ -62,20 +62,8 @@ func (db *DB) SessionByID(ctx context.Context, id string) (billing.Session, erro
 
 // SessionList implements billing.Store.
 func (db *DB) SessionList(ctx context.Context, f billing.SessionFilter) ([]billing.Session, error) {
-	q := "SELECT " + meterSessionCols + " FROM billing_sessions WHERE org_id = $1 AND customer_id = $2"
-	args := []any{f.OrgID, f.CustomerID}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.State != "" {
-		q += " AND state = " + arg(string(f.State))
-	}
-	if f.AfterID != "" {
-		q += " AND id < " + arg(f.AfterID)
-	}
-	q += " ORDER BY id DESC LIMIT " + arg(f.Limit)
-	rows, err := db.pool.Query(ctx, q, args...)
+	rows, err := orgPage{table: "billing_sessions", cols: meterSessionCols, orgID: f.OrgID, customerID: f.CustomerID,
+		state: string(f.State), afterID: f.AfterID, limit: f.Limit}.query(ctx, db.pool)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list sessions: %w", err)
 	}

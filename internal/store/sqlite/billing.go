@@ -157,23 +157,31 @@ func (db *DB) ReservationByReference(ctx context.Context, orgID, ref string) (bi
 	return db.reservationBy(ctx, "org_id = ? AND reference = ? AND reference <> ''", orgID, ref)
 }
 
+// orgPage is one page of an organization's rows of table (reservations,
+// sessions), newest first: of one customer and in one state where they are
+// not "", after the cursor afterID where it is not "".
+type orgPage struct {
+	table, cols                       string
+	orgID, customerID, state, afterID string
+	limit                             int
+}
+
+func (p orgPage) query(ctx context.Context, q querier) (*sql.Rows, error) {
+	stmt := "SELECT " + p.cols + " FROM " + p.table + " WHERE org_id = ?"
+	args := []any{p.orgID}
+	for _, c := range []struct{ cond, v string }{{" AND customer_id = ?", p.customerID}, {" AND state = ?", p.state}, {" AND id < ?", p.afterID}} {
+		if c.v != "" {
+			stmt += c.cond
+			args = append(args, c.v)
+		}
+	}
+	return q.QueryContext(ctx, stmt+" ORDER BY id DESC LIMIT ?", append(args, p.limit)...)
+}
+
 // ReservationList implements billing.Store.
 func (r reads) ReservationList(ctx context.Context, f billing.ReservationFilter) ([]billing.Reservation, error) {
-	q := "SELECT " + reservationCols + " FROM billing_reservations WHERE org_id = ?"
-	args := []any{f.OrgID}
-	if f.CustomerID != "" {
-		q += " AND customer_id = ?"
-		args = append(args, f.CustomerID)
-	}
-	if f.State != "" {
-		q += " AND state = ?"
-		args = append(args, string(f.State))
-	}
-	if f.AfterID != "" {
-		q += " AND id < ?"
-		args = append(args, f.AfterID)
-	}
-	rows, err := r.q.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", append(args, f.Limit)...)
+	rows, err := orgPage{table: "billing_reservations", cols: reservationCols, orgID: f.OrgID, customerID: f.CustomerID,
+		state: string(f.State), afterID: f.AfterID, limit: f.Limit}.query(ctx, r.q)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list reservations: %w", err)
 	}

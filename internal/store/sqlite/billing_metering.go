@@ -59,17 +59,8 @@ func (db *DB) SessionByID(ctx context.Context, id string) (billing.Session, erro
 
 // SessionList implements billing.Store.
 func (db *DB) SessionList(ctx context.Context, f billing.SessionFilter) ([]billing.Session, error) {
-	q := "SELECT " + meterSessionCols + " FROM billing_sessions WHERE org_id = ? AND customer_id = ?"
-	args := []any{f.OrgID, f.CustomerID}
-	if f.State != "" {
-		q += " AND state = ?"
-		args = append(args, string(f.State))
-	}
-	if f.AfterID != "" {
-		q += " AND id < ?"
-		args = append(args, f.AfterID)
-	}
-	rows, err := db.read.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", append(args, f.Limit)...)
+	rows, err := orgPage{table: "billing_sessions", cols: meterSessionCols, orgID: f.OrgID, customerID: f.CustomerID,
+		state: string(f.State), afterID: f.AfterID, limit: f.Limit}.query(ctx, db.read)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list sessions: %w", err)
 	}

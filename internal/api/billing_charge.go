@@ -109,25 +109,14 @@ func (s *Server) listBillingCharges(w http.ResponseWriter, r *http.Request, p au
 		return err
 	}
 	f := billing.ChargeFilter{CustomerID: id}
-	for _, b := range []struct {
-		param string
-		dst   *time.Time
-	}{{"created_from", &f.CreatedFrom}, {"created_before", &f.CreatedBefore}} {
-		if v := r.URL.Query().Get(b.param); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return invalid(b.param, "an RFC 3339 time")
-			}
-			*b.dst = t
-		}
-	}
-	cus, err := svc.FindCustomerByID(r.Context(), billingActor(p), id)
-	if err != nil {
+	if err := queryTimes(r, queryTime{"created_from", &f.CreatedFrom}, queryTime{"created_before", &f.CreatedBefore}); err != nil {
 		return err
 	}
-	cs, err := fetchPage(limit, after, func(c billing.Charge) string { return c.ID }, func(after string, n int) ([]billing.Charge, error) {
+	var cus billing.Customer // read with each page: the currency of its amounts
+	cs, err := fetchPage(limit, after, func(c billing.Charge) string { return c.ID }, func(after string, n int) (cs []billing.Charge, err error) {
 		f.AfterID, f.Limit = after, n
-		return svc.FindCharges(r.Context(), billingActor(p), f)
+		cus, cs, err = svc.FindCharges(r.Context(), billingActor(p), f)
+		return cs, err
 	})
 	if err != nil {
 		return err

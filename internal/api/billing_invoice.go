@@ -29,12 +29,10 @@ func toInvoice(inv billing.Invoice) invoiceJSON {
 }
 
 // InvoiceEventData renders inv as GET /v1/billing/customers/{id}/invoices
-// lists it, for billing.invoice.created (billing.InvoiceEventEncoder).
+// lists it, for billing.invoice.created (billing.EventEncoder).
 func (EventEncoder) InvoiceEventData(inv billing.Invoice) []byte {
 	return eventData(toInvoice(inv))
 }
-
-var _ billing.InvoiceEventEncoder = EventEncoder{}
 
 // invoiceCreate is the body of POST /v1/billing/customers/{id}/invoices.
 type invoiceCreate struct {

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 )
@@ -84,4 +85,26 @@ func pageLimit(r *http.Request) (int, error) {
 		return 0, apperr.Invalid("limit", "limit must be an integer between 1 and %d", PageLimitMax)
 	}
 	return limit, nil
+}
+
+// queryTime is an optional RFC 3339 time of the query, read into dst.
+type queryTime struct {
+	param string
+	dst   *time.Time
+}
+
+// queryTimes reads each of ts that the query gives; a malformed one is
+// invalid, naming it.
+func queryTimes(r *http.Request, ts ...queryTime) error {
+	for _, t := range ts {
+		v := r.URL.Query().Get(t.param)
+		if v == "" {
+			continue
+		}
+		var err error
+		if *t.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return invalid(t.param, "%s must be an RFC 3339 time, e.g. 2026-01-02T03:04:05Z", t.param)
+		}
+	}
+	return nil
 }

@@ -295,15 +295,8 @@ func (s *Server) listTransfers(w http.ResponseWriter, r *http.Request, p auth.Pr
 			return err
 		}
 	}
-	for _, f := range []struct {
-		param string
-		dst   *time.Time
-	}{{"created_gte", &q.CreatedFrom}, {"created_lt", &q.CreatedBefore}} {
-		if v := r.URL.Query().Get(f.param); v != "" {
-			if *f.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
-				return invalid(f.param, "%s must be an RFC 3339 time, e.g. 2026-01-02T03:04:05Z", f.param)
-			}
-		}
+	if err := queryTimes(r, queryTime{"created_gte", &q.CreatedFrom}, queryTime{"created_lt", &q.CreatedBefore}); err != nil {
+		return err
 	}
 	ts, err := s.cfg.Ledger.FindTransfers(r.Context(), q)
 	if err != nil {

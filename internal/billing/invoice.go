@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -34,26 +33,6 @@ type Invoice struct {
 	PeriodStart time.Time
 	PeriodEnd   time.Time // exclusive: the first instant of the next month
 	ClosedAt    time.Time
-}
-
-// InvoiceEventEncoder renders an invoice as its event's data. An
-// EventEncoder that also implements it decides the shape; otherwise the
-// invoice is written as {"object": {...}} with snake_case fields.
-type InvoiceEventEncoder interface {
-	InvoiceEventData(Invoice) []byte
-}
-
-func invoiceEventData(enc EventEncoder, inv Invoice) []byte {
-	if e, ok := enc.(InvoiceEventEncoder); ok {
-		return e.InvoiceEventData(inv)
-	}
-	b, _ := json.Marshal(map[string]any{"object": map[string]any{
-		"object": "billing_invoice", "id": inv.ID, "customer_id": inv.CustomerID, "period": inv.Period,
-		"total": map[string]any{"amount": inv.Total, "currency": inv.Currency}, "count": inv.Count,
-		"period_start": inv.PeriodStart.Format(time.RFC3339), "period_end": inv.PeriodEnd.Format(time.RFC3339),
-		"closed_at": inv.ClosedAt.Format(time.RFC3339Nano),
-	}})
-	return b
 }
 
 // ParsePeriod reads a month "YYYY-MM" and returns its first instant and the

@@ -100,13 +100,12 @@ type ReserveParams struct {
 	// the same fields returns the first reservation.
 	Reference        string
 	ExpiresInSeconds int64 // 0: ExpiresInSecondsDefault
-	// RequestKey is the Idempotency-Key of the request that asks, if any
-	// (see RequestKeyRetention).
-	// Without a Reference, a repeat with the same key and fields returns
-	// the first reservation, as a Reference would: a retry whose
-	// idempotency record was lost (a crash between the reservation's
-	// commit and the record, or a record past its retention) then holds
-	// nothing more. Ignored when Reference is set.
+	// RequestKey is the Idempotency-Key of the request that asks, if any.
+	// Without a Reference, a repeat with the same key and fields within
+	// RequestKeyRetention returns the first reservation, as a Reference
+	// would: a retry whose idempotency record was lost (a crash between
+	// the reservation's commit and the record) then holds nothing more.
+	// Ignored when Reference is set.
 	RequestKey string
 }
 

@@ -276,7 +276,7 @@ func (s *Service) onReservation(ctx context.Context, actor Actor, action string,
 		if err != nil {
 			return err
 		}
-		if actor.isOrg() && r0.OrgID != actor.ID {
+		if actor.Kind != ActorSystem && r0.OrgID != actor.ID {
 			return apperr.NotFound("reservation")
 		}
 		if c.cus, err = c.tx.CustomerForUpdate(c.ctx, r0.CustomerID); err != nil {
@@ -384,7 +384,7 @@ func (s *Service) commit(c *change) error {
 		case strings.HasPrefix(c.eventType, "billing.session.") && c.ses != nil:
 			data = s.cfg.Events.SessionEventData(*c.ses)
 		case c.invoice != nil:
-			data = invoiceEventData(s.cfg.Events, *c.invoice)
+			data = s.cfg.Events.InvoiceEventData(*c.invoice)
 		case c.rsv != nil:
 			data = s.cfg.Events.ReservationEventData(*c.rsv)
 		case c.charge != nil:
@@ -1050,21 +1050,21 @@ func (s *Service) FindCustomers(ctx context.Context, actor Actor, f CustomerFilt
 	return s.cfg.Store.CustomerList(ctx, f)
 }
 
-// FindCharges returns a page of one of the acting organization's
-// customers' charges, oldest first (ids sort by creation), after
+// FindCharges returns one of the acting organization's customers and a
+// page of its charges, oldest first (ids sort by creation), after
 // f.AfterID, created in [f.CreatedFrom, f.CreatedBefore) where set.
 //
 // Errors: forbidden, invalid (limit), not_found.
-func (s *Service) FindCharges(ctx context.Context, actor Actor, f ChargeFilter) ([]Charge, error) {
+func (s *Service) FindCharges(ctx context.Context, actor Actor, f ChargeFilter) (Customer, []Charge, error) {
 	if f.Limit < 1 || f.Limit > PageLimitMax {
-		return nil, apperr.Invalid("limit", "between 1 and %d", PageLimitMax)
+		return Customer{}, nil, apperr.Invalid("limit", "between 1 and %d", PageLimitMax)
 	}
 	c, err := s.FindCustomerByID(ctx, actor, f.CustomerID)
 	if err != nil {
-		return nil, err
+		return Customer{}, nil, err
 	}
-	f.CustomerID = c.ID
-	return s.cfg.Store.ChargeList(ctx, f)
+	cs, err := s.cfg.Store.ChargeList(ctx, f)
+	return c, cs, err
 }
 
 // FindBalance answers a balance inquiry: what the customer has used,

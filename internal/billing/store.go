@@ -19,6 +19,8 @@ type EventEncoder interface {
 	TopUpEventData(t TopUp, currency string) []byte
 	// SessionEventData renders a metered session (billing.session.*).
 	SessionEventData(Session) []byte
+	// InvoiceEventData renders an invoice (billing.invoice.created).
+	InvoiceEventData(Invoice) []byte
 }
 
 // Tx is one billing write transaction: the ledger's, plus billing's rows.
@@ -99,10 +101,16 @@ type Tx interface {
 // (Store.BillingSnapshot): what Verify compares must not change between
 // its reads.
 type SnapshotReader interface {
+	// AccountByID reads a ledger account. Errors: not_found.
 	AccountByID(ctx context.Context, id int64) (ledger.Account, error)
+	// TransferByID reads a ledger transfer. Errors: not_found.
 	TransferByID(ctx context.Context, id int64) (ledger.Transfer, error)
+	// ReservationList returns a page of f.OrgID's reservations, newest first.
 	ReservationList(ctx context.Context, f ReservationFilter) ([]Reservation, error)
+	// ChargeList returns a page of a customer's charges, oldest first.
 	ChargeList(ctx context.Context, f ChargeFilter) ([]Charge, error)
+	// InvoiceList returns a customer's invoices, newest period first, up
+	// to limit.
 	InvoiceList(ctx context.Context, customerID string, limit int) ([]Invoice, error)
 }
 
@@ -133,25 +141,17 @@ type Store interface {
 	// lookups outside a transaction. Errors: not_found.
 	ReservationByAuthNumber(ctx context.Context, authNumber string) (Reservation, error)
 	ReservationByReference(ctx context.Context, orgID, ref string) (Reservation, error)
-	ReservationList(ctx context.Context, f ReservationFilter) ([]Reservation, error)
 	// ReservationListDue returns up to limit active reservations whose
 	// expiry is at or before now, earliest first.
 	ReservationListDue(ctx context.Context, now time.Time, limit int) ([]Reservation, error)
 	// ReservationEventList returns a reservation's history, oldest first.
 	ReservationEventList(ctx context.Context, reservationID string) ([]ReservationEvent, error)
-	// AccountByID reads a ledger account. Errors: not_found.
-	AccountByID(ctx context.Context, id int64) (ledger.Account, error)
 
 	// SessionByID reads a session. Errors: not_found.
 	SessionByID(ctx context.Context, id string) (Session, error)
 	// SessionList returns a page of f.OrgID's sessions of f.CustomerID,
 	// newest first.
 	SessionList(ctx context.Context, f SessionFilter) ([]Session, error)
-	// ChargeList returns a page of a customer's charges, oldest first.
-	ChargeList(ctx context.Context, f ChargeFilter) ([]Charge, error)
-	// InvoiceList returns a customer's invoices, newest period first, up
-	// to limit.
-	InvoiceList(ctx context.Context, customerID string, limit int) ([]Invoice, error)
 	// CustomerListUninvoiced returns up to f.Limit postpaid customers
 	// with ids after f.AfterID, in id order, created before
 	// f.CreatedBefore, that have no invoice for f.Period: one batch of
@@ -159,6 +159,5 @@ type Store interface {
 	CustomerListUninvoiced(ctx context.Context, f UninvoicedFilter) ([]Customer, error)
 	// The ledger's reads a statement is made of (ledger.Store's).
 	TransferList(ctx context.Context, q ledger.TransferQuery) ([]ledger.Transfer, error)
-	TransferByID(ctx context.Context, id int64) (ledger.Transfer, error)
 	BalanceAt(ctx context.Context, accountID int64, at time.Time) (ledger.Balance, error)
 }

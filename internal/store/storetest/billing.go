@@ -50,6 +50,11 @@ func (billingEvents) ChargeEventData(c billing.Charge, currency string) []byte {
 	return b
 }
 
+func (billingEvents) InvoiceEventData(v billing.Invoice) []byte {
+	b, _ := json.Marshal(map[string]any{"object": map[string]any{"id": v.ID, "period": v.Period, "total": v.Total}})
+	return b
+}
+
 func (billingEvents) SessionEventData(ses billing.Session) []byte {
 	b, _ := json.Marshal(map[string]any{"object": map[string]any{"id": ses.ID, "state": ses.State, "used": ses.Used}})
 	return b

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,10 @@ type serveConfig struct {
 	// SMTPURL is the mail relay (smtprelay.ParseURL); "" writes mail to
 	// the log instead.
 	SMTPURL string
+	// DebugAddr, when set, is where a second listener serves Go's runtime
+	// profiles (/debug/pprof/); it carries no API and no authentication, so
+	// it belongs on loopback or an operator-only network.
+	DebugAddr string
 	// TestClock gives escrow and billing a clock that POST /v1/test_clock/advance moves
 	// forward, for black-box tests of deadlines. serve refuses it on
 	// PostgreSQL unless AllowTestClock is set too: a shared database is
@@ -104,6 +109,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		fraud, err = parseFraudRules(v)
 		return err
 	})
+	debugAddr := fs.String("debug-addr", envOr(e, "KINKO_DEBUG_ADDR", ""), "also serve Go's runtime profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; unauthenticated, so keep it on loopback (env KINKO_DEBUG_ADDR; default off)")
 	testClock := fs.Bool("test-clock", false, "TESTS ONLY: let the admin key move escrow's and billing's clock forward (POST /v1/test_clock/advance); refused on PostgreSQL without --allow-test-clock")
 	allowTestClock := fs.Bool("allow-test-clock", false, "allow --test-clock on PostgreSQL (a throwaway database, one node)")
 	if err := parseFlags(fs, args); err != nil {
@@ -115,7 +121,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	err = serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey,
 		EscrowPayTo: *payTo, SMTPURL: *smtpURL, PublicURL: *publicURL, SecureCookies: *secureCookies,
-		TestClock: *testClock, AllowTestClock: *allowTestClock, EscrowFraud: fraud}, nil)
+		TestClock: *testClock, AllowTestClock: *allowTestClock, EscrowFraud: fraud, DebugAddr: *debugAddr}, nil)
 	if errors.Is(err, errUsage) {
 		return err
 	}
@@ -276,6 +282,15 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 		sweep.Wait()
 	}()
 
+	if cfg.DebugAddr != "" {
+		_, stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer stopDebug()
+	}
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
@@ -301,6 +316,29 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveDebug serves Go's runtime profiles on addr until the returned stop
+// is called, and says where it listens: the CPU profile of a busy node is
+// how its time is found.
+func serveDebug(addr string, log *slog.Logger) (listening string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("debug listener on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		log.Warn("the debug listener is not on loopback: anyone who reaches it can read this process's profiles", "addr", ln.Addr().String())
+	}
+	log.Info("debug listener", "addr", ln.Addr().String())
+	return ln.Addr().String(), func() { srv.Close() }, nil
 }
 
 // bootstrap creates the operator's organization and an admin key on an

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,6 +44,36 @@ func TestServe(t *testing.T) {
 		err := serve(context.Background(), serveConfig{DB: db, Addr: taken.Listener.Addr().String(), Logger: testLogger(t)}, nil)
 		if err == nil {
 			t.Fatal("serve on a taken address returned nil")
+		}
+	})
+}
+
+func TestServeDebug(t *testing.T) {
+	addr, stop, err := serveDebug("127.0.0.1:0", testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
+		t.Errorf("GET /debug/pprof/goroutine = %d %.80q, want 200 and a goroutine profile", resp.StatusCode, body)
+	}
+	stop()
+	if _, err := http.Get("http://" + addr + "/debug/pprof/"); err == nil {
+		t.Error("the debug listener still answers after stop")
+	}
+
+	t.Run("ErrListen", func(t *testing.T) {
+		taken := httptest.NewServer(http.NotFoundHandler())
+		defer taken.Close()
+		db := filepath.Join(t.TempDir(), "kinko.db")
+		err := serve(context.Background(), serveConfig{DB: db, Addr: "127.0.0.1:0", DebugAddr: taken.Listener.Addr().String(), Logger: testLogger(t)}, nil)
+		if err == nil || !strings.Contains(err.Error(), "debug listener") {
+			t.Fatalf("serve with a taken debug address = %v, want a debug listener error", err)
 		}
 	})
 }

@@ -10,6 +10,19 @@ import (
 	"github.com/kinko-pay/kinko/internal/event"
 )
 
+// sessionAgrees says whether session s and r, its quota's reservation,
+// agree: what was used is what was settled plus what was not, within the
+// quota; the quota is what r authorized and what was settled is what r
+// charged; while s is active r holds the rest of the quota, and once s has
+// ended nothing is left unsettled and r holds nothing.
+func sessionAgrees(s Session, r Reservation) bool {
+	return r.ID == s.ReservationID && s.Used == s.Settled+s.Unsettled && s.Used <= s.Quota &&
+		s.Unsettled >= 0 && s.Quota == r.Authorized && s.Settled == r.Charged &&
+		(s.State == SessionActive) == (r.State == StateActive) &&
+		(s.State != SessionActive || r.Reserved == s.Quota-s.Settled) &&
+		(s.State == SessionActive || s.Unsettled == 0)
+}
+
 // commitSession writes c's session and its new reports, after checking
 // that the session and its reservation agree.
 func (c *change) commitSession() error {
@@ -18,11 +31,7 @@ func (c *change) commitSession() error {
 		return nil
 	}
 	r := c.rsv
-	if r == nil || r.ID != ses.ReservationID || ses.Used != ses.Settled+ses.Unsettled || ses.Used > ses.Quota ||
-		ses.Unsettled < 0 || ses.Quota != r.Authorized || ses.Settled != r.Charged ||
-		(ses.State == SessionActive) != (r.State == StateActive) ||
-		(ses.State == SessionActive && r.Reserved != ses.Quota-ses.Settled) ||
-		(ses.State != SessionActive && ses.Unsettled != 0) {
+	if r == nil || !sessionAgrees(*ses, *r) {
 		return fmt.Errorf("billing: session %+v with reservation %+v: invariant broken", *ses, r)
 	}
 	ses.Reports += int64(len(c.reports))

@@ -72,7 +72,7 @@ func accountRequests(c Customer) [acctCount]ledger.AccountRequest {
 			DebitsMustNotExceedCredits: c.Mode == Prepaid},
 		acctRevenue: {Owner: LedgerOwner, Reference: RevenueAccountReference(c), Asset: cur, Code: "billing_revenue",
 			DebitsMustNotExceedCredits: true},
-		acctTopups: {Owner: LedgerOwner, Reference: "billing:topups:" + c.OrgID + ":" + cur, Asset: cur, Code: "billing_topups",
+		acctTopups: {Owner: LedgerOwner, Reference: topUpsAccountReference(c.OrgID, cur), Asset: cur, Code: "billing_topups",
 			CreditsMustNotExceedDebits: true},
 	}
 }
@@ -90,7 +90,18 @@ const RevenueShards = 16
 func RevenueAccountReference(c Customer) string {
 	h := fnv.New32a()
 	h.Write([]byte(c.ID))
-	return "billing:revenue:" + c.OrgID + ":" + c.Currency + ":" + strconv.Itoa(int(h.Sum32()%RevenueShards))
+	return revenueShardReference(c.OrgID, c.Currency, int(h.Sum32()%RevenueShards))
+}
+
+func revenueShardReference(org, currency string, shard int) string {
+	return "billing:revenue:" + org + ":" + currency + ":" + strconv.Itoa(shard)
+}
+
+// topUpsAccountReference is the ledger reference of the account a
+// provider's top-ups in a currency are drawn from: its debits are what the
+// provider's prepaid customers were paid in.
+func topUpsAccountReference(org, currency string) string {
+	return "billing:topups:" + org + ":" + currency
 }
 
 // CustomerAccountReference is the ledger reference of a customer's account.

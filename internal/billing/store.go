@@ -105,6 +105,8 @@ type SnapshotReader interface {
 	AccountByID(ctx context.Context, id int64) (ledger.Account, error)
 	// TransferByID reads a ledger transfer. Errors: not_found.
 	TransferByID(ctx context.Context, id int64) (ledger.Transfer, error)
+	// ReservationByID reads a reservation. Errors: not_found.
+	ReservationByID(ctx context.Context, id string) (Reservation, error)
 	// ReservationList returns a page of f.OrgID's reservations, newest first.
 	ReservationList(ctx context.Context, f ReservationFilter) ([]Reservation, error)
 	// ChargeList returns a page of a customer's charges, oldest first.
@@ -112,6 +114,18 @@ type SnapshotReader interface {
 	// InvoiceList returns a customer's invoices, newest period first, up
 	// to limit.
 	InvoiceList(ctx context.Context, customerID string, limit int) ([]Invoice, error)
+	// CustomerList returns a page of customers, newest first: f.OrgID's,
+	// or every organization's when it is empty (Verify).
+	CustomerList(ctx context.Context, f CustomerFilter) ([]Customer, error)
+	// SessionList returns a page of f.OrgID's sessions of f.CustomerID,
+	// newest first.
+	SessionList(ctx context.Context, f SessionFilter) ([]Session, error)
+	// UsageReportTotals counts and sums the usage reports a session
+	// accepted.
+	UsageReportTotals(ctx context.Context, sessionID string) (count, total int64, err error)
+	// AccountByReference reads a ledger account by its owner and
+	// reference. Errors: not_found.
+	AccountByReference(ctx context.Context, owner, reference string) (ledger.Account, error)
 }
 
 // Store is what billing needs of a database.
@@ -135,8 +149,6 @@ type Store interface {
 	BillingTransact(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 
 	CustomerByID(ctx context.Context, id string) (Customer, error)
-	CustomerList(ctx context.Context, f CustomerFilter) ([]Customer, error)
-	ReservationByID(ctx context.Context, id string) (Reservation, error)
 	// ReservationByAuthNumber and ReservationByReference are the Tx's
 	// lookups outside a transaction. Errors: not_found.
 	ReservationByAuthNumber(ctx context.Context, authNumber string) (Reservation, error)
@@ -149,9 +161,6 @@ type Store interface {
 
 	// SessionByID reads a session. Errors: not_found.
 	SessionByID(ctx context.Context, id string) (Session, error)
-	// SessionList returns a page of f.OrgID's sessions of f.CustomerID,
-	// newest first.
-	SessionList(ctx context.Context, f SessionFilter) ([]Session, error)
 	// CustomerListUninvoiced returns up to f.Limit postpaid customers
 	// with ids after f.AfterID, in id order, created before
 	// f.CreatedBefore, that have no invoice for f.Period: one batch of

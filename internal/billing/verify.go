@@ -3,6 +3,8 @@ package billing
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/ledger"
@@ -10,11 +12,13 @@ import (
 
 // VerifyReport is what Verify found.
 type VerifyReport struct {
-	Customers    int
-	Reservations int
-	Charges      int
-	Invoices     int
-	Violations   []string
+	Organizations int
+	Customers     int
+	Reservations  int
+	Charges       int
+	Invoices      int
+	Sessions      int
+	Violations    []string
 }
 
 // Verify reconciles every customer of every organization with the ledger
@@ -29,15 +33,49 @@ type VerifyReport struct {
 //   - each reservation's amounts add up (authorized = reserved + charged +
 //     released; only an active one holds anything) and its charges sum to
 //     what it says it charged;
-//   - each invoice's total and count are the charges created in its month.
+//   - each invoice's total and count are the charges created in its month;
+//   - each metered session agrees with its quota's reservation (see
+//     sessionAgrees), and its usage reports count and sum to what it says
+//     it accepted and used;
+//
+// and then, per organization and currency, that its revenue accounts were
+// credited exactly what its customers' accounts were debited (posted and
+// pending) and never debited, and that its top-up account was debited
+// exactly what its customers' accounts were credited and never credited:
+// no money reached or left a customer except through billing's own moves.
 //
 // progress, if not nil, is called with the customers checked so far.
 func (s *Service) Verify(ctx context.Context, progress func(customers int)) (VerifyReport, error) {
 	var rep VerifyReport
+	orgs, err := s.verifyCustomers(ctx, &rep, progress)
+	if err != nil {
+		return rep, err
+	}
+	// Organizations in a stable order, for a stable report.
+	for _, org := range slices.Sorted(maps.Keys(orgs)) {
+		var violations []string
+		err := s.cfg.Store.BillingSnapshot(ctx, func(r SnapshotReader) error {
+			var err error
+			violations, err = verifyOrg(ctx, r, org)
+			return err
+		})
+		if err != nil {
+			return rep, fmt.Errorf("billing: verify organization %s: %w", org, err)
+		}
+		rep.Organizations++
+		rep.Violations = append(rep.Violations, violations...)
+	}
+	return rep, nil
+}
+
+// verifyCustomers checks every customer, each from a snapshot of its own,
+// into rep, and returns their organizations.
+func (s *Service) verifyCustomers(ctx context.Context, rep *VerifyReport, progress func(customers int)) (orgs map[string]bool, err error) {
+	orgs = map[string]bool{}
 	for after := ""; ; {
 		page, err := s.cfg.Store.CustomerList(ctx, CustomerFilter{AfterID: after, Limit: PageLimitMax})
 		if err != nil {
-			return rep, fmt.Errorf("billing: verify: %w", err)
+			return nil, fmt.Errorf("billing: verify: %w", err)
 		}
 		for _, c := range page {
 			// One snapshot per customer: a running server may change it,
@@ -49,12 +87,14 @@ func (s *Service) Verify(ctx context.Context, progress func(customers int)) (Ver
 				return err
 			})
 			if err != nil {
-				return rep, fmt.Errorf("billing: verify customer %s: %w", c.ID, err)
+				return nil, fmt.Errorf("billing: verify customer %s: %w", c.ID, err)
 			}
+			orgs[c.OrgID] = true
 			rep.Customers++
 			rep.Reservations += v.reservations
 			rep.Charges += v.charges
 			rep.Invoices += v.invoices
+			rep.Sessions += v.sessions
 			for _, m := range v.violations {
 				rep.Violations = append(rep.Violations, fmt.Sprintf("billing customer %s: %s", c.ID, m))
 			}
@@ -63,7 +103,7 @@ func (s *Service) Verify(ctx context.Context, progress func(customers int)) (Ver
 			progress(rep.Customers)
 		}
 		if len(page) < PageLimitMax {
-			return rep, nil
+			return orgs, nil
 		}
 		after = page[len(page)-1].ID
 	}
@@ -75,8 +115,8 @@ const verifyInvoicesMax = 1200
 
 // customerCheck is one reading of one customer.
 type customerCheck struct {
-	reservations, charges, invoices int
-	violations                      []string
+	reservations, charges, invoices, sessions int
+	violations                                []string
 }
 
 func (v *customerCheck) bad(format string, args ...any) {
@@ -154,6 +194,9 @@ func verifyCustomer(ctx context.Context, r SnapshotReader, c Customer) (customer
 	if c.Mode == Postpaid && (a.CreditsPosted != 0 || a.CreditsPending != 0) {
 		v.bad("is postpaid, but its account was credited %d (%d pending)", a.CreditsPosted, a.CreditsPending)
 	}
+	if err := verifySessions(ctx, r, &v, c); err != nil {
+		return v, err
+	}
 
 	// Every invoice: one a month, so even a century is a small read.
 	invoices, err := r.InvoiceList(ctx, c.ID, verifyInvoicesMax)
@@ -196,5 +239,126 @@ func verifyReservation(ctx context.Context, rd SnapshotReader, v *customerCheck,
 		v.bad("reservation %s holds %d from account %d, but its hold transfer %d is a %s of %d from account %d",
 			r.ID, r.Reserved, a.ID, t.ID, t.Kind, t.Amount, t.DebitAccountID)
 	}
+	return nil
+}
+
+// verifySessions checks customer c's metered sessions against their
+// reservations and their usage reports.
+func verifySessions(ctx context.Context, r SnapshotReader, v *customerCheck, c Customer) error {
+	for after := ""; ; {
+		page, err := r.SessionList(ctx, SessionFilter{OrgID: c.OrgID, CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
+		if err != nil {
+			return err
+		}
+		for _, ses := range page {
+			v.sessions++
+			rsv, err := r.ReservationByID(ctx, ses.ReservationID)
+			switch {
+			case apperr.Is(err, apperr.CodeNotFound):
+				v.bad("session %s: its reservation %s is missing", ses.ID, ses.ReservationID)
+			case err != nil:
+				return err
+			case !sessionAgrees(ses, rsv):
+				v.bad("session %s (%s; quota %d, used %d, settled %d, unsettled %d) disagrees with its reservation %s (%s; authorized %d, reserved %d, charged %d)",
+					ses.ID, ses.State, ses.Quota, ses.Used, ses.Settled, ses.Unsettled, rsv.ID, rsv.State, rsv.Authorized, rsv.Reserved, rsv.Charged)
+			}
+			n, total, err := r.UsageReportTotals(ctx, ses.ID)
+			if err != nil {
+				return err
+			}
+			if n != ses.Reports || total != ses.Used {
+				v.bad("session %s says it accepted %d reports using %d; its reports are %d using %d", ses.ID, ses.Reports, ses.Used, n, total)
+			}
+		}
+		if len(page) < PageLimitMax {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// moneyFlows are the sums of some ledger accounts' balances.
+type moneyFlows struct{ debitsPosted, debitsPending, creditsPosted, creditsPending int64 }
+
+func (m *moneyFlows) add(a ledger.Account) {
+	m.debitsPosted += a.DebitsPosted
+	m.debitsPending += a.DebitsPending
+	m.creditsPosted += a.CreditsPosted
+	m.creditsPending += a.CreditsPending
+}
+
+// verifyOrg reads organization org's customers' accounts and its revenue
+// and top-up accounts, all from r, and checks that the money billing moved
+// went only between them: into revenue from customers, out of top-ups into
+// customers.
+func verifyOrg(ctx context.Context, r SnapshotReader, org string) ([]string, error) {
+	customers := map[string]*moneyFlows{} // by currency
+	for after := ""; ; {
+		page, err := r.CustomerList(ctx, CustomerFilter{OrgID: org, AfterID: after, Limit: PageLimitMax})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			a, err := r.AccountByID(ctx, c.AccountID)
+			switch {
+			case apperr.Is(err, apperr.CodeNotFound):
+				continue // reported with the customer
+			case err != nil:
+				return nil, err
+			}
+			if customers[c.Currency] == nil {
+				customers[c.Currency] = &moneyFlows{}
+			}
+			customers[c.Currency].add(a)
+		}
+		if len(page) < PageLimitMax {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	var bad []string
+	for _, cur := range slices.Sorted(maps.Keys(customers)) {
+		cus := customers[cur]
+		var revenue, topups moneyFlows
+		for shard := range RevenueShards {
+			if err := addAccount(ctx, r, &revenue, revenueShardReference(org, cur, shard)); err != nil {
+				return nil, err
+			}
+		}
+		if err := addAccount(ctx, r, &topups, topUpsAccountReference(org, cur)); err != nil {
+			return nil, err
+		}
+		say := func(format string, args ...any) {
+			bad = append(bad, fmt.Sprintf("billing organization %s (%s): ", org, cur)+fmt.Sprintf(format, args...))
+		}
+		if revenue.creditsPosted != cus.debitsPosted || revenue.creditsPending != cus.debitsPending {
+			say("its revenue accounts were credited %d (%d pending); its customers' accounts were debited %d (%d pending)",
+				revenue.creditsPosted, revenue.creditsPending, cus.debitsPosted, cus.debitsPending)
+		}
+		if revenue.debitsPosted != 0 || revenue.debitsPending != 0 {
+			say("its revenue accounts were debited %d (%d pending)", revenue.debitsPosted, revenue.debitsPending)
+		}
+		if topups.debitsPosted != cus.creditsPosted || topups.debitsPending != cus.creditsPending {
+			say("its top-up account was debited %d (%d pending); its customers' accounts were credited %d (%d pending)",
+				topups.debitsPosted, topups.debitsPending, cus.creditsPosted, cus.creditsPending)
+		}
+		if topups.creditsPosted != 0 || topups.creditsPending != 0 {
+			say("its top-up account was credited %d (%d pending)", topups.creditsPosted, topups.creditsPending)
+		}
+	}
+	return bad, nil
+}
+
+// addAccount adds the account billing owns under reference to m; an
+// account never opened adds nothing.
+func addAccount(ctx context.Context, r SnapshotReader, m *moneyFlows, reference string) error {
+	a, err := r.AccountByReference(ctx, LedgerOwner, reference)
+	switch {
+	case apperr.Is(err, apperr.CodeNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	m.add(a)
 	return nil
 }

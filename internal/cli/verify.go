@@ -62,8 +62,8 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout)
 	fmt.Fprintf(e.stdout, "deals:    %d checked against their holding accounts\n", escrowRep.Deals)
-	fmt.Fprintf(e.stdout, "billing:  %d customers, %d reservations, %d charges, %d invoices checked against the ledger\n",
-		billingRep.Customers, billingRep.Reservations, billingRep.Charges, billingRep.Invoices)
+	fmt.Fprintf(e.stdout, "billing:  %d customers, %d reservations, %d charges, %d invoices, %d sessions checked against the ledger; %d organizations' revenue and top-up accounts\n",
+		billingRep.Customers, billingRep.Reservations, billingRep.Charges, billingRep.Invoices, billingRep.Sessions, billingRep.Organizations)
 	var violations []string
 	for _, v := range rep.Violations {
 		violations = append(violations, v.String())

@@ -61,13 +61,23 @@ func (db *DB) SessionByID(ctx context.Context, id string) (billing.Session, erro
 }
 
 // SessionList implements billing.Store.
-func (db *DB) SessionList(ctx context.Context, f billing.SessionFilter) ([]billing.Session, error) {
+func (r reads) SessionList(ctx context.Context, f billing.SessionFilter) ([]billing.Session, error) {
 	rows, err := orgPage{table: "billing_sessions", cols: meterSessionCols, orgID: f.OrgID, customerID: f.CustomerID,
-		state: string(f.State), afterID: f.AfterID, limit: f.Limit}.query(ctx, db.pool)
+		state: string(f.State), afterID: f.AfterID, limit: f.Limit}.query(ctx, r.q)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list sessions: %w", err)
 	}
 	return collect(rows, scanMeterSession)
+}
+
+// UsageReportTotals implements billing.SnapshotReader.
+func (r reads) UsageReportTotals(ctx context.Context, sessionID string) (count, total int64, err error) {
+	err = r.q.QueryRow(ctx, "SELECT count(*), coalesce(sum(amount), 0) FROM billing_usage_reports WHERE session_id = $1", sessionID).
+		Scan(&count, &total)
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres: usage report totals: %w", err)
+	}
+	return count, total, nil
 }
 
 // ChargeList implements billing.Store.

@@ -116,7 +116,7 @@ func (db *DB) CustomerByID(ctx context.Context, id string) (billing.Customer, er
 }
 
 // CustomerList implements billing.Store.
-func (db *DB) CustomerList(ctx context.Context, f billing.CustomerFilter) ([]billing.Customer, error) {
+func (r reads) CustomerList(ctx context.Context, f billing.CustomerFilter) ([]billing.Customer, error) {
 	q := "SELECT " + billingCustomerCols + " FROM billing_customers WHERE true"
 	var args []any
 	if f.OrgID != "" {
@@ -127,34 +127,34 @@ func (db *DB) CustomerList(ctx context.Context, f billing.CustomerFilter) ([]bil
 		q += " AND id < ?"
 		args = append(args, f.AfterID)
 	}
-	rows, err := db.read.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", append(args, f.Limit)...)
+	rows, err := r.q.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", append(args, f.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list billing customers: %w", err)
 	}
 	return collect(rows, scanBillingCustomer, "sqlite: scan billing customer")
 }
 
-func (db *DB) reservationBy(ctx context.Context, where string, args ...any) (billing.Reservation, error) {
-	r, err := scanReservation(db.read.QueryRowContext(ctx, "SELECT "+reservationCols+" FROM billing_reservations WHERE "+where, args...))
+func (r reads) reservationBy(ctx context.Context, where string, args ...any) (billing.Reservation, error) {
+	x, err := scanReservation(r.q.QueryRowContext(ctx, "SELECT "+reservationCols+" FROM billing_reservations WHERE "+where, args...))
 	if err != nil {
-		return r, notFound(err, "reservation")
+		return x, notFound(err, "reservation")
 	}
-	return r, nil
+	return x, nil
 }
 
 // ReservationByID implements billing.Store. Errors: not_found.
-func (db *DB) ReservationByID(ctx context.Context, id string) (billing.Reservation, error) {
-	return db.reservationBy(ctx, "id = ?", id)
+func (r reads) ReservationByID(ctx context.Context, id string) (billing.Reservation, error) {
+	return r.reservationBy(ctx, "id = ?", id)
 }
 
 // ReservationByAuthNumber implements billing.Store. Errors: not_found.
-func (db *DB) ReservationByAuthNumber(ctx context.Context, n string) (billing.Reservation, error) {
-	return db.reservationBy(ctx, "auth_number = ?", n)
+func (r reads) ReservationByAuthNumber(ctx context.Context, n string) (billing.Reservation, error) {
+	return r.reservationBy(ctx, "auth_number = ?", n)
 }
 
 // ReservationByReference implements billing.Store. Errors: not_found.
-func (db *DB) ReservationByReference(ctx context.Context, orgID, ref string) (billing.Reservation, error) {
-	return db.reservationBy(ctx, "org_id = ? AND reference = ? AND reference <> ''", orgID, ref)
+func (r reads) ReservationByReference(ctx context.Context, orgID, ref string) (billing.Reservation, error) {
+	return r.reservationBy(ctx, "org_id = ? AND reference = ? AND reference <> ''", orgID, ref)
 }
 
 // orgPage is one page of an organization's rows of table (reservations,

@@ -58,13 +58,23 @@ func (db *DB) SessionByID(ctx context.Context, id string) (billing.Session, erro
 }
 
 // SessionList implements billing.Store.
-func (db *DB) SessionList(ctx context.Context, f billing.SessionFilter) ([]billing.Session, error) {
+func (r reads) SessionList(ctx context.Context, f billing.SessionFilter) ([]billing.Session, error) {
 	rows, err := orgPage{table: "billing_sessions", cols: meterSessionCols, orgID: f.OrgID, customerID: f.CustomerID,
-		state: string(f.State), afterID: f.AfterID, limit: f.Limit}.query(ctx, db.read)
+		state: string(f.State), afterID: f.AfterID, limit: f.Limit}.query(ctx, r.q)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list sessions: %w", err)
 	}
 	return collect(rows, scanMeterSession, "sqlite: scan session")
+}
+
+// UsageReportTotals implements billing.SnapshotReader.
+func (r reads) UsageReportTotals(ctx context.Context, sessionID string) (count, total int64, err error) {
+	err = r.q.QueryRowContext(ctx, "SELECT count(*), coalesce(sum(amount), 0) FROM billing_usage_reports WHERE session_id = ?", sessionID).
+		Scan(&count, &total)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: usage report totals: %w", err)
+	}
+	return count, total, nil
 }
 
 // ChargeList implements billing.Store.

@@ -246,6 +246,15 @@ func (r reads) AccountByID(ctx context.Context, id int64) (ledger.Account, error
 	return a, nil
 }
 
+// AccountByReference implements billing.SnapshotReader.
+func (r reads) AccountByReference(ctx context.Context, owner, reference string) (ledger.Account, error) {
+	a, err := scanAccount(r.q.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE owner = ? AND reference = ?", owner, reference))
+	if err != nil {
+		return a, notFound(err, "account")
+	}
+	return a, nil
+}
+
 // AccountList implements ledger.Store.
 func (db *DB) AccountList(ctx context.Context, f ledger.AccountFilter) ([]ledger.Account, error) {
 	rows, err := db.read.QueryContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE owner = ? AND id > ? ORDER BY id LIMIT ?",

@@ -34,6 +34,23 @@ func (f *billingFixture) wantBillingViolation(t *testing.T, want string) {
 	}
 }
 
+// wantBillingViolations runs Verify and wants exactly one violation
+// containing each of want, in order.
+func (f *billingFixture) wantBillingViolations(t *testing.T, want ...string) {
+	t.Helper()
+	rep, err := f.svc.Verify(f.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := len(rep.Violations) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		ok = strings.Contains(rep.Violations[i], want[i])
+	}
+	if !ok {
+		t.Fatalf("violations %q, want %q", rep.Violations, want)
+	}
+}
+
 func testBillingVerify(t *testing.T, h Harness) {
 	// workload leaves a closed reservation with two charges, a canceled
 	// one, an expired one, a direct charge, a top-up, a finished metered
@@ -81,7 +98,7 @@ func testBillingVerify(t *testing.T, h Harness) {
 	t.Run("Clean", func(t *testing.T) {
 		f, _, _, _ := workload(t)
 		rep := f.billingVerifyClean()
-		if rep.Customers != 2 || rep.Reservations != 5 || rep.Charges != 5 || rep.Invoices != 1 {
+		if rep.Organizations != 1 || rep.Customers != 2 || rep.Reservations != 5 || rep.Charges != 5 || rep.Invoices != 1 || rep.Sessions != 1 {
 			t.Fatalf("checked %+v", rep)
 		}
 	})
@@ -151,9 +168,31 @@ func testBillingVerify(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("PostpaidCredited", func(t *testing.T) {
+		// Money from nowhere: the customer's account, and its
+		// organization's, which no top-up paid.
 		f, post, _, _ := workload(t)
 		h.Tamper(t, f.store, post.AccountID, 10)
-		f.wantBillingViolation(t, "is postpaid, but its account was credited 10")
+		f.wantBillingViolations(t, "is postpaid, but its account was credited 10",
+			"billing organization org_provA (JPY): its top-up account was debited 5000 (0 pending); its customers' accounts were credited 5010 (0 pending)")
+	})
+	t.Run("RevenueCredited", func(t *testing.T) {
+		f, post, _, _ := workload(t)
+		rev, err := f.bs.AccountByReference(f.ctx, billing.LedgerOwner, billing.RevenueAccountReference(post))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Tamper(t, f.store, rev.ID, 7)
+		f.wantBillingViolation(t, "billing organization org_provA (JPY): its revenue accounts were credited 820 (700 pending); its customers' accounts were debited 813 (700 pending)")
+	})
+	t.Run("SessionTampered", func(t *testing.T) {
+		f, _, _, _ := workload(t)
+		h.Exec(t, f.store, "UPDATE billing_sessions SET settled = settled - 9, unsettled = unsettled + 9 WHERE reference = 's1'")
+		f.wantBillingViolation(t, "(ended; quota 100, used 63, settled 54, unsettled 9) disagrees with its reservation")
+	})
+	t.Run("UsageReportMissing", func(t *testing.T) {
+		f, _, _, _ := workload(t)
+		h.Exec(t, f.store, "DELETE FROM billing_usage_reports WHERE seq = 7 AND session_id IN (SELECT id FROM billing_sessions WHERE reference = 's1')")
+		f.wantBillingViolation(t, "says it accepted 7 reports using 63; its reports are 6 using 54")
 	})
 	t.Run("InvoiceTampered", func(t *testing.T) {
 		f, post, _, _ := workload(t)

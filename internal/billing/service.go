@@ -1089,6 +1089,46 @@ func (s *Service) FindBalance(ctx context.Context, actor Actor, customerID strin
 	return balanceOf(c, a, proposed), nil
 }
 
+// FindBalances answers FindBalance's inquiry, with no proposed amount,
+// for each of customers, in order: what a page of customers shows. The
+// customers are as FindCustomers returned them (at most PageLimitMax);
+// their ledger accounts are read in one store call, not one each.
+//
+// Errors: forbidden, invalid (more than PageLimitMax customers),
+// not_found (a customer is not the acting organization's).
+func (s *Service) FindBalances(ctx context.Context, actor Actor, customers []Customer) ([]Balance, error) {
+	if !actor.isOrg() {
+		return nil, forbidden()
+	}
+	if len(customers) > PageLimitMax {
+		return nil, apperr.Invalid("customers", "at most %d", PageLimitMax)
+	}
+	ids := make([]int64, len(customers))
+	for i, c := range customers {
+		if c.OrgID != actor.ID {
+			return nil, apperr.NotFound("customer")
+		}
+		ids[i] = c.AccountID
+	}
+	accounts, err := s.cfg.Store.AccountsByID(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("billing: read accounts of %d customers: %w", len(customers), err)
+	}
+	byID := make(map[int64]ledger.Account, len(accounts))
+	for _, a := range accounts {
+		byID[a.ID] = a
+	}
+	out := make([]Balance, len(customers))
+	for i, c := range customers {
+		a, ok := byID[c.AccountID]
+		if !ok {
+			return nil, fmt.Errorf("billing: customer %s: its ledger account %d is missing: invariant broken", c.ID, c.AccountID)
+		}
+		out[i] = balanceOf(c, a, 0)
+	}
+	return out, nil
+}
+
 // FindReservation looks a reservation up by its authorization number or by
 // the caller's reference, with its history: what an external system asks
 // before it serves.

@@ -136,6 +136,10 @@ type Store interface {
 
 	CustomerByID(ctx context.Context, id string) (Customer, error)
 	CustomerList(ctx context.Context, f CustomerFilter) ([]Customer, error)
+	// AccountsByID reads the ledger accounts with the given ids (a page
+	// of customers' accounts: at most PageLimitMax) in one statement, in
+	// id order; missing ids are absent.
+	AccountsByID(ctx context.Context, ids []int64) ([]ledger.Account, error)
 	ReservationByID(ctx context.Context, id string) (Reservation, error)
 	// ReservationByAuthNumber and ReservationByReference are the Tx's
 	// lookups outside a transaction. Errors: not_found.

@@ -115,13 +115,13 @@ func (s *Server) billingCustomers(w http.ResponseWriter, r *http.Request, v *vis
 	if err != nil {
 		return err
 	}
+	bs, err := s.cfg.Billing.FindBalances(ctx, billingActor(v), list)
+	if err != nil {
+		return err
+	}
 	d := billingCustomersData{Org: *v.member, Next: next, Later: after != ""}
-	for _, c := range list {
-		b, err := s.cfg.Billing.FindBalance(ctx, billingActor(v), c.ID, 0)
-		if err != nil {
-			return err
-		}
-		d.Customers = append(d.Customers, customerRow{Customer: c, Balance: b, Scale: scaleOf(cur, c.Currency)})
+	for i, c := range list {
+		d.Customers = append(d.Customers, customerRow{Customer: c, Balance: bs[i], Scale: scaleOf(cur, c.Currency)})
 	}
 	return s.render(w, r, v, http.StatusOK, "billing_customers", d)
 }

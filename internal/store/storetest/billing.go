@@ -620,6 +620,84 @@ func testBilling(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("Balances", func(t *testing.T) {
+		f := newBillingFixture(t, h)
+		post := f.customer("post", billing.Postpaid, 10000)
+		pre := f.customer("pre", billing.Prepaid, 0)
+		idle := f.customer("idle", billing.Postpaid, 500)
+		f.must2(f.svc.Charge(f.ctx, provA, f.reserve(post, 3000).AuthNumber, billing.ChargeParams{Amount: 1200, Reference: "ch-1"}))
+		if _, err := f.svc.TopUp(f.ctx, provA, billing.TopUpParams{CustomerID: pre.ID, Amount: 5000, Reference: "tu-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.ChargeDirect(f.ctx, provA, billing.DirectChargeParams{CustomerID: pre.ID, Amount: 700, Reference: "d-1"}); err != nil {
+			t.Fatal(err)
+		}
+		f.reserve(pre, 300)
+		list, err := f.svc.FindCustomers(f.ctx, provA, billing.CustomerFilter{Limit: 10})
+		if err != nil || len(list) != 3 {
+			t.Fatalf("list %+v, %v", list, err)
+		}
+		got, err := f.svc.FindBalances(f.ctx, provA, list)
+		if err != nil || len(got) != len(list) {
+			t.Fatalf("balances %+v, %v", got, err)
+		}
+		for i, c := range list {
+			if want := f.balance(c); got[i] != want {
+				t.Fatalf("balance of %s: %+v, want %+v (FindBalance)", c.Reference, got[i], want)
+			}
+		}
+		if none, err := f.svc.FindBalances(f.ctx, provA, nil); err != nil || len(none) != 0 {
+			t.Fatalf("balances of no customers: %+v, %v", none, err)
+		}
+		// The store reads the accounts that exist, in id order, and skips
+		// the rest.
+		accts, err := f.bs.AccountsByID(f.ctx, []int64{idle.AccountID, 1 << 40, post.AccountID})
+		if err != nil || len(accts) != 2 || accts[0].ID != min(post.AccountID, idle.AccountID) || accts[1].ID != max(post.AccountID, idle.AccountID) {
+			t.Fatalf("accounts by id: %+v, %v", accts, err)
+		}
+
+		other, err := f.svc.CreateCustomer(f.ctx, provB, billing.CustomerParams{Reference: "post", Currency: "JPY", Mode: billing.Postpaid, CreditLimit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Another organization's customer is refused as FindCustomerByID
+		// refuses it: not found, as if it did not exist.
+		_, byIDErr := f.svc.FindCustomerByID(f.ctx, provA, other.ID)
+		wantErrCode(t, byIDErr, apperr.CodeNotFound)
+		tooMany := make([]billing.Customer, billing.PageLimitMax+1)
+		for i := range tooMany {
+			tooMany[i] = post
+		}
+		for _, tc := range []struct {
+			name      string
+			actor     billing.Actor
+			customers []billing.Customer
+			code      string
+		}{
+			{"ErrNotFoundOtherOrg", provA, []billing.Customer{post, other}, apperr.CodeOf(byIDErr)},
+			{"ErrNotFoundNotYours", provB, list, apperr.CodeNotFound},
+			{"ErrForbiddenNoOrg", billing.OrgActor(""), list, apperr.CodeForbidden},
+			{"ErrForbiddenSystem", billing.Actor{Kind: billing.ActorSystem, ID: "x"}, list, apperr.CodeForbidden},
+			{"ErrInvalidTooMany", provA, tooMany, apperr.CodeInvalid},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				bs, err := f.svc.FindBalances(f.ctx, tc.actor, tc.customers)
+				wantErrCode(t, err, tc.code)
+				if bs != nil {
+					t.Fatalf("refused, yet returned %+v", bs)
+				}
+			})
+		}
+		t.Run("ErrAccountMissing", func(t *testing.T) {
+			lost := idle
+			lost.AccountID = 1 << 40
+			_, err := f.svc.FindBalances(f.ctx, provA, []billing.Customer{post, lost})
+			if !apperr.Is(err, apperr.CodeInternal) || !strings.Contains(err.Error(), idle.ID) {
+				t.Fatalf("a customer whose account is missing: %v", err)
+			}
+		})
+	})
+
 	t.Run("ConcurrentReservations", func(t *testing.T) {
 		for _, mode := range []billing.Mode{billing.Postpaid, billing.Prepaid} {
 			t.Run(string(mode), func(t *testing.T) {

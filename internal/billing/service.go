@@ -1100,6 +1100,40 @@ func (s *Service) FindBalance(ctx context.Context, actor Actor, customerID strin
 	return balanceOf(c, a, proposed), nil
 }
 
+// FindCustomerBalances is FindCustomers with each customer's balance
+// inquiry (FindBalance, no proposed amount): what a page of customers
+// shows. The customers' ledger accounts are read in one store call, not
+// one each.
+//
+// Errors: forbidden, invalid (limit).
+func (s *Service) FindCustomerBalances(ctx context.Context, actor Actor, f CustomerFilter) ([]Customer, []Balance, error) {
+	customers, err := s.FindCustomers(ctx, actor, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]int64, len(customers))
+	for i, c := range customers {
+		ids[i] = c.AccountID
+	}
+	accounts, err := s.cfg.Store.AccountsByID(ctx, ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("billing: read accounts of %d customers: %w", len(customers), err)
+	}
+	byID := make(map[int64]ledger.Account, len(accounts))
+	for _, a := range accounts {
+		byID[a.ID] = a
+	}
+	out := make([]Balance, len(customers))
+	for i, c := range customers {
+		a, ok := byID[c.AccountID]
+		if !ok {
+			return nil, nil, fmt.Errorf("billing: customer %s: its ledger account %d is missing: invariant broken", c.ID, c.AccountID)
+		}
+		out[i] = balanceOf(c, a, 0)
+	}
+	return customers, out, nil
+}
+
 // FindReservation looks a reservation up by its authorization number or by
 // the caller's reference, with its history: what an external system asks
 // before it serves.

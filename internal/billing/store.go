@@ -149,6 +149,10 @@ type Store interface {
 	BillingTransact(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 
 	CustomerByID(ctx context.Context, id string) (Customer, error)
+	// AccountsByID reads the ledger accounts with the given ids (a page
+	// of customers' accounts: at most PageLimitMax) in one statement, in
+	// id order; missing ids are absent.
+	AccountsByID(ctx context.Context, ids []int64) ([]ledger.Account, error)
 	// ReservationByAuthNumber and ReservationByReference are the Tx's
 	// lookups outside a transaction. Errors: not_found.
 	ReservationByAuthNumber(ctx context.Context, authNumber string) (Reservation, error)

@@ -106,7 +106,7 @@ func (s *Server) billingCustomers(w http.ResponseWriter, r *http.Request, v *vis
 	if err != nil {
 		return err
 	}
-	list, err := s.cfg.Billing.FindCustomers(ctx, billingActor(v), billing.CustomerFilter{AfterID: after, Limit: dealsPageSize + 1})
+	list, bs, err := s.cfg.Billing.FindCustomerBalances(ctx, billingActor(v), billing.CustomerFilter{AfterID: after, Limit: dealsPageSize + 1})
 	if err != nil {
 		return err
 	}
@@ -116,12 +116,8 @@ func (s *Server) billingCustomers(w http.ResponseWriter, r *http.Request, v *vis
 		return err
 	}
 	d := billingCustomersData{Org: *v.member, Next: next, Later: after != ""}
-	for _, c := range list {
-		b, err := s.cfg.Billing.FindBalance(ctx, billingActor(v), c.ID, 0)
-		if err != nil {
-			return err
-		}
-		d.Customers = append(d.Customers, customerRow{Customer: c, Balance: b, Scale: scaleOf(cur, c.Currency)})
+	for i, c := range list {
+		d.Customers = append(d.Customers, customerRow{Customer: c, Balance: bs[i], Scale: scaleOf(cur, c.Currency)})
 	}
 	return s.render(w, r, v, http.StatusOK, "billing_customers", d)
 }

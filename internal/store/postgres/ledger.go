@@ -45,6 +45,7 @@ func selectList(alias string, cols []string) string {
 // far above this set).
 var (
 	sqlAccountByID  = "SELECT " + selectList("", accountCols) + " FROM accounts WHERE id = $1"
+	sqlAccountsByID = "SELECT " + selectList("", accountCols) + " FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id"
 	sqlAccountList  = "SELECT " + selectList("", accountCols) + " FROM accounts WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3"
 	sqlTransferByID = "SELECT " + selectList("", transferCols) + " FROM transfers WHERE id = $1"
 	// Each branch is an index range scan on (account, id) that stops after
@@ -211,6 +212,19 @@ func (r reads) AccountByReference(ctx context.Context, owner, reference string) 
 		return a, notFound(err, "account")
 	}
 	return a, nil
+}
+
+// AccountsByID implements billing.Store with one statement.
+func (db *DB) AccountsByID(ctx context.Context, ids []int64) ([]ledger.Account, error) {
+	rows, err := db.pool.Query(ctx, sqlAccountsByID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: accounts by id: %w", err)
+	}
+	out, err := collect(rows, scanAccount)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: accounts by id: %w", err)
+	}
+	return out, nil
 }
 
 // AccountList implements ledger.Store.

@@ -255,6 +255,16 @@ func (r reads) AccountByReference(ctx context.Context, owner, reference string) 
 	return a, nil
 }
 
+// AccountsByID implements billing.Store with one statement: the ids go
+// as one JSON array, read with json_each.
+func (db *DB) AccountsByID(ctx context.Context, ids []int64) ([]ledger.Account, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", idsJSON(ids))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: accounts by id: %w", err)
+	}
+	return collect(rows, scanAccount, "sqlite: scan account")
+}
+
 // AccountList implements ledger.Store.
 func (db *DB) AccountList(ctx context.Context, f ledger.AccountFilter) ([]ledger.Account, error) {
 	rows, err := db.read.QueryContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE owner = ? AND id > ? ORDER BY id LIMIT ?",

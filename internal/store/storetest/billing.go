@@ -620,6 +620,78 @@ func testBilling(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("Balances", func(t *testing.T) {
+		f := newBillingFixture(t, h)
+		post := f.customer("post", billing.Postpaid, 10000)
+		pre := f.customer("pre", billing.Prepaid, 0)
+		idle := f.customer("idle", billing.Postpaid, 500)
+		f.must2(f.svc.Charge(f.ctx, provA, f.reserve(post, 3000).AuthNumber, billing.ChargeParams{Amount: 1200, Reference: "ch-1"}))
+		if _, err := f.svc.TopUp(f.ctx, provA, billing.TopUpParams{CustomerID: pre.ID, Amount: 5000, Reference: "tu-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.ChargeDirect(f.ctx, provA, billing.DirectChargeParams{CustomerID: pre.ID, Amount: 700, Reference: "d-1"}); err != nil {
+			t.Fatal(err)
+		}
+		f.reserve(pre, 300)
+		list, err := f.svc.FindCustomers(f.ctx, provA, billing.CustomerFilter{Limit: 10})
+		if err != nil || len(list) != 3 {
+			t.Fatalf("list %+v, %v", list, err)
+		}
+		listed, got, err := f.svc.FindCustomerBalances(f.ctx, provA, billing.CustomerFilter{Limit: 10})
+		if err != nil || len(listed) != len(list) || len(got) != len(list) {
+			t.Fatalf("customers %+v with balances %+v, %v", listed, got, err)
+		}
+		for i, c := range list {
+			if listed[i].ID != c.ID {
+				t.Fatalf("customer %d is %s, want %s (FindCustomers)", i, listed[i].ID, c.ID)
+			}
+			if want := f.balance(c); got[i] != want {
+				t.Fatalf("balance of %s: %+v, want %+v (FindBalance)", c.Reference, got[i], want)
+			}
+		}
+		// The store reads the accounts that exist, in id order, and skips
+		// the rest.
+		accts, err := f.bs.AccountsByID(f.ctx, []int64{idle.AccountID, 1 << 40, post.AccountID})
+		if err != nil || len(accts) != 2 || accts[0].ID != min(post.AccountID, idle.AccountID) || accts[1].ID != max(post.AccountID, idle.AccountID) {
+			t.Fatalf("accounts by id: %+v, %v", accts, err)
+		}
+
+		// Another organization sees its own customers only.
+		other, err := f.svc.CreateCustomer(f.ctx, provB, billing.CustomerParams{Reference: "post", Currency: "JPY", Mode: billing.Postpaid, CreditLimit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if listed, got, err := f.svc.FindCustomerBalances(f.ctx, provB, billing.CustomerFilter{Limit: 10}); err != nil ||
+			len(listed) != 1 || listed[0].ID != other.ID || len(got) != 1 || got[0].Available != 1 {
+			t.Fatalf("provider B's customers %+v with balances %+v, %v", listed, got, err)
+		}
+		for _, tc := range []struct {
+			name  string
+			actor billing.Actor
+			limit int
+			code  string
+		}{
+			{"ErrForbiddenNoOrg", billing.OrgActor(""), 10, apperr.CodeForbidden},
+			{"ErrForbiddenSystem", billing.Actor{Kind: billing.ActorSystem, ID: "x"}, 10, apperr.CodeForbidden},
+			{"ErrInvalidLimit", provA, billing.PageLimitMax + 1, apperr.CodeInvalid},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				cs, bs, err := f.svc.FindCustomerBalances(f.ctx, tc.actor, billing.CustomerFilter{Limit: tc.limit})
+				wantErrCode(t, err, tc.code)
+				if cs != nil || bs != nil {
+					t.Fatalf("refused, yet returned %+v and %+v", cs, bs)
+				}
+			})
+		}
+		t.Run("ErrAccountMissing", func(t *testing.T) {
+			h.Exec(t, f.store, fmt.Sprintf("UPDATE billing_customers SET account_id = %d WHERE id = '%s'", int64(1<<40), idle.ID))
+			_, _, err := f.svc.FindCustomerBalances(f.ctx, provA, billing.CustomerFilter{Limit: 10})
+			if !apperr.Is(err, apperr.CodeInternal) || !strings.Contains(err.Error(), idle.ID) {
+				t.Fatalf("a customer whose account is missing: %v", err)
+			}
+		})
+	})
+
 	t.Run("ConcurrentReservations", func(t *testing.T) {
 		for _, mode := range []billing.Mode{billing.Postpaid, billing.Prepaid} {
 			t.Run(string(mode), func(t *testing.T) {

@@ -536,10 +536,10 @@ func (c *Client) CloseInvoicePeriod(ctx context.Context, customer, period string
 func (c *Client) ListBillingCharges(ctx context.Context, customer string, q ChargeQuery) (Page[BillingCharge], error) {
 	v := q.ListParams.query()
 	if !q.CreatedFrom.IsZero() {
-		v.Set("created_from", q.CreatedFrom.Format(time.RFC3339Nano))
+		v.Set("created_gte", q.CreatedFrom.Format(time.RFC3339Nano))
 	}
 	if !q.CreatedBefore.IsZero() {
-		v.Set("created_before", q.CreatedBefore.Format(time.RFC3339Nano))
+		v.Set("created_lt", q.CreatedBefore.Format(time.RFC3339Nano))
 	}
 	var out Page[BillingCharge]
 	_, err := c.do(ctx, http.MethodGet, billingCustomerPath(customer, "charges"), v, nil, &out)

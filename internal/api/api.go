@@ -286,6 +286,9 @@ func (s *Server) wrap(h handler, public bool, bodyBytesMax int64) http.Handler {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler, public bool) error {
 	if public {
+		if err := checkQuery(r); err != nil {
+			return err
+		}
 		return h(w, r, auth.Principal{})
 	}
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -300,6 +303,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler, public
 		if ok, wait := s.limiter.allow(p.KeyID, time.Now()); !ok {
 			return rateLimited(w, wait)
 		}
+	}
+	if err := checkQuery(r); err != nil {
+		return err
 	}
 	if r.Method == http.MethodPost {
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {

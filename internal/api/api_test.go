@@ -166,6 +166,21 @@ func TestAuthAndErrors(t *testing.T) {
 			t.Fatalf("param = %v: %s", r.body["param"], r.raw)
 		}
 	})
+	t.Run("ErrUnknownQueryParamNamesParam", func(t *testing.T) {
+		// A misspelled filter is refused, not dropped: the caller would
+		// otherwise read every transfer instead of the ones it asked for.
+		r := h.want(h.do("GET", "/v1/transfers?limit=2&created_gt=2026-01-01T00:00:00Z", "k1", ""), 400, "invalid")
+		if r.body["param"] != "created_gt" || !strings.Contains(r.body["detail"].(string), "created_gte") {
+			t.Fatalf("param = %v, detail %v", r.body["param"], r.body["detail"])
+		}
+		r = h.want(h.do("GET", "/v1/assets?limit=1", "k1", ""), 400, "invalid")
+		if r.body["param"] != "limit" || !strings.Contains(r.body["detail"].(string), "takes none") {
+			t.Fatalf("param = %v, detail %v", r.body["param"], r.body["detail"])
+		}
+		h.want(h.do("GET", "/v1/transfers?limit=2&created_gte=2026-01-01T00:00:00Z", "k1", ""), 200, "")
+		h.want(h.do("GET", "/v1/nope?x=1", "k1", ""), 404, "route_not_found")
+		h.want(h.do("GET", "/v1/openapi.yaml?x=1", "", ""), 400, "invalid")
+	})
 	h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"r"} {"x":1}`), 400, "invalid")
 	h.want(h.do("POST", "/v1/accounts", "k1", `{`), 400, "invalid")
 	h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"`+strings.Repeat("x", BodyBytesMax)+`"}`), 413, "body_too_large")

@@ -96,7 +96,8 @@ func (s *Server) createBillingCharge(w http.ResponseWriter, r *http.Request, p a
 }
 
 // listBillingCharges lists a customer's charges, oldest first (as a
-// statement reads), optionally created in [created_from, created_before).
+// statement reads), optionally created in [created_gte, created_lt), the
+// bounds GET /v1/transfers takes.
 // In the list a charge's reservation is not expanded (null): auth_number
 // names it.
 func (s *Server) listBillingCharges(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -109,7 +110,7 @@ func (s *Server) listBillingCharges(w http.ResponseWriter, r *http.Request, p au
 		return err
 	}
 	f := billing.ChargeFilter{CustomerID: id}
-	if err := queryTimes(r, queryTime{"created_from", &f.CreatedFrom}, queryTime{"created_before", &f.CreatedBefore}); err != nil {
+	if err := queryTimes(r, queryTime{"created_gte", &f.CreatedFrom}, queryTime{"created_lt", &f.CreatedBefore}); err != nil {
 		return err
 	}
 	var cus billing.Customer // read with each page: the currency of its amounts

@@ -655,3 +655,31 @@ func TestOpenAPIEventsAndWebhooks(t *testing.T) {
 		t.Errorf("WebhookEventTypes maxItems %v, want webhook.EventTypesMax %d", n, webhook.EventTypesMax)
 	}
 }
+
+// TestQueryParamsAreTheDocuments: the query parameters the server accepts
+// per route (queryParams, read from the embedded document at start) are
+// exactly those the document gives each operation, its path's included.
+func TestQueryParamsAreTheDocuments(t *testing.T) {
+	d := mustOpenAPI(t)
+	ops := d.operations()
+	if len(queryParams) != len(ops) {
+		t.Errorf("queryParams has %d routes; the document %d operations", len(queryParams), len(ops))
+	}
+	for _, o := range ops {
+		want := map[string]bool{}
+		for _, params := range []any{o.pathItem["parameters"], o.op["parameters"]} {
+			list, _ := params.([]any)
+			for _, p := range list {
+				if pm := d.resolve(p); pm["in"] == "query" {
+					want[pm["name"].(string)] = true
+				}
+			}
+		}
+		if got := queryParams[o.String()]; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: query parameters %v, the document says %v", o, got, want)
+		}
+	}
+	if got := queryParams["GET /v1/transfers"]; !got["created_gte"] || !got["starting_after"] || !got["limit"] {
+		t.Errorf("GET /v1/transfers takes %v", got)
+	}
+}

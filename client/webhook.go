@@ -52,6 +52,13 @@ func (c *Client) UpdateWebhookEndpoint(ctx context.Context, id string, p Webhook
 	return out, err
 }
 
+// DeleteWebhookEndpoint deletes an endpoint: it receives no more events,
+// its pending deliveries are given up, and it is not found from then on.
+func (c *Client) DeleteWebhookEndpoint(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/v1/webhook_endpoints/"+url.PathEscape(id), nil, nil, nil)
+	return err
+}
+
 // ListWebhookAttempts reads one page of an endpoint's delivery attempts,
 // oldest first.
 func (c *Client) ListWebhookAttempts(ctx context.Context, endpoint string, q WebhookAttemptQuery) (Page[WebhookAttempt], error) {

@@ -42,6 +42,19 @@ func TestEventsAndWebhooksThroughTheClient(t *testing.T) {
 	if _, err := c.CreateWebhookEndpoint(ctx, client.WebhookEndpointParams{URL: "ftp://x", EventTypes: []string{"*"}}); client.CodeOf(err) != "invalid" {
 		t.Fatalf("ftp endpoint: %v", err)
 	}
+	scratch, err := c.CreateWebhookEndpoint(ctx, client.WebhookEndpointParams{URL: "https://shop.example.com/scratch", EventTypes: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteWebhookEndpoint(ctx, scratch.ID); err != nil {
+		t.Fatalf("DeleteWebhookEndpoint: %v", err)
+	}
+	if _, err := c.GetWebhookEndpoint(ctx, scratch.ID); client.CodeOf(err) != "not_found" {
+		t.Fatalf("GetWebhookEndpoint of a deleted endpoint: %v", err)
+	}
+	if err := c.DeleteWebhookEndpoint(ctx, scratch.ID); client.CodeOf(err) != "not_found" {
+		t.Fatalf("a second DeleteWebhookEndpoint: %v", err)
+	}
 	eps, err := c.ListWebhookEndpoints(ctx, client.ListParams{})
 	if err != nil || len(eps.Data) != 1 || eps.Data[0].ID != ep.ID || eps.Data[0].Secret != "" {
 		t.Fatalf("ListWebhookEndpoints = %+v, %v", eps, err)

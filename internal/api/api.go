@@ -170,6 +170,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/webhook_endpoints", s.listWebhookEndpoints},
 		{"GET", "/v1/webhook_endpoints/{id}", s.getWebhookEndpoint},
 		{"POST", "/v1/webhook_endpoints/{id}", s.updateWebhookEndpoint},
+		{"DELETE", "/v1/webhook_endpoints/{id}", s.deleteWebhookEndpoint},
 		{"GET", "/v1/webhook_endpoints/{id}/attempts", s.listWebhookAttempts},
 		{"POST", "/v1/deals", s.createDeal},
 		{"GET", "/v1/deals", s.listDeals},

@@ -463,7 +463,7 @@ func TestOpenAPISchemasMatchTheGoJSON(t *testing.T) {
 		"AccountList": list[accountJSON]{}, "TransferList": list[transferJSON]{}, "AssetList": list[assetJSON]{},
 		"BatchResult": list[batchItem]{}, "EventReplay": eventReplayJSON{},
 		"Event": eventJSON{}, "EventData": eventDataJSON{}, "EventList": list[eventJSON]{},
-		"WebhookEndpoint": webhookEndpointJSON{}, "NewWebhookEndpoint": newWebhookEndpointJSON{},
+		"WebhookEndpoint": webhookEndpointJSON{}, "NewWebhookEndpoint": newWebhookEndpointJSON{}, "DeletedWebhookEndpoint": deletedJSON{},
 		"WebhookEndpointList": list[webhookEndpointJSON]{}, "WebhookAttempt": webhookAttemptJSON{},
 		"WebhookAttemptList": list[webhookAttemptJSON]{}, "WebhookDelivery": webhookDeliveryJSON{},
 		"WebhookDeliveryList": list[webhookDeliveryJSON]{},

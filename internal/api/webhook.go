@@ -188,6 +188,29 @@ func (s *Server) updateWebhookEndpoint(w http.ResponseWriter, r *http.Request, p
 	return writeJSON(w, http.StatusOK, toWebhookEndpoint(e))
 }
 
+// deletedJSON answers a DELETE.
+type deletedJSON struct {
+	Object  string `json:"object"`
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
+}
+
+// deleteWebhookEndpoint deletes one of the organization's endpoints
+// (webhook.Service.DeleteEndpoint).
+func (s *Server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := p.Require("webhooks", true); err != nil {
+		return err
+	}
+	id, err := pathID(prefixWebhookEndpoint, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Webhooks.DeleteEndpoint(r.Context(), p.OrgID, id); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, deletedJSON{Object: "webhook_endpoint", ID: formatID(prefixWebhookEndpoint, id), Deleted: true})
+}
+
 // listWebhookAttempts pages through the attempts to deliver to one endpoint,
 // oldest first, optionally only those of one ?event=.
 func (s *Server) listWebhookAttempts(w http.ResponseWriter, r *http.Request, p auth.Principal) error {

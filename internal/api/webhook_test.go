@@ -156,6 +156,31 @@ func TestWebhookEndpoints(t *testing.T) {
 		h.endpoint("k2", "https://org2.example.com/", `["*"]`) // the bound is per organization
 		h.want(h.do("GET", "/v1/webhook_endpoints?starting_after=evt_1", "k1", ""), 400, "invalid")
 	})
+	t.Run("Delete", func(t *testing.T) {
+		// The organization is full (PaginationAndBound): a delete frees a place.
+		gone := h.endpoint("k2", "https://org2.example.com/gone", `["*"]`)
+		h.want(h.do("DELETE", "/v1/webhook_endpoints/"+gone, "k1", ""), 404, "not_found") // not org_1's
+		h.want(h.do("DELETE", "/v1/webhook_endpoints/"+id, "readonly", ""), 403, "forbidden")
+		h.want(h.do("DELETE", "/v1/webhook_endpoints/"+id+"?force=true", "k1", ""), 400, "invalid")
+		r := h.want(h.do("DELETE", "/v1/webhook_endpoints/"+id, "k1", ""), 200, "")
+		if r.body["object"] != "webhook_endpoint" || r.body["id"] != id || r.body["deleted"] != true || len(r.body) != 3 {
+			t.Fatalf("deleted: %s", r.raw)
+		}
+		h.want(h.do("GET", "/v1/webhook_endpoints/"+id, "k1", ""), 404, "not_found")
+		h.want(h.do("GET", "/v1/webhook_endpoints/"+id+"/attempts", "k1", ""), 404, "not_found")
+		h.want(h.do("POST", "/v1/webhook_endpoints/"+id, "k1", `{"disabled":false}`), 404, "not_found")
+		h.want(h.do("DELETE", "/v1/webhook_endpoints/"+id, "k1", ""), 404, "not_found")
+		list := h.want(h.do("GET", "/v1/webhook_endpoints?limit=100", "k1", ""), 200, "")
+		for _, e := range list.body["data"].([]any) {
+			if e.(map[string]any)["id"] == id {
+				t.Fatalf("the deleted endpoint is listed: %s", list.raw)
+			}
+		}
+		h.endpoint("k1", "https://shop.example.com/in-its-place", `["*"]`)
+		if r := h.want(h.do("GET", "/v1/webhook_endpoints/"+gone, "k2", ""), 200, ""); r.body["id"] != gone {
+			t.Fatalf("org_2's endpoint after org_1's refused delete: %s", r.raw)
+		}
+	})
 }
 
 func TestEventReplayDeliveriesAndAttempts(t *testing.T) {

@@ -81,6 +81,17 @@ func (s *Service) UpdateEndpoint(ctx context.Context, orgID string, id int64, p 
 	return e, nil
 }
 
+// DeleteEndpoint deletes one of org's endpoints: it gets no more events,
+// its pending deliveries are given up (failed; nothing sends them), and it
+// no longer counts against EndpointsPerOrgMax. Its secret is forgotten. The
+// deliveries of events to it stay in their events' delivery lists; its
+// attempt log goes with it.
+//
+// Errors: not_found (none, another organization's, or deleted already).
+func (s *Service) DeleteEndpoint(ctx context.Context, orgID string, id int64) error {
+	return s.store.WebhookEndpointDelete(ctx, orgID, id, s.now())
+}
+
 func apply(e *Endpoint, p EndpointParams) error {
 	if p.URL != nil {
 		if err := validateURL(*p.URL); err != nil {

@@ -163,6 +163,13 @@ type Store interface {
 	// WebhookEndpointUpdate stores the mutable fields of e (URL, Description,
 	// EventTypes, Disabled, UpdatedAt). Errors: not_found.
 	WebhookEndpointUpdate(ctx context.Context, e Endpoint) error
+	// WebhookEndpointDelete deletes one of org's endpoints, in one
+	// transaction: it is disabled, its secret forgotten, and from then on
+	// no read but WebhookDeliveryList sees it (nor counts it against
+	// EndpointsPerOrgMax); its pending deliveries become failed. Its
+	// deliveries and attempts stay. Errors: not_found (none, another
+	// organization's, or deleted already).
+	WebhookEndpointDelete(ctx context.Context, orgID string, id int64, at time.Time) error
 
 	// WebhookDispatch claims up to limit events not yet dispatched, oldest
 	// first, skipping any another node holds; loads the enabled endpoints of

@@ -36,12 +36,18 @@ const (
 	// the organization that another node committed before the lock was
 	// granted. No row comes back when the organization is full.
 	sqlEndpointInsert = "INSERT INTO webhook_endpoints (org_id, url, description, event_types, secret, disabled, created_at, updated_at) " +
-		"SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT count(*) FROM webhook_endpoints WHERE org_id = $1) < $9 RETURNING id"
-	sqlEndpointByID     = "SELECT " + endpointCols + " FROM webhook_endpoints WHERE id = $1"
-	sqlEndpointList     = "SELECT " + endpointCols + " FROM webhook_endpoints WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-	sqlEndpointsEnabled = "SELECT " + endpointCols + " FROM webhook_endpoints WHERE org_id = ANY($1::text[]) AND NOT disabled ORDER BY id"
+		"SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT count(*) FROM webhook_endpoints WHERE org_id = $1 AND deleted_at IS NULL) < $9 RETURNING id"
+	sqlEndpointByID     = "SELECT " + endpointCols + " FROM webhook_endpoints WHERE id = $1 AND deleted_at IS NULL"
+	sqlEndpointList     = "SELECT " + endpointCols + " FROM webhook_endpoints WHERE org_id = $1 AND id > $2 AND deleted_at IS NULL ORDER BY id LIMIT $3"
+	sqlEndpointsEnabled = "SELECT " + endpointCols + " FROM webhook_endpoints WHERE org_id = ANY($1::text[]) AND NOT disabled AND deleted_at IS NULL ORDER BY id"
 	sqlEndpointUpdate   = "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, disabled = $4, updated_at = $5 " +
-		"WHERE id = $6 AND org_id = $7"
+		"WHERE id = $6 AND org_id = $7 AND deleted_at IS NULL"
+	// sqlEndpointDelete deletes an endpoint and, in the same statement, gives
+	// up its pending deliveries: no job will send them.
+	sqlEndpointDelete = "WITH e AS (UPDATE webhook_endpoints SET disabled = true, secret = '', updated_at = $3, deleted_at = $3 " +
+		"WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL RETURNING id), " +
+		"d AS (UPDATE webhook_deliveries SET state = 'failed', updated_at = $3 WHERE endpoint_id IN (SELECT id FROM e) AND state = 'pending') " +
+		"SELECT count(*) FROM e"
 
 	// Dispatches run one at a time (sqlDispatchLock, held to the end of the
 	// transaction), so each numbers its events after the last number the
@@ -104,7 +110,7 @@ const (
 // errEndpointsFull is the conflict of an organization that has
 // webhook.EndpointsPerOrgMax endpoints already.
 var errEndpointsFull = &apperr.Error{Code: apperr.CodeConflict, Param: "url",
-	Message: fmt.Sprintf("an organization has at most %d webhook endpoints; disable one and change its url to reuse it", webhook.EndpointsPerOrgMax)}
+	Message: fmt.Sprintf("an organization has at most %d webhook endpoints; delete one first", webhook.EndpointsPerOrgMax)}
 
 // inTx runs fn in one READ COMMITTED transaction on a pooled connection,
 // retried by store.Retry on serialization failures, deadlocks and unique
@@ -175,6 +181,19 @@ func (db *DB) WebhookEndpointUpdate(ctx context.Context, e webhook.Endpoint) err
 		return fmt.Errorf("postgres: update webhook endpoint: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
+		return apperr.NotFound("webhook endpoint")
+	}
+	return nil
+}
+
+// WebhookEndpointDelete implements webhook.Store in one statement.
+// Errors: not_found.
+func (db *DB) WebhookEndpointDelete(ctx context.Context, orgID string, id int64, at time.Time) error {
+	var n int
+	if err := db.pool.QueryRow(ctx, sqlEndpointDelete, id, orgID, at).Scan(&n); err != nil {
+		return fmt.Errorf("postgres: delete webhook endpoint: %w", err)
+	}
+	if n == 0 {
 		return apperr.NotFound("webhook endpoint")
 	}
 	return nil

@@ -81,12 +81,12 @@ func eventTypesJSON(types []string) string {
 func (db *DB) WebhookEndpointInsert(ctx context.Context, e webhook.Endpoint) (webhook.Endpoint, error) {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM webhook_endpoints WHERE org_id = ?", e.OrgID).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM webhook_endpoints WHERE org_id = ? AND deleted_at IS NULL", e.OrgID).Scan(&n); err != nil {
 			return err
 		}
 		if n >= webhook.EndpointsPerOrgMax {
 			return &apperr.Error{Code: apperr.CodeConflict, Param: "url",
-				Message: fmt.Sprintf("an organization has at most %d webhook endpoints; disable one and change its url to reuse it", webhook.EndpointsPerOrgMax)}
+				Message: fmt.Sprintf("an organization has at most %d webhook endpoints; delete one first", webhook.EndpointsPerOrgMax)}
 		}
 		return tx.QueryRowContext(ctx, "INSERT INTO webhook_endpoints ("+strings.TrimPrefix(endpointCols, "id, ")+") "+
 			"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -101,7 +101,7 @@ func (db *DB) WebhookEndpointInsert(ctx context.Context, e webhook.Endpoint) (we
 
 // WebhookEndpointByID implements webhook.Store. Errors: not_found.
 func (db *DB) WebhookEndpointByID(ctx context.Context, id int64) (webhook.Endpoint, error) {
-	e, err := scanEndpoint(db.read.QueryRowContext(ctx, "SELECT "+endpointCols+" FROM webhook_endpoints WHERE id = ?", id))
+	e, err := scanEndpoint(db.read.QueryRowContext(ctx, "SELECT "+endpointCols+" FROM webhook_endpoints WHERE id = ? AND deleted_at IS NULL", id))
 	if err != nil {
 		return webhook.Endpoint{}, notFound(err, "webhook endpoint")
 	}
@@ -111,7 +111,7 @@ func (db *DB) WebhookEndpointByID(ctx context.Context, id int64) (webhook.Endpoi
 // WebhookEndpointList implements webhook.Store: one page of an
 // organization's endpoints by ascending id.
 func (db *DB) WebhookEndpointList(ctx context.Context, f webhook.EndpointFilter) ([]webhook.Endpoint, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+endpointCols+" FROM webhook_endpoints WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?",
+	rows, err := db.read.QueryContext(ctx, "SELECT "+endpointCols+" FROM webhook_endpoints WHERE org_id = ? AND id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
 		f.OrgID, f.AfterID, f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list webhook endpoints: %w", err)
@@ -127,7 +127,7 @@ func (db *DB) WebhookEndpointUpdate(ctx context.Context, e webhook.Endpoint) err
 	var n int64
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, disabled = ?, updated_at = ? "+
-			"WHERE id = ? AND org_id = ?", e.URL, e.Description, eventTypesJSON(e.EventTypes), e.Disabled, micros(e.UpdatedAt), e.ID, e.OrgID)
+			"WHERE id = ? AND org_id = ? AND deleted_at IS NULL", e.URL, e.Description, eventTypesJSON(e.EventTypes), e.Disabled, micros(e.UpdatedAt), e.ID, e.OrgID)
 		if err != nil {
 			return err
 		}
@@ -136,6 +136,32 @@ func (db *DB) WebhookEndpointUpdate(ctx context.Context, e webhook.Endpoint) err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: update webhook endpoint: %w", err)
+	}
+	if n == 0 {
+		return apperr.NotFound("webhook endpoint")
+	}
+	return nil
+}
+
+// WebhookEndpointDelete implements webhook.Store in one write
+// transaction. Errors: not_found.
+func (db *DB) WebhookEndpointDelete(ctx context.Context, orgID string, id int64, at time.Time) error {
+	var n int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE webhook_endpoints SET disabled = 1, secret = '', updated_at = ?, deleted_at = ? "+
+			"WHERE id = ? AND org_id = ? AND deleted_at IS NULL", micros(at), micros(at), id, orgID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE webhook_deliveries SET state = ?, updated_at = ? WHERE endpoint_id = ? AND state = ?",
+			string(webhook.DeliveryFailed), micros(at), id, string(webhook.DeliveryPending))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete webhook endpoint: %w", err)
 	}
 	if n == 0 {
 		return apperr.NotFound("webhook endpoint")
@@ -167,7 +193,7 @@ func (db *DB) WebhookDispatch(ctx context.Context, now time.Time, limit int, pla
 			}
 		}
 		rows, err = tx.QueryContext(ctx, "SELECT "+endpointCols+" FROM webhook_endpoints "+
-			"WHERE org_id IN (SELECT value FROM json_each(?)) AND disabled = 0 ORDER BY id", stringsJSON(orgs))
+			"WHERE org_id IN (SELECT value FROM json_each(?)) AND disabled = 0 AND deleted_at IS NULL ORDER BY id", stringsJSON(orgs))
 		if err != nil {
 			return fmt.Errorf("read endpoints: %w", err)
 		}

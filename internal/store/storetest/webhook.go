@@ -110,6 +110,7 @@ func (f *webhookFixture) wantDeliveries(ev event.Event, state webhook.DeliverySt
 func RunWebhooks(t *testing.T, h Harness) {
 	t.Run("Endpoints", func(t *testing.T) { testWebhookEndpoints(t, h) })
 	t.Run("EndpointLimit", func(t *testing.T) { testWebhookEndpointLimit(t, h) })
+	t.Run("EndpointDelete", func(t *testing.T) { testWebhookEndpointDelete(t, h) })
 	t.Run("Dispatch", func(t *testing.T) { testWebhookDispatch(t, h) })
 	t.Run("DispatchLimit", func(t *testing.T) { testWebhookDispatchLimit(t, h) })
 	t.Run("JobsCarryTheirDeliveries", func(t *testing.T) { testWebhookJobs(t, h) })
@@ -207,6 +208,76 @@ func testWebhookEndpointLimit(t *testing.T, h Harness) {
 		t.Fatalf("%d endpoints after the refused one, %v", len(page), err)
 	}
 	f.endpoint("o2", false, webhook.WildcardEventType) // the limit is per organization
+}
+
+func testWebhookEndpointDelete(t *testing.T, h Harness) {
+	f := newWebhookFixture(t, h)
+	gone := f.endpoint("o1", false, webhook.WildcardEventType)
+	kept := f.endpoint("o1", false, webhook.WildcardEventType)
+	other := f.endpoint("o2", false, webhook.WildcardEventType)
+	f.account(ledger.AccountRequest{Owner: "o1"})
+	ev := f.written("o1", "")
+	f.dispatch(len(ev))
+	f.wantDeliveries(ev[0], webhook.DeliveryPending, 0, gone.ID, kept.ID)
+
+	f.clock.Advance(time.Second)
+	if err := f.svc.DeleteEndpoint(f.ctx, "o1", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("OKPendingDeliveriesFail", func(t *testing.T) {
+		for _, d := range f.deliveries(ev[0].ID) {
+			want := webhook.DeliveryPending
+			if d.EndpointID == gone.ID {
+				want = webhook.DeliveryFailed
+			}
+			if d.State != want {
+				t.Fatalf("delivery %+v after the delete, want %s", d, want)
+			}
+		}
+		if _, pending, err := f.store.WebhookPendingEvents(f.ctx, gone.ID, []int64{ev[0].ID}); err != nil || len(pending) != 0 {
+			t.Fatalf("pending deliveries of the deleted endpoint: %+v, %v", pending, err)
+		}
+	})
+	t.Run("OKNotFoundAnyMore", func(t *testing.T) {
+		_, err := f.store.WebhookEndpointByID(f.ctx, gone.ID)
+		wantCode(t, err, apperr.CodeNotFound, "WebhookEndpointByID of a deleted endpoint")
+		page, err := f.store.WebhookEndpointList(f.ctx, webhook.EndpointFilter{OrgID: "o1", Limit: webhook.PageLimitMax})
+		if err != nil || len(page) != 1 || page[0].ID != kept.ID {
+			t.Fatalf("list after the delete: %+v, %v", page, err)
+		}
+		on := false
+		_, err = f.svc.UpdateEndpoint(f.ctx, "o1", gone.ID, webhook.EndpointParams{Disabled: &on})
+		wantCode(t, err, apperr.CodeNotFound, "UpdateEndpoint of a deleted endpoint")
+		err = f.store.WebhookEndpointUpdate(f.ctx, webhook.Endpoint{ID: gone.ID, OrgID: "o1", URL: "https://x.example", EventTypes: []string{"*"}, UpdatedAt: f.Now()})
+		wantCode(t, err, apperr.CodeNotFound, "WebhookEndpointUpdate of a deleted endpoint")
+		wantCode(t, f.svc.DeleteEndpoint(f.ctx, "o1", gone.ID), apperr.CodeNotFound, "a second DeleteEndpoint")
+	})
+	t.Run("ErrNotFoundOtherOrganization", func(t *testing.T) {
+		wantCode(t, f.svc.DeleteEndpoint(f.ctx, "o1", other.ID), apperr.CodeNotFound, "DeleteEndpoint of another organization's endpoint")
+		if got, err := f.store.WebhookEndpointByID(f.ctx, other.ID); err != nil || !sameEndpoint(got, other) {
+			t.Fatalf("the other organization's endpoint after the refused delete: %+v, %v", got, err)
+		}
+	})
+	t.Run("OKNoNewDeliveries", func(t *testing.T) {
+		f.account(ledger.AccountRequest{Owner: "o1"})
+		later := f.written("o1", "")
+		f.dispatch(1)
+		f.wantDeliveries(later[len(later)-1], webhook.DeliveryPending, 0, kept.ID)
+	})
+	t.Run("OKFreesItsPlace", func(t *testing.T) {
+		for range webhook.EndpointsPerOrgMax - 1 {
+			f.endpoint("o1", false, webhook.WildcardEventType)
+		}
+		u := "https://one-too-many.example.com"
+		_, err := f.svc.CreateEndpoint(f.ctx, "o1", webhook.EndpointParams{URL: &u, EventTypes: []string{webhook.WildcardEventType}})
+		wantCode(t, err, apperr.CodeConflict, "an endpoint past the limit")
+		if err := f.svc.DeleteEndpoint(f.ctx, "o1", kept.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.CreateEndpoint(f.ctx, "o1", webhook.EndpointParams{URL: &u, EventTypes: []string{webhook.WildcardEventType}}); err != nil {
+			t.Fatalf("an endpoint in the deleted one's place: %v", err)
+		}
+	})
 }
 
 func testWebhookDispatch(t *testing.T, h Harness) {

@@ -180,6 +180,9 @@ func TestAuthAndErrors(t *testing.T) {
 		h.want(h.do("GET", "/v1/transfers?limit=2&created_gte=2026-01-01T00:00:00Z", "k1", ""), 200, "")
 		h.want(h.do("GET", "/v1/nope?x=1", "k1", ""), 404, "route_not_found")
 		h.want(h.do("GET", "/v1/openapi.yaml?x=1", "", ""), 400, "invalid")
+		// What the query parser would drop unseen is refused too.
+		h.want(h.do("GET", "/v1/transfers?created_gte=2026-01-01T00:00:00Z;", "k1", ""), 400, "invalid")
+		h.want(h.do("GET", "/v1/transfers?created_gt%zz=1", "k1", ""), 400, "invalid")
 	})
 	h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"r"} {"x":1}`), 400, "invalid")
 	h.want(h.do("POST", "/v1/accounts", "k1", `{`), 400, "invalid")

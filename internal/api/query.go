@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -38,10 +39,11 @@ func mustQueryParams(doc []byte) map[string]map[string]bool {
 		}
 		var out []string
 		for _, p := range ps {
-			if ref, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
+			if p.Ref != "" {
+				ref, ok := strings.CutPrefix(p.Ref, "#/components/parameters/")
 				c, found := root.Components.Parameters[ref]
-				if !found {
-					panic(fmt.Sprintf("api: openapi.yaml: $ref %q does not resolve", p.Ref))
+				if !ok || !found {
+					panic(fmt.Sprintf("api: openapi.yaml: parameter $ref %q is not one of #/components/parameters", p.Ref))
 				}
 				p = c
 			}
@@ -55,8 +57,8 @@ func mustQueryParams(doc []byte) map[string]map[string]bool {
 	for path, item := range root.Paths {
 		shared := names(item["parameters"])
 		for method, op := range item {
-			if method == "parameters" || method == "summary" || method == "description" {
-				continue
+			if !slices.Contains(openAPIMethods, method) {
+				continue // parameters, summary, servers, x-…
 			}
 			var o struct {
 				Parameters yaml.Node `yaml:"parameters"`
@@ -73,6 +75,9 @@ func mustQueryParams(doc []byte) map[string]map[string]bool {
 	}
 	return out
 }
+
+// openAPIMethods are the keys of an OpenAPI path item that name operations.
+var openAPIMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 // openAPIParam is the part of an OpenAPI parameter (or a $ref to one) that
 // queryParams reads.
@@ -93,8 +98,14 @@ func checkQuery(r *http.Request) error {
 	if !ok {
 		return nil // no route matched: the handler answers 404
 	}
+	// r.URL.Query drops what it cannot parse (a ';', a bad escape), and the
+	// handlers read through it: such a filter would be ignored unseen.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return invalid("", "the query string is malformed: %v", err)
+	}
 	var unknown []string
-	for name := range r.URL.Query() {
+	for name := range q {
 		if !allowed[name] {
 			unknown = append(unknown, name)
 		}

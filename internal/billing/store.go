@@ -126,6 +126,16 @@ type SnapshotReader interface {
 	// AccountByReference reads a ledger account by its owner and
 	// reference. Errors: not_found.
 	AccountByReference(ctx context.Context, owner, reference string) (ledger.Account, error)
+	// CustomerAccountTotals sums the balances of organization org's
+	// customers' ledger accounts, per currency, in currency order.
+	CustomerAccountTotals(ctx context.Context, org string) ([]AccountTotals, error)
+}
+
+// AccountTotals are the sums of the balances of some ledger accounts in
+// one currency.
+type AccountTotals struct {
+	Currency                                                   string
+	DebitsPosted, DebitsPending, CreditsPosted, CreditsPending int64
 }
 
 // Store is what billing needs of a database.

@@ -277,49 +277,19 @@ func verifySessions(ctx context.Context, r SnapshotReader, v *customerCheck, c C
 	}
 }
 
-// moneyFlows are the sums of some ledger accounts' balances.
-type moneyFlows struct{ debitsPosted, debitsPending, creditsPosted, creditsPending int64 }
-
-func (m *moneyFlows) add(a ledger.Account) {
-	m.debitsPosted += a.DebitsPosted
-	m.debitsPending += a.DebitsPending
-	m.creditsPosted += a.CreditsPosted
-	m.creditsPending += a.CreditsPending
-}
-
-// verifyOrg reads organization org's customers' accounts and its revenue
-// and top-up accounts, all from r, and checks that the money billing moved
-// went only between them: into revenue from customers, out of top-ups into
-// customers.
+// verifyOrg reads the sums of organization org's customers' accounts and
+// its revenue and top-up accounts, all from r, and checks that the money
+// billing moved went only between them: into revenue from customers, out
+// of top-ups into customers.
 func verifyOrg(ctx context.Context, r SnapshotReader, org string) ([]string, error) {
-	customers := map[string]*moneyFlows{} // by currency
-	for after := ""; ; {
-		page, err := r.CustomerList(ctx, CustomerFilter{OrgID: org, AfterID: after, Limit: PageLimitMax})
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range page {
-			a, err := r.AccountByID(ctx, c.AccountID)
-			switch {
-			case apperr.Is(err, apperr.CodeNotFound):
-				continue // reported with the customer
-			case err != nil:
-				return nil, err
-			}
-			if customers[c.Currency] == nil {
-				customers[c.Currency] = &moneyFlows{}
-			}
-			customers[c.Currency].add(a)
-		}
-		if len(page) < PageLimitMax {
-			break
-		}
-		after = page[len(page)-1].ID
+	totals, err := r.CustomerAccountTotals(ctx, org)
+	if err != nil {
+		return nil, err
 	}
 	var bad []string
-	for _, cur := range slices.Sorted(maps.Keys(customers)) {
-		cus := customers[cur]
-		var revenue, topups moneyFlows
+	for _, cus := range totals {
+		cur := cus.Currency
+		var revenue, topups AccountTotals
 		for shard := range RevenueShards {
 			if err := addAccount(ctx, r, &revenue, revenueShardReference(org, cur, shard)); err != nil {
 				return nil, err
@@ -331,27 +301,27 @@ func verifyOrg(ctx context.Context, r SnapshotReader, org string) ([]string, err
 		say := func(format string, args ...any) {
 			bad = append(bad, fmt.Sprintf("billing organization %s (%s): ", org, cur)+fmt.Sprintf(format, args...))
 		}
-		if revenue.creditsPosted != cus.debitsPosted || revenue.creditsPending != cus.debitsPending {
+		if revenue.CreditsPosted != cus.DebitsPosted || revenue.CreditsPending != cus.DebitsPending {
 			say("its revenue accounts were credited %d (%d pending); its customers' accounts were debited %d (%d pending)",
-				revenue.creditsPosted, revenue.creditsPending, cus.debitsPosted, cus.debitsPending)
+				revenue.CreditsPosted, revenue.CreditsPending, cus.DebitsPosted, cus.DebitsPending)
 		}
-		if revenue.debitsPosted != 0 || revenue.debitsPending != 0 {
-			say("its revenue accounts were debited %d (%d pending)", revenue.debitsPosted, revenue.debitsPending)
+		if revenue.DebitsPosted != 0 || revenue.DebitsPending != 0 {
+			say("its revenue accounts were debited %d (%d pending)", revenue.DebitsPosted, revenue.DebitsPending)
 		}
-		if topups.debitsPosted != cus.creditsPosted || topups.debitsPending != cus.creditsPending {
+		if topups.DebitsPosted != cus.CreditsPosted || topups.DebitsPending != cus.CreditsPending {
 			say("its top-up account was debited %d (%d pending); its customers' accounts were credited %d (%d pending)",
-				topups.debitsPosted, topups.debitsPending, cus.creditsPosted, cus.creditsPending)
+				topups.DebitsPosted, topups.DebitsPending, cus.CreditsPosted, cus.CreditsPending)
 		}
-		if topups.creditsPosted != 0 || topups.creditsPending != 0 {
-			say("its top-up account was credited %d (%d pending)", topups.creditsPosted, topups.creditsPending)
+		if topups.CreditsPosted != 0 || topups.CreditsPending != 0 {
+			say("its top-up account was credited %d (%d pending)", topups.CreditsPosted, topups.CreditsPending)
 		}
 	}
 	return bad, nil
 }
 
-// addAccount adds the account billing owns under reference to m; an
-// account never opened adds nothing.
-func addAccount(ctx context.Context, r SnapshotReader, m *moneyFlows, reference string) error {
+// addAccount adds the balances of the account billing owns under
+// reference to m; an account never opened adds nothing.
+func addAccount(ctx context.Context, r SnapshotReader, m *AccountTotals, reference string) error {
 	a, err := r.AccountByReference(ctx, LedgerOwner, reference)
 	switch {
 	case apperr.Is(err, apperr.CodeNotFound):
@@ -359,6 +329,9 @@ func addAccount(ctx context.Context, r SnapshotReader, m *moneyFlows, reference 
 	case err != nil:
 		return err
 	}
-	m.add(a)
+	m.DebitsPosted += a.DebitsPosted
+	m.DebitsPending += a.DebitsPending
+	m.CreditsPosted += a.CreditsPosted
+	m.CreditsPending += a.CreditsPending
 	return nil
 }

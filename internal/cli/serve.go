@@ -326,13 +326,15 @@ func serveDebug(addr string, log *slog.Logger) (listening string, stop func(), e
 	if err != nil {
 		return "", nil, fmt.Errorf("debug listener on %s: %w", addr, err)
 	}
+	// No /debug/pprof/cmdline: the command line may carry --db's password
+	// or --smtp-url's credentials, which nothing else ever prints.
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go srv.Serve(ln)
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		log.Warn("the debug listener is not on loopback: anyone who reaches it can read this process's profiles", "addr", ln.Addr().String())

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,6 +62,16 @@ func TestServeDebug(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
 		t.Errorf("GET /debug/pprof/goroutine = %d %.80q, want 200 and a goroutine profile", resp.StatusCode, body)
+	}
+	// The command line is not served: it may hold the database's password.
+	resp, err = http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || strings.Contains(string(body), os.Args[0]) {
+		t.Errorf("GET /debug/pprof/cmdline = %d %.80q, want no command line", resp.StatusCode, body)
 	}
 	stop()
 	if _, err := http.Get("http://" + addr + "/debug/pprof/"); err == nil {

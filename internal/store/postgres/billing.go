@@ -117,6 +117,29 @@ func (r reads) CustomerList(ctx context.Context, f billing.CustomerFilter) ([]bi
 	return collect(rows, scanBillingCustomer)
 }
 
+// CustomerAccountTotals implements billing.SnapshotReader with one
+// statement: the organization's customers' accounts, summed per currency.
+func (r reads) CustomerAccountTotals(ctx context.Context, org string) ([]billing.AccountTotals, error) {
+	rows, err := r.q.Query(ctx, "SELECT c.currency, sum(a.debits_posted), sum(a.debits_pending), sum(a.credits_posted), sum(a.credits_pending) "+
+		"FROM billing_customers c JOIN accounts a ON a.id = c.account_id WHERE c.org_id = $1 GROUP BY c.currency ORDER BY c.currency", org)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: customer account totals: %w", err)
+	}
+	defer rows.Close()
+	var out []billing.AccountTotals
+	for rows.Next() {
+		var t billing.AccountTotals
+		if err := rows.Scan(&t.Currency, &t.DebitsPosted, &t.DebitsPending, &t.CreditsPosted, &t.CreditsPending); err != nil {
+			return nil, fmt.Errorf("postgres: customer account totals: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: customer account totals: %w", err)
+	}
+	return out, nil
+}
+
 func (r reads) reservationBy(ctx context.Context, where string, args ...any) (billing.Reservation, error) {
 	x, err := scanReservation(r.q.QueryRow(ctx, "SELECT "+reservationCols+" FROM billing_reservations WHERE "+where, args...))
 	if err != nil {

@@ -103,6 +103,7 @@ type Server struct {
 	mux           *http.ServeMux
 	limiter       *limiter        // nil: no limit
 	keyedInLedger map[string]bool // route patterns; tests empty it to compare with the generic path
+	keyedInTx     map[string]bool // the same, for routes whose services keep keys (keep.go)
 }
 
 // New returns the API's handler for the paths under /v1.
@@ -116,7 +117,8 @@ func New(cfg Config) *Server {
 	if cfg.BurstPerKey == 0 {
 		cfg.BurstPerKey = BurstPerKeyDefault
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limiter: newLimiter(cfg.RatePerKey, cfg.BurstPerKey), keyedInLedger: keyedInLedger}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), limiter: newLimiter(cfg.RatePerKey, cfg.BurstPerKey), keyedInLedger: keyedInLedger,
+		keyedInTx: keyedInTx}
 	s.routes()
 	return s
 }
@@ -315,6 +317,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler, public
 		if key := r.Header.Get("Idempotency-Key"); key != "" && s.cfg.Idempotency != nil {
 			if s.keyedInLedger[r.Pattern] {
 				return s.serveKeyedInLedger(w, r, p, key, h)
+			}
+			if s.keyedInTx[r.Pattern] {
+				return s.serveKeyedInTx(w, r, p, key, h)
 			}
 			return s.serveIdempotent(w, r, p, key, h)
 		}

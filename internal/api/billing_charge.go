@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -65,12 +66,13 @@ func (s *Server) chargeReservation(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
-	c, rsv, err := svc.Charge(r.Context(), billingActor(p), auth, billing.ChargeParams{Amount: amount, Reference: in.Reference,
-		Final: in.Final, ReserveDifference: in.ReserveDifference})
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, toBillingCharge(c, rsv.Currency, &rsv))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.ChargeResult, error) {
+		c, rsv, err := svc.Charge(ctx, billingActor(p), auth, billing.ChargeParams{Amount: amount, Reference: in.Reference,
+			Final: in.Final, ReserveDifference: in.ReserveDifference})
+		return billing.ChargeResult{Charge: c, Reservation: rsv}, err
+	}, func(w http.ResponseWriter, res billing.ChargeResult) error {
+		return writeJSON(w, http.StatusCreated, toBillingCharge(res.Charge, res.Reservation.Currency, &res.Reservation))
+	})
 }
 
 // createBillingCharge is a direct charge, checked against the customer's
@@ -88,11 +90,12 @@ func (s *Server) createBillingCharge(w http.ResponseWriter, r *http.Request, p a
 	if err != nil {
 		return err
 	}
-	c, err := svc.ChargeDirect(r.Context(), billingActor(p), billing.DirectChargeParams{CustomerID: cus.ID, Amount: amount, Reference: in.Reference})
-	if err != nil {
-		return renameParam(err, map[string]string{"customer_id": "customer"})
-	}
-	return writeJSON(w, http.StatusCreated, toBillingCharge(c, cus.Currency, nil))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Charge, error) {
+		c, err := svc.ChargeDirect(ctx, billingActor(p), billing.DirectChargeParams{CustomerID: cus.ID, Amount: amount, Reference: in.Reference})
+		return c, renameParam(err, map[string]string{"customer_id": "customer"})
+	}, func(w http.ResponseWriter, c billing.Charge) error {
+		return writeJSON(w, http.StatusCreated, toBillingCharge(c, cus.Currency, nil))
+	})
 }
 
 // listBillingCharges lists a customer's charges, oldest first (as a

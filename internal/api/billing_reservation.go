@@ -105,12 +105,18 @@ func (s *Server) createReservation(w http.ResponseWriter, r *http.Request, p aut
 	if s.cfg.Idempotency != nil {
 		key = r.Header.Get("Idempotency-Key")
 	}
-	rsv, err := svc.Reserve(r.Context(), billingActor(p), billing.ReserveParams{CustomerID: c.ID, Amount: amount, Reference: in.Reference,
-		ExpiresInSeconds: in.ExpiresInSeconds, RequestKey: key})
-	if err != nil {
-		return renameParam(err, map[string]string{"customer_id": "customer"})
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Reservation, error) {
+		rsv, err := svc.Reserve(ctx, billingActor(p), billing.ReserveParams{CustomerID: c.ID, Amount: amount, Reference: in.Reference,
+			ExpiresInSeconds: in.ExpiresInSeconds, RequestKey: key})
+		return rsv, renameParam(err, map[string]string{"customer_id": "customer"})
+	}, writeReservation(http.StatusCreated))
+}
+
+// writeReservation answers with a reservation and status.
+func writeReservation(status int) func(http.ResponseWriter, billing.Reservation) error {
+	return func(w http.ResponseWriter, rsv billing.Reservation) error {
+		return writeJSON(w, status, toReservation(rsv))
 	}
-	return writeJSON(w, http.StatusCreated, toReservation(rsv))
 }
 
 // listReservations pages through the organization's reservations, newest
@@ -259,11 +265,9 @@ func (s *Server) incrementReservation(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	rsv, err := svc.IncrementReservation(r.Context(), billingActor(p), auth, billing.IncrementParams{Amount: amount, Reference: in.Reference})
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toReservation(rsv))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Reservation, error) {
+		return svc.IncrementReservation(ctx, billingActor(p), auth, billing.IncrementParams{Amount: amount, Reference: in.Reference})
+	}, writeReservation(http.StatusOK))
 }
 
 func (s *Server) cancelReservation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -271,9 +275,7 @@ func (s *Server) cancelReservation(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
-	rsv, err := svc.CancelReservation(r.Context(), billingActor(p), auth)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toReservation(rsv))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Reservation, error) {
+		return svc.CancelReservation(ctx, billingActor(p), auth)
+	}, writeReservation(http.StatusOK))
 }

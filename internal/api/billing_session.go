@@ -149,11 +149,12 @@ func (s *Server) reportUsage(w http.ResponseWriter, r *http.Request, p auth.Prin
 	if err != nil {
 		return err
 	}
-	u, ses, err := svc.ReportUsage(r.Context(), billingActor(p), id, billing.UsageParams{Seq: in.Seq, Amount: amount})
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, toUsageReport(u, ses))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.UsageResult, error) {
+		u, ses, err := svc.ReportUsage(ctx, billingActor(p), id, billing.UsageParams{Seq: in.Seq, Amount: amount})
+		return billing.UsageResult{Report: u, Session: ses}, err
+	}, func(w http.ResponseWriter, res billing.UsageResult) error {
+		return writeJSON(w, http.StatusCreated, toUsageReport(res.Report, res.Session))
+	})
 }
 
 // topUpSession adds to a session's quota (an increment of its reservation).

@@ -198,6 +198,7 @@ func (s *Service) ReportUsage(ctx context.Context, actor Actor, sessionID string
 	}
 	var out UsageReport
 	c, err := s.onSession(ctx, actor, sessionID, "billing.session.settled", func(c *change) error {
+		c.result = func() any { return UsageResult{Report: out, Session: *c.ses} }
 		ses := c.ses
 		if p.Seq <= ses.LastSeq {
 			old, err := c.tx.UsageReportBySeq(c.ctx, ses.ID, p.Seq)

@@ -133,6 +133,10 @@ type change struct {
 	opened bool
 	moved  bool // a transfer was applied: accts' balances are stale
 
+	// result, when set, is what the call returns, read once the change is
+	// written: a Keep (WithKeep) gets it inside the transaction.
+	result func() any
+
 	eventType string // "" : no event
 	action    string // the audit action
 	subject   audit.Subject
@@ -317,6 +321,7 @@ func (s *Service) run(ctx context.Context, actor Actor, action string, rule func
 		return nil, err
 	}
 	var out *change
+	keep := keepOf(ctx)
 	err = s.cfg.Store.BillingTransact(ctx, func(ctx context.Context, tx Tx) error {
 		w.Begin()
 		c := &change{s: s, ctx: ctx, tx: tx, w: w, now: s.now(), actor: actor, action: action, data: map[string]any{}}
@@ -325,6 +330,11 @@ func (s *Service) run(ctx context.Context, actor Actor, action string, rule func
 		}
 		if err := s.commit(c); err != nil {
 			return err
+		}
+		if keep != nil && c.result != nil {
+			if err := keep(ctx, tx, c.result()); err != nil {
+				return err
+			}
 		}
 		out = c
 		return nil
@@ -562,6 +572,7 @@ func (s *Service) Reserve(ctx context.Context, actor Actor, p ReserveParams) (Re
 		return Reservation{}, err
 	}
 	c, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.reservation.created", func(c *change) error {
+		c.result = func() any { return *c.rsv }
 		key := p.RequestKey // the new reservation's; set on every run
 		if p.Reference != "" || key != "" {
 			old, err := c.tx.ReservationByReference(c.ctx, actor.ID, p.Reference)
@@ -724,6 +735,7 @@ func (s *Service) IncrementReservation(ctx context.Context, actor Actor, authNum
 		return Reservation{}, err
 	}
 	c, err := s.onReservation(ctx, actor, "billing.reservation.incremented", find, func(c *change) error {
+		c.result = func() any { return *c.rsv }
 		old, err := c.tx.ReservationEventByReference(c.ctx, c.rsv.ID, p.Reference)
 		switch {
 		case err == nil:
@@ -778,6 +790,7 @@ func (s *Service) Charge(ctx context.Context, actor Actor, authNumber string, p 
 	}
 	var out Charge
 	c, err := s.onReservation(ctx, actor, "billing.reservation.charged", find, func(c *change) error {
+		c.result = func() any { return ChargeResult{Charge: out, Reservation: *c.rsv} }
 		r := c.rsv
 		old, err := c.tx.ChargeByReference(c.ctx, actor.ID, p.Reference)
 		switch {
@@ -903,6 +916,7 @@ func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber
 		return Reservation{}, err
 	}
 	c, err := s.onReservation(ctx, actor, "billing.reservation.canceled", find, func(c *change) error {
+		c.result = func() any { return *c.rsv }
 		switch c.rsv.State {
 		case StateCanceled:
 			c.noop = true
@@ -984,6 +998,7 @@ func (s *Service) ChargeDirect(ctx context.Context, actor Actor, p DirectChargeP
 	}
 	var out Charge
 	_, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.charge.created", func(c *change) error {
+		c.result = func() any { return out }
 		old, err := c.tx.ChargeByReference(c.ctx, actor.ID, p.Reference)
 		switch {
 		case err == nil:

@@ -514,3 +514,58 @@ func waitEvents(t *testing.T, c *client.Client, typ string, n int) []client.Even
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestPostgresBillingConcurrentKeys: keyed billing requests keep their key
+// in the change's transaction; on PostgreSQL, requests racing with one key
+// (two nodes would race the same way: each is its own transaction) make
+// one reservation. With one body, every caller gets that reservation; with
+// different amounts, one is made and the others are refused as a reused
+// key, holding nothing.
+func TestPostgresBillingConcurrentKeys(t *testing.T) {
+	ctx := context.Background()
+	e := startBillingE2E(t, freshPostgres(t), serveConfig{})
+	limit := jpy(100000)
+	cus, _, err := e.a.CreateBillingCustomer(ctx, client.BillingCustomerParams{Reference: "c", Mode: "postpaid", Currency: "JPY", CreditLimit: &limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const racers = 12
+	race := func(key string, amount func(i int) int64) ([]client.Reservation, []error) {
+		rsvs, errs := make([]client.Reservation, racers), make([]error, racers)
+		var wg sync.WaitGroup
+		for i := range racers {
+			wg.Go(func() {
+				rsvs[i], _, errs[i] = e.a.Reserve(ctx, client.ReservationParams{Customer: cus.ID, Amount: jpy(amount(i))}, client.WithIdempotencyKey(key))
+			})
+		}
+		wg.Wait()
+		return rsvs, errs
+	}
+
+	same, errs := race("same-body", func(int) int64 { return 70 })
+	for i := range racers {
+		if errs[i] != nil || same[i].ID != same[0].ID {
+			t.Fatalf("racer %d with the same body: %+v, %v; the first got %s", i, same[i], errs[i], same[0].ID)
+		}
+	}
+	diff, errs := race("other-bodies", func(i int) int64 { return 100 + int64(i) })
+	made := -1
+	for i := range racers {
+		var ae *client.Error
+		switch {
+		case errs[i] == nil && made < 0:
+			made = i
+		case errors.As(errs[i], &ae) && ae.Status == 422 && ae.Code == "idempotency_key_reused":
+		default:
+			t.Fatalf("racer %d with amount %d: %+v, %v (made: %d)", i, 100+i, diff[i], errs[i], made)
+		}
+	}
+	if made < 0 {
+		t.Fatalf("no racer with other bodies made a reservation: %v", errs)
+	}
+	bal, err := e.a.GetBillingBalance(ctx, cus.ID, 0)
+	if want := 70 + 100 + int64(made); err != nil || bal.Reserved.Amount != want {
+		t.Fatalf("reserved %+v, %v; want %d", bal.Reserved, err, want)
+	}
+	e.stopAndVerify(t)
+}

@@ -179,6 +179,14 @@ func (s *Service) Complete(ctx context.Context, orgID, key string, hash []byte, 
 	return s.store.IdempotencyComplete(ctx, Record{OrgID: orgID, Key: key, RequestHash: hash, Done: true, Status: status, ContentType: contentType, Body: body})
 }
 
+// Completed is the completed record of a request with hash whose response
+// is res, stamped now: what a caller that keeps keys in its own
+// transaction inserts.
+func (s *Service) Completed(orgID, key string, hash []byte, res Response) Record {
+	return Record{OrgID: orgID, Key: key, RequestHash: hash, Done: true, Status: res.Status, ContentType: res.ContentType, Body: res.Body,
+		CreatedAt: s.clock().UTC().Truncate(time.Microsecond)}
+}
+
 // Release gives a claim up so that a retry runs the request again.
 func (s *Service) Release(ctx context.Context, orgID, key string) error {
 	return s.store.IdempotencyRelease(ctx, orgID, key)

@@ -1,0 +1,222 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
+	"github.com/kinko-pay/kinko/internal/idempotency"
+	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/money"
+	"github.com/kinko-pay/kinko/internal/store/sqlite"
+)
+
+// errorLog keeps the messages a server logs at level error.
+type errorLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *errorLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelError }
+func (l *errorLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, r.Message)
+	return nil
+}
+func (l *errorLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *errorLog) WithGroup(string) slog.Handler      { return l }
+
+// newBillingKeyHarness serves billing on a fresh SQLite database; when
+// generic is set, the keyedInTx routes keep keys on the generic path
+// (serveIdempotent) as every other route does.
+func newBillingKeyHarness(t *testing.T, generic bool, log *errorLog) *harness {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "kinko.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := ledger.NewEngine(db, ledger.Config{Events: EventEncoder{}})
+	t.Cleanup(e.Close)
+	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Ledger: e, Idempotency: idempotency.NewService(db, nil), Logger: slog.New(log),
+		Billing: billing.NewService(billing.Config{Store: db, Ledger: e, Events: EventEncoder{}}), Auth: keys{
+			"b1":  {OrgID: "org_1", KeyID: "key_1", Scopes: []auth.Scope{"billing:write"}},
+			"bro": {OrgID: "org_1", KeyID: "key_2", Scopes: []auth.Scope{"billing:read"}},
+		}})
+	if generic {
+		s.keyedInTx = nil
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return &harness{t: t, srv: srv, db: db}
+}
+
+// keyedStep is what a client can tell of one answer: its status, whether
+// it was a replay, its problem code, and its bytes.
+type keyedStep struct {
+	name     string
+	status   int
+	replayed bool
+	code     string
+	raw      string
+}
+
+// billingKeyScript drives every keyedInTx route with Idempotency-Keys:
+// first requests, replays, a key reused with another body, refusals kept
+// and replayed, a malformed body, a key without the scope, and concurrent
+// duplicates. It returns each answer, and the routes it reached.
+func billingKeyScript(t *testing.T, h *harness) ([]keyedStep, []string) {
+	var out []keyedStep
+	var routes []string
+	post := func(name, route, path, key, idem, body string) keyedStep {
+		t.Helper()
+		r := h.do("POST", path, key, body, "Idempotency-Key", idem)
+		code, _ := r.body["code"].(string)
+		st := keyedStep{name: name, status: r.status, replayed: r.header.Get("Idempotent-Replayed") == "true", code: code, raw: r.raw}
+		out = append(out, st)
+		if route != "" && !slices.Contains(routes, route) {
+			routes = append(routes, route)
+		}
+		return st
+	}
+	id := func(st keyedStep, field string) string {
+		t.Helper()
+		for _, part := range strings.Split(st.raw, `"`+field+`":"`)[1:] {
+			return part[:strings.IndexByte(part, '"')]
+		}
+		t.Fatalf("%s: no %s in %s", st.name, field, st.raw)
+		return ""
+	}
+	jpy := func(n string) string { return `{"amount":` + n + `,"currency":"JPY"}` }
+
+	cus := id(post("Customer", "", "/v1/billing/customers", "b1", "i-cus",
+		`{"reference":"c1","mode":"postpaid","currency":"JPY","credit_limit":`+jpy("1000")+`}`), "id")
+	const reserve = "POST /v1/billing/reservations"
+	rsv := post("Reserve", reserve, "/v1/billing/reservations", "b1", "i-r1", `{"customer":"`+cus+`","amount":`+jpy("600")+`}`)
+	post("ReserveReplay", reserve, "/v1/billing/reservations", "b1", "i-r1", `{"customer":"`+cus+`","amount":`+jpy("600")+`}`)
+	post("ReserveOtherBody", reserve, "/v1/billing/reservations", "b1", "i-r1", `{"customer":"`+cus+`","amount":`+jpy("601")+`}`)
+	post("OverLimit", reserve, "/v1/billing/reservations", "b1", "i-r2", `{"customer":"`+cus+`","amount":`+jpy("600")+`}`)
+	post("OverLimitReplay", reserve, "/v1/billing/reservations", "b1", "i-r2", `{"customer":"`+cus+`","amount":`+jpy("600")+`}`)
+	post("Malformed", reserve, "/v1/billing/reservations", "b1", "i-bad", `{"customer":"`+cus+`","amount":`+jpy("1.5")+`}`)
+	post("MalformedReplay", reserve, "/v1/billing/reservations", "b1", "i-bad", `{"customer":"`+cus+`","amount":`+jpy("1.5")+`}`)
+	post("NoScope", reserve, "/v1/billing/reservations", "bro", "i-ro", `{"customer":"`+cus+`","amount":`+jpy("10")+`}`)
+	small := post("AfterNoScope", reserve, "/v1/billing/reservations", "b1", "i-ro", `{"customer":"`+cus+`","amount":`+jpy("10")+`}`)
+
+	auth := id(rsv, "auth_number")
+	const charge = "POST /v1/billing/reservations/{auth_number}/charges"
+	post("Charge", charge, "/v1/billing/reservations/"+auth+"/charges", "b1", "i-c1", `{"amount":`+jpy("200")+`,"reference":"ch-1"}`)
+	post("ChargeReplay", charge, "/v1/billing/reservations/"+auth+"/charges", "b1", "i-c1", `{"amount":`+jpy("200")+`,"reference":"ch-1"}`)
+	post("ChargeTooMuch", charge, "/v1/billing/reservations/"+auth+"/charges", "b1", "i-c2", `{"amount":`+jpy("500")+`,"reference":"ch-2"}`)
+	post("ChargeTooMuchReplay", charge, "/v1/billing/reservations/"+auth+"/charges", "b1", "i-c2", `{"amount":`+jpy("500")+`,"reference":"ch-2"}`)
+	const increment = "POST /v1/billing/reservations/{auth_number}/increment"
+	post("Increment", increment, "/v1/billing/reservations/"+auth+"/increment", "b1", "i-i1", `{"amount":`+jpy("100")+`,"reference":"inc-1"}`)
+	post("IncrementReplay", increment, "/v1/billing/reservations/"+auth+"/increment", "b1", "i-i1", `{"amount":`+jpy("100")+`,"reference":"inc-1"}`)
+	const direct = "POST /v1/billing/charges"
+	post("Direct", direct, "/v1/billing/charges", "b1", "i-d1", `{"customer":"`+cus+`","amount":`+jpy("50")+`,"reference":"d-1"}`)
+	post("DirectReplay", direct, "/v1/billing/charges", "b1", "i-d1", `{"customer":"`+cus+`","amount":`+jpy("50")+`,"reference":"d-1"}`)
+	const cancel = "POST /v1/billing/reservations/{auth_number}/cancel"
+	post("Cancel", cancel, "/v1/billing/reservations/"+id(small, "auth_number")+"/cancel", "b1", "i-x1", `{}`)
+	post("CancelReplay", cancel, "/v1/billing/reservations/"+id(small, "auth_number")+"/cancel", "b1", "i-x1", `{}`)
+
+	ses := id(post("Session", "", "/v1/billing/sessions", "b1", "i-s1", `{"customer":"`+cus+`","quota":`+jpy("40")+`,"reference":"s-1"}`), "id")
+	const usage = "POST /v1/billing/sessions/{id}/usage"
+	post("Usage", usage, "/v1/billing/sessions/"+ses+"/usage", "b1", "i-u1", `{"seq":1,"amount":`+jpy("30")+`}`)
+	post("UsageReplay", usage, "/v1/billing/sessions/"+ses+"/usage", "b1", "i-u1", `{"seq":1,"amount":`+jpy("30")+`}`)
+	post("UsageOverQuota", usage, "/v1/billing/sessions/"+ses+"/usage", "b1", "i-u2", `{"seq":2,"amount":`+jpy("30")+`}`)
+
+	// Concurrent duplicates: one reservation is made, and every answer
+	// is it (or, on the generic path, 409 while the first still runs).
+	var wg sync.WaitGroup
+	dups := make([]response, 8)
+	for i := range dups {
+		wg.Go(func() {
+			dups[i] = h.do("POST", "/v1/billing/reservations", "b1", `{"customer":"`+cus+`","amount":`+jpy("5")+`}`, "Idempotency-Key", "i-dup")
+		})
+	}
+	wg.Wait()
+	first := ""
+	for _, r := range dups {
+		switch {
+		case r.status == 409 && r.body["code"] == idempotency.CodeKeyInUse:
+		case r.status == 201 && (first == "" || r.raw == first):
+			first = r.raw
+		default:
+			t.Fatalf("a concurrent duplicate: %d %s (first %s)", r.status, r.raw, first)
+		}
+	}
+	bal := h.want(h.do("GET", "/v1/billing/customers/"+cus+"/balance", "b1", ""), 200, "")
+	out = append(out, keyedStep{name: "Balance", status: bal.status, raw: bal.raw})
+	return out, routes
+}
+
+// TestKeyedBillingAnswersAsTheGenericPath: the billing routes that keep
+// their Idempotency-Key in the change's transaction answer every request
+// of billingKeyScript as the generic path does (status, replay, problem
+// code; replays byte for byte), reach every such route, and never fall
+// back to keeping the key afterwards.
+func TestKeyedBillingAnswersAsTheGenericPath(t *testing.T) {
+	var log errorLog
+	keyed, routes := billingKeyScript(t, newBillingKeyHarness(t, false, &log))
+	generic, _ := billingKeyScript(t, newBillingKeyHarness(t, true, &errorLog{}))
+	for route := range keyedInTx {
+		if !slices.Contains(routes, route) {
+			t.Errorf("the script never reaches %s", route)
+		}
+	}
+	if len(log.msgs) != 0 {
+		t.Errorf("the keyed server logged errors: %q", log.msgs)
+	}
+	byName := map[string]keyedStep{}
+	for i, k := range keyed {
+		g := generic[i]
+		byName[k.name] = k
+		if k.status != g.status || k.replayed != g.replayed || k.code != g.code {
+			t.Errorf("%s: keyed %d (replayed %v, %q), generic %d (replayed %v, %q)\n%s\n%s", k.name, k.status, k.replayed, k.code, g.status, g.replayed, g.code, k.raw, g.raw)
+		}
+	}
+	for _, tc := range []struct {
+		first, replay string
+		status        int
+	}{
+		{"Reserve", "ReserveReplay", 201}, {"OverLimit", "OverLimitReplay", 422}, {"Malformed", "MalformedReplay", 400},
+		{"Charge", "ChargeReplay", 201}, {"ChargeTooMuch", "ChargeTooMuchReplay", 422}, {"Increment", "IncrementReplay", 200},
+		{"Direct", "DirectReplay", 201}, {"Cancel", "CancelReplay", 200}, {"Usage", "UsageReplay", 201},
+	} {
+		first, replay := byName[tc.first], byName[tc.replay]
+		if first.status != tc.status || first.replayed || !replay.replayed || replay.raw != first.raw {
+			t.Errorf("%s then %s: %d (replayed %v) then replayed %v, same bytes %v; want %d then its replay",
+				tc.first, tc.replay, first.status, first.replayed, replay.replayed, replay.raw == first.raw, tc.status)
+		}
+	}
+	if s := byName["ReserveOtherBody"]; s.status != 422 || s.code != idempotency.CodeKeyReused {
+		t.Errorf("a key reused with another body: %d %s", s.status, s.raw)
+	}
+	if s := byName["NoScope"]; s.status != 403 || byName["AfterNoScope"].status != 201 {
+		t.Errorf("a key without the scope: %d, then with it: %d", s.status, byName["AfterNoScope"].status)
+	}
+	// 600 reserved, 200 charged of it, 100 more reserved on it; 10 reserved
+	// and canceled; 50 charged directly; 40 for the session, 30 used and
+	// settled (past its threshold of half the quota); 5 for the
+	// duplicates, once: 280 used, 500 + 10 + 5 reserved.
+	if bal := byName["Balance"].raw; !strings.Contains(bal, `"used":`+jpy2(280)) || !strings.Contains(bal, `"reserved":`+jpy2(515)) {
+		t.Errorf("balance %s; want 280 used and 515 reserved", bal)
+	}
+}
+
+func jpy2(n int) string { return `{"amount":` + strconv.Itoa(n) + `,"currency":"JPY"}` }

@@ -1,0 +1,190 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/billing"
+	"github.com/kinko-pay/kinko/internal/idempotency"
+)
+
+// keyedInTx lists the routes whose Idempotency-Key the product's service
+// checks and keeps in the transaction of the change (serveKeyedInTx): their
+// handlers call the service through keepInTx. The hot billing calls: one
+// commit per keyed request instead of three (a claim, the change, the
+// completion), each of which a request waits for in turn.
+var keyedInTx = map[string]bool{
+	"POST /v1/billing/reservations":                         true,
+	"POST /v1/billing/reservations/{auth_number}/increment": true,
+	"POST /v1/billing/reservations/{auth_number}/cancel":    true,
+	"POST /v1/billing/reservations/{auth_number}/charges":   true,
+	"POST /v1/billing/charges":                              true,
+	"POST /v1/billing/sessions/{id}/usage":                  true,
+}
+
+// txKey is an Idempotency-Key that serveKeyedInTx hands to keepInTx
+// through the request's context, and what became of it there.
+type txKey struct {
+	orgID, key string
+	hash       []byte
+
+	called   bool                 // the handler called the service
+	kept     bool                 // the service's transaction rendered the response (the last run's)
+	response idempotency.Response // that rendering
+	existing *idempotency.Record  // the key had a record: the change was undone, answer from it
+}
+
+const txKeyKey ctxKey = 2
+
+// errKeyTaken undoes a change whose key turned out to have a record (see
+// txKey.existing).
+var errKeyTaken = errors.New("api: the Idempotency-Key has a record already")
+
+// serveKeyedInTx answers a keyed POST of a keyedInTx route as
+// serveIdempotent would, byte for byte: a read-only lookup answers retries
+// (replay, 422, 409); otherwise the handler's service call checks the key
+// again inside its transaction and keeps the rendered response there. A
+// request that stops before the service (a malformed body, a missing
+// scope), or whose key holds an abandoned claim, takes the generic path; a
+// refusal by the service (nothing changed) is kept as the generic path
+// keeps it.
+func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	hash := idempotency.Hash(r.Method, r.URL.RequestURI(), body)
+	ctx := r.Context()
+	rec, err := s.cfg.Idempotency.Lookup(ctx, p.OrgID, key)
+	if err != nil {
+		return err
+	}
+	generic := func() error {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return s.serveIdempotent(w, r, p, key, h)
+	}
+	if rec != nil {
+		if s.cfg.Idempotency.Abandoned(*rec) {
+			return generic()
+		}
+		return answerKept(w, *rec, hash)
+	}
+	tk := &txKey{orgID: p.OrgID, key: key, hash: hash}
+	kr := r.WithContext(context.WithValue(ctx, txKeyKey, tk))
+	kr.Body = io.NopCloser(bytes.NewReader(body))
+	buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+	err = h(buf, kr, p)
+	switch {
+	case !tk.called:
+		return generic() // nothing was applied
+	case tk.existing != nil:
+		return answerKept(w, *tk.existing, hash)
+	case err == nil && tk.kept:
+		return writeKept(w, tk.response, false)
+	case err == nil:
+		// The service did not run the keep: a route listed in keyedInTx
+		// whose call does not keep (TestKeyedInTxRoutesKeep). The change
+		// stands; its response is kept afterwards, as the generic path would.
+		s.log.ErrorContext(ctx, "a keyed route's service call did not keep its response in its transaction", "request_id", RequestID(ctx), "route", r.Pattern)
+		return s.keepAfter(w, r, tk, buf)
+	}
+	// The service refused or failed: its transaction, the key check in it
+	// included, was undone. The answer is kept as the generic path keeps it.
+	buf = &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+	s.writeError(buf, r, err)
+	return s.keepAfter(w, r, tk, buf)
+}
+
+// keepAfter keeps buf as the response to tk's key in a claim and a
+// completion of their own, unless another request took the key meanwhile
+// (then that one's record answers), and writes it.
+func (s *Server) keepAfter(w http.ResponseWriter, r *http.Request, tk *txKey, buf *bufferedResponse) error {
+	ctx := context.WithoutCancel(r.Context())
+	rec, err := s.cfg.Idempotency.Begin(ctx, tk.orgID, tk.key, tk.hash)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		return writeKept(w, idempotency.Response{Status: rec.Status, ContentType: rec.ContentType, Body: rec.Body}, true)
+	}
+	if !idempotency.Keeps(buf.status) {
+		if err := s.cfg.Idempotency.Release(ctx, tk.orgID, tk.key); err != nil {
+			s.log.ErrorContext(ctx, "release idempotency key", "request_id", RequestID(ctx), "err", err)
+		}
+	} else if err := s.cfg.Idempotency.Complete(ctx, tk.orgID, tk.key, tk.hash, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes()); err != nil {
+		s.log.ErrorContext(ctx, "store idempotent response", "request_id", RequestID(ctx), "err", err)
+		s.cfg.Idempotency.Release(ctx, tk.orgID, tk.key)
+	}
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(buf.status)
+	_, err = w.Write(buf.body.Bytes())
+	return err
+}
+
+// answerKept answers a request with hash from the record its key has.
+func answerKept(w http.ResponseWriter, rec idempotency.Record, hash []byte) error {
+	if err := idempotency.Check(rec, hash); err != nil {
+		return err
+	}
+	return writeKept(w, idempotency.Response{Status: rec.Status, ContentType: rec.ContentType, Body: rec.Body}, true)
+}
+
+// keepInTx makes a billing call whose result write renders. When
+// serveKeyedInTx left a key in the request's context, the call carries a
+// billing.Keep that, inside the call's transaction, reads the key's record
+// (one there undoes the change: the record answers) and otherwise keeps
+// write's rendering of the result as the key's completed record; the
+// response is then that rendering. Without a key, the result is simply
+// written.
+func keepInTx[T any](s *Server, w http.ResponseWriter, r *http.Request, call func(context.Context) (T, error),
+	write func(http.ResponseWriter, T) error) error {
+	ctx := r.Context()
+	tk, _ := ctx.Value(txKeyKey).(*txKey)
+	if tk == nil {
+		res, err := call(ctx)
+		if err != nil {
+			return err
+		}
+		return write(w, res)
+	}
+	tk.called = true
+	keep := func(ctx context.Context, tx billing.Tx, result any) error {
+		tk.kept, tk.existing = false, nil
+		res, ok := result.(T)
+		if !ok {
+			return fmt.Errorf("api: a billing call kept a %T, its handler renders a %T", result, res)
+		}
+		recs, err := tx.IdempotencyByKeys(ctx, []idempotency.OrgKey{{OrgID: tk.orgID, Key: tk.key}})
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			tk.existing = &recs[0]
+			return errKeyTaken
+		}
+		buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+		if err := write(buf, res); err != nil {
+			s.writeError(buf, r, err)
+		}
+		resp := idempotency.Response{Status: buf.status, ContentType: buf.header.Get("Content-Type"), Body: buf.body.Bytes()}
+		if idempotency.Keeps(resp.Status) {
+			if err := tx.IdempotencyInsert(ctx, []idempotency.Record{s.cfg.Idempotency.Completed(tk.orgID, tk.key, tk.hash, resp)}); err != nil {
+				return err
+			}
+		}
+		tk.kept, tk.response = true, resp
+		return nil
+	}
+	res, err := call(billing.WithKeep(ctx, keep))
+	if err != nil || tk.kept || tk.existing != nil {
+		return err
+	}
+	return write(w, res) // the call did not keep: serveKeyedInTx keeps this afterwards
+}

@@ -120,9 +120,10 @@ func NewService(store Store, clock func() time.Time) *Service {
 }
 
 // Record appends entries in a transaction of their own, for actions that
-// happen outside any other transaction (a staff command of the CLI). An
-// action that changes data in a transaction must use Append inside it
-// instead, so the entry commits if and only if the change does.
+// change nothing in the database. An action that changes data in a
+// transaction must use Append inside it instead, so the entry commits if and
+// only if the change does (as the staff and membership changes of
+// internal/auth do).
 //
 // Errors: invalid (see Append), or the store's.
 func (s *Service) Record(ctx context.Context, entries ...Entry) ([]Entry, error) {

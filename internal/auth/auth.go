@@ -5,8 +5,10 @@
 // A key's secret is shown once, at creation, and stored only as a SHA-256
 // hash (secrets are 256-bit random strings, so a fast hash is safe; so are
 // session and verification tokens); passwords, which are not, are stored as
-// argon2id hashes. This package never imports net/http or a SQL driver;
-// store adapters implement Store, StaffStore, UserStore and SessionStore.
+// argon2id hashes. Staff and membership changes append their audit entries
+// (internal/audit) in the transaction of the change (AuditFunc). This
+// package never imports net/http or a SQL driver; store adapters implement
+// Store, StaffStore, UserStore and SessionStore.
 package auth
 
 import (

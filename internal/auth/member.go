@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/audit"
 )
 
 // Members of an organization are portal users who act for it in its own
@@ -22,6 +23,16 @@ const (
 	// MembershipsMax bounds the organizations one user belongs to: the
 	// portal reads them whole on every page that shows its navigation.
 	MembershipsMax = 100
+)
+
+// Audit actions of membership changes (docs/audit.md), about the subject
+// {MemberAuditSubject, the user's id} in the organization (the entry's
+// OrgID). Each is recorded in the transaction of its change; adding a member
+// again or removing a non-member records nothing.
+const (
+	MemberAuditSubject = "user"
+	AuditMemberAdded   = "org.member_added"   // data: email, org
+	AuditMemberRemoved = "org.member_removed" // data: email, org
 )
 
 // Member is a portal user's membership of an organization.
@@ -43,13 +54,15 @@ type MemberStore interface {
 
 	// OrgMemberInsert makes p.UserID a member of p.OrgID unless they are
 	// one already, and reports whether it did: adding twice changes
-	// nothing.
+	// nothing. When it inserts, it calls record in the same transaction;
+	// an error from record undoes the insert and is returned.
 	//
 	// Errors: not_found (the organization or the user does not exist).
-	OrgMemberInsert(ctx context.Context, p OrgMemberInsertParams) (bool, error)
+	OrgMemberInsert(ctx context.Context, p OrgMemberInsertParams, record AuditFunc) (bool, error)
 	// OrgMemberDelete ends p.UserID's membership of p.OrgID and reports
-	// whether there was one.
-	OrgMemberDelete(ctx context.Context, p OrgMemberDeleteParams) (bool, error)
+	// whether there was one. When it deletes, it calls record in the same
+	// transaction; an error from record undoes the delete and is returned.
+	OrgMemberDelete(ctx context.Context, p OrgMemberDeleteParams, record AuditFunc) (bool, error)
 	// OrgMemberByID returns one membership, with the organization's name
 	// and the user's email.
 	//
@@ -100,15 +113,25 @@ func NewMemberService(s MemberStore, clock func() time.Time) *MemberService {
 
 func (s *MemberService) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
 
+// memberEntry returns the AuditFunc that records action by actor at now
+// about the membership m.
+func memberEntry(now time.Time, actor audit.Actor, action string, m Member) AuditFunc {
+	e := audit.Entry{Actor: actor, Action: action, Subject: audit.Subject{Type: MemberAuditSubject, ID: m.UserID}, OrgID: m.OrgID}
+	return recordChange(now, e, map[string]any{"email": m.Email, "org": m.OrgID})
+}
+
 // AddMember makes the portal user with email a member of the organization
 // orgID and returns the membership, and whether it is new: adding a member
 // again changes nothing. The user must have confirmed their email and not be
-// disabled, and belong to fewer than MembershipsMax organizations.
+// disabled, and belong to fewer than MembershipsMax organizations. A new
+// membership is recorded (AuditMemberAdded, by actor) in the transaction
+// that inserts it.
 //
 // Errors: not_found (the organization; no portal user has the email),
 // invalid (email: malformed, unverified, disabled, in too many
-// organizations).
-func (s *MemberService) AddMember(ctx context.Context, orgID, email string) (Member, bool, error) {
+// organizations; actor), or the audit log's; on any error the user is not
+// added.
+func (s *MemberService) AddMember(ctx context.Context, actor audit.Actor, orgID, email string) (Member, bool, error) {
 	org, u, err := s.orgAndUser(ctx, orgID, email)
 	if err != nil {
 		return Member{}, false, err
@@ -132,7 +155,8 @@ func (s *MemberService) AddMember(ctx context.Context, orgID, email string) (Mem
 		return Member{}, false, apperr.Invalid("email", "the portal user %s belongs to %d organizations, the most one may", u.Email, MembershipsMax)
 	}
 	m := Member{OrgID: org.ID, OrgName: org.Name, UserID: u.ID, Email: u.Email, CreatedAt: s.now()}
-	added, err := s.store.OrgMemberInsert(ctx, OrgMemberInsertParams{OrgID: m.OrgID, UserID: m.UserID, CreatedAt: m.CreatedAt})
+	added, err := s.store.OrgMemberInsert(ctx, OrgMemberInsertParams{OrgID: m.OrgID, UserID: m.UserID, CreatedAt: m.CreatedAt},
+		memberEntry(m.CreatedAt, actor, AuditMemberAdded, m))
 	if err != nil {
 		return Member{}, false, fmt.Errorf("auth: add member: %w", err)
 	}
@@ -148,20 +172,25 @@ func (s *MemberService) AddMember(ctx context.Context, orgID, email string) (Mem
 
 // RemoveMember ends the membership of the portal user with email in the
 // organization orgID and reports whether there was one: removing a
-// non-member changes nothing. The returned Member names the user.
+// non-member changes nothing. The returned Member names the user. A removal
+// is recorded (AuditMemberRemoved, by actor) in the transaction that
+// deletes the membership.
 //
 // Errors: not_found (the organization; no portal user has the email),
-// invalid (email).
-func (s *MemberService) RemoveMember(ctx context.Context, orgID, email string) (Member, bool, error) {
+// invalid (email; actor), or the audit log's; on any error the membership
+// stays.
+func (s *MemberService) RemoveMember(ctx context.Context, actor audit.Actor, orgID, email string) (Member, bool, error) {
 	org, u, err := s.orgAndUser(ctx, orgID, email)
 	if err != nil {
 		return Member{}, false, err
 	}
-	removed, err := s.store.OrgMemberDelete(ctx, OrgMemberDeleteParams{OrgID: org.ID, UserID: u.ID})
+	m := Member{OrgID: org.ID, OrgName: org.Name, UserID: u.ID, Email: u.Email}
+	removed, err := s.store.OrgMemberDelete(ctx, OrgMemberDeleteParams{OrgID: org.ID, UserID: u.ID},
+		memberEntry(s.now(), actor, AuditMemberRemoved, m))
 	if err != nil {
 		return Member{}, false, fmt.Errorf("auth: remove member: %w", err)
 	}
-	return Member{OrgID: org.ID, OrgName: org.Name, UserID: u.ID, Email: u.Email}, removed, nil
+	return m, removed, nil
 }
 
 // orgAndUser reads the organization orgID and the portal user with email.

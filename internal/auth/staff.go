@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/audit"
 )
 
 // Role is what a staff user of the operator may do in the console. Every
@@ -46,6 +47,17 @@ const EmailBytesMax = 254
 // CodeStaffUnauthenticated answers every sign-in that fails, whatever failed.
 const CodeStaffUnauthenticated = "unauthenticated"
 
+// Audit actions of staff changes (docs/audit.md), about the subject
+// {StaffAuditSubject, the user's id}. Each is recorded in the transaction of
+// its change; a change that changes nothing records nothing.
+const (
+	StaffAuditSubject         = "staff_user"
+	AuditStaffCreated         = "staff.created"          // data: email, name, role
+	AuditStaffRoleChanged     = "staff.role_changed"     // data: email, role, previous_role
+	AuditStaffPasswordChanged = "staff.password_changed" // data: email, generated; never the password
+	AuditStaffDisabled        = "staff.disabled"         // data: email, disabled_at
+)
+
 // StaffUser is a person of the operator who signs in to the console. The
 // password is kept only as an argon2id hash.
 type StaffUser struct {
@@ -57,11 +69,15 @@ type StaffUser struct {
 	DisabledAt time.Time // zero while the user may sign in
 }
 
-// StaffStore is what staff users need of a database.
+// StaffStore is what staff users need of a database. Each change runs in one
+// write transaction with its AuditFunc, called after the change and only when
+// it changed something; the function's error rolls the change back and is
+// returned as it is.
 type StaffStore interface {
-	// StaffUserInsert inserts a user with the PHC string of their password.
+	// StaffUserInsert inserts a user with the PHC string of their password,
+	// then calls record.
 	// Errors: conflict (param "email": a user has that email, or the id exists).
-	StaffUserInsert(ctx context.Context, u StaffUser, passwordHash string) error
+	StaffUserInsert(ctx context.Context, u StaffUser, passwordHash string, record AuditFunc) error
 	// StaffUserByEmail returns a user and their password hash.
 	// Errors: not_found.
 	StaffUserByEmail(ctx context.Context, email string) (StaffUser, string, error)
@@ -70,15 +86,18 @@ type StaffStore interface {
 	// StaffUserList returns up to limit users with ids above afterID, by id.
 	StaffUserList(ctx context.Context, afterID string, limit int) ([]StaffUser, error)
 	// StaffUserSetRole changes only the role of the user with id, so a
-	// concurrent disable is never undone. Errors: not_found.
-	StaffUserSetRole(ctx context.Context, id string, role Role) error
-	// StaffUserDisable sets the disabled time of the user with id to at
-	// unless it is set already (disabling twice keeps the first time).
+	// concurrent disable is never undone, and then calls record with the
+	// role the user had, read in the same transaction. A user who has the
+	// role already is left as they are and record is not called.
 	// Errors: not_found.
-	StaffUserDisable(ctx context.Context, id string, at time.Time) error
-	// StaffUserSetPassword stores a new password hash for the user with id.
-	// Errors: not_found.
-	StaffUserSetPassword(ctx context.Context, id, passwordHash string) error
+	StaffUserSetRole(ctx context.Context, id string, role Role, record func(ctx context.Context, tx audit.Tx, previous Role) error) error
+	// StaffUserDisable sets the disabled time of the user with id to at and
+	// calls record, unless the time is set already: disabling twice keeps
+	// the first time and records nothing. Errors: not_found.
+	StaffUserDisable(ctx context.Context, id string, at time.Time, record AuditFunc) error
+	// StaffUserSetPassword stores a new password hash for the user with id,
+	// then calls record. Errors: not_found.
+	StaffUserSetPassword(ctx context.Context, id, passwordHash string, record AuditFunc) error
 }
 
 // StaffService manages the operator's staff users.
@@ -105,10 +124,17 @@ type StaffUserParams struct {
 	Password string // PasswordBytesMin..PasswordBytesMax bytes
 }
 
-// CreateStaffUser adds a staff user.
+// staffEntry is an audit entry by actor about the staff user u.
+func staffEntry(actor audit.Actor, action string, u StaffUser) audit.Entry {
+	return audit.Entry{Actor: actor, Action: action, Subject: audit.Subject{Type: StaffAuditSubject, ID: u.ID}}
+}
+
+// CreateStaffUser adds a staff user and records AuditStaffCreated by actor
+// in the same transaction.
 //
-// Errors: invalid (email, name, role, password), conflict (email taken).
-func (s *StaffService) CreateStaffUser(ctx context.Context, p StaffUserParams) (StaffUser, error) {
+// Errors: invalid (email, name, role, password; actor), conflict (email
+// taken), or the audit log's; on any error no user is added.
+func (s *StaffService) CreateStaffUser(ctx context.Context, actor audit.Actor, p StaffUserParams) (StaffUser, error) {
 	email, err := normalizeEmail(p.Email)
 	if err != nil {
 		return StaffUser{}, err
@@ -123,7 +149,8 @@ func (s *StaffService) CreateStaffUser(ctx context.Context, p StaffUserParams) (
 		return StaffUser{}, err
 	}
 	u := StaffUser{ID: StaffIDPrefix + randomBase62(idRandomLen), Email: email, Name: p.Name, Role: p.Role, CreatedAt: s.now()}
-	if err := s.store.StaffUserInsert(ctx, u, hashPassword(p.Password)); err != nil {
+	record := recordChange(u.CreatedAt, staffEntry(actor, AuditStaffCreated, u), map[string]any{"email": u.Email, "name": u.Name, "role": u.Role})
+	if err := s.store.StaffUserInsert(ctx, u, hashPassword(p.Password), record); err != nil {
 		return StaffUser{}, fmt.Errorf("auth: create staff user: %w", err)
 	}
 	return u, nil
@@ -189,8 +216,13 @@ func (s *StaffService) FindStaffUsers(ctx context.Context, afterID string, limit
 	return s.store.StaffUserList(ctx, afterID, limit)
 }
 
-// SetStaffRole changes a staff user's role. Errors: not_found, invalid (role).
-func (s *StaffService) SetStaffRole(ctx context.Context, email string, role Role) (StaffUser, error) {
+// SetStaffRole changes a staff user's role and records
+// AuditStaffRoleChanged by actor, with the role they had, in the same
+// transaction. Setting the role a user has changes and records nothing.
+//
+// Errors: not_found, invalid (role; actor), or the audit log's; on any error
+// the role is unchanged.
+func (s *StaffService) SetStaffRole(ctx context.Context, actor audit.Actor, email string, role Role) (StaffUser, error) {
 	if err := role.Validate(); err != nil {
 		return StaffUser{}, err
 	}
@@ -198,36 +230,62 @@ func (s *StaffService) SetStaffRole(ctx context.Context, email string, role Role
 	if err != nil {
 		return StaffUser{}, err
 	}
-	if err := s.store.StaffUserSetRole(ctx, u.ID, role); err != nil {
-		return StaffUser{}, err
+	now := s.now()
+	err = s.store.StaffUserSetRole(ctx, u.ID, role, func(ctx context.Context, tx audit.Tx, previous Role) error {
+		data := map[string]any{"email": u.Email, "role": role, "previous_role": previous}
+		return recordChange(now, staffEntry(actor, AuditStaffRoleChanged, u), data)(ctx, tx)
+	})
+	if err != nil {
+		return StaffUser{}, fmt.Errorf("auth: set staff role: %w", err)
 	}
 	return s.FindStaffUserByEmail(ctx, email)
 }
 
-// DisableStaffUser stops a staff user from signing in; disabling twice keeps
-// the first time. Errors: not_found.
-func (s *StaffService) DisableStaffUser(ctx context.Context, email string) (StaffUser, error) {
+// DisableStaffUser stops a staff user from signing in and records
+// AuditStaffDisabled by actor in the same transaction. Disabling twice keeps
+// the first time and records nothing the second time.
+//
+// Errors: not_found, invalid (actor), or the audit log's; on any error the
+// user is not disabled by this call.
+func (s *StaffService) DisableStaffUser(ctx context.Context, actor audit.Actor, email string) (StaffUser, error) {
 	u, err := s.FindStaffUserByEmail(ctx, email)
 	if err != nil {
 		return StaffUser{}, err
 	}
-	if err := s.store.StaffUserDisable(ctx, u.ID, s.now()); err != nil {
-		return StaffUser{}, err
+	at := s.now()
+	record := recordChange(at, staffEntry(actor, AuditStaffDisabled, u), map[string]any{"email": u.Email, "disabled_at": at})
+	if err := s.store.StaffUserDisable(ctx, u.ID, at, record); err != nil {
+		return StaffUser{}, fmt.Errorf("auth: disable staff user: %w", err)
 	}
 	return s.FindStaffUserByEmail(ctx, email)
 }
 
-// SetStaffPassword replaces a staff user's password.
-// Errors: not_found, invalid (password).
-func (s *StaffService) SetStaffPassword(ctx context.Context, email, password string) error {
-	if err := checkPassword(password); err != nil {
+// StaffPasswordParams is a new password for the staff user with Email.
+type StaffPasswordParams struct {
+	Email     string
+	Password  string // PasswordBytesMin..PasswordBytesMax bytes
+	Generated bool   // Kinko generated it (NewPassword); the audit entry says so
+}
+
+// SetStaffPassword replaces a staff user's password and records
+// AuditStaffPasswordChanged by actor in the same transaction. Every call
+// changes the stored hash, so every call records.
+//
+// Errors: not_found, invalid (password; actor), or the audit log's; on any
+// error the old password stays.
+func (s *StaffService) SetStaffPassword(ctx context.Context, actor audit.Actor, p StaffPasswordParams) error {
+	if err := checkPassword(p.Password); err != nil {
 		return err
 	}
-	u, err := s.FindStaffUserByEmail(ctx, email)
+	u, err := s.FindStaffUserByEmail(ctx, p.Email)
 	if err != nil {
 		return err
 	}
-	return s.store.StaffUserSetPassword(ctx, u.ID, hashPassword(password))
+	record := recordChange(s.now(), staffEntry(actor, AuditStaffPasswordChanged, u), map[string]any{"email": u.Email, "generated": p.Generated})
+	if err := s.store.StaffUserSetPassword(ctx, u.ID, hashPassword(p.Password), record); err != nil {
+		return fmt.Errorf("auth: set staff password: %w", err)
+	}
+	return nil
 }
 
 // normalizeEmail returns a bare address in lower case.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/store/sqlite"
 )
@@ -24,6 +25,9 @@ func (h *hookStore) StaffUserByEmail(ctx context.Context, email string) (auth.St
 	return u, hash, err
 }
 
+// actor changes the staff users of these tests.
+var actor = audit.Actor{Type: audit.ActorSystem, ID: "test"}
+
 // A role change racing a disable must not re-enable the disabled user.
 func TestStaffRoleChangeDoesNotUndoDisable(t *testing.T) {
 	ctx := context.Background()
@@ -36,18 +40,18 @@ func TestStaffRoleChangeDoesNotUndoDisable(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain := auth.NewStaffService(db, nil)
-	if _, err := plain.CreateStaffUser(ctx, auth.StaffUserParams{Email: "eve@example.com", Name: "Eve", Role: auth.RoleSupport, Password: "correct horse battery"}); err != nil {
+	if _, err := plain.CreateStaffUser(ctx, actor, auth.StaffUserParams{Email: "eve@example.com", Name: "Eve", Role: auth.RoleSupport, Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
 	hs := &hookStore{DB: db}
 	racing := auth.NewStaffService(hs, nil)
 	// Admin A changes Eve's role; while A's command runs, admin B disables Eve.
 	hs.between = func() {
-		if _, err := plain.DisableStaffUser(ctx, "eve@example.com"); err != nil {
+		if _, err := plain.DisableStaffUser(ctx, actor, "eve@example.com"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := racing.SetStaffRole(ctx, "eve@example.com", auth.RoleAdmin); err != nil {
+	if _, err := racing.SetStaffRole(ctx, actor, "eve@example.com", auth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	u, err := plain.FindStaffUserByEmail(ctx, "eve@example.com")

@@ -18,25 +18,9 @@ import (
 const auditListLimitDefault = 50
 
 // cliActor is who the audit log says acted when a command of this CLI changes
-// data: the operator at the command line.
+// data: the operator at the command line. The services the commands call
+// record each change in the change's own transaction.
 var cliActor = audit.Actor{Type: audit.ActorSystem, ID: "cli"}
-
-// recordCLIChange writes a change a command has just committed to the audit
-// log as e, by cliActor, with data as its JSON object, in a transaction of
-// its own: the auth stores commit their changes themselves. If the process
-// dies between the two, the change is not audited; a failure here says so,
-// naming who (an email), and fails the command.
-func recordCLIChange(ctx context.Context, a *audit.Service, e audit.Entry, who string, data map[string]any) error {
-	raw, err := json.Marshal(data)
-	if err == nil {
-		e.Actor, e.Data = cliActor, raw
-		_, err = a.Record(ctx, e)
-	}
-	if err != nil {
-		return fmt.Errorf("%s (%s) was done but not written to the audit log: %w", e.Action, who, err)
-	}
-	return nil
-}
 
 // runAudit dispatches kinko audit list.
 func runAudit(ctx context.Context, e env, args []string) error {

@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/auth"
 )
 
@@ -48,14 +47,6 @@ func runOrgsCreate(ctx context.Context, e env, args []string) error {
 const membersUsage = "add|remove|list --org ORG_ID [--email EMAIL] [--db DB]: members are verified portal users who read " +
 	"the organization's billing at /billing; adding twice or removing a non-member changes nothing; every change is audited"
 
-// Audit actions of the members commands, about the user (subject type
-// memberSubject) in the organization (the entry's OrgID).
-const (
-	memberSubject      = "user"
-	auditMemberAdded   = "org.member_added"
-	auditMemberRemoved = "org.member_removed"
-)
-
 // runOrgsMembers dispatches kinko orgs members add|remove|list.
 func runOrgsMembers(ctx context.Context, e env, args []string) error {
 	return subcommand(ctx, e, "orgs members", args, map[string]func(context.Context, env, []string) error{
@@ -65,23 +56,19 @@ func runOrgsMembers(ctx context.Context, e env, args []string) error {
 	}, membersUsage)
 }
 
-// membersCmd is what a members command works with: the memberships and
-// the audit log of one store.
-type membersCmd struct {
-	*auth.MemberService
-	audit *audit.Service
-}
-
-func openMembers(ctx context.Context, db string) (membersCmd, func() error, error) {
+// openMembers opens the store db names (migrating it) and the member
+// service on it. The service records every change it makes, by cliActor, in
+// the change's own transaction.
+func openMembers(ctx context.Context, db string) (*auth.MemberService, func() error, error) {
 	st, _, err := openStore(ctx, db)
 	if err != nil {
-		return membersCmd{}, nil, err
+		return nil, nil, err
 	}
-	return membersCmd{auth.NewMemberService(st, nil), audit.NewService(st, nil)}, st.Close, nil
+	return auth.NewMemberService(st, nil), st.Close, nil
 }
 
-// runMembersChange adds (verb "add") or removes (verb "remove") a member,
-// and audits the change when there was one.
+// runMembersChange adds (verb "add") or removes (verb "remove") a member;
+// the service audits the change when there was one.
 func runMembersChange(ctx context.Context, e env, verb string, args []string) error {
 	name := "orgs members " + verb
 	fs := newFlagSet(e, name)
@@ -104,7 +91,7 @@ func runMembersChange(ctx context.Context, e env, verb string, args []string) er
 	if verb == "remove" {
 		change = svc.RemoveMember
 	}
-	m, changed, err := change(ctx, *org, *email)
+	m, changed, err := change(ctx, cliActor, *org, *email)
 	if err != nil {
 		return describe(err)
 	}
@@ -112,20 +99,16 @@ func runMembersChange(ctx context.Context, e env, verb string, args []string) er
 		fmt.Fprintf(e.stderr, c.same, m.Email, m.UserID, m.OrgID, m.OrgName)
 		return nil
 	}
-	if err := recordCLIChange(ctx, svc.audit, audit.Entry{Action: c.action, Subject: audit.Subject{Type: memberSubject, ID: m.UserID}, OrgID: m.OrgID},
-		m.Email, map[string]any{"email": m.Email, "org": m.OrgID}); err != nil {
-		return err
-	}
 	fmt.Fprintf(e.stderr, c.done, m.Email, m.UserID, m.OrgID, m.OrgName)
 	return nil
 }
 
-// memberChanges are, per verb, the audit action and what the command says
-// when it changed something (done) and when it did not (same), each of the
-// user's email and id and the organization's id and name.
-var memberChanges = map[string]struct{ action, done, same string }{
-	"add":    {auditMemberAdded, "added %s (%s) to %s (%s)\n", "%s (%s) is already a member of %s (%s); nothing changed\n"},
-	"remove": {auditMemberRemoved, "removed %s (%s) from %s (%s)\n", "%s (%s) is not a member of %s (%s); nothing changed\n"},
+// memberChanges are, per verb, what the command says when it changed
+// something (done) and when it did not (same), each of the user's email and
+// id and the organization's id and name.
+var memberChanges = map[string]struct{ done, same string }{
+	"add":    {"added %s (%s) to %s (%s)\n", "%s (%s) is already a member of %s (%s); nothing changed\n"},
+	"remove": {"removed %s (%s) from %s (%s)\n", "%s (%s) is not a member of %s (%s); nothing changed\n"},
 }
 
 func runMembersList(ctx context.Context, e env, args []string) error {

@@ -85,11 +85,11 @@ func TestOrgsMembersCommands(t *testing.T) {
 
 	// One entry per change, none for the repeats, newest first.
 	entries := auditJSON(t, nil, "--db", db, "--org", org)
-	if len(entries) != 2 || entries[0].Action != auditMemberRemoved || entries[1].Action != auditMemberAdded {
+	if len(entries) != 2 || entries[0].Action != auth.AuditMemberRemoved || entries[1].Action != auth.AuditMemberAdded {
 		t.Fatalf("audit entries of the organization: %+v", entries)
 	}
 	for _, x := range entries {
-		if x.Subject.Type != memberSubject || x.Subject.ID != userID || x.Actor.ID != "cli" {
+		if x.Subject.Type != auth.MemberAuditSubject || x.Subject.ID != userID || x.Actor.ID != "cli" {
 			t.Errorf("audit entry %+v: want subject user:%s by the CLI", x, userID)
 		}
 	}

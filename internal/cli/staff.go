@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/auth"
 )
 
@@ -28,15 +27,6 @@ then) unless --password-stdin reads one from the first line of stdin
 (` + fmt.Sprint(auth.PasswordBytesMin) + ` to ` + fmt.Sprint(auth.PasswordBytesMax) + ` bytes). Passwords are stored only as argon2id hashes.
 Every change is written to the audit log (kinko audit list --subject staff_user:ID).`
 }
-
-// Audit actions of the staff commands, about subject type staffSubject.
-const (
-	staffSubject              = "staff_user"
-	auditStaffCreated         = "staff.created"
-	auditStaffRoleChanged     = "staff.role_changed"
-	auditStaffPasswordChanged = "staff.password_changed"
-	auditStaffDisabled        = "staff.disabled"
-)
 
 func joinRoles() string {
 	out := make([]string, len(auth.Roles))
@@ -70,26 +60,15 @@ func runStaff(ctx context.Context, e env, args []string) error {
 	return usageError("unknown subcommand %q; there are: create, list, role, password, disable", args[0])
 }
 
-// staffCmd is what a staff command works with: the staff users and the
-// audit log of one store.
-type staffCmd struct {
-	*auth.StaffService
-	audit *audit.Service
-}
-
-// openStaff opens the store db names (migrating it) and the services on it.
-func openStaff(ctx context.Context, db string) (staffCmd, func() error, error) {
+// openStaff opens the store db names (migrating it) and the staff service on
+// it. The service records every change it makes, by cliActor, in the
+// change's own transaction.
+func openStaff(ctx context.Context, db string) (*auth.StaffService, func() error, error) {
 	st, _, err := openStore(ctx, db)
 	if err != nil {
-		return staffCmd{}, nil, err
+		return nil, nil, err
 	}
-	return staffCmd{auth.NewStaffService(st, nil), audit.NewService(st, nil)}, st.Close, nil
-}
-
-// record writes a change a staff command has just committed to the audit
-// log (recordCLIChange).
-func (c staffCmd) record(ctx context.Context, action string, u auth.StaffUser, data map[string]any) error {
-	return recordCLIChange(ctx, c.audit, audit.Entry{Action: action, Subject: audit.Subject{Type: staffSubject, ID: u.ID}}, u.Email, data)
+	return auth.NewStaffService(st, nil), st.Close, nil
 }
 
 // readPassword returns the first line of stdin when fromStdin, else a fresh
@@ -130,7 +109,7 @@ func runStaffCreate(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("staff create: %w", err)
 	}
 	defer closeStore()
-	u, err := svc.CreateStaffUser(ctx, auth.StaffUserParams{Email: *email, Name: *name, Role: auth.Role(*role), Password: password})
+	u, err := svc.CreateStaffUser(ctx, cliActor, auth.StaffUserParams{Email: *email, Name: *name, Role: auth.Role(*role), Password: password})
 	if err != nil {
 		return describe(err)
 	}
@@ -140,8 +119,7 @@ func runStaffCreate(ctx context.Context, e env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stderr, "created staff user %s (%s) with role %s\n", u.ID, u.Email, u.Role)
 	}
-	// After the password is shown: the user exists either way.
-	return svc.record(ctx, auditStaffCreated, u, map[string]any{"email": u.Email, "name": u.Name, "role": u.Role})
+	return nil
 }
 
 func runStaffList(ctx context.Context, e env, args []string) error {
@@ -193,16 +171,9 @@ func runStaffRole(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("staff role: %w", err)
 	}
 	defer closeStore()
-	before, err := svc.FindStaffUserByEmail(ctx, *email)
+	u, err := svc.SetStaffRole(ctx, cliActor, *email, auth.Role(*role))
 	if err != nil {
 		return describe(err)
-	}
-	u, err := svc.SetStaffRole(ctx, *email, auth.Role(*role))
-	if err != nil {
-		return describe(err)
-	}
-	if err := svc.record(ctx, auditStaffRoleChanged, u, map[string]any{"email": u.Email, "role": u.Role, "previous_role": before.Role}); err != nil {
-		return err
 	}
 	fmt.Fprintf(e.stderr, "staff user %s (%s) now has role %s\n", u.ID, u.Email, u.Role)
 	return nil
@@ -228,19 +199,14 @@ func runStaffPassword(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("staff password: %w", err)
 	}
 	defer closeStore()
-	if err := svc.SetStaffPassword(ctx, *email, password); err != nil {
+	if err := svc.SetStaffPassword(ctx, cliActor, auth.StaffPasswordParams{Email: *email, Password: password, Generated: generated}); err != nil {
 		return describe(err)
 	}
 	if generated {
 		fmt.Fprintln(e.stdout, password)
 	}
 	fmt.Fprintf(e.stderr, "password of %s replaced\n", strings.ToLower(*email))
-	// After the password is shown: it is replaced either way.
-	u, err := svc.FindStaffUserByEmail(ctx, *email)
-	if err != nil {
-		return describe(err)
-	}
-	return svc.record(ctx, auditStaffPasswordChanged, u, map[string]any{"email": u.Email, "generated": generated})
+	return nil
 }
 
 func runStaffDisable(ctx context.Context, e env, args []string) error {
@@ -258,12 +224,9 @@ func runStaffDisable(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("staff disable: %w", err)
 	}
 	defer closeStore()
-	u, err := svc.DisableStaffUser(ctx, *email)
+	u, err := svc.DisableStaffUser(ctx, cliActor, *email)
 	if err != nil {
 		return describe(err)
-	}
-	if err := svc.record(ctx, auditStaffDisabled, u, map[string]any{"email": u.Email, "disabled_at": u.DisabledAt}); err != nil {
-		return err
 	}
 	fmt.Fprintf(e.stderr, "staff user %s (%s) disabled at %s; they can no longer sign in\n", u.ID, u.Email, u.DisabledAt.Format(time.RFC3339))
 	return nil

@@ -62,7 +62,7 @@ func startEscrowServe(t *testing.T, setup escrowSetup) (*runningServer, *mailRec
 		{Email: financeEmail, Name: "Fumi Finance", Role: auth.RoleFinance, Password: staffPassword},
 		{Email: supportEmail, Name: "Sora Support", Role: auth.RoleSupport, Password: staffPassword},
 	} {
-		if _, err := staff.CreateStaffUser(ctx, p); err != nil {
+		if _, err := staff.CreateStaffUser(ctx, cliActor, p); err != nil {
 			t.Fatal(err)
 		}
 	}

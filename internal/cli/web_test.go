@@ -66,7 +66,7 @@ func startWebServe(t *testing.T) (*runningServer, *mailRecorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = auth.NewStaffService(st, nil).CreateStaffUser(context.Background(),
+	_, err = auth.NewStaffService(st, nil).CreateStaffUser(context.Background(), cliActor,
 		auth.StaffUserParams{Email: "support@example.com", Name: "Sora Support", Role: auth.RoleSupport, Password: staffPassword})
 	if cerr := st.Close(); err != nil || cerr != nil {
 		t.Fatal(err, cerr)

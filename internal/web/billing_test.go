@@ -92,7 +92,7 @@ func (w *billingWorld) customer(a billing.Actor, p billing.CustomerParams) billi
 
 func (w *billingWorld) addMember(org auth.Organization, email string) {
 	w.t.Helper()
-	if _, _, err := w.members.AddMember(context.Background(), org.ID, email); err != nil {
+	if _, _, err := w.members.AddMember(context.Background(), testActor, org.ID, email); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -138,7 +138,7 @@ func TestBillingMembership(t *testing.T) {
 		r := w.memberB.get("/billing")
 		wantStatus(t, "a member of two", r, http.StatusOK)
 		wantContains(t, "the organizations", r.body, `data-org="`+w.orgA.ID+`"`, `data-org="`+w.orgB.ID+`"`, "Provider A", "Provider B")
-		if _, _, err := w.members.RemoveMember(context.Background(), w.orgA.ID, "b@example.com"); err != nil {
+		if _, _, err := w.members.RemoveMember(context.Background(), testActor, w.orgA.ID, "b@example.com"); err != nil {
 			t.Fatal(err)
 		}
 		wantRedirect(t, "removed from A", w.memberB.get("/billing"), "/billing/"+w.orgB.ID)

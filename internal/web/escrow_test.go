@@ -35,7 +35,7 @@ func (f *fixture) userBrowser(email string) *browser {
 // staffBrowser creates a staff user with role and signs them in to the console.
 func (f *fixture) staffBrowser(email string, role auth.Role) *browser {
 	f.t.Helper()
-	if _, err := f.staff.CreateStaffUser(context.Background(), auth.StaffUserParams{Email: email, Name: string(role), Role: role, Password: pw}); err != nil {
+	if _, err := f.staff.CreateStaffUser(context.Background(), testActor, auth.StaffUserParams{Email: email, Name: string(role), Role: role, Password: pw}); err != nil {
 		f.t.Fatal(err)
 	}
 	b := f.browser()

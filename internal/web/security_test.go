@@ -168,7 +168,7 @@ func TestConsole(t *testing.T) {
 		{Email: "fin@example.com", Name: "Fumi Finance", Role: auth.RoleFinance, Password: pw},
 		{Email: "admin@example.com", Name: "Aki Admin", Role: auth.RoleAdmin, Password: pw},
 	} {
-		if _, err := f.staff.CreateStaffUser(ctx, p); err != nil {
+		if _, err := f.staff.CreateStaffUser(ctx, testActor, p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -214,11 +214,11 @@ func TestConsole(t *testing.T) {
 		wantStatus(t, "the support page as admin", a.get("/console/test/support"), http.StatusOK)
 	})
 	t.Run("RoleChangeAtOnce", func(t *testing.T) {
-		if _, err := f.staff.SetStaffRole(ctx, "fin@example.com", auth.RoleSupport); err != nil {
+		if _, err := f.staff.SetStaffRole(ctx, testActor, "fin@example.com", auth.RoleSupport); err != nil {
 			t.Fatal(err)
 		}
 		wantStatus(t, "the support page after the role change", b.get("/console/test/support"), http.StatusOK)
-		if _, err := f.staff.DisableStaffUser(ctx, "fin@example.com"); err != nil {
+		if _, err := f.staff.DisableStaffUser(ctx, testActor, "fin@example.com"); err != nil {
 			t.Fatal(err)
 		}
 		wantRedirect(t, "the console after a disable", b.get("/console"), "/console/sign-in")
@@ -317,7 +317,7 @@ func TestLangSwitch(t *testing.T) {
 		wantRedirect(t, "switch on the verify page", b.post("/lang", form(t, page, "lang", "ja", "next", "/verify?token=abc")), "/verify?token=abc")
 	})
 	t.Run("Console", func(t *testing.T) {
-		if _, err := f.staff.CreateStaffUser(t.Context(), auth.StaffUserParams{Email: "ops@example.com", Name: "Ops", Role: auth.RoleMonitoring, Password: pw}); err != nil {
+		if _, err := f.staff.CreateStaffUser(t.Context(), testActor, auth.StaffUserParams{Email: "ops@example.com", Name: "Ops", Role: auth.RoleMonitoring, Password: pw}); err != nil {
 			t.Fatal(err)
 		}
 		page := b.get("/console/sign-in")

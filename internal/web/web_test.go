@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
@@ -47,6 +48,10 @@ func (q *recordingQueue) all() []notify.Mail {
 	defer q.mu.Unlock()
 	return append([]notify.Mail(nil), q.mails...)
 }
+
+// testActor is who the audit log says set up the staff users and members of
+// these tests.
+var testActor = audit.Actor{Type: audit.ActorSystem, ID: "test"}
 
 // fixture is the pages on a fresh SQLite store, served on 127.0.0.1.
 type fixture struct {

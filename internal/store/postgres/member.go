@@ -35,26 +35,50 @@ func scanMember(r pgx.Row) (auth.Member, error) {
 
 // OrgMemberInsert implements auth.MemberStore: a membership that exists is
 // left as it is (of two concurrent inserts, the later waits for the earlier
-// and then inserts nothing). Errors: not_found.
-func (db *DB) OrgMemberInsert(ctx context.Context, p auth.OrgMemberInsertParams) (bool, error) {
-	tag, err := db.pool.Exec(ctx, sqlMemberInsert, p.OrgID, p.UserID, p.CreatedAt)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == codeForeignKeyViolation {
-		return false, apperr.NotFound("organization or user")
-	}
-	if err != nil {
-		return false, fmt.Errorf("postgres: insert org member: %w", err)
-	}
-	return tag.RowsAffected() == 1, nil
+// and then inserts nothing); a new one is inserted and recorded in one
+// transaction. Errors: not_found, or record's.
+func (db *DB) OrgMemberInsert(ctx context.Context, p auth.OrgMemberInsertParams, record auth.AuditFunc) (bool, error) {
+	return db.memberChange(ctx, record, func(err error) error {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == codeForeignKeyViolation {
+			return apperr.NotFound("organization or user")
+		}
+		return fmt.Errorf("postgres: insert org member: %w", err)
+	}, sqlMemberInsert, p.OrgID, p.UserID, p.CreatedAt)
 }
 
-// OrgMemberDelete implements auth.MemberStore.
-func (db *DB) OrgMemberDelete(ctx context.Context, p auth.OrgMemberDeleteParams) (bool, error) {
-	tag, err := db.pool.Exec(ctx, sqlMemberDelete, p.OrgID, p.UserID)
+// OrgMemberDelete implements auth.MemberStore: the delete and its record in
+// one transaction. Errors: record's.
+func (db *DB) OrgMemberDelete(ctx context.Context, p auth.OrgMemberDeleteParams, record auth.AuditFunc) (bool, error) {
+	return db.memberChange(ctx, record, func(err error) error {
+		return fmt.Errorf("postgres: delete org member: %w", err)
+	}, sqlMemberDelete, p.OrgID, p.UserID)
+}
+
+// memberChange runs q, a statement on one membership, in a transaction, and
+// calls record in it when q changed the row; it reports whether q did. An
+// error of q is returned through qErr, one of record as it is.
+func (db *DB) memberChange(ctx context.Context, record auth.AuditFunc, qErr func(error) error, q string, args ...any) (bool, error) {
+	var changed bool
+	err := db.transact(ctx, func(t *txn) error {
+		changed = false // a retry starts again
+		t.batch().Queue(q, args...).Exec(func(tag pgconn.CommandTag) error {
+			changed = tag.RowsAffected() == 1
+			return nil
+		})
+		// Sent now: whether record runs depends on the rows q changed.
+		if err := t.send(ctx); err != nil {
+			return qErr(err)
+		}
+		if !changed {
+			return nil
+		}
+		return record(ctx, t)
+	})
 	if err != nil {
-		return false, fmt.Errorf("postgres: delete org member: %w", err)
+		return false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	return changed, nil
 }
 
 // OrgMemberByID implements auth.MemberStore. Errors: not_found.

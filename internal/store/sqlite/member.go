@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -27,27 +28,60 @@ func scanMember(s scanner) (auth.Member, error) {
 }
 
 // OrgMemberInsert implements auth.MemberStore: a membership that exists is
-// left as it is. Errors: not_found.
-func (db *DB) OrgMemberInsert(ctx context.Context, p auth.OrgMemberInsertParams) (bool, error) {
-	n, err := db.writeExec(ctx, "INSERT INTO org_members (org_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT (org_id, user_id) DO NOTHING",
-		p.OrgID, p.UserID, micros(p.CreatedAt))
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey {
-		return false, apperr.NotFound("organization or user")
-	}
-	if err != nil {
-		return false, fmt.Errorf("sqlite: insert org member: %w", err)
-	}
-	return n == 1, nil
+// left as it is; a new one is inserted and recorded in one write
+// transaction. Errors: not_found, or record's.
+func (db *DB) OrgMemberInsert(ctx context.Context, p auth.OrgMemberInsertParams, record auth.AuditFunc) (bool, error) {
+	return db.memberChange(ctx, record, func(t *txn) (sql.Result, error) {
+		res, err := t.tx.ExecContext(ctx, "INSERT INTO org_members (org_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT (org_id, user_id) DO NOTHING",
+			p.OrgID, p.UserID, micros(p.CreatedAt))
+		var se sqlite3.Error
+		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey {
+			return nil, apperr.NotFound("organization or user")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: insert org member: %w", err)
+		}
+		return res, nil
+	})
 }
 
-// OrgMemberDelete implements auth.MemberStore.
-func (db *DB) OrgMemberDelete(ctx context.Context, p auth.OrgMemberDeleteParams) (bool, error) {
-	n, err := db.writeExec(ctx, "DELETE FROM org_members WHERE org_id = ? AND user_id = ?", p.OrgID, p.UserID)
+// OrgMemberDelete implements auth.MemberStore: the delete and its record in
+// one write transaction. Errors: record's.
+func (db *DB) OrgMemberDelete(ctx context.Context, p auth.OrgMemberDeleteParams, record auth.AuditFunc) (bool, error) {
+	return db.memberChange(ctx, record, func(t *txn) (sql.Result, error) {
+		res, err := t.tx.ExecContext(ctx, "DELETE FROM org_members WHERE org_id = ? AND user_id = ?", p.OrgID, p.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: delete org member: %w", err)
+		}
+		return res, nil
+	})
+}
+
+// memberChange runs change, one statement on one membership, in a write
+// transaction, and calls record in it when the statement changed the row.
+// It reports whether it did.
+func (db *DB) memberChange(ctx context.Context, record auth.AuditFunc, change func(*txn) (sql.Result, error)) (bool, error) {
+	var changed bool
+	err := db.transact(ctx, func(t *txn) error {
+		changed = false // a retry starts again
+		res, err := change(t)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite: org member: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		changed = true
+		return record(ctx, t)
+	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: delete org member: %w", err)
+		return false, err
 	}
-	return n == 1, nil
+	return changed, nil
 }
 
 // OrgMemberByID implements auth.MemberStore. Errors: not_found.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/auth"
 )
 
@@ -14,20 +15,22 @@ var _ auth.StaffStore = (*DB)(nil)
 
 const staffCols = "id, email, name, role, created_at, disabled_at"
 
-// StaffUserInsert implements auth.StaffStore. Errors: conflict (param "email").
-func (db *DB) StaffUserInsert(ctx context.Context, u auth.StaffUser, passwordHash string) error {
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO staff_users ("+staffCols+", password_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+// StaffUserInsert implements auth.StaffStore: the insert and record in one
+// write transaction (transact, whose txn is an audit.Tx).
+// Errors: conflict (param "email"), or record's.
+func (db *DB) StaffUserInsert(ctx context.Context, u auth.StaffUser, passwordHash string, record auth.AuditFunc) error {
+	return db.transact(ctx, func(t *txn) error {
+		_, err := t.tx.ExecContext(ctx, "INSERT INTO staff_users ("+staffCols+", password_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
 			u.ID, u.Email, u.Name, string(u.Role), micros(u.CreatedAt), nullMicros(u.DisabledAt), passwordHash)
-		return err
-	})
-	if err != nil {
-		if err := authError(err, "insert staff user"); apperr.Is(err, apperr.CodeConflict) {
-			return &apperr.Error{Code: apperr.CodeConflict, Param: "email", Message: "a staff user has this email", Err: err}
+		if err != nil {
+			// Mapped here, so an error of record is never taken for the insert's.
+			if err := authError(err, "insert staff user"); apperr.Is(err, apperr.CodeConflict) {
+				return &apperr.Error{Code: apperr.CodeConflict, Param: "email", Message: "a staff user has this email", Err: err}
+			}
+			return authError(err, "insert staff user")
 		}
-		return authError(err, "insert staff user")
-	}
-	return nil
+		return record(ctx, t)
+	})
 }
 
 func scanStaff(s scanner, extra ...any) (auth.StaffUser, error) {
@@ -68,28 +71,53 @@ func (db *DB) StaffUserList(ctx context.Context, afterID string, limit int) ([]a
 	return collect(rows, func(s scanner) (auth.StaffUser, error) { return scanStaff(s) }, "sqlite: scan staff user")
 }
 
-// StaffUserSetRole implements auth.StaffStore. Errors: not_found.
-func (db *DB) StaffUserSetRole(ctx context.Context, id string, role auth.Role) error {
-	return db.staffExec(ctx, "set staff role", "UPDATE staff_users SET role = ? WHERE id = ?", string(role), id)
+// StaffUserSetRole implements auth.StaffStore: the user is read, updated
+// and recorded in one write transaction. Errors: not_found, or record's.
+func (db *DB) StaffUserSetRole(ctx context.Context, id string, role auth.Role, record func(context.Context, audit.Tx, auth.Role) error) error {
+	return db.staffChange(ctx, id, func(t *txn, u auth.StaffUser) error {
+		if u.Role == role {
+			return nil
+		}
+		if _, err := t.tx.ExecContext(ctx, "UPDATE staff_users SET role = ? WHERE id = ?", string(role), id); err != nil {
+			return fmt.Errorf("sqlite: set staff role: %w", err)
+		}
+		return record(ctx, t, u.Role)
+	})
 }
 
-// StaffUserDisable implements auth.StaffStore. Errors: not_found.
-func (db *DB) StaffUserDisable(ctx context.Context, id string, at time.Time) error {
-	return db.staffExec(ctx, "disable staff user", "UPDATE staff_users SET disabled_at = coalesce(disabled_at, ?) WHERE id = ?", micros(at), id)
+// StaffUserDisable implements auth.StaffStore. Errors: not_found, or record's.
+func (db *DB) StaffUserDisable(ctx context.Context, id string, at time.Time, record auth.AuditFunc) error {
+	return db.staffChange(ctx, id, func(t *txn, u auth.StaffUser) error {
+		if !u.DisabledAt.IsZero() {
+			return nil // disabling twice keeps the first time
+		}
+		if _, err := t.tx.ExecContext(ctx, "UPDATE staff_users SET disabled_at = ? WHERE id = ?", micros(at), id); err != nil {
+			return fmt.Errorf("sqlite: disable staff user: %w", err)
+		}
+		return record(ctx, t)
+	})
 }
 
-// StaffUserSetPassword implements auth.StaffStore. Errors: not_found.
-func (db *DB) StaffUserSetPassword(ctx context.Context, id, passwordHash string) error {
-	return db.staffExec(ctx, "set staff password", "UPDATE staff_users SET password_hash = ? WHERE id = ?", passwordHash, id)
+// StaffUserSetPassword implements auth.StaffStore. Errors: not_found, or
+// record's.
+func (db *DB) StaffUserSetPassword(ctx context.Context, id, passwordHash string, record auth.AuditFunc) error {
+	return db.staffChange(ctx, id, func(t *txn, _ auth.StaffUser) error {
+		if _, err := t.tx.ExecContext(ctx, "UPDATE staff_users SET password_hash = ? WHERE id = ?", passwordHash, id); err != nil {
+			return fmt.Errorf("sqlite: set staff password: %w", err)
+		}
+		return record(ctx, t)
+	})
 }
 
-func (db *DB) staffExec(ctx context.Context, op, q string, args ...any) error {
-	n, err := db.writeExec(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	if n == 0 {
-		return apperr.NotFound("staff user")
-	}
-	return nil
+// staffChange runs change on the staff user id as read in change's own write
+// transaction, which began with BEGIN IMMEDIATE: no other writer changes the
+// user between the read and the commit. Errors: not_found, or change's.
+func (db *DB) staffChange(ctx context.Context, id string, change func(*txn, auth.StaffUser) error) error {
+	return db.transact(ctx, func(t *txn) error {
+		u, err := scanStaff(t.tx.QueryRowContext(ctx, "SELECT "+staffCols+" FROM staff_users WHERE id = ?", id))
+		if err != nil {
+			return notFound(err, "staff user")
+		}
+		return change(t, u)
+	})
 }

@@ -328,13 +328,8 @@ func (s *Service) run(ctx context.Context, actor Actor, action string, rule func
 		if err := rule(c); err != nil {
 			return err
 		}
-		if err := s.commit(c); err != nil {
+		if err := s.commit(c, keep); err != nil {
 			return err
-		}
-		if keep != nil && c.result != nil {
-			if err := keep(ctx, tx, c.result()); err != nil {
-				return err
-			}
 		}
 		out = c
 		return nil
@@ -345,10 +340,12 @@ func (s *Service) run(ctx context.Context, actor Actor, action string, rule func
 	return out, nil
 }
 
-// commit writes a change's rows, history, event and, last, its audit entry.
-func (s *Service) commit(c *change) error {
+// commit writes a change's rows, history and event, runs the caller's
+// keep (WithKeep) and, last, appends its audit entry. A repeat (noop)
+// writes nothing but runs keep.
+func (s *Service) commit(c *change, keep Keep) error {
 	if c.noop {
-		return nil
+		return c.keep(keep)
 	}
 	ctx, tx := c.ctx, c.tx
 	switch {
@@ -419,6 +416,11 @@ func (s *Service) commit(c *change) error {
 			return err
 		}
 	}
+	// Before the audit entry, whose head stays locked until the commit:
+	// nothing more should run while every audited writer waits for it.
+	if err := c.keep(keep); err != nil {
+		return err
+	}
 	if c.noAudit {
 		return nil
 	}
@@ -430,6 +432,14 @@ func (s *Service) commit(c *change) error {
 	_, err = audit.Append(ctx, tx, c.now, audit.Entry{Actor: audit.Actor{Type: audit.ActorType(c.actor.Kind), ID: c.actor.ID},
 		Action: c.action, Subject: c.subject, OrgID: c.cus.OrgID, Data: raw})
 	return err
+}
+
+// keep runs k, if any, with c's result, if the call has one.
+func (c *change) keep(k Keep) error {
+	if k == nil || c.result == nil {
+		return nil
+	}
+	return k(c.ctx, c.tx, c.result())
 }
 
 // CreateCustomer registers a customer of the acting organization and opens

@@ -546,10 +546,10 @@ func (c *Client) ListBillingCharges(ctx context.Context, customer string, q Char
 	return out, err
 }
 
-// ListInvoices lists a customer's invoices, newest period first (at most
-// 100, in one list).
-func (c *Client) ListInvoices(ctx context.Context, customer string) ([]BillingInvoice, error) {
+// ListInvoices reads one page of a customer's invoices, newest period
+// first; StartingAfter is the last invoice of the previous page.
+func (c *Client) ListInvoices(ctx context.Context, customer string, q ListParams) (Page[BillingInvoice], error) {
 	var out Page[BillingInvoice]
-	_, err := c.do(ctx, http.MethodGet, billingCustomerPath(customer, "invoices"), nil, nil, &out)
-	return out.Data, err
+	_, err := c.do(ctx, http.MethodGet, billingCustomerPath(customer, "invoices"), q.query(), nil, &out)
+	return out, err
 }

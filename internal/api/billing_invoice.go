@@ -65,7 +65,13 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	invs, err := svc.FindInvoices(r.Context(), billingActor(p), id)
+	limit, after, err := textPageParams(r, prefixInvoice)
+	if err != nil {
+		return err
+	}
+	invs, err := fetchPage(limit, after, func(inv billing.Invoice) string { return inv.ID }, func(after string, n int) ([]billing.Invoice, error) {
+		return svc.FindInvoices(r.Context(), billingActor(p), billing.InvoiceFilter{CustomerID: id, AfterID: after, Limit: n})
+	})
 	if err != nil {
 		return err
 	}
@@ -73,5 +79,5 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request, p auth.Pri
 	for i, inv := range invs {
 		out[i] = toInvoice(inv)
 	}
-	return writeJSON(w, http.StatusOK, newList(out, billing.InvoicesListMax))
+	return writeJSON(w, http.StatusOK, newList(out, limit))
 }

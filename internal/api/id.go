@@ -24,6 +24,7 @@ const (
 	prefixCustomer        = "cus_" // billing customers
 	prefixReservation     = "rsv_"
 	prefixCharge          = "chg_"
+	prefixInvoice         = "inv_"
 	prefixSession         = "ses_" // metered sessions
 )
 

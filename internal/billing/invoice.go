@@ -16,9 +16,16 @@ const CodePeriodOpen = "period_open"
 // PeriodLayout is how a month is written: "2026-01".
 const PeriodLayout = "2006-01"
 
-// InvoicesListMax bounds the invoices FindInvoices returns (eight years of
-// months).
-const InvoicesListMax = 100
+// InvoiceFilter selects one page of a customer's invoices, newest period
+// first.
+type InvoiceFilter struct {
+	CustomerID string
+	// AfterID is the cursor: the last invoice of the previous page; the
+	// page holds the invoices of earlier periods. One that is not the
+	// customer's invoice gives an empty page.
+	AfterID string
+	Limit   int // 1..PageLimitMax (FindInvoices)
+}
 
 // Invoice totals a postpaid customer's charges of one calendar month (UTC).
 // There is at most one per customer and period.
@@ -231,14 +238,18 @@ type UninvoicedFilter struct {
 	Limit         int       // at most MonthCloseBatchMax
 }
 
-// FindInvoices lists a customer's invoices, newest period first (at most
-// InvoicesListMax).
+// FindInvoices returns one page of a customer's invoices, newest period
+// first.
 //
-// Errors: forbidden, not_found.
-func (s *Service) FindInvoices(ctx context.Context, actor Actor, customerID string) ([]Invoice, error) {
-	c, err := s.FindCustomerByID(ctx, actor, customerID)
+// Errors: forbidden, invalid (limit), not_found.
+func (s *Service) FindInvoices(ctx context.Context, actor Actor, f InvoiceFilter) ([]Invoice, error) {
+	if f.Limit < 1 || f.Limit > PageLimitMax {
+		return nil, apperr.Invalid("limit", "between 1 and %d", PageLimitMax)
+	}
+	c, err := s.FindCustomerByID(ctx, actor, f.CustomerID)
 	if err != nil {
 		return nil, err
 	}
-	return s.cfg.Store.InvoiceList(ctx, c.ID, InvoicesListMax)
+	f.CustomerID = c.ID
+	return s.cfg.Store.InvoiceList(ctx, f)
 }

@@ -111,9 +111,9 @@ type SnapshotReader interface {
 	ReservationList(ctx context.Context, f ReservationFilter) ([]Reservation, error)
 	// ChargeList returns a page of a customer's charges, oldest first.
 	ChargeList(ctx context.Context, f ChargeFilter) ([]Charge, error)
-	// InvoiceList returns a customer's invoices, newest period first, up
-	// to limit.
-	InvoiceList(ctx context.Context, customerID string, limit int) ([]Invoice, error)
+	// InvoiceList returns one page of a customer's invoices, newest
+	// period first (see InvoiceFilter).
+	InvoiceList(ctx context.Context, f InvoiceFilter) ([]Invoice, error)
 	// CustomerList returns a page of customers, newest first: f.OrgID's,
 	// or every organization's when it is empty (Verify).
 	CustomerList(ctx context.Context, f CustomerFilter) ([]Customer, error)

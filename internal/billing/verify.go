@@ -199,7 +199,7 @@ func verifyCustomer(ctx context.Context, r SnapshotReader, c Customer) (customer
 	}
 
 	// Every invoice: one a month, so even a century is a small read.
-	invoices, err := r.InvoiceList(ctx, c.ID, verifyInvoicesMax)
+	invoices, err := r.InvoiceList(ctx, InvoiceFilter{CustomerID: c.ID, Limit: verifyInvoicesMax})
 	if err != nil {
 		return v, err
 	}

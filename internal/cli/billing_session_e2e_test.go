@@ -383,8 +383,8 @@ func billingSessionEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		if err != nil || res.Status != 201 || again != inv {
 			t.Fatalf("close again: %+v %+v %v; want %+v", again, res, err, inv)
 		}
-		list, err := ro.ListInvoices(ctx, cus.ID)
-		if err != nil || len(list) != 1 || list[0] != inv {
+		list, err := ro.ListInvoices(ctx, cus.ID, client.ListParams{})
+		if err != nil || len(list.Data) != 1 || list.Data[0] != inv || list.HasMore {
 			t.Fatalf("invoices: %+v %v", list, err)
 		}
 		_, _, err = a.CloseInvoicePeriod(ctx, cus.ID, nextMonth.Format("2006-01"))
@@ -397,7 +397,7 @@ func billingSessionEndToEnd(t *testing.T, db string, cfg serveConfig) {
 		}
 		_, _, err = a.CloseInvoicePeriod(ctx, pre.ID, month)
 		wantCode("invoicing a prepaid customer", err, "invalid", "id")
-		if _, err := b.ListInvoices(ctx, cus.ID); client.CodeOf(err) != "not_found" {
+		if _, err := b.ListInvoices(ctx, cus.ID, client.ListParams{}); client.CodeOf(err) != "not_found" {
 			t.Fatalf("org B lists org A's invoices: %v", err)
 		}
 

@@ -169,7 +169,7 @@ func TestRunnerClosesEndedMonths(t *testing.T) {
 	deadline := time.Now().Add(waitMax)
 	for _, c := range cs {
 		for {
-			invs, err := svc.FindInvoices(ctx, org, c.ID)
+			invs, err := svc.FindInvoices(ctx, org, billing.InvoiceFilter{CustomerID: c.ID, Limit: billing.PageLimitMax})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,7 +193,7 @@ func TestRunnerClosesEndedMonths(t *testing.T) {
 		t.Fatalf("another node's close after the runner's: %d invoices, %v", n, err)
 	}
 	for _, c := range cs {
-		if invs, err := svc.FindInvoices(ctx, org, c.ID); err != nil || len(invs) != 1 {
+		if invs, err := svc.FindInvoices(ctx, org, billing.InvoiceFilter{CustomerID: c.ID, Limit: billing.PageLimitMax}); err != nil || len(invs) != 1 {
 			t.Fatalf("customer %s: invoices %+v, %v", c.Reference, invs, err)
 		}
 	}

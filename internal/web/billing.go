@@ -157,7 +157,7 @@ func (s *Server) billingCustomer(w http.ResponseWriter, r *http.Request, v *visi
 	rs, next := page1(rs, func(r billing.Reservation) string { return r.ID })
 	d := billingCustomerData{Org: *v.member, Customer: c, Scale: scale, Balance: b, Reservations: rs, Next: next, Later: after != ""}
 	if c.Mode == billing.Postpaid {
-		if d.Invoices, err = s.cfg.Billing.FindInvoices(ctx, billingActor(v), c.ID); err != nil {
+		if d.Invoices, err = s.cfg.Billing.FindInvoices(ctx, billingActor(v), billing.InvoiceFilter{CustomerID: c.ID, Limit: billing.PageLimitMax}); err != nil {
 			return err
 		}
 	}

@@ -102,9 +102,13 @@ func (r reads) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billin
 	return collect(rows, scanCharge)
 }
 
-// InvoiceList implements billing.Store.
-func (r reads) InvoiceList(ctx context.Context, customerID string, limit int) ([]billing.Invoice, error) {
-	rows, err := r.q.Query(ctx, "SELECT "+invoiceCols+" FROM billing_invoices WHERE customer_id = $1 ORDER BY period DESC LIMIT $2", customerID, limit)
+// InvoiceList implements billing.Store: the cursor's period is read in the
+// same statement; a cursor that is not the customer's invoice matches
+// nothing.
+func (r reads) InvoiceList(ctx context.Context, f billing.InvoiceFilter) ([]billing.Invoice, error) {
+	rows, err := r.q.Query(ctx, "SELECT "+invoiceCols+" FROM billing_invoices WHERE customer_id = $1 "+
+		"AND ($2 = '' OR period < coalesce((SELECT period FROM billing_invoices WHERE id = $2 AND customer_id = $1), '')) "+
+		"ORDER BY period DESC LIMIT $3", f.CustomerID, f.AfterID, f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list invoices: %w", err)
 	}

@@ -96,9 +96,17 @@ func (r reads) ChargeList(ctx context.Context, f billing.ChargeFilter) ([]billin
 	return collect(rows, scanCharge, "sqlite: scan charge")
 }
 
-// InvoiceList implements billing.Store.
-func (r reads) InvoiceList(ctx context.Context, customerID string, limit int) ([]billing.Invoice, error) {
-	rows, err := r.q.QueryContext(ctx, "SELECT "+invoiceCols+" FROM billing_invoices WHERE customer_id = ? ORDER BY period DESC LIMIT ?", customerID, limit)
+// InvoiceList implements billing.Store: the cursor's period is read in the
+// same statement; a cursor that is not the customer's invoice matches
+// nothing.
+func (r reads) InvoiceList(ctx context.Context, f billing.InvoiceFilter) ([]billing.Invoice, error) {
+	q := "SELECT " + invoiceCols + " FROM billing_invoices WHERE customer_id = ?"
+	args := []any{f.CustomerID}
+	if f.AfterID != "" {
+		q += " AND period < coalesce((SELECT period FROM billing_invoices WHERE id = ? AND customer_id = ?), '')"
+		args = append(args, f.AfterID, f.CustomerID)
+	}
+	rows, err := r.q.QueryContext(ctx, q+" ORDER BY period DESC LIMIT ?", append(args, f.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list invoices: %w", err)
 	}

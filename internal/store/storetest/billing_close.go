@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func (f *billingFixture) closeMonth(t testing.TB, svc *billing.Service, n int) {
 // invoices returns a customer's invoices.
 func (f *billingFixture) invoices(t testing.TB, actor billing.Actor, c billing.Customer) []billing.Invoice {
 	t.Helper()
-	list, err := f.svc.FindInvoices(f.ctx, actor, c.ID)
+	list, err := f.svc.FindInvoices(f.ctx, actor, billing.InvoiceFilter{CustomerID: c.ID, Limit: billing.PageLimitMax})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +100,53 @@ func testBillingMonthClose(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("InvoicePages", func(t *testing.T) {
+		f := newBillingFixture(t, h)
+		c := f.customer("c", billing.Postpaid, 10000)
+		other := f.customer("other", billing.Postpaid, 10000)
+		f.clock.Advance(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC).Add(billing.MonthCloseDelay + time.Second).Sub(f.clock.Now()))
+		var made []billing.Invoice
+		for _, period := range []string{"2026-02", "2026-01", "2026-03"} {
+			inv, err := f.svc.ClosePeriod(f.ctx, provA, c.ID, period)
+			if err != nil {
+				t.Fatal(err)
+			}
+			made = append(made, inv)
+		}
+		theirs, err := f.svc.ClosePeriod(f.ctx, provA, other.ID, "2026-03")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := func(after string, limit int) []string {
+			t.Helper()
+			list, err := f.svc.FindInvoices(f.ctx, provA, billing.InvoiceFilter{CustomerID: c.ID, AfterID: after, Limit: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var periods []string
+			for _, inv := range list {
+				periods = append(periods, inv.Period)
+			}
+			return periods
+		}
+		// Newest period first, whatever order the periods were closed in.
+		if got := page("", 2); !slices.Equal(got, []string{"2026-03", "2026-02"}) {
+			t.Fatalf("first page %v", got)
+		}
+		if got := page(made[0].ID, 2); !slices.Equal(got, []string{"2026-01"}) {
+			t.Fatalf("after February: %v", got)
+		}
+		if got := page(made[1].ID, 2); len(got) != 0 {
+			t.Fatalf("after January: %v", got)
+		}
+		if got := page(theirs.ID, 2); len(got) != 0 {
+			t.Fatalf("after another customer's invoice: %v", got)
+		}
+		_, err = f.svc.FindInvoices(f.ctx, provA, billing.InvoiceFilter{CustomerID: c.ID, Limit: billing.PageLimitMax + 1})
+		wantErrParam(t, err, apperr.CodeInvalid, "limit")
+		_, err = f.svc.FindInvoices(f.ctx, provB, billing.InvoiceFilter{CustomerID: c.ID, Limit: 1})
+		wantErrCode(t, err, apperr.CodeNotFound)
+	})
 	t.Run("ClosesMonthsMissedWhileDown", func(t *testing.T) {
 		// No node ran from January's end until March's: the first pass
 		// after closes January and February.

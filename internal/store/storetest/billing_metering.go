@@ -379,7 +379,7 @@ func testBillingMetering(t *testing.T, h Harness) {
 		if evs != 1 {
 			t.Fatalf("%d billing.invoice.created events, want 1", evs)
 		}
-		list, err := f.svc.FindInvoices(f.ctx, provA, c.ID)
+		list, err := f.svc.FindInvoices(f.ctx, provA, billing.InvoiceFilter{CustomerID: c.ID, Limit: billing.PageLimitMax})
 		if err != nil || len(list) != 1 || list[0] != inv {
 			t.Fatalf("invoices %+v, %v", list, err)
 		}

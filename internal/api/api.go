@@ -399,29 +399,11 @@ const ledgerKeyKey ctxKey = 1
 // ledger (a malformed body, a missing scope), or whose key holds an
 // abandoned claim, takes the generic path instead.
 func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+	body, hash, generic, done, err := s.lookupKeyed(w, r, p, key, h)
+	if done || err != nil {
 		return err
 	}
-	hash := idempotency.Hash(r.Method, r.URL.RequestURI(), body)
 	ctx := r.Context()
-	rec, err := s.cfg.Idempotency.Lookup(ctx, p.OrgID, key)
-	if err != nil {
-		return err
-	}
-	generic := func() error {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		return s.serveIdempotent(w, r, p, key, h)
-	}
-	if rec != nil {
-		if s.cfg.Idempotency.Abandoned(*rec) {
-			return generic()
-		}
-		if err := idempotency.Check(*rec, hash); err != nil {
-			return err
-		}
-		return writeKept(w, idempotency.Response{Status: rec.Status, ContentType: rec.ContentType, Body: rec.Body}, true)
-	}
 	lk := &ledgerKey{orgID: p.OrgID, key: key, hash: hash}
 	kr := r.WithContext(context.WithValue(ctx, ledgerKeyKey, lk))
 	kr.Body = io.NopCloser(bytes.NewReader(body))
@@ -441,6 +423,42 @@ func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p au
 	w.WriteHeader(buf.status)
 	_, err = w.Write(buf.body.Bytes())
 	return err
+}
+
+// lookupKeyed begins a keyed POST of a route that keeps its key with its
+// change: it reads the body and the key's record without writing. A
+// record answers the request (a replay, 422 or 409) and done is true; so is
+// it when the key holds an abandoned claim, which the generic path takes
+// over. Otherwise it returns the body, its hash, and generic, which runs
+// the request on the generic path (serveIdempotent).
+func (s *Server) lookupKeyed(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) (
+	body, hash []byte, generic func() error, done bool, err error) {
+	if body, err = io.ReadAll(r.Body); err != nil {
+		return nil, nil, nil, true, err
+	}
+	hash = idempotency.Hash(r.Method, r.URL.RequestURI(), body)
+	generic = func() error {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return s.serveIdempotent(w, r, p, key, h)
+	}
+	rec, err := s.cfg.Idempotency.Lookup(r.Context(), p.OrgID, key)
+	switch {
+	case err != nil:
+		return nil, nil, nil, true, err
+	case rec == nil:
+		return body, hash, generic, false, nil
+	case s.cfg.Idempotency.Abandoned(*rec):
+		return nil, nil, nil, true, generic()
+	}
+	return nil, nil, nil, true, answerKept(w, *rec, hash)
+}
+
+// answerKept answers a request with hash from the record its key has.
+func answerKept(w http.ResponseWriter, rec idempotency.Record, hash []byte) error {
+	if err := idempotency.Check(rec, hash); err != nil {
+		return err
+	}
+	return writeKept(w, idempotency.Response{Status: rec.Status, ContentType: rec.ContentType, Body: rec.Body}, true)
 }
 
 // writeKept writes a response kept for an Idempotency-Key; replayed marks a

@@ -45,7 +45,10 @@ type harness struct {
 // harnessPayTo is the escrow payment instructions' bank account in tests.
 const harnessPayTo = "Kinko Test Bank 001 / 100 / 1234567"
 
-func newHarness(t *testing.T) *harness {
+// openLedger opens a fresh SQLite store and a ledger engine with cfg on it
+// (events rendered by EventEncoder) and configures the asset JPY; both
+// close when the test ends.
+func openLedger(t *testing.T, cfg ledger.Config) (*sqlite.DB, *ledger.Engine) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "kinko.db"))
@@ -56,11 +59,18 @@ func newHarness(t *testing.T) *harness {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := ledger.NewEngine(db, ledger.Config{Events: EventEncoder{}})
+	cfg.Events = EventEncoder{}
+	e := ledger.NewEngine(db, cfg)
 	t.Cleanup(e.Close)
 	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
 		t.Fatal(err)
 	}
+	return db, e
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	db, e := openLedger(t, ledger.Config{})
 	all := []auth.Scope{"accounts:write", "transfers:write", "assets:read", "events:read", "webhooks:write", "escrow:write"}
 	tc := &clock.Offset{}
 	deals := escrow.NewService(escrow.Config{Store: db, Ledger: e, Clock: tc.Now, PayTo: harnessPayTo, Events: EventEncoder{EscrowPayTo: harnessPayTo}})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,8 +14,6 @@ import (
 	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
-	"github.com/kinko-pay/kinko/internal/money"
-	"github.com/kinko-pay/kinko/internal/store/sqlite"
 )
 
 // errorLog keeps the messages a server logs at level error.
@@ -40,20 +37,7 @@ func (l *errorLog) WithGroup(string) slog.Handler      { return l }
 // (serveIdempotent) as every other route does.
 func newBillingKeyHarness(t *testing.T, generic bool, log *errorLog) *harness {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "kinko.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e := ledger.NewEngine(db, ledger.Config{Events: EventEncoder{}})
-	t.Cleanup(e.Close)
-	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
-		t.Fatal(err)
-	}
+	db, e := openLedger(t, ledger.Config{})
 	s := New(Config{Ledger: e, Idempotency: idempotency.NewService(db, nil), Logger: slog.New(log),
 		Billing: billing.NewService(billing.Config{Store: db, Ledger: e, Events: EventEncoder{}}), Auth: keys{
 			"b1":  {OrgID: "org_1", KeyID: "key_1", Scopes: []auth.Scope{"billing:write"}},

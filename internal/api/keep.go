@@ -54,26 +54,11 @@ var errKeyTaken = errors.New("api: the Idempotency-Key has a record already")
 // refusal by the service (nothing changed) is kept as the generic path
 // keeps it.
 func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+	body, hash, generic, done, err := s.lookupKeyed(w, r, p, key, h)
+	if done || err != nil {
 		return err
 	}
-	hash := idempotency.Hash(r.Method, r.URL.RequestURI(), body)
 	ctx := r.Context()
-	rec, err := s.cfg.Idempotency.Lookup(ctx, p.OrgID, key)
-	if err != nil {
-		return err
-	}
-	generic := func() error {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		return s.serveIdempotent(w, r, p, key, h)
-	}
-	if rec != nil {
-		if s.cfg.Idempotency.Abandoned(*rec) {
-			return generic()
-		}
-		return answerKept(w, *rec, hash)
-	}
 	tk := &txKey{orgID: p.OrgID, key: key, hash: hash}
 	kr := r.WithContext(context.WithValue(ctx, txKeyKey, tk))
 	kr.Body = io.NopCloser(bytes.NewReader(body))
@@ -126,14 +111,6 @@ func (s *Server) keepAfter(w http.ResponseWriter, r *http.Request, tk *txKey, bu
 	w.WriteHeader(buf.status)
 	_, err = w.Write(buf.body.Bytes())
 	return err
-}
-
-// answerKept answers a request with hash from the record its key has.
-func answerKept(w http.ResponseWriter, rec idempotency.Record, hash []byte) error {
-	if err := idempotency.Check(rec, hash); err != nil {
-		return err
-	}
-	return writeKept(w, idempotency.Response{Status: rec.Status, ContentType: rec.ContentType, Body: rec.Body}, true)
 }
 
 // keepInTx makes a billing call whose result write renders. When

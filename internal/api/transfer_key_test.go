@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
-	"github.com/kinko-pay/kinko/internal/money"
-	"github.com/kinko-pay/kinko/internal/store/sqlite"
 )
 
 // newKeyHarness is newHarness with a fixed clock, so that two servers on two
@@ -22,22 +19,9 @@ import (
 // (serveIdempotent) as every other route does.
 func newKeyHarness(t *testing.T, generic bool) *harness {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "kinko.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { return at }
-	e := ledger.NewEngine(db, ledger.Config{Events: EventEncoder{}, Clock: clock})
-	t.Cleanup(e.Close)
-	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
-		t.Fatal(err)
-	}
+	db, e := openLedger(t, ledger.Config{Clock: clock})
 	s := New(Config{Ledger: e, Idempotency: idempotency.NewService(db, clock), Auth: keys{
 		"k1":       {OrgID: "org_1", KeyID: "key_1", Scopes: []auth.Scope{"accounts:write", "transfers:write"}},
 		"readonly": {OrgID: "org_1", KeyID: "key_3", Scopes: []auth.Scope{"accounts:read", "transfers:read"}},

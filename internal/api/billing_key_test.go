@@ -52,13 +52,15 @@ func newBillingKeyHarness(t *testing.T, generic bool, log *errorLog) *harness {
 }
 
 // keyedStep is what a client can tell of one answer: its status, whether
-// it was a replay, its problem code, and its bytes.
+// it was a replay, its problem code, its content type and caching, and its
+// bytes.
 type keyedStep struct {
-	name     string
-	status   int
-	replayed bool
-	code     string
-	raw      string
+	name         string
+	status       int
+	replayed     bool
+	code         string
+	ctype, cache string
+	raw          string
 }
 
 // billingKeyScript drives every keyedInTx route with Idempotency-Keys:
@@ -72,7 +74,8 @@ func billingKeyScript(t *testing.T, h *harness) ([]keyedStep, []string) {
 		t.Helper()
 		r := h.do("POST", path, key, body, "Idempotency-Key", idem)
 		code, _ := r.body["code"].(string)
-		st := keyedStep{name: name, status: r.status, replayed: r.header.Get("Idempotent-Replayed") == "true", code: code, raw: r.raw}
+		st := keyedStep{name: name, status: r.status, replayed: r.header.Get("Idempotent-Replayed") == "true", code: code,
+			ctype: r.header.Get("Content-Type"), cache: r.header.Get("Cache-Control"), raw: r.raw}
 		out = append(out, st)
 		if route != "" && !slices.Contains(routes, route) {
 			routes = append(routes, route)
@@ -170,8 +173,9 @@ func TestKeyedBillingAnswersAsTheGenericPath(t *testing.T) {
 	for i, k := range keyed {
 		g := generic[i]
 		byName[k.name] = k
-		if k.status != g.status || k.replayed != g.replayed || k.code != g.code {
-			t.Errorf("%s: keyed %d (replayed %v, %q), generic %d (replayed %v, %q)\n%s\n%s", k.name, k.status, k.replayed, k.code, g.status, g.replayed, g.code, k.raw, g.raw)
+		if k.status != g.status || k.replayed != g.replayed || k.code != g.code || k.ctype != g.ctype || k.cache != g.cache {
+			t.Errorf("%s: keyed %d (replayed %v, %q, %s, %s), generic %d (replayed %v, %q, %s, %s)\n%s\n%s", k.name, k.status, k.replayed, k.code, k.ctype, k.cache,
+				g.status, g.replayed, g.code, g.ctype, g.cache, k.raw, g.raw)
 		}
 	}
 	for _, tc := range []struct {

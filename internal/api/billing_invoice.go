@@ -58,8 +58,8 @@ func (s *Server) closeInvoicePeriod(w http.ResponseWriter, r *http.Request, p au
 	return writeJSON(w, http.StatusCreated, toInvoice(inv))
 }
 
-// listInvoices lists a customer's invoices, newest period first: at most
-// billing.InvoicesListMax, in one list.
+// listInvoices pages through a customer's invoices, newest period first;
+// the cursor is the previous page's last invoice.
 func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	svc, id, err := s.onBillingCustomer(r, p, false)
 	if err != nil {

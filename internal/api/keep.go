@@ -67,7 +67,10 @@ func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.P
 	switch {
 	case !tk.called:
 		return generic() // nothing was applied
-	case tk.existing != nil:
+	case tk.existing != nil && errors.Is(err, errKeyTaken):
+		// Only when the keep's own refusal is the outcome: on SQLite it may
+		// have read another request's record that a failed group commit
+		// then undid, or come from an earlier run of a retried group.
 		return answerKept(w, *tk.existing, hash)
 	case err == nil && tk.kept:
 		return writeKept(w, tk.response, false)

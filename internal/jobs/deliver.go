@@ -39,11 +39,16 @@ type deliverWorker struct {
 // SendConcurrency at a time, and records each attempt and outcome in one
 // transaction. It returns an error (so River retries the job after
 // NextRetry) while any delivery is still pending; deliveries recorded as
-// succeeded are not sent again by a retry. A disabled or missing endpoint
-// cancels the job: its deliveries wait for a replay.
+// succeeded are not sent again by a retry. A disabled endpoint cancels the
+// job: its deliveries wait for a replay. A deleted (missing) one cancels it
+// too, and gives its pending deliveries up (failed), as the delete did
+// those it saw: a dispatch or replay that raced the delete made these.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[webhook.DeliverArgs]) error {
 	ep, err := w.cfg.Store.WebhookEndpointByID(ctx, job.Args.EndpointID)
 	if apperr.Is(err, apperr.CodeNotFound) {
+		if err := w.cfg.Store.WebhookGiveUp(ctx, job.Args.EndpointID, job.Args.EventIDs, w.now()); err != nil {
+			return err
+		}
 		return river.JobCancel(fmt.Errorf("webhook endpoint %d does not exist", job.Args.EndpointID))
 	}
 	if err != nil {

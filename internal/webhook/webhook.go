@@ -196,6 +196,10 @@ type Store interface {
 	//     requeued by a replay after the job read it: unless this attempt
 	//     succeeded it stays pending, for the replay's job to send.
 	WebhookRecord(ctx context.Context, attempts []Attempt, deliveries []Delivery) error
+	// WebhookGiveUp marks failed the deliveries among eventIDs to the
+	// endpoint that are still pending: a job that finds its endpoint
+	// deleted gives them up, as the delete did those it saw.
+	WebhookGiveUp(ctx context.Context, endpointID int64, eventIDs []int64, at time.Time) error
 	// WebhookAttemptList returns one page of attempts matching f.
 	WebhookAttemptList(ctx context.Context, f AttemptFilter) ([]Attempt, error)
 	// WebhookDeliveryList returns the deliveries of one event, by endpoint id.

@@ -81,9 +81,11 @@ const (
 	// an index for each row.
 	// A row requeued by a replay after the job read it (created_at moved)
 	// stays pending unless this attempt succeeded: the replay's own job
-	// sends it.
+	// sends it. A row given up meanwhile (its endpoint deleted) stays
+	// failed unless this attempt succeeded.
 	sqlDeliveriesUpdate = "UPDATE webhook_deliveries d SET " +
-		"state = CASE WHEN d.state = 'succeeded' THEN d.state WHEN u.state <> 'succeeded' AND d.created_at <> u.created_at THEN 'pending' ELSE u.state END, " +
+		"state = CASE WHEN d.state = 'succeeded' THEN d.state " +
+		"WHEN d.state = 'failed' AND u.state <> 'succeeded' AND d.created_at = u.created_at THEN d.state WHEN u.state <> 'succeeded' AND d.created_at <> u.created_at THEN 'pending' ELSE u.state END, " +
 		"attempts = d.attempts + 1, " +
 		"last_status = CASE WHEN d.state = 'succeeded' AND u.state <> 'succeeded' THEN d.last_status ELSE u.last_status END, updated_at = u.updated_at " +
 		"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[], $5::timestamptz[], $6::timestamptz[]) " +
@@ -195,6 +197,16 @@ func (db *DB) WebhookEndpointDelete(ctx context.Context, orgID string, id int64,
 	}
 	if n == 0 {
 		return apperr.NotFound("webhook endpoint")
+	}
+	return nil
+}
+
+// WebhookGiveUp implements webhook.Store.
+func (db *DB) WebhookGiveUp(ctx context.Context, endpointID int64, eventIDs []int64, at time.Time) error {
+	_, err := db.pool.Exec(ctx, "UPDATE webhook_deliveries SET state = 'failed', updated_at = $3 "+
+		"WHERE endpoint_id = $1 AND event_id = ANY($2::bigint[]) AND state = 'pending'", endpointID, eventIDs, at)
+	if err != nil {
+		return fmt.Errorf("postgres: give up webhook deliveries: %w", err)
 	}
 	return nil
 }

@@ -31,9 +31,11 @@ var (
 		"SELECT " + jsonCols(10) + " FROM json_each(?) ORDER BY key"
 	// A row requeued by a replay after the job read it (created_at moved)
 	// stays pending unless this attempt succeeded: the replay's own job
-	// sends it.
+	// sends it. A row given up meanwhile (its endpoint deleted) stays
+	// failed unless this attempt succeeded.
 	webhookDeliveriesUpdateSQL = "UPDATE webhook_deliveries SET " +
 		"state = CASE WHEN webhook_deliveries.state = 'succeeded' THEN 'succeeded' " +
+		"WHEN webhook_deliveries.state = 'failed' AND v.state <> 'succeeded' AND webhook_deliveries.created_at = v.created_at THEN 'failed' " +
 		"WHEN v.state <> 'succeeded' AND webhook_deliveries.created_at <> v.created_at THEN 'pending' ELSE v.state END, " +
 		"attempts = webhook_deliveries.attempts + 1, " +
 		"last_status = CASE WHEN webhook_deliveries.state = 'succeeded' AND v.state <> 'succeeded' THEN webhook_deliveries.last_status ELSE v.last_status END, " +
@@ -165,6 +167,19 @@ func (db *DB) WebhookEndpointDelete(ctx context.Context, orgID string, id int64,
 	}
 	if n == 0 {
 		return apperr.NotFound("webhook endpoint")
+	}
+	return nil
+}
+
+// WebhookGiveUp implements webhook.Store.
+func (db *DB) WebhookGiveUp(ctx context.Context, endpointID int64, eventIDs []int64, at time.Time) error {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE webhook_deliveries SET state = 'failed', updated_at = ? "+
+			"WHERE endpoint_id = ? AND event_id IN (SELECT value FROM json_each(?)) AND state = 'pending'", micros(at), endpointID, idsJSON(eventIDs))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: give up webhook deliveries: %w", err)
 	}
 	return nil
 }

@@ -219,6 +219,11 @@ func testWebhookEndpointDelete(t *testing.T, h Harness) {
 	ev := f.written("o1", "")
 	f.dispatch(len(ev))
 	f.wantDeliveries(ev[0], webhook.DeliveryPending, 0, gone.ID, kept.ID)
+	// A job has read its delivery to the endpoint, and is sending it.
+	_, inFlight, err := f.store.WebhookPendingEvents(f.ctx, gone.ID, []int64{ev[0].ID})
+	if err != nil || len(inFlight) != 1 {
+		t.Fatalf("pending deliveries before the delete: %+v, %v", inFlight, err)
+	}
 
 	f.clock.Advance(time.Second)
 	if err := f.svc.DeleteEndpoint(f.ctx, "o1", gone.ID); err != nil {
@@ -236,6 +241,41 @@ func testWebhookEndpointDelete(t *testing.T, h Harness) {
 		}
 		if _, pending, err := f.store.WebhookPendingEvents(f.ctx, gone.ID, []int64{ev[0].ID}); err != nil || len(pending) != 0 {
 			t.Fatalf("pending deliveries of the deleted endpoint: %+v, %v", pending, err)
+		}
+	})
+	t.Run("OKInFlightAttemptLeavesItFailed", func(t *testing.T) {
+		// The job's request fails after the delete: its record counts the
+		// attempt but does not make the delivery pending again.
+		d := inFlight[0]
+		d.Attempts, d.LastStatus, d.UpdatedAt = d.Attempts+1, 503, f.Now()
+		a := webhook.Attempt{EndpointID: gone.ID, EventID: ev[0].ID, OrgID: "o1", Number: d.Attempts, At: f.Now(), StatusCode: 503}
+		if err := f.store.WebhookRecord(f.ctx, []webhook.Attempt{a}, []webhook.Delivery{d}); err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range f.deliveries(ev[0].ID) {
+			if got.EndpointID == gone.ID && (got.State != webhook.DeliveryFailed || got.Attempts != 1) {
+				t.Fatalf("delivery after a late failed attempt: %+v, want failed with 1 attempt", got)
+			}
+		}
+	})
+	t.Run("OKGiveUpWhatARaceQueued", func(t *testing.T) {
+		// A replay that read the endpoint before the delete queues its
+		// delivery after it; the job then finds no endpoint and gives up.
+		if err := f.store.WebhookReplay(f.ctx, []webhook.Delivery{{EndpointID: gone.ID, EventID: ev[0].ID, OrgID: "o1", State: webhook.DeliveryPending,
+			CreatedAt: f.Now(), UpdatedAt: f.Now()}}, webhook.DeliverArgs{EndpointID: gone.ID, EventIDs: []int64{ev[0].ID}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.WebhookGiveUp(f.ctx, gone.ID, []int64{ev[0].ID}, f.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range f.deliveries(ev[0].ID) {
+			want := webhook.DeliveryPending
+			if got.EndpointID == gone.ID {
+				want = webhook.DeliveryFailed
+			}
+			if got.State != want {
+				t.Fatalf("delivery %+v after giving up, want %s", got, want)
+			}
 		}
 	})
 	t.Run("OKNotFoundAnyMore", func(t *testing.T) {

@@ -351,23 +351,26 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p auth.
 	if err := h(buf, r, p); err != nil {
 		s.writeError(buf, r, err)
 	}
-	// The outcome is kept even if the client has gone: the change may have
-	// committed, and a retry with this key must replay it, not run again.
+	s.completeKey(ctx, p.OrgID, key, hash, buf)
+	return buf.send(w)
+}
+
+// completeKey stores buf as the response to key, whose claim the caller
+// holds, or gives the claim back: a 5xx, or a refusal to act at all (a key
+// without the scope), is not the request's result, so a retry runs again.
+// The outcome is kept even if the client has gone: the change may have
+// committed, and a retry with this key must replay it, not run again.
+func (s *Server) completeKey(ctx context.Context, orgID, key string, hash []byte, buf *bufferedResponse) {
 	keep := context.WithoutCancel(ctx)
-	// A 5xx, or a refusal to act at all (a key without the scope), is not
-	// the request's result: the key is given back so a retry runs again.
 	if !idempotency.Keeps(buf.status) {
-		if err := s.cfg.Idempotency.Release(keep, p.OrgID, key); err != nil {
+		if err := s.cfg.Idempotency.Release(keep, orgID, key); err != nil {
 			s.log.ErrorContext(ctx, "release idempotency key", "request_id", RequestID(ctx), "err", err)
 		}
-	} else if err := s.cfg.Idempotency.Complete(keep, p.OrgID, key, hash, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes()); err != nil {
+	} else if err := s.cfg.Idempotency.Complete(keep, orgID, key, hash, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes()); err != nil {
 		// The response stands; a retry will run again rather than replay it.
 		s.log.ErrorContext(ctx, "store idempotent response", "request_id", RequestID(ctx), "err", err)
-		s.cfg.Idempotency.Release(keep, p.OrgID, key)
+		s.cfg.Idempotency.Release(keep, orgID, key)
 	}
-	w.WriteHeader(buf.status)
-	_, err = w.Write(buf.body.Bytes())
-	return err
 }
 
 // keyedInLedger lists the routes whose Idempotency-Key the ledger checks and
@@ -417,12 +420,7 @@ func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p au
 	if err != nil {
 		return err // the ledger failed (not kept) or refused the key
 	}
-	for k, v := range buf.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(buf.status)
-	_, err = w.Write(buf.body.Bytes())
-	return err
+	return buf.send(w)
 }
 
 // lookupKeyed begins a keyed POST of a route that keeps its key with its
@@ -479,6 +477,16 @@ type bufferedResponse struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+}
+
+// send writes what b holds to w: its headers, status and body.
+func (b *bufferedResponse) send(w http.ResponseWriter) error {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(b.status)
+	_, err := w.Write(b.body.Bytes())
+	return err
 }
 
 func (b *bufferedResponse) Header() http.Header         { return b.header }

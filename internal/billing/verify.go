@@ -72,40 +72,66 @@ func (s *Service) Verify(ctx context.Context, progress func(customers int)) (Ver
 // into rep, and returns their organizations.
 func (s *Service) verifyCustomers(ctx context.Context, rep *VerifyReport, progress func(customers int)) (orgs map[string]bool, err error) {
 	orgs = map[string]bool{}
-	for after := ""; ; {
-		page, err := s.cfg.Store.CustomerList(ctx, CustomerFilter{AfterID: after, Limit: PageLimitMax})
-		if err != nil {
-			return nil, fmt.Errorf("billing: verify: %w", err)
-		}
-		for _, c := range page {
-			// One snapshot per customer: a running server may change it,
-			// but not between the reads compared.
-			var v customerCheck
-			err := s.cfg.Store.BillingSnapshot(ctx, func(r SnapshotReader) error {
-				var err error
-				v, err = verifyCustomer(ctx, r, c)
-				return err
-			})
-			if err != nil {
-				return nil, fmt.Errorf("billing: verify customer %s: %w", c.ID, err)
-			}
-			orgs[c.OrgID] = true
-			rep.Customers++
-			rep.Reservations += v.reservations
-			rep.Charges += v.charges
-			rep.Invoices += v.invoices
-			rep.Sessions += v.sessions
-			for _, m := range v.violations {
-				rep.Violations = append(rep.Violations, fmt.Sprintf("billing customer %s: %s", c.ID, m))
-			}
-		}
-		if progress != nil && len(page) > 0 {
+	report := func() {
+		if progress != nil {
 			progress(rep.Customers)
 		}
-		if len(page) < PageLimitMax {
-			return orgs, nil
+	}
+	err = eachPage(func(after string) ([]Customer, error) {
+		return s.cfg.Store.CustomerList(ctx, CustomerFilter{AfterID: after, Limit: PageLimitMax})
+	}, func(c Customer) string { return c.ID }, func(c Customer) error {
+		// One snapshot per customer: a running server may change it, but
+		// not between the reads compared.
+		var v customerCheck
+		err := s.cfg.Store.BillingSnapshot(ctx, func(r SnapshotReader) error {
+			var err error
+			v, err = verifyCustomer(ctx, r, c)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("customer %s: %w", c.ID, err)
 		}
-		after = page[len(page)-1].ID
+		orgs[c.OrgID] = true
+		rep.Customers++
+		rep.Reservations += v.reservations
+		rep.Charges += v.charges
+		rep.Invoices += v.invoices
+		rep.Sessions += v.sessions
+		for _, m := range v.violations {
+			rep.Violations = append(rep.Violations, fmt.Sprintf("billing customer %s: %s", c.ID, m))
+		}
+		if rep.Customers%PageLimitMax == 0 {
+			report()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("billing: verify: %w", err)
+	}
+	if rep.Customers%PageLimitMax != 0 {
+		report()
+	}
+	return orgs, nil
+}
+
+// eachPage calls fn for every item fetch returns, page after page of
+// PageLimitMax: each page starts after the last item (by id) of the one
+// before, and a short page is the last. An error from fetch or fn stops it.
+func eachPage[T any](fetch func(after string) ([]T, error), id func(T) string, fn func(T) error) error {
+	for after := ""; ; {
+		page, err := fetch(after)
+		if err != nil {
+			return err
+		}
+		for _, x := range page {
+			if err := fn(x); err != nil {
+				return err
+			}
+		}
+		if len(page) < PageLimitMax {
+			return nil
+		}
+		after = id(page[len(page)-1])
 	}
 }
 
@@ -145,45 +171,34 @@ func verifyCustomer(ctx context.Context, r SnapshotReader, c Customer) (customer
 	byReservation := map[string]int64{}
 	type month struct{ n, total int64 }
 	byMonth := map[string]month{}
-	for after := ""; ; {
-		page, err := r.ChargeList(ctx, ChargeFilter{CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
-		if err != nil {
-			return v, err
+	err = eachPage(func(after string) ([]Charge, error) {
+		return r.ChargeList(ctx, ChargeFilter{CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
+	}, func(ch Charge) string { return ch.ID }, func(ch Charge) error {
+		v.charges++
+		charged += ch.Amount
+		if ch.ReservationID != "" {
+			byReservation[ch.ReservationID] += ch.Amount
 		}
-		for _, ch := range page {
-			v.charges++
-			charged += ch.Amount
-			if ch.ReservationID != "" {
-				byReservation[ch.ReservationID] += ch.Amount
-			}
-			m := byMonth[ch.CreatedAt.UTC().Format(PeriodLayout)]
-			byMonth[ch.CreatedAt.UTC().Format(PeriodLayout)] = month{m.n + 1, m.total + ch.Amount}
-		}
-		if len(page) < PageLimitMax {
-			break
-		}
-		after = page[len(page)-1].ID
+		m := byMonth[ch.CreatedAt.UTC().Format(PeriodLayout)]
+		byMonth[ch.CreatedAt.UTC().Format(PeriodLayout)] = month{m.n + 1, m.total + ch.Amount}
+		return nil
+	})
+	if err != nil {
+		return v, err
 	}
 
 	var held int64
-	for after := ""; ; {
-		page, err := r.ReservationList(ctx, ReservationFilter{OrgID: c.OrgID, CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
-		if err != nil {
-			return v, err
+	err = eachPage(func(after string) ([]Reservation, error) {
+		return r.ReservationList(ctx, ReservationFilter{OrgID: c.OrgID, CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
+	}, func(rsv Reservation) string { return rsv.ID }, func(rsv Reservation) error {
+		v.reservations++
+		if rsv.State == StateActive {
+			held += rsv.Reserved
 		}
-		for _, rsv := range page {
-			v.reservations++
-			if err := verifyReservation(ctx, r, &v, a, rsv, byReservation[rsv.ID]); err != nil {
-				return v, err
-			}
-			if rsv.State == StateActive {
-				held += rsv.Reserved
-			}
-		}
-		if len(page) < PageLimitMax {
-			break
-		}
-		after = page[len(page)-1].ID
+		return verifyReservation(ctx, r, &v, a, rsv, byReservation[rsv.ID])
+	})
+	if err != nil {
+		return v, err
 	}
 	if a.DebitsPending != held {
 		v.bad("its account has %d pending debits; its active reservations hold %d", a.DebitsPending, held)
@@ -245,36 +260,29 @@ func verifyReservation(ctx context.Context, rd SnapshotReader, v *customerCheck,
 // verifySessions checks customer c's metered sessions against their
 // reservations and their usage reports.
 func verifySessions(ctx context.Context, r SnapshotReader, v *customerCheck, c Customer) error {
-	for after := ""; ; {
-		page, err := r.SessionList(ctx, SessionFilter{OrgID: c.OrgID, CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
+	return eachPage(func(after string) ([]Session, error) {
+		return r.SessionList(ctx, SessionFilter{OrgID: c.OrgID, CustomerID: c.ID, AfterID: after, Limit: PageLimitMax})
+	}, func(ses Session) string { return ses.ID }, func(ses Session) error {
+		v.sessions++
+		rsv, err := r.ReservationByID(ctx, ses.ReservationID)
+		switch {
+		case apperr.Is(err, apperr.CodeNotFound):
+			v.bad("session %s: its reservation %s is missing", ses.ID, ses.ReservationID)
+		case err != nil:
+			return err
+		case !sessionAgrees(ses, rsv):
+			v.bad("session %s (%s; quota %d, used %d, settled %d, unsettled %d) disagrees with its reservation %s (%s; authorized %d, reserved %d, charged %d)",
+				ses.ID, ses.State, ses.Quota, ses.Used, ses.Settled, ses.Unsettled, rsv.ID, rsv.State, rsv.Authorized, rsv.Reserved, rsv.Charged)
+		}
+		n, total, err := r.UsageReportTotals(ctx, ses.ID)
 		if err != nil {
 			return err
 		}
-		for _, ses := range page {
-			v.sessions++
-			rsv, err := r.ReservationByID(ctx, ses.ReservationID)
-			switch {
-			case apperr.Is(err, apperr.CodeNotFound):
-				v.bad("session %s: its reservation %s is missing", ses.ID, ses.ReservationID)
-			case err != nil:
-				return err
-			case !sessionAgrees(ses, rsv):
-				v.bad("session %s (%s; quota %d, used %d, settled %d, unsettled %d) disagrees with its reservation %s (%s; authorized %d, reserved %d, charged %d)",
-					ses.ID, ses.State, ses.Quota, ses.Used, ses.Settled, ses.Unsettled, rsv.ID, rsv.State, rsv.Authorized, rsv.Reserved, rsv.Charged)
-			}
-			n, total, err := r.UsageReportTotals(ctx, ses.ID)
-			if err != nil {
-				return err
-			}
-			if n != ses.Reports || total != ses.Used {
-				v.bad("session %s says it accepted %d reports using %d; its reports are %d using %d", ses.ID, ses.Reports, ses.Used, n, total)
-			}
+		if n != ses.Reports || total != ses.Used {
+			v.bad("session %s says it accepted %d reports using %d; its reports are %d using %d", ses.ID, ses.Reports, ses.Used, n, total)
 		}
-		if len(page) < PageLimitMax {
-			return nil
-		}
-		after = page[len(page)-1].ID
-	}
+		return nil
+	})
 }
 
 // verifyOrg reads the sums of organization org's customers' accounts and

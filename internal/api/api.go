@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/clock"
@@ -394,16 +395,21 @@ type ledgerKey struct {
 const ledgerKeyKey ctxKey = 1
 
 // serveKeyedInLedger answers a keyed POST of a transfer route as
-// serveIdempotent would, byte for byte, with one commit instead of three: a
-// read-only lookup answers retries (replay, 422, 409); otherwise the
-// handler's submission carries the key into the ledger batch, which checks
-// it again under the batch's locks and keeps the rendered response in the
-// transaction that applies the transfers. A request that stops before the
-// ledger (a malformed body, a missing scope), or whose key holds an
-// abandoned claim, takes the generic path instead.
+// serveIdempotent would, byte for byte, with one commit instead of three and
+// no read of the key before it: the handler's submission carries the key
+// into the ledger batch, which reads the key's record under the batch's
+// locks and answers a retry from it (replay, 422, 409) without applying
+// anything, or keeps the rendered response in the transaction that applies
+// the transfers. A request that stops before the ledger (a malformed body, a
+// missing scope) takes the generic path instead, and so does one the batch
+// refused for its key (422 or 409): only serveIdempotent takes an abandoned
+// claim over, and it answers the others as before.
 func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
-	body, hash, generic, done, err := s.lookupKeyed(w, r, p, key, h)
-	if done || err != nil {
+	if err := idempotency.ValidKey(key); err != nil {
+		return err
+	}
+	body, hash, generic, err := s.readKeyed(w, r, p, key, h)
+	if err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -412,9 +418,10 @@ func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p au
 	kr.Body = io.NopCloser(bytes.NewReader(body))
 	buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 	err = h(buf, kr, p)
-	if !lk.submitted {
+	if !lk.submitted || apperr.Is(err, idempotency.CodeKeyInUse) || apperr.Is(err, idempotency.CodeKeyReused) {
 		// Nothing was applied; the handler runs again on the generic path,
-		// which keeps its answer (a 400, say) as it always has.
+		// which keeps its answer (a 400, say) as it always has, and takes an
+		// abandoned claim over whatever request it was for.
 		return generic()
 	}
 	if err != nil {
@@ -423,21 +430,30 @@ func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p au
 	return buf.send(w)
 }
 
-// lookupKeyed begins a keyed POST of a route that keeps its key with its
-// change: it reads the body and the key's record without writing. A
-// record answers the request (a replay, 422 or 409) and done is true; so is
-// it when the key holds an abandoned claim, which the generic path takes
-// over. Otherwise it returns the body, its hash, and generic, which runs
-// the request on the generic path (serveIdempotent).
-func (s *Server) lookupKeyed(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) (
-	body, hash []byte, generic func() error, done bool, err error) {
+// readKeyed begins a keyed POST of a route that keeps its key with its
+// change: it reads the body and returns it, its hash, and generic, which
+// runs the request on the generic path (serveIdempotent).
+func (s *Server) readKeyed(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) (
+	body, hash []byte, generic func() error, err error) {
 	if body, err = io.ReadAll(r.Body); err != nil {
-		return nil, nil, nil, true, err
+		return nil, nil, nil, err
 	}
 	hash = idempotency.Hash(r.Method, r.URL.RequestURI(), body)
 	generic = func() error {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		return s.serveIdempotent(w, r, p, key, h)
+	}
+	return body, hash, generic, nil
+}
+
+// lookupKeyed is readKeyed followed by a read-only lookup of the key's
+// record. A record answers the request (a replay, 422 or 409) and done is
+// true; so is it when the key holds an abandoned claim, which the generic
+// path takes over.
+func (s *Server) lookupKeyed(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) (
+	body, hash []byte, generic func() error, done bool, err error) {
+	if body, hash, generic, err = s.readKeyed(w, r, p, key, h); err != nil {
+		return nil, nil, nil, true, err
 	}
 	rec, err := s.cfg.Idempotency.Lookup(r.Context(), p.OrgID, key)
 	switch {

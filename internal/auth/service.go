@@ -48,6 +48,11 @@ type Config struct {
 	// Authenticate does not fail for that: the request was authenticated,
 	// and only the last-used time is stale. Callers log it.
 	TouchFailed func(keyID string, err error)
+	// KeyCacheTTL, when positive, is how long Authenticate keeps a key it
+	// read: a key revoked by another Service (another node, the CLI)
+	// authenticates here for at most that long after. Zero reads the key on
+	// every request.
+	KeyCacheTTL time.Duration
 }
 
 // Service creates organizations and keys and authenticates requests. It is
@@ -56,6 +61,7 @@ type Service struct {
 	store       Store
 	clock       func() time.Time
 	touchFailed func(keyID string, err error)
+	keys        *keyCache // nil: no cache
 }
 
 // NewService returns a Service on s.
@@ -66,7 +72,7 @@ func NewService(s Store, cfg Config) *Service {
 	if cfg.TouchFailed == nil {
 		cfg.TouchFailed = func(string, error) {}
 	}
-	return &Service{store: s, clock: cfg.Clock, touchFailed: cfg.TouchFailed}
+	return &Service{store: s, clock: cfg.Clock, touchFailed: cfg.TouchFailed, keys: newKeyCache(cfg.KeyCacheTTL)}
 }
 
 // now is one clock reading at the precision every store keeps.
@@ -211,7 +217,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 	if !ok {
 		return Principal{}, errUnauthenticated()
 	}
-	key, hash, err := s.store.APIKeyByPrefix(ctx, prefix)
+	key, hash, err := s.keyByPrefix(ctx, prefix)
 	switch {
 	case apperr.Is(err, apperr.CodeNotFound):
 		return Principal{}, errUnauthenticated()
@@ -227,8 +233,27 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 		if err := s.store.APIKeyTouch(ctx, APIKeyTouchParams{KeyID: key.ID, At: now, Cutoff: cutoff}); err != nil {
 			s.touchFailed(key.ID, fmt.Errorf("auth: record last use: %w", err))
 		}
+		if s.keys != nil {
+			s.keys.touched(prefix, now)
+		}
 	}
 	return Principal{OrgID: key.OrgID, KeyID: key.ID, Scopes: key.Scopes}, nil
+}
+
+// keyByPrefix reads the key with prefix, from the cache when it holds it.
+func (s *Service) keyByPrefix(ctx context.Context, prefix string) (APIKey, []byte, error) {
+	if s.keys == nil {
+		return s.store.APIKeyByPrefix(ctx, prefix)
+	}
+	now := s.clock()
+	if key, hash, ok := s.keys.get(prefix, now); ok {
+		return key, hash, nil
+	}
+	key, hash, err := s.store.APIKeyByPrefix(ctx, prefix)
+	if err == nil {
+		s.keys.put(key, hash, now)
+	}
+	return key, hash, err
 }
 
 // RevokeKey revokes the key keyID of the organization orgID and returns it.
@@ -244,6 +269,9 @@ func (s *Service) RevokeKey(ctx context.Context, orgID, keyID string) (APIKey, e
 	key, err := s.store.APIKeyRevoke(ctx, APIKeyRevokeParams{OrgID: orgID, KeyID: keyID, At: s.now()})
 	if err != nil {
 		return APIKey{}, fmt.Errorf("auth: revoke key: %w", err)
+	}
+	if s.keys != nil {
+		s.keys.drop(key.Prefix)
 	}
 	return key, nil
 }

@@ -256,6 +256,8 @@ func (e *Engine) commit(parent context.Context, subs []*submission, n int) {
 	}
 	if err != nil {
 		err = fmt.Errorf("ledger: commit batch of %d: %w", n, err)
+	} else {
+		e.ids.release(ids)
 	}
 	if e.cfg.Observe != nil {
 		e.cfg.Observe(BatchStats{Requests: n, Commit: time.Since(start), Err: err})

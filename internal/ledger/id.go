@@ -39,6 +39,18 @@ func (a *idAllocator) reserve(ctx context.Context, n int64) (idRange, error) {
 	return r, nil
 }
 
+// release gives back the ids of r that its batch, now committed, did not use
+// (a rejected transfer or a replayed key takes none), when no range was
+// reserved after r: ids stay dense, and the same requests get the same ids
+// whether or not a batch also carried replays.
+func (a *idAllocator) release(r idRange) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.next == r.end && r.cur >= r.first && r.cur <= r.end {
+		a.next = r.cur
+	}
+}
+
 // idRange is the ids one batch may use; a retried attempt reuses them.
 type idRange struct {
 	first, cur, end int64

@@ -220,6 +220,8 @@ func testAuth(t *testing.T, h Harness) {
 		wantCode(t, err, apperr.CodeConflict, "insert a taken prefix")
 	})
 
+	t.Run("KeyCache", func(t *testing.T) { testAuthKeyCache(t, h) })
+
 	t.Run("LastUsed", func(t *testing.T) {
 		f := newAuthFixture(t, h)
 		o := f.org("Acme")
@@ -433,4 +435,102 @@ func ids(keys []auth.APIKey) []string {
 		out[i] = k.ID
 	}
 	return out
+}
+
+// countingAuthStore counts the reads and last-use writes of API keys.
+type countingAuthStore struct {
+	auth.Store
+	mu             sync.Mutex
+	reads, touches int
+}
+
+func (s *countingAuthStore) APIKeyByPrefix(ctx context.Context, prefix string) (auth.APIKey, []byte, error) {
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
+	return s.Store.APIKeyByPrefix(ctx, prefix)
+}
+
+func (s *countingAuthStore) APIKeyTouch(ctx context.Context, p auth.APIKeyTouchParams) error {
+	s.mu.Lock()
+	s.touches++
+	s.mu.Unlock()
+	return s.Store.APIKeyTouch(ctx, p)
+}
+
+func (s *countingAuthStore) counts() (reads, touches int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads, s.touches
+}
+
+// testAuthKeyCache checks auth.Config.KeyCacheTTL: a key is read once per
+// TTL, a revocation through the caching Service holds at once, and one made
+// elsewhere holds once the entry expires.
+func testAuthKeyCache(t *testing.T, h Harness) {
+	const ttl = time.Second
+	f := newAuthFixture(t, h)
+	counting := &countingAuthStore{Store: f.store}
+	node := auth.NewService(counting, auth.Config{Clock: f.clock.Now, KeyCacheTTL: ttl})
+	o := f.org("Acme")
+	k, secret := f.key(o.ID, "accounts:read")
+	authenticate := func(svc *auth.Service, secret string) error {
+		t.Helper()
+		p, err := svc.Authenticate(f.ctx, secret)
+		if err == nil && (p.OrgID != o.ID || !strings.HasPrefix(p.KeyID, auth.KeyIDPrefix)) {
+			t.Fatalf("authenticated as %+v", p)
+		}
+		return err
+	}
+
+	t.Run("OKOneReadPerTTL", func(t *testing.T) {
+		for range 5 {
+			if err := authenticate(node, secret); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if reads, touches := counting.counts(); reads != 1 || touches != 1 {
+			t.Fatalf("5 requests within the TTL: %d reads and %d last-use writes, want 1 and 1", reads, touches)
+		}
+		if got := f.keyByID(o.ID, k.ID).LastUsedAt; !got.Equal(f.clock.Now().Truncate(time.Microsecond)) {
+			t.Fatalf("last_used_at %v, want the first request's time", got)
+		}
+		f.clock.Advance(ttl)
+		if err := authenticate(node, secret); err != nil {
+			t.Fatal(err)
+		}
+		if reads, touches := counting.counts(); reads != 2 || touches != 1 {
+			t.Fatalf("after the TTL: %d reads and %d last-use writes, want 2 and 1", reads, touches)
+		}
+	})
+	t.Run("ErrWrongSecretOfACachedKey", func(t *testing.T) {
+		wrong := secret[:len(secret)-1] + flip(secret[len(secret)-1])
+		wantCode(t, authenticate(node, wrong), auth.CodeUnauthenticated, "a wrong secret with a cached prefix")
+	})
+	t.Run("ErrRevokedElsewhereAfterTTL", func(t *testing.T) {
+		if err := authenticate(node, secret); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.RevokeKey(f.ctx, o.ID, k.ID); err != nil { // another node
+			t.Fatal(err)
+		}
+		wantCode(t, authenticate(f.svc, secret), auth.CodeUnauthenticated, "the revoking node, at once")
+		// The trade the cache makes: this node learns of it within the TTL.
+		if err := authenticate(node, secret); err != nil {
+			t.Fatalf("within the TTL of its entry: %v", err)
+		}
+		f.clock.Advance(ttl)
+		wantCode(t, authenticate(node, secret), auth.CodeUnauthenticated, "a key revoked elsewhere, after the TTL")
+	})
+	t.Run("ErrRevokedHereAtOnce", func(t *testing.T) {
+		k2, secret2 := f.key(o.ID, "accounts:read")
+		if _, err := node.Authenticate(f.ctx, secret2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := node.RevokeKey(f.ctx, o.ID, k2.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err := node.Authenticate(f.ctx, secret2)
+		wantCode(t, err, auth.CodeUnauthenticated, "a key revoked through the caching service")
+	})
 }

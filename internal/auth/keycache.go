@@ -14,13 +14,16 @@ const keyCacheMax = 10000
 // not one per request. Entries expire by the Service's clock.
 //
 // What it trades: a key revoked through this Service is dropped at once,
-// but one revoked elsewhere (another node, or `kinko keys revoke` against
-// the same database) keeps authenticating on this node until its entry
-// expires, ttl at most.
+// and one revoked elsewhere when a RevocationWatcher calls Forget; without
+// one (SQLite, or while the watcher cannot listen) the key keeps
+// authenticating here until its entry expires, ttl at most.
 type keyCache struct {
 	ttl time.Duration
 	mu  sync.Mutex
 	m   map[string]cachedKey
+	// gen counts drops and clears: a key read before one of them may be
+	// the revoked key's old row, so put refuses it.
+	gen uint64
 }
 
 type cachedKey struct {
@@ -52,10 +55,23 @@ func (c *keyCache) get(prefix string, now time.Time) (APIKey, []byte, bool) {
 	return e.key, e.hash, true
 }
 
-// put keeps key, just read from the store, until ttl from now.
-func (c *keyCache) put(key APIKey, hash []byte, now time.Time) {
+// generation is what a caller about to read a key from the store passes
+// to put afterwards.
+func (c *keyCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put keeps key, read from the store after generation returned gen, until
+// ttl from now, unless a key was dropped since: the read may have raced
+// with its revocation.
+func (c *keyCache) put(key APIKey, hash []byte, now time.Time, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	if _, ok := c.m[key.Prefix]; !ok && len(c.m) >= keyCacheMax {
 		for p := range c.m {
 			delete(c.m, p)
@@ -81,4 +97,13 @@ func (c *keyCache) drop(prefix string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, prefix)
+	c.gen++
+}
+
+// clear forgets every key.
+func (c *keyCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+	c.gen++
 }

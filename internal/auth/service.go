@@ -50,8 +50,9 @@ type Config struct {
 	TouchFailed func(keyID string, err error)
 	// KeyCacheTTL, when positive, is how long Authenticate keeps a key it
 	// read: a key revoked by another Service (another node, the CLI)
-	// authenticates here for at most that long after. Zero reads the key on
-	// every request.
+	// authenticates here for at most that long after, unless a
+	// RevocationWatcher calls Forget sooner. Zero reads the key on every
+	// request.
 	KeyCacheTTL time.Duration
 }
 
@@ -249,11 +250,27 @@ func (s *Service) keyByPrefix(ctx context.Context, prefix string) (APIKey, []byt
 	if key, hash, ok := s.keys.get(prefix, now); ok {
 		return key, hash, nil
 	}
+	gen := s.keys.generation()
 	key, hash, err := s.store.APIKeyByPrefix(ctx, prefix)
 	if err == nil {
-		s.keys.put(key, hash, now)
+		s.keys.put(key, hash, now, gen)
 	}
 	return key, hash, err
+}
+
+// Forget drops the key with prefix from this Service's cache, or every key
+// when prefix is "": a store that hears of revocations made elsewhere
+// (RevocationWatcher) calls it, so they hold here at once rather than when
+// the entry expires.
+func (s *Service) Forget(prefix string) {
+	if s.keys == nil {
+		return
+	}
+	if prefix == "" {
+		s.keys.clear()
+		return
+	}
+	s.keys.drop(prefix)
 }
 
 // RevokeKey revokes the key keyID of the organization orgID and returns it.

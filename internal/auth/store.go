@@ -82,3 +82,15 @@ type APIKeyTouchParams struct {
 	At     time.Time
 	Cutoff time.Time
 }
+
+// RevocationWatcher is a store that can tell every node of revoked keys as
+// their revocations commit (PostgreSQL, with LISTEN/NOTIFY). A node with a
+// key cache runs WatchKeyRevocations, passing Service.Forget.
+type RevocationWatcher interface {
+	// WatchKeyRevocations calls forget with the prefix of each key revoked
+	// from now on, by any node, and with "" whenever it may have missed
+	// some (each time it starts listening, after a lost connection too),
+	// until ctx ends. It tells failed of each failure to listen and tries
+	// again a second later.
+	WatchKeyRevocations(ctx context.Context, forget func(prefix string), failed func(error))
+}

@@ -93,9 +93,10 @@ type serveConfig struct {
 }
 
 // KeyCacheTTLDefault is how long a node keeps an API key it has read unless
-// told otherwise: a key revoked on another node, or with `kinko keys
-// revoke`, stops authenticating here at most this long later (on the node
-// that revoked it, at once).
+// told otherwise. A key revoked through this node is dropped at once; on
+// PostgreSQL every node hears of a revocation as it commits
+// (auth.RevocationWatcher); on SQLite, a key revoked with `kinko keys
+// revoke` stops authenticating in a running server at most this long later.
 const KeyCacheTTLDefault = time.Second
 
 // serveGCPercent is the garbage collector's target that kinko serve runs
@@ -123,7 +124,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		}
 		keyCacheTTL = d
 	}
-	fs.DurationVar(&keyCacheTTL, "key-cache-ttl", keyCacheTTL, "how long this node keeps an API key it has read: a key revoked on another node or with 'kinko keys revoke' authenticates here for at most this long after (0: read the key on every request; env KINKO_KEY_CACHE_TTL)")
+	fs.DurationVar(&keyCacheTTL, "key-cache-ttl", keyCacheTTL, "how long this node keeps an API key it has read; on SQLite a key revoked with 'kinko keys revoke' authenticates here for at most this long after (PostgreSQL nodes hear of revocations as they commit; 0: read the key on every request; env KINKO_KEY_CACHE_TTL)")
 	publicURL := fs.String("public-url", envOr(e, "KINKO_PUBLIC_URL", ""), "URL where browsers reach this server, for links in mail (env KINKO_PUBLIC_URL; default http://127.0.0.1:<port>)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark the web pages' cookies Secure even over plain HTTP (behind a TLS-terminating proxy)")
 	payTo := fs.String("escrow-pay-to", envOr(e, "KINKO_ESCROW_PAY_TO", EscrowPayToDefault), "the bank account escrow buyers pay into, as printed in payment instructions (env KINKO_ESCROW_PAY_TO)")
@@ -312,6 +313,15 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	})
 	sweep.Go(func() { purgeIdempotencyKeys(sweepCtx, idem, log) })
 	sweep.Go(func() { pages.RunPurge(sweepCtx) })
+	if w, ok := st.(auth.RevocationWatcher); ok && keyCacheTTL > 0 {
+		// Keys revoked on other nodes leave this node's cache as their
+		// revocations commit, not when their entries expire.
+		sweep.Go(func() {
+			w.WatchKeyRevocations(sweepCtx, keys.Forget, func(err error) {
+				log.Warn("not hearing of API key revocations on other nodes; until this clears they hold here within --key-cache-ttl", "err", err)
+			})
+		})
+	}
 	defer func() {
 		stopSweep()
 		sweep.Wait()

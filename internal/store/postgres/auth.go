@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -126,12 +127,72 @@ func (db *DB) APIKeyList(ctx context.Context, f auth.APIKeyFilter) ([]auth.APIKe
 }
 
 // APIKeyRevoke implements auth.Store.
+// The revocation notifies keyRevokedChannel with the key's prefix in its
+// transaction, so every node's WatchKeyRevocations hears of it once it has
+// committed.
 func (db *DB) APIKeyRevoke(ctx context.Context, p auth.APIKeyRevokeParams) (auth.APIKey, error) {
-	k, err := scanAPIKey(db.pool.QueryRow(ctx, sqlAPIKeyRevoke, p.At, p.KeyID, p.OrgID))
+	var k auth.APIKey
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var err error
+		if k, err = scanAPIKey(tx.QueryRow(ctx, sqlAPIKeyRevoke, p.At, p.KeyID, p.OrgID)); err != nil {
+			return notFound(err, "API key")
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", keyRevokedChannel, k.Prefix); err != nil {
+			return fmt.Errorf("postgres: notify the revocation of an API key: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return auth.APIKey{}, notFound(err, "API key")
+		return auth.APIKey{}, err
 	}
 	return k, nil
+}
+
+// keyRevokedChannel is the LISTEN/NOTIFY channel of API key revocations;
+// the payload is the key's prefix.
+const keyRevokedChannel = "kinko_api_key_revoked"
+
+// watchRetry is how long WatchKeyRevocations waits before listening again
+// after a failure.
+const watchRetry = time.Second
+
+// WatchKeyRevocations implements auth.RevocationWatcher on a connection of
+// its own, outside the pool.
+func (db *DB) WatchKeyRevocations(ctx context.Context, forget func(prefix string), failed func(error)) {
+	for ctx.Err() == nil {
+		err := db.listenKeyRevocations(ctx, forget)
+		if ctx.Err() != nil {
+			return
+		}
+		failed(fmt.Errorf("postgres: listen for API key revocations: %w", err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(watchRetry):
+		}
+	}
+}
+
+// listenKeyRevocations listens on one connection until it fails or ctx ends.
+func (db *DB) listenKeyRevocations(ctx context.Context, forget func(prefix string)) error {
+	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+keyRevokedChannel); err != nil {
+		return err
+	}
+	// Whatever was revoked while no one listened is forgotten now.
+	forget("")
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if n.Payload != "" {
+			forget(n.Payload)
+		}
+	}
 }
 
 // APIKeyTouch implements auth.Store.

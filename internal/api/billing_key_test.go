@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/billing"
@@ -208,3 +209,39 @@ func TestKeyedBillingAnswersAsTheGenericPath(t *testing.T) {
 }
 
 func jpy2(n int) string { return `{"amount":` + strconv.Itoa(n) + `,"currency":"JPY"}` }
+
+// TestKeyedBillingClaims: a keyed billing request whose key holds a claim of
+// the generic path is answered as the generic path answers it: 409 while
+// the claim is live, with nothing reserved, and the request run when the
+// claim is abandoned, whatever request it was for.
+func TestKeyedBillingClaims(t *testing.T) {
+	h := newBillingKeyHarness(t, false, &errorLog{})
+	ctx := context.Background()
+	cus := h.want(h.do("POST", "/v1/billing/customers", "b1",
+		`{"reference":"c1","mode":"postpaid","currency":"JPY","credit_limit":{"amount":1000,"currency":"JPY"}}`), 201, "").body["id"].(string)
+	body := `{"customer":"` + cus + `","amount":{"amount":100,"currency":"JPY"}}`
+
+	live := idempotency.NewService(h.db, nil)
+	if rec, err := live.Begin(ctx, "org_1", "i-live", idempotency.Hash("POST", "/v1/billing/reservations", []byte(body))); err != nil || rec != nil {
+		t.Fatal(rec, err)
+	}
+	h.want(h.do("POST", "/v1/billing/reservations", "b1", body, "Idempotency-Key", "i-live"), 409, idempotency.CodeKeyInUse)
+	bal := h.want(h.do("GET", "/v1/billing/customers/"+cus+"/balance", "b1", ""), 200, "")
+	if !strings.Contains(bal.raw, `"reserved":`+jpy2(0)) {
+		t.Fatalf("a request refused for its key's live claim reserved something: %s", bal.raw)
+	}
+
+	old := idempotency.NewService(h.db, func() time.Time { return time.Now().Add(-idempotency.ClaimTimeout - time.Minute) })
+	if rec, err := old.Begin(ctx, "org_1", "i-old", []byte("a request that crashed")); err != nil || rec != nil {
+		t.Fatal(rec, err)
+	}
+	r := h.want(h.do("POST", "/v1/billing/reservations", "b1", body, "Idempotency-Key", "i-old"), 201, "")
+	again := h.want(h.do("POST", "/v1/billing/reservations", "b1", body, "Idempotency-Key", "i-old"), 201, "")
+	if again.raw != r.raw || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay after taking the claim over: %s, want %s", again.raw, r.raw)
+	}
+	bal = h.want(h.do("GET", "/v1/billing/customers/"+cus+"/balance", "b1", ""), 200, "")
+	if !strings.Contains(bal.raw, `"reserved":`+jpy2(100)) {
+		t.Fatalf("balance %s, want 100 reserved once", bal.raw)
+	}
+}

@@ -46,16 +46,22 @@ const txKeyKey ctxKey = 2
 var errKeyTaken = errors.New("api: the Idempotency-Key has a record already")
 
 // serveKeyedInTx answers a keyed POST of a keyedInTx route as
-// serveIdempotent would, byte for byte: a read-only lookup answers retries
-// (replay, 422, 409); otherwise the handler's service call checks the key
-// again inside its transaction and keeps the rendered response there. A
-// request that stops before the service (a malformed body, a missing
-// scope), or whose key holds an abandoned claim, takes the generic path; a
-// refusal by the service (nothing changed) is kept as the generic path
-// keeps it.
+// serveIdempotent would, byte for byte, without reading the key first: the
+// handler's service call reads the key's record inside its transaction and
+// keeps the rendered response there. A record found there undoes the change
+// and answers the request (a replay, 422); a claim of the generic path, live
+// or abandoned, sends it to the generic path, which answers 409 or takes
+// the claim over. A request that stops before the service (a malformed
+// body, a missing scope) takes the generic path too; a refusal by the
+// service (nothing changed) is kept as the generic path keeps it, or
+// answered from the key's record if it has one (a retry of a request whose
+// change would now be refused).
 func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
-	body, hash, generic, done, err := s.lookupKeyed(w, r, p, key, h)
-	if done || err != nil {
+	if err := idempotency.ValidKey(key); err != nil {
+		return err
+	}
+	body, hash, generic, err := s.readKeyed(w, r, p, key, h)
+	if err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -67,6 +73,8 @@ func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.P
 	switch {
 	case !tk.called:
 		return generic() // nothing was applied
+	case tk.existing != nil && !tk.existing.Done && errors.Is(err, errKeyTaken):
+		return generic() // a claim: nothing was applied
 	case tk.existing != nil && errors.Is(err, errKeyTaken):
 		// Only when the keep's own refusal is the outcome: on SQLite it may
 		// have read another request's record that a failed group commit

@@ -117,16 +117,40 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	// Touch the file now so a bad path fails here, not on first use.
-	if err := db.write.PingContext(ctx); err != nil {
+	if err := db.start(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	if _, err := db.write.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: enable WAL on %s: %w", path, err)
-	}
 	return db, nil
+}
+
+// openBusyWait bounds how long Open waits for another process that holds
+// a fresh file while it turns WAL on: SQLite answers "database is locked"
+// then at once, without waiting for the busy timeout.
+const openBusyWait = 10 * time.Second
+
+// start touches the file, so that a bad path fails in Open, not on first
+// use, and turns WAL on. Two processes opening one fresh file at once (two
+// `kinko bench` runs, a server and a CLI command) may find it locked while
+// the other does the same; start tries again until openBusyWait has passed.
+func (db *DB) start(ctx context.Context) error {
+	deadline := time.Now().Add(openBusyWait)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := db.write.PingContext(ctx)
+		if err == nil {
+			if _, err = db.write.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+				err = fmt.Errorf("enable WAL: %w", err)
+			}
+		}
+		if err == nil || !retryable(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Kind names the store for reports.

@@ -103,6 +103,32 @@ func TestMigrateConcurrentBothSucceed(t *testing.T) {
 	}
 }
 
+// TestOpenConcurrentOnAFreshFile opens one fresh file from several handles
+// at once, as two processes starting together do: each waits for the others
+// to turn WAL on instead of failing with "database is locked".
+func TestOpenConcurrentOnAFreshFile(t *testing.T) {
+	ctx := context.Background()
+	for round := range 10 {
+		path := filepath.Join(t.TempDir(), "kinko.db")
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				db, err := Open(ctx, path)
+				if err == nil {
+					_, err = db.Migrate(ctx)
+					db.Close()
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: concurrent Open and Migrate of a fresh file: %v", round, err)
+		}
+	}
+}
+
 func TestOpenCreatesDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a", "b", "kinko.db")
 	db := openFile(t, path)

@@ -14,9 +14,10 @@ const keyCacheMax = 10000
 // not one per request. Entries expire by the Service's clock.
 //
 // What it trades: a key revoked through this Service is dropped at once,
-// and one revoked elsewhere when a RevocationWatcher calls Forget; without
-// one (SQLite, or while the watcher cannot listen) the key keeps
-// authenticating here until its entry expires, ttl at most.
+// and one revoked by another process (`kinko keys revoke`, another node)
+// when a RevocationWatcher calls Forget; without one (SQLite, or while the
+// watcher cannot listen) the key keeps authenticating here until its entry
+// expires, ttl at most.
 type keyCache struct {
 	ttl time.Duration
 	mu  sync.Mutex
@@ -73,12 +74,26 @@ func (c *keyCache) put(key APIKey, hash []byte, now time.Time, gen uint64) {
 		return
 	}
 	if _, ok := c.m[key.Prefix]; !ok && len(c.m) >= keyCacheMax {
-		for p := range c.m {
-			delete(c.m, p)
-			break
-		}
+		c.evict(now)
 	}
 	c.m[key.Prefix] = cachedKey{key: key, hash: hash, expires: now.Add(c.ttl)}
+}
+
+// evict makes room in a full cache: it drops the expired entries, or an
+// arbitrary one if none has expired.
+func (c *keyCache) evict(now time.Time) {
+	for p, e := range c.m {
+		if !now.Before(e.expires) {
+			delete(c.m, p)
+		}
+	}
+	if len(c.m) < keyCacheMax {
+		return
+	}
+	for p := range c.m {
+		delete(c.m, p)
+		return
+	}
 }
 
 // touched records that the key with prefix had its last use written at at,

@@ -49,8 +49,8 @@ type Config struct {
 	// and only the last-used time is stale. Callers log it.
 	TouchFailed func(keyID string, err error)
 	// KeyCacheTTL, when positive, is how long Authenticate keeps a key it
-	// read: a key revoked by another Service (another node, the CLI)
-	// authenticates here for at most that long after, unless a
+	// read: a key revoked by another Service (`kinko keys revoke`, another
+	// node) authenticates here for at most that long after, unless a
 	// RevocationWatcher calls Forget sooner. Zero reads the key on every
 	// request.
 	KeyCacheTTL time.Duration
@@ -233,8 +233,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 	if key.LastUsedAt.IsZero() || !key.LastUsedAt.After(cutoff) {
 		if err := s.store.APIKeyTouch(ctx, APIKeyTouchParams{KeyID: key.ID, At: now, Cutoff: cutoff}); err != nil {
 			s.touchFailed(key.ID, fmt.Errorf("auth: record last use: %w", err))
-		}
-		if s.keys != nil {
+		} else if s.keys != nil {
 			s.keys.touched(prefix, now)
 		}
 	}

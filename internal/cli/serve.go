@@ -93,10 +93,9 @@ type serveConfig struct {
 }
 
 // KeyCacheTTLDefault is how long a node keeps an API key it has read unless
-// told otherwise. A key revoked through this node is dropped at once; on
-// PostgreSQL every node hears of a revocation as it commits
-// (auth.RevocationWatcher); on SQLite, a key revoked with `kinko keys
-// revoke` stops authenticating in a running server at most this long later.
+// told otherwise. Keys are revoked with `kinko keys revoke`: on PostgreSQL
+// every node hears of it as it commits (auth.RevocationWatcher); on SQLite
+// a running server stops accepting the key at most this long later.
 const KeyCacheTTLDefault = time.Second
 
 // serveGCPercent is the garbage collector's target that kinko serve runs

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"testing"
 )
 
@@ -49,5 +50,32 @@ func TestIDAllocatorReleasesTheUnusedTail(t *testing.T) {
 	a.release(r)
 	if got := take(1); got.first != r.end {
 		t.Fatalf("fully used range: next id %d, want %d", got.first, r.end)
+	}
+}
+
+// failingStore fails every transaction: its outcome is unknown to the
+// engine, so the batch's ids must not be handed out again.
+type failingStore struct{ blockStore }
+
+func (*failingStore) Transact(context.Context, func(Tx) error) error {
+	return errors.New("connection lost during commit")
+}
+
+func TestEngineKeepsTheIdsOfAFailedCommit(t *testing.T) {
+	ctx := context.Background()
+	s := &failingStore{blockStore{next: 1}}
+	e := NewEngine(s, Config{})
+	defer e.Close()
+	reqs := [][]TransferRequest{{{Owner: "o", Reference: "a", DebitAccountID: 1, CreditAccountID: 2, Amount: 1, Asset: "JPY"}},
+		{{Owner: "o", Reference: "b", DebitAccountID: 1, CreditAccountID: 2, Amount: 1, Asset: "JPY"}}}
+	if _, err := e.CommitBatch(ctx, reqs); err == nil {
+		t.Fatal("a failed commit succeeded")
+	}
+	r, err := e.ids.reserve(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.first != 3 {
+		t.Fatalf("after a failed batch of two took ids 1 and 2, the next id is %d, want 3", r.first)
 	}
 }

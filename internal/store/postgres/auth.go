@@ -15,7 +15,10 @@ import (
 	"github.com/kinko-pay/kinko/internal/auth"
 )
 
-var _ auth.Store = (*DB)(nil)
+var (
+	_ auth.Store             = (*DB)(nil)
+	_ auth.RevocationWatcher = (*DB)(nil)
+)
 
 const (
 	apiKeyCols = "id, org_id, name, prefix, scopes, created_at, revoked_at, last_used_at"

@@ -108,9 +108,9 @@ func TestMigrateConcurrentBothSucceed(t *testing.T) {
 // to turn WAL on instead of failing with "database is locked".
 func TestOpenConcurrentOnAFreshFile(t *testing.T) {
 	ctx := context.Background()
-	for round := range 10 {
+	for round := range 20 {
 		path := filepath.Join(t.TempDir(), "kinko.db")
-		errs := make([]error, 4)
+		errs := make([]error, 8)
 		var wg sync.WaitGroup
 		for i := range errs {
 			wg.Go(func() {

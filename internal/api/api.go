@@ -446,6 +446,27 @@ func (s *Server) readKeyed(w http.ResponseWriter, r *http.Request, p auth.Princi
 	return body, hash, generic, nil
 }
 
+// lookupKeyed is readKeyed followed by a read-only lookup of the key's
+// record. A record answers the request (a replay, 422 or 409) and done is
+// true; so is it when the key holds an abandoned claim, which the generic
+// path takes over.
+func (s *Server) lookupKeyed(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) (
+	body, hash []byte, generic func() error, done bool, err error) {
+	if body, hash, generic, err = s.readKeyed(w, r, p, key, h); err != nil {
+		return nil, nil, nil, true, err
+	}
+	rec, err := s.cfg.Idempotency.Lookup(r.Context(), p.OrgID, key)
+	switch {
+	case err != nil:
+		return nil, nil, nil, true, err
+	case rec == nil:
+		return body, hash, generic, false, nil
+	case s.cfg.Idempotency.Abandoned(*rec):
+		return nil, nil, nil, true, generic()
+	}
+	return nil, nil, nil, true, answerKept(w, *rec, hash)
+}
+
 // answerKept answers a request with hash from the record its key has.
 func answerKept(w http.ResponseWriter, rec idempotency.Record, hash []byte) error {
 	if err := idempotency.Check(rec, hash); err != nil {

@@ -46,22 +46,21 @@ const txKeyKey ctxKey = 2
 var errKeyTaken = errors.New("api: the Idempotency-Key has a record already")
 
 // serveKeyedInTx answers a keyed POST of a keyedInTx route as
-// serveIdempotent would, byte for byte, without reading the key first: the
-// handler's service call reads the key's record inside its transaction and
-// keeps the rendered response there. A record found there undoes the change
-// and answers the request (a replay, 422); a claim of the generic path, live
-// or abandoned, sends it to the generic path, which answers 409 or takes
-// the claim over. A request that stops before the service (a malformed
-// body, a missing scope) takes the generic path too; a refusal by the
-// service (nothing changed) is kept as the generic path keeps it, or
-// answered from the key's record if it has one (a retry of a request whose
-// change would now be refused).
+// serveIdempotent would, byte for byte: a read-only lookup answers retries
+// (replay, 422, 409); otherwise the handler's service call checks the key
+// again inside its transaction and keeps the rendered response there. A
+// request that stops before the service (a malformed body, a missing
+// scope), or whose key holds a claim (an abandoned one before, or a live
+// one found in the transaction), takes the generic path; a refusal by the
+// service (nothing changed) is kept as the generic path keeps it.
+//
+// Unlike the transfer routes, these keep the lookup: without it a retry
+// would run the whole change before the record in its transaction undid it,
+// on the one writer, which is what a burst of retries finds busy already;
+// and leaving it out measured no faster (docs/benchmarks.md).
 func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
-	if err := idempotency.ValidKey(key); err != nil {
-		return err
-	}
-	body, hash, generic, err := s.readKeyed(w, r, p, key, h)
-	if err != nil {
+	body, hash, generic, done, err := s.lookupKeyed(w, r, p, key, h)
+	if done || err != nil {
 		return err
 	}
 	ctx := r.Context()

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,13 +97,6 @@ type serveConfig struct {
 // a running server stops accepting the key at most this long later.
 const KeyCacheTTLDefault = time.Second
 
-// serveGCPercent is the garbage collector's target that kinko serve runs
-// with unless GOGC is set: the heap may grow to five times what is live
-// before a collection, instead of twice. A server's live heap is small (tens
-// of MiB), and collecting less often gave 6–10% more requests/s on both
-// stores (docs/benchmarks.md).
-const serveGCPercent = 400
-
 // EscrowPayToDefault is the development default of --escrow-pay-to: it
 // names no real account.
 const EscrowPayToDefault = "Kinko Bank (development) 001 / branch 100 / ordinary 1234567 / ｷﾝｺ ｴｽｸﾛｰ"
@@ -146,10 +138,11 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if *allowTestClock && !*testClock {
 		return usageError("--allow-test-clock goes with --test-clock")
 	}
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(serveGCPercent)
-	}
+	memLimit := tuneGC(osGetenv, os.ReadFile)
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	if memLimit > 0 {
+		logger.Info("garbage collector: soft memory limit at 90% of the container's; set GOMEMLIMIT to choose another", "bytes", memLimit)
+	}
 	if keyCacheTTL == 0 {
 		keyCacheTTL = -1 // serveConfig's zero is the default
 	}

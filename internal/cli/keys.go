@@ -161,6 +161,10 @@ func runKeysRevoke(ctx context.Context, e env, args []string) error {
 		return describe(err)
 	}
 	fmt.Fprintf(e.stdout, "revoked %s (%s) of %s at %s\n", key.ID, key.Prefix, key.OrgID, key.RevokedAt.Format(time.RFC3339))
+	if !isPostgresURL(*db) {
+		// PostgreSQL nodes hear of it as it commits; a SQLite server does not.
+		fmt.Fprintf(e.stderr, "note: a kinko serve running on this file may accept the key for up to its --key-cache-ttl (%s unless set)\n", KeyCacheTTLDefault)
+	}
 	return nil
 }
 

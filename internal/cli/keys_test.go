@@ -102,8 +102,8 @@ func TestKeys(t *testing.T) {
 	t.Run("Revoke", func(t *testing.T) {
 		// Flags after KEY_ID work too.
 		r := runCLI(t, nil, "keys", "revoke", p.KeyID, "--db", db, "--org", acme.ID)
-		if r.code != exitOK || !strings.HasPrefix(r.stdout, "revoked "+p.KeyID) {
-			t.Fatalf("keys revoke: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		if r.code != exitOK || !strings.HasPrefix(r.stdout, "revoked "+p.KeyID) || !strings.Contains(r.stderr, "--key-cache-ttl") {
+			t.Fatalf("keys revoke: exit %d, stdout %q, stderr %q (want a note on running servers)", r.code, r.stdout, r.stderr)
 		}
 		if _, err := svc.Authenticate(ctx, secret); !apperr.Is(err, auth.CodeUnauthenticated) {
 			t.Fatalf("revoked key authenticates: %v", err)

@@ -308,8 +308,15 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	if w, ok := st.(auth.RevocationWatcher); ok && keyCacheTTL > 0 {
 		// Keys revoked on other nodes leave this node's cache as their
 		// revocations commit, not when their entries expire.
+		met.KeyRevocationsListening(false)
 		sweep.Go(func() {
-			w.WatchKeyRevocations(sweepCtx, keys.Forget, func(err error) {
+			w.WatchKeyRevocations(sweepCtx, func(prefix string) {
+				if prefix == "" { // listening (again)
+					met.KeyRevocationsListening(true)
+				}
+				keys.Forget(prefix)
+			}, func(err error) {
+				met.KeyRevocationsListening(false)
 				log.Warn("not hearing of API key revocations on other nodes; until this clears they hold here within --key-cache-ttl", "err", err)
 			})
 		})

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,9 @@ type Metrics struct {
 	webhookLatency  prometheus.Histogram
 
 	mailSent *prometheus.CounterVec
+
+	revocationsOnce      sync.Once
+	revocationsListening prometheus.Gauge
 }
 
 // New registers Kinko's collectors, with the Go runtime's and the process's.
@@ -130,6 +134,26 @@ func (m *Metrics) ObserveMail(outcome string) {
 		outcome = "failed"
 	}
 	m.mailSent.WithLabelValues(outcome).Inc()
+}
+
+// KeyRevocationsListening records whether this node hears of API key
+// revocations made elsewhere as they commit (PostgreSQL's LISTEN); while it
+// does not, they hold here only within --key-cache-ttl. The gauge
+// kinko_api_key_revocations_listening appears with the first call, so a
+// store without notifications (SQLite) shows none.
+func (m *Metrics) KeyRevocationsListening(on bool) {
+	m.revocationsOnce.Do(func() {
+		m.revocationsListening = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kinko_api_key_revocations_listening",
+			Help: "1 while this node hears of API key revocations made on other nodes as they commit; 0 while it cannot listen (they then hold within --key-cache-ttl).",
+		})
+		m.registry.MustRegister(m.revocationsListening)
+	})
+	if on {
+		m.revocationsListening.Set(1)
+	} else {
+		m.revocationsListening.Set(0)
+	}
 }
 
 // jobQueueDepthTimeout bounds the query behind one scrape of the job queue depth.

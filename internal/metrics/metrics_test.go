@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -105,5 +106,37 @@ func TestScrapeParsesWithPrometheusParser(t *testing.T) {
 	}
 	if families["go_goroutines"] == nil {
 		t.Error("no Go runtime metrics")
+	}
+}
+
+// TestKeyRevocationsListening: the gauge is absent until a node watches
+// revocations, then follows what it is told.
+func TestKeyRevocationsListening(t *testing.T) {
+	m := New()
+	scrape := func() map[string]*dto.MetricFamily {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return families
+	}
+	const name = "kinko_api_key_revocations_listening"
+	if f := scrape()[name]; f != nil {
+		t.Fatalf("%s reported before any watcher: %v", name, f)
+	}
+	for _, on := range []bool{false, true, false, true} {
+		m.KeyRevocationsListening(on)
+		want := 0.0
+		if on {
+			want = 1
+		}
+		f := scrape()[name]
+		if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetGauge().GetValue() != want {
+			t.Fatalf("after KeyRevocationsListening(%v): %v, want %v", on, f, want)
+		}
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -70,6 +72,14 @@ func TestPostgres(t *testing.T) {
 				t.Errorf("GET %s = %d %v, want 200", path, status, body)
 			}
 		}
+		// The node listens for key revocations made elsewhere.
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(scrape(t, "http://"+srv.addr+"/metrics"), "\nkinko_api_key_revocations_listening 1\n") {
+			if time.Now().After(deadline) {
+				t.Fatal("kinko_api_key_revocations_listening never became 1")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		if err := srv.stop(t); err != nil {
 			t.Fatalf("serve after cancel: %v, want a clean return", err)
 		}
@@ -93,4 +103,19 @@ func TestPostgres(t *testing.T) {
 	if r.code != exitFailure || !strings.Contains(r.stdout, fmt.Sprintf("account %d:", id)) {
 		t.Fatalf("verify after tampering with account %d: exit %d, want %d and the account named\nstdout: %s", id, r.code, exitFailure, r.stdout)
 	}
+}
+
+// scrape returns the body of GET url.
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

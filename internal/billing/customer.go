@@ -55,6 +55,23 @@ func validReference(param, s string, required bool) error {
 	return nil
 }
 
+// SettlementReferencePrefix starts the references of a metered session's
+// settlement charges ("session:<id>:<n>"); a caller's charge, increment or
+// top-up may not use it, so it can never take a settlement's place.
+const SettlementReferencePrefix = "session:"
+
+// validCallerReference is validReference, required, for a reference that
+// goes into a reservation's history or the organization's charges.
+func validCallerReference(param, s string) error {
+	if err := validReference(param, s, true); err != nil {
+		return err
+	}
+	if strings.HasPrefix(s, SettlementReferencePrefix) {
+		return apperr.Invalid(param, "references starting with %q are kept for metered sessions' settlements", SettlementReferencePrefix)
+	}
+	return nil
+}
+
 func validAmount(param string, v int64) error {
 	if v <= 0 || v > AmountMax {
 		return apperr.Invalid(param, "an amount in minor units, from 1 to %d", AmountMax)

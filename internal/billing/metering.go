@@ -64,7 +64,7 @@ func (c *change) settle(final bool) (int64, error) {
 		return 0, nil
 	}
 	amount := ses.Unsettled
-	ref := "session:" + ses.ID + ":" + strconv.Itoa(ses.Settlements+1)
+	ref := SettlementReferencePrefix + ses.ID + ":" + strconv.Itoa(ses.Settlements+1)
 	if _, err := c.capture(amount, final, ref); err != nil {
 		return 0, err
 	}
@@ -270,7 +270,7 @@ func (s *Service) TopUpSession(ctx context.Context, actor Actor, sessionID strin
 	if err := validAmount("amount", p.Amount); err != nil {
 		return Session{}, err
 	}
-	if err := validReference("reference", p.Reference, true); err != nil {
+	if err := validCallerReference("reference", p.Reference); err != nil {
 		return Session{}, err
 	}
 	c, err := s.onSession(ctx, actor, sessionID, "billing.session.topped_up", func(c *change) error {
@@ -333,6 +333,9 @@ func (c *change) finish(st SessionState, rst State, kind EventKind) error {
 		if _, err := c.settle(true); err != nil {
 			return err
 		}
+		// The final settlement closed the reservation; an expired session
+		// leaves it expired, as its state filters and lookups expect.
+		c.rsv.State = rst
 	} else if err := c.end(rst, kind); err != nil {
 		return err
 	}

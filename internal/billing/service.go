@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -94,7 +95,13 @@ func RevenueAccountReference(c Customer) string {
 }
 
 func revenueShardReference(org, currency string, shard int) string {
-	return "billing:revenue:" + org + ":" + currency + ":" + strconv.Itoa(shard)
+	return legacyRevenueReference(org, currency) + ":" + strconv.Itoa(shard)
+}
+
+// legacyRevenueReference is the one revenue account per provider and
+// currency of versions before sharding: "billing:revenue:<org>:<CUR>".
+func legacyRevenueReference(org, currency string) string {
+	return "billing:revenue:" + org + ":" + currency
 }
 
 // topUpsAccountReference is the ledger reference of the account a
@@ -248,8 +255,15 @@ func (c *change) ledgerRef() string {
 // record adds an entry to the reservation's history.
 func (c *change) record(kind EventKind, amount, released int64, ref string, transferID int64) error {
 	seq := c.rsv.Events + len(c.events) + 1
-	if seq > EventsPerReservationMax {
-		return apperr.New(apperr.CodeConflict, "reservation %s has the most history entries it may hold (%d)", c.rsv.ID, EventsPerReservationMax)
+	limit := EventsPerReservationMax
+	if c.rsv.State == StateActive {
+		// An entry that leaves the reservation active keeps the last one
+		// free for its end (a final charge, a cancel, its expiry), which
+		// must never be refused for want of room.
+		limit--
+	}
+	if seq > limit {
+		return apperr.New(apperr.CodeConflict, "reservation %s has the most history entries it may hold while active (%d); charge it in full, cancel it, or reserve anew", c.rsv.ID, EventsPerReservationMax-1)
 	}
 	c.events = append(c.events, ReservationEvent{ReservationID: c.rsv.ID, Seq: seq, At: c.now, Kind: kind,
 		Amount: amount, Released: released, Reference: ref, TransferID: transferID})
@@ -737,7 +751,7 @@ func (s *Service) IncrementReservation(ctx context.Context, actor Actor, authNum
 	if err := validAmount("amount", p.Amount); err != nil {
 		return Reservation{}, err
 	}
-	if err := validReference("reference", p.Reference, true); err != nil {
+	if err := validCallerReference("reference", p.Reference); err != nil {
 		return Reservation{}, err
 	}
 	find, err := byAuthNumber(authNumber)
@@ -791,7 +805,7 @@ func (s *Service) Charge(ctx context.Context, actor Actor, authNumber string, p 
 	if err := validAmount("amount", p.Amount); err != nil {
 		return Charge{}, Reservation{}, err
 	}
-	if err := validReference("reference", p.Reference, true); err != nil {
+	if err := validCallerReference("reference", p.Reference); err != nil {
 		return Charge{}, Reservation{}, err
 	}
 	find, err := byAuthNumber(authNumber)
@@ -821,6 +835,14 @@ func (s *Service) Charge(ctx context.Context, actor Actor, authNumber string, p 
 			out, c.noop = old, true
 			return nil
 		case !apperr.Is(err, apperr.CodeNotFound):
+			return err
+		}
+		// The reservation's history takes each reference once: one its
+		// increment used is not this charge's.
+		if ev, err := c.tx.ReservationEventByReference(c.ctx, r.ID, p.Reference); err == nil {
+			return &apperr.Error{Code: apperr.CodeConflict, Param: "reference",
+				Message: fmt.Sprintf("reference %q was used for an %s of this reservation", p.Reference, ev.Kind)}
+		} else if !apperr.Is(err, apperr.CodeNotFound) {
 			return err
 		}
 		if err := usable(r, c.now); err != nil {
@@ -958,6 +980,7 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("billing: list due reservations: %w", err)
 	}
 	n := 0
+	var errs []error
 	for _, d := range due {
 		ended := false
 		_, err := s.onReservation(ctx, actorExpiry, "billing.reservation.expired",
@@ -984,13 +1007,16 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 				return c.end(StateExpired, EventExpire)
 			})
 		if err != nil {
-			return n, fmt.Errorf("billing: expire reservation %s: %w", d.ID, err)
+			// One reservation that cannot be ended must not keep the sweep
+			// from the others: it is reported, and tried again next time.
+			errs = append(errs, fmt.Errorf("billing: expire reservation %s: %w", d.ID, err))
+			continue
 		}
 		if ended {
 			n++
 		}
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 // ChargeDirect charges a customer without a reservation, if its available
@@ -1003,7 +1029,7 @@ func (s *Service) ChargeDirect(ctx context.Context, actor Actor, p DirectChargeP
 	if err := validAmount("amount", p.Amount); err != nil {
 		return Charge{}, err
 	}
-	if err := validReference("reference", p.Reference, true); err != nil {
+	if err := validCallerReference("reference", p.Reference); err != nil {
 		return Charge{}, err
 	}
 	var out Charge

@@ -303,6 +303,11 @@ func verifyOrg(ctx context.Context, r SnapshotReader, org string) ([]string, err
 				return nil, err
 			}
 		}
+		// Versions before sharding credited one account, which keeps the
+		// holds made then and what they post (docs/billing.md).
+		if err := addAccount(ctx, r, &revenue, legacyRevenueReference(org, cur)); err != nil {
+			return nil, err
+		}
 		if err := addAccount(ctx, r, &topups, topUpsAccountReference(org, cur)); err != nil {
 			return nil, err
 		}

@@ -466,6 +466,78 @@ func testBilling(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("HistoryKeepsRoomToEnd", func(t *testing.T) {
+		f := newBillingFixture(t, h)
+		c := f.customer("c", billing.Postpaid, 1_000_000)
+		r := f.reserve(c, 10)
+		// The reservation entry and increments fill all but the last entry.
+		for i := 2; i < billing.EventsPerReservationMax; i++ {
+			if _, err := f.svc.IncrementReservation(f.ctx, provA, r.AuthNumber, billing.IncrementParams{Amount: 1, Reference: fmt.Sprintf("i%d", i)}); err != nil {
+				t.Fatalf("increment for entry %d: %v", i, err)
+			}
+		}
+		_, err := f.svc.IncrementReservation(f.ctx, provA, r.AuthNumber, billing.IncrementParams{Amount: 1, Reference: "one-too-many"})
+		wantErrCode(t, err, apperr.CodeConflict)
+		_, _, err = f.svc.Charge(f.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 1, Reference: "partial"})
+		wantErrCode(t, err, apperr.CodeConflict)
+		// Its end always has room: here a cancel, entry 1,000.
+		if _, err := f.svc.CancelReservation(f.ctx, provA, r.AuthNumber); err != nil {
+			t.Fatalf("cancel a reservation with a full history: %v", err)
+		}
+		if st := f.status(r); st.State != billing.StateCanceled || len(st.History) != billing.EventsPerReservationMax {
+			t.Fatalf("after the cancel: state %s, %d entries", st.State, len(st.History))
+		}
+		f.wantBilling(c, 0, 0)
+		f.verifyClean()
+	})
+
+	t.Run("ErrSettlementReferences", func(t *testing.T) {
+		f := newBillingFixture(t, h)
+		c := f.customer("c", billing.Postpaid, 10000)
+		r := f.reserve(c, 100)
+		ses, err := f.svc.StartSession(f.ctx, provA, billing.StartSessionParams{CustomerID: c.ID, Quota: 100, Reference: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := billing.SettlementReferencePrefix + ses.ID + ":1"
+		_, _, err = f.svc.Charge(f.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 1, Reference: ref})
+		wantErrParam(t, err, apperr.CodeInvalid, "reference")
+		_, err = f.svc.ChargeDirect(f.ctx, provA, billing.DirectChargeParams{CustomerID: c.ID, Amount: 1, Reference: ref})
+		wantErrParam(t, err, apperr.CodeInvalid, "reference")
+		_, err = f.svc.IncrementReservation(f.ctx, provA, r.AuthNumber, billing.IncrementParams{Amount: 1, Reference: ref})
+		wantErrParam(t, err, apperr.CodeInvalid, "reference")
+		_, err = f.svc.TopUpSession(f.ctx, provA, ses.ID, billing.TopUpSessionParams{Amount: 1, Reference: ref})
+		wantErrParam(t, err, apperr.CodeInvalid, "reference")
+		// The session settles and ends under its own references.
+		if _, _, err := f.svc.ReportUsage(f.ctx, provA, ses.ID, billing.UsageParams{Seq: 1, Amount: 60}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.EndSession(f.ctx, provA, ses.ID); err != nil {
+			t.Fatalf("end the session: %v", err)
+		}
+		f.verifyClean()
+	})
+
+	t.Run("ErrChargeReferenceOfAnIncrement", func(t *testing.T) {
+		f := newBillingFixture(t, h)
+		c := f.customer("c", billing.Postpaid, 10000)
+		r := f.reserve(c, 100)
+		if _, err := f.svc.IncrementReservation(f.ctx, provA, r.AuthNumber, billing.IncrementParams{Amount: 50, Reference: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		b := f.balance(c)
+		before := f.status(r)
+		_, _, err := f.svc.Charge(f.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 10, Reference: "x"})
+		wantErrParam(t, err, apperr.CodeConflict, "reference")
+		if after := f.status(r); after.Charged != before.Charged || after.Reserved != before.Reserved || len(after.History) != len(before.History) {
+			t.Fatalf("a refused charge changed the reservation: %+v, was %+v", after, before)
+		}
+		if got := f.balance(c); got != b {
+			t.Fatalf("a refused charge changed the balance: %+v, was %+v", got, b)
+		}
+		f.verifyClean()
+	})
+
 	t.Run("LoweredLimit", func(t *testing.T) {
 		f := newBillingFixture(t, h)
 		c := f.customer("c", billing.Postpaid, 10000)

@@ -222,6 +222,11 @@ func testBillingMetering(t *testing.T, h Harness) {
 		if s.State != billing.SessionExpired || s.Settled != 42 {
 			t.Fatalf("expired session %+v", s)
 		}
+		// Its reservation ended expired, as a state filter finds it, with
+		// the accepted usage charged.
+		if st, err := f.svc.FindReservation(f.ctx, provA, billing.ReservationLookup{AuthNumber: ses.AuthNumber}); err != nil || st.State != billing.StateExpired || st.Charged != 42 {
+			t.Fatalf("the expired session's reservation: %+v, %v", st, err)
+		}
 		f.wantBilling(c, 42, 0)
 		if d := f.wantEvents(t, "billing.session.expired", 1); d["id"] != ses.ID || d["state"] != string(billing.SessionExpired) {
 			t.Fatalf("expired event data %v", d)

@@ -2,6 +2,7 @@ package escrow
 
 import (
 	"fmt"
+	"math/bits"
 	"net/mail"
 	"strings"
 	"time"
@@ -306,8 +307,8 @@ func plan(p DealParams, fees FeeSchedule) (fee, buyerFee, due int64, ms []Milest
 	ms = make([]Milestone, len(parts))
 	var feeSoFar, buyerFeeSoFar int64
 	for i, m := range parts {
-		f := fee * m.Amount / p.Price // fee ≤ price ≤ 10^12: the product fits
-		bf := buyerFee * m.Amount / p.Price
+		f := share(fee, m.Amount, p.Price)
+		bf := share(buyerFee, m.Amount, p.Price)
 		if i == len(parts)-1 {
 			f, bf = fee-feeSoFar, buyerFee-buyerFeeSoFar
 		}
@@ -323,6 +324,15 @@ func plan(p DealParams, fees FeeSchedule) (fee, buyerFee, due int64, ms []Milest
 		ms[i] = Milestone{Title: m.Title, Amount: m.Amount, Gross: gross, Fee: f}
 	}
 	return fee, buyerFee, due, ms, nil
+}
+
+// share is total × part / whole, rounded down, for 0 ≤ total, 0 ≤ part ≤
+// whole, whole > 0: a milestone's part of a fee. The product is taken in
+// 128 bits: a fee and a milestone of 10^12 each multiply far past int64.
+func share(total, part, whole int64) int64 {
+	hi, lo := bits.Mul64(uint64(total), uint64(part))
+	q, _ := bits.Div64(hi, lo, uint64(whole)) // ≤ total, since part ≤ whole: hi < whole
+	return int64(q)
 }
 
 // nextMilestone returns the index of the first unreleased milestone, or -1.

@@ -56,6 +56,30 @@ func TestPlan(t *testing.T) {
 			}
 		})
 	}
+	t.Run("LargeMilestones", func(t *testing.T) {
+		// A fee and a milestone of ~10^10 each multiply past int64.
+		p := base
+		p.FeePayer, p.Price, p.ShippingFee = FeeSplit, 30_000_000_000, 0
+		p.Milestones = []MilestoneParams{{"a", 20_000_000_001}, {"b", 9_999_999_999}}
+		if err := p.validate(); err != nil {
+			t.Fatal(err)
+		}
+		fee, buyerFee, due, ms, err := plan(p, FeeScheduleDefault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fee != 900_000_000 || buyerFee != 450_000_000 || due != p.Price+buyerFee {
+			t.Fatalf("fee %d buyer fee %d due %d", fee, buyerFee, due)
+		}
+		// Each milestone's share of the fee is its share of the price.
+		const want = 600_000_000 // 9×10^8 × (2×10^10 + 1) / (3×10^10), rounded down
+		if ms[0].Fee != want || ms[1].Fee != fee-want {
+			t.Fatalf("milestone fees %d and %d, want %d and %d", ms[0].Fee, ms[1].Fee, want, fee-want)
+		}
+		if ms[0].Gross+ms[1].Gross != due {
+			t.Fatalf("milestones take %d, want %d", ms[0].Gross+ms[1].Gross, due)
+		}
+	})
 	t.Run("ErrMilestonesDoNotAddUp", func(t *testing.T) {
 		p := base
 		p.FeePayer = FeeSeller

@@ -301,24 +301,9 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		w.Begin()
 		now := s.now()
-		payees, err := tx.BankAccountsForPayout(ctx, PayoutItemsMax)
+		payees, accts, err := payeesToPay(ctx, tx, currency)
 		if err != nil {
 			return err
-		}
-		if len(payees) == 0 {
-			return apperr.NotFound("payee with a bank account")
-		}
-		keys := make([]ledger.RefKey, len(payees))
-		for i, p := range payees {
-			keys[i] = ledger.RefKey{Owner: LedgerOwner, Reference: PayableReference(p.Email, currency)}
-		}
-		accts, err := tx.AccountsByReference(ctx, keys)
-		if err != nil {
-			return err
-		}
-		byRef := map[string]ledger.Account{}
-		for _, a := range accts {
-			byRef[a.Reference] = a
 		}
 		reqs := accountRequests(Deal{Currency: currency})
 		bank, err := w.OpenAccounts(ctx, tx, now, reqs[acctBank:acctBank+1])
@@ -328,12 +313,9 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 		b := PayoutBatch{ID: newID("pb_"), Currency: currency, State: PayoutPending, CreatedBy: actor.ID, CreatedAt: now,
 			TransferDate: time.Date(transferDate.Year(), transferDate.Month(), transferDate.Day(), 0, 0, 0, 0, time.UTC)}
 		var trs []ledger.TransferRequest
-		for _, p := range payees {
-			a, ok := byRef[PayableReference(p.Email, currency)]
-			avail := a.CreditsPosted - a.DebitsPosted - a.DebitsPending
-			if !ok || avail <= 0 {
-				continue
-			}
+		for i, p := range payees {
+			a := accts[i]
+			avail := available(a)
 			it := PayoutItem{ID: newID("pi_"), BatchID: b.ID, Seq: len(b.Items) + 1, Account: p, Amount: avail, State: PayoutPending, UpdatedAt: now}
 			b.Items = append(b.Items, it)
 			trs = append(trs, ledger.TransferRequest{Owner: LedgerOwner, Reference: "escrow:payout:" + it.ID, Kind: ledger.KindPending,
@@ -365,6 +347,56 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 		return PayoutBatch{}, fmt.Errorf("escrow: build payout batch: %w", err)
 	}
 	return out, nil
+}
+
+// payeesToPay returns, oldest registration first, up to PayoutItemsMax
+// payees with a valid bank account and money available in currency, with
+// their payable accounts. It reads the accounts a page at a time, so that
+// payees with nothing to pay at the front never hide those behind them.
+//
+// Errors: not_found (no valid bank account at all).
+func payeesToPay(ctx context.Context, tx Tx, currency string) ([]BankAccount, []ledger.Account, error) {
+	var payees []BankAccount
+	var accts []ledger.Account
+	var after *BankAccount
+	for len(payees) < PayoutItemsMax {
+		page, err := tx.BankAccountsForPayout(ctx, after, PayoutItemsMax)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(page) == 0 && after == nil {
+			return nil, nil, apperr.NotFound("payee with a bank account")
+		}
+		keys := make([]ledger.RefKey, len(page))
+		for i, p := range page {
+			keys[i] = ledger.RefKey{Owner: LedgerOwner, Reference: PayableReference(p.Email, currency)}
+		}
+		found, err := tx.AccountsByReference(ctx, keys)
+		if err != nil {
+			return nil, nil, err
+		}
+		byRef := map[string]ledger.Account{}
+		for _, a := range found {
+			byRef[a.Reference] = a
+		}
+		for _, p := range page {
+			a, ok := byRef[PayableReference(p.Email, currency)]
+			if ok && available(a) > 0 && len(payees) < PayoutItemsMax {
+				payees, accts = append(payees, p), append(accts, a)
+			}
+		}
+		if len(page) < PayoutItemsMax {
+			break
+		}
+		after = &page[len(page)-1]
+	}
+	return payees, accts, nil
+}
+
+// available is what a payable account may pay out: posted credits less
+// posted debits and what pending payouts hold.
+func available(a ledger.Account) int64 {
+	return a.CreditsPosted - a.DebitsPosted - a.DebitsPending
 }
 
 // SettlePayoutBatch records that the bank paid the batch: every item still

@@ -116,8 +116,9 @@ type Tx interface {
 	// the one with fingerprint (the payee may have replaced it meanwhile).
 	BankAccountInvalidate(ctx context.Context, email, fingerprint string, at time.Time) error
 	// BankAccountsForPayout returns up to limit valid accounts, oldest
-	// update first.
-	BankAccountsForPayout(ctx context.Context, limit int) ([]BankAccount, error)
+	// update first (then by email), after the account after (nil: from the
+	// first). PostgreSQL locks them until the transaction ends.
+	BankAccountsForPayout(ctx context.Context, after *BankAccount, limit int) ([]BankAccount, error)
 	PayoutBatchInsert(ctx context.Context, b PayoutBatch) error
 	// PayoutBatchForUpdate reads a batch with its items, locked.
 	PayoutBatchForUpdate(ctx context.Context, id string) (PayoutBatch, error)

@@ -92,10 +92,15 @@ func (t *txn) BankAccountInvalidate(_ context.Context, email, fingerprint string
 
 // BankAccountsForPayout implements escrow.Tx: the accounts are locked, so
 // two batches built at once do not pay one payee twice.
-func (t *txn) BankAccountsForPayout(ctx context.Context, limit int) ([]escrow.BankAccount, error) {
+func (t *txn) BankAccountsForPayout(ctx context.Context, after *escrow.BankAccount, limit int) ([]escrow.BankAccount, error) {
 	var out []escrow.BankAccount
-	err := t.query(ctx, "SELECT "+bankAccountCols+" FROM escrow_bank_accounts WHERE NOT invalid ORDER BY updated_at, email LIMIT $1 FOR UPDATE",
-		[]any{limit}, func(rows pgx.Rows) error {
+	q, args := "SELECT "+bankAccountCols+" FROM escrow_bank_accounts WHERE NOT invalid", []any{limit}
+	if after != nil {
+		q += " AND (updated_at, email) > ($2, $3)"
+		args = append(args, after.UpdatedAt, after.Email)
+	}
+	err := t.query(ctx, q+" ORDER BY updated_at, email LIMIT $1 FOR UPDATE",
+		args, func(rows pgx.Rows) error {
 			b, err := scanBankAccount(rows)
 			out = append(out, b)
 			return err

@@ -75,8 +75,13 @@ func (t *txn) BankAccountInvalidate(ctx context.Context, email, fingerprint stri
 }
 
 // BankAccountsForPayout implements escrow.Tx.
-func (t *txn) BankAccountsForPayout(ctx context.Context, limit int) ([]escrow.BankAccount, error) {
-	rows, err := t.tx.QueryContext(ctx, "SELECT "+bankAccountCols+" FROM escrow_bank_accounts WHERE invalid = 0 ORDER BY updated_at, email LIMIT ?", limit)
+func (t *txn) BankAccountsForPayout(ctx context.Context, after *escrow.BankAccount, limit int) ([]escrow.BankAccount, error) {
+	q, args := "SELECT "+bankAccountCols+" FROM escrow_bank_accounts WHERE invalid = 0", []any{}
+	if after != nil {
+		q += " AND (updated_at, email) > (?, ?)"
+		args = append(args, micros(after.UpdatedAt), after.Email)
+	}
+	rows, err := t.tx.QueryContext(ctx, q+" ORDER BY updated_at, email LIMIT ?", append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: bank accounts for payout: %w", err)
 	}

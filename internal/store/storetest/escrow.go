@@ -425,6 +425,7 @@ func testEscrow(t *testing.T, h Harness) {
 	})
 
 	t.Run("Payouts", func(t *testing.T) { testEscrowPayouts(t, h) })
+	t.Run("PayoutsPastIdlePayees", func(t *testing.T) { testEscrowPayoutsPastIdlePayees(t, h) })
 	t.Run("Fraud", func(t *testing.T) { testEscrowFraud(t, h) })
 	t.Run("BankFiles", func(t *testing.T) { testEscrowBankFiles(t, h) })
 	t.Run("TimersTwoNodes", func(t *testing.T) { testEscrowTimersTwoNodes(t, h) })
@@ -522,6 +523,32 @@ func (f *escrowFixture) closedDeal(s escrow.Actor, price int64, bankRef string) 
 func bankParams(email, number string) escrow.BankAccountParams {
 	return escrow.BankAccountParams{Email: email, BankCode: "0001", BankName: "MIZUHO", BranchCode: "100", BranchName: "HONTEN",
 		AccountType: escrow.AccountOrdinary, AccountNumber: number, HolderName: "YAMADA TARO"}
+}
+
+// testEscrowPayoutsPastIdlePayees: payees who registered a bank account
+// first but are owed nothing, a whole batch of them, do not keep a batch
+// from paying the payee behind them.
+func testEscrowPayoutsPastIdlePayees(t *testing.T, h Harness) {
+	f := newEscrowFixture(t, h)
+	for i := range escrow.PayoutItemsMax + 1 {
+		idle := escrow.Actor{Kind: escrow.ActorUser, ID: fmt.Sprintf("usr_idle%03d", i), Email: fmt.Sprintf("idle%03d@example.com", i)}
+		if _, err := f.svc.SetBankAccount(f.ctx, idle, bankParams("", "1234567")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(time.Minute)
+	d := f.closedDeal(seller, 30000, "p-idle")
+	if _, err := f.svc.SetBankAccount(f.ctx, seller, bankParams("", "7654321")); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	if err != nil {
+		t.Fatalf("a payee behind %d idle ones: %v", escrow.PayoutItemsMax+1, err)
+	}
+	if batch.Count != 1 || batch.Items[0].Account.Email != seller.Email || batch.Total != d.Released {
+		t.Fatalf("batch %+v, want the seller's %d alone", batch, d.Released)
+	}
+	f.verifyClean()
 }
 
 func testEscrowPayouts(t *testing.T, h Harness) {

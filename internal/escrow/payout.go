@@ -43,7 +43,14 @@ type BankAccount struct {
 	// payout goes to it until the payee registers an account again.
 	Invalid   bool
 	UpdatedAt time.Time
+	// RegisteredBy is who registered it: RegisteredByPayee, or the id of
+	// the site that did, which alone may replace it; "" for an account
+	// registered before this was recorded, treated as the payee's.
+	RegisteredBy string
 }
+
+// RegisteredByPayee marks an account the payee registered themself.
+const RegisteredByPayee = "payee"
 
 // Fingerprint identifies the account itself, whoever registered it.
 func (b BankAccount) Fingerprint() string {
@@ -162,9 +169,14 @@ type BankAccountParams struct {
 }
 
 // SetBankAccount registers (or replaces) where a payee's payouts go: a
-// portal user for themselves, a site for a seller of one of its deals.
+// portal user for themselves, a site for a seller of one of its deals. A
+// payee's payable balance is one, whichever sites their deals came from,
+// so a site may replace only an account it registered itself: never one the
+// payee or another site registered, or another site could send a payee's
+// money wherever it liked.
 //
-// Errors: invalid, forbidden, not_found.
+// Errors: invalid, forbidden (a site replacing an account it did not
+// register), not_found.
 func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccountParams) (BankAccount, error) {
 	switch actor.Kind {
 	case ActorUser:
@@ -186,6 +198,10 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 	if err := b.validate(s.cfg.Kana); err != nil {
 		return BankAccount{}, err
 	}
+	b.RegisteredBy = RegisteredByPayee
+	if actor.Kind == ActorOrg {
+		b.RegisteredBy = actor.ID
+	}
 	err := s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		if actor.Kind == ActorOrg {
 			ok, err := tx.OrgHasSeller(ctx, actor.ID, b.Email)
@@ -194,6 +210,13 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 			}
 			if !ok {
 				return apperr.NotFound("seller")
+			}
+			old, err := tx.BankAccountForUpdate(ctx, b.Email)
+			switch {
+			case err == nil && old.RegisteredBy != actor.ID:
+				return apperr.New(apperr.CodeForbidden, "this payee's bank account was registered by the payee or another site; only they may change it")
+			case err != nil && !apperr.Is(err, apperr.CodeNotFound):
+				return err
 			}
 		}
 		b.UpdatedAt = s.now()

@@ -112,6 +112,9 @@ type Tx interface {
 	// seller is email.
 	OrgHasSeller(ctx context.Context, orgID, email string) (bool, error)
 	BankAccountUpsert(ctx context.Context, b BankAccount) error
+	// BankAccountForUpdate reads email's account, locked until the
+	// transaction ends. Errors: not_found.
+	BankAccountForUpdate(ctx context.Context, email string) (BankAccount, error)
 	// BankAccountInvalidate marks email's account invalid if it is still
 	// the one with fingerprint (the payee may have replaced it meanwhile).
 	BankAccountInvalidate(ctx context.Context, email, fingerprint string, at time.Time) error

@@ -9,12 +9,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/escrow"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
 const (
-	bankAccountCols = "email, bank_code, bank_name, branch_code, branch_name, account_type, account_number, holder_name, invalid, updated_at"
+	bankAccountCols = "email, bank_code, bank_name, branch_code, branch_name, account_type, account_number, holder_name, invalid, updated_at, registered_by"
 	payoutBatchCols = "id, currency, transfer_date, state, total, count, created_by, created_at, settled_at"
 	payoutItemCols  = "id, batch_id, seq, account, amount, transfer_id, state, reason, updated_at"
 )
@@ -22,7 +23,7 @@ const (
 func scanBankAccount(r pgx.Row) (escrow.BankAccount, error) {
 	var b escrow.BankAccount
 	var typ string
-	err := r.Scan(&b.Email, &b.BankCode, &b.BankName, &b.BranchCode, &b.BranchName, &typ, &b.AccountNumber, &b.HolderName, &b.Invalid, &b.UpdatedAt)
+	err := r.Scan(&b.Email, &b.BankCode, &b.BankName, &b.BranchCode, &b.BranchName, &typ, &b.AccountNumber, &b.HolderName, &b.Invalid, &b.UpdatedAt, &b.RegisteredBy)
 	b.AccountType, b.UpdatedAt = escrow.AccountType(typ), b.UpdatedAt.UTC()
 	return b, err
 }
@@ -75,13 +76,34 @@ func (t *txn) OrgHasSeller(ctx context.Context, orgID, email string) (bool, erro
 
 // BankAccountUpsert implements escrow.Tx.
 func (t *txn) BankAccountUpsert(_ context.Context, b escrow.BankAccount) error {
-	t.queue("INSERT INTO escrow_bank_accounts ("+bankAccountCols+", fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "+
+	t.queue("INSERT INTO escrow_bank_accounts ("+bankAccountCols+", fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "+
 		"ON CONFLICT (email) DO UPDATE SET bank_code = excluded.bank_code, bank_name = excluded.bank_name, branch_code = excluded.branch_code, "+
 		"branch_name = excluded.branch_name, account_type = excluded.account_type, account_number = excluded.account_number, "+
-		"holder_name = excluded.holder_name, invalid = excluded.invalid, updated_at = excluded.updated_at, fingerprint = excluded.fingerprint",
+		"holder_name = excluded.holder_name, invalid = excluded.invalid, updated_at = excluded.updated_at, fingerprint = excluded.fingerprint, "+
+		"registered_by = excluded.registered_by",
 		b.Email, b.BankCode, b.BankName, b.BranchCode, b.BranchName, string(b.AccountType), b.AccountNumber, b.HolderName, b.Invalid,
-		b.UpdatedAt, b.Fingerprint())
+		b.UpdatedAt, b.RegisteredBy, b.Fingerprint())
 	return nil
+}
+
+// BankAccountForUpdate implements escrow.Tx: the row stays locked until the
+// transaction ends. Errors: not_found.
+func (t *txn) BankAccountForUpdate(ctx context.Context, email string) (escrow.BankAccount, error) {
+	var b escrow.BankAccount
+	found := false
+	err := t.query(ctx, "SELECT "+bankAccountCols+" FROM escrow_bank_accounts WHERE email = $1 FOR UPDATE", []any{email}, func(rows pgx.Rows) error {
+		var err error
+		b, err = scanBankAccount(rows)
+		found = true
+		return err
+	})
+	if err != nil {
+		return b, fmt.Errorf("postgres: bank account for update: %w", err)
+	}
+	if !found {
+		return b, apperr.NotFound("bank account")
+	}
+	return b, nil
 }
 
 // BankAccountInvalidate implements escrow.Tx.

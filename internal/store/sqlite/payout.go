@@ -11,13 +11,13 @@ import (
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
-const bankAccountCols = "email, bank_code, bank_name, branch_code, branch_name, account_type, account_number, holder_name, invalid, updated_at"
+const bankAccountCols = "email, bank_code, bank_name, branch_code, branch_name, account_type, account_number, holder_name, invalid, updated_at, registered_by"
 
 func scanBankAccount(s scanner) (escrow.BankAccount, error) {
 	var b escrow.BankAccount
 	var typ string
 	var updated int64
-	err := s.Scan(&b.Email, &b.BankCode, &b.BankName, &b.BranchCode, &b.BranchName, &typ, &b.AccountNumber, &b.HolderName, &b.Invalid, &updated)
+	err := s.Scan(&b.Email, &b.BankCode, &b.BankName, &b.BranchCode, &b.BranchName, &typ, &b.AccountNumber, &b.HolderName, &b.Invalid, &updated, &b.RegisteredBy)
 	b.AccountType, b.UpdatedAt = escrow.AccountType(typ), fromMicros(updated)
 	return b, err
 }
@@ -53,16 +53,27 @@ func (t *txn) OrgHasSeller(ctx context.Context, orgID, email string) (bool, erro
 
 // BankAccountUpsert implements escrow.Tx.
 func (t *txn) BankAccountUpsert(ctx context.Context, b escrow.BankAccount) error {
-	_, err := t.tx.ExecContext(ctx, "INSERT INTO escrow_bank_accounts ("+bankAccountCols+", fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "+
+	_, err := t.tx.ExecContext(ctx, "INSERT INTO escrow_bank_accounts ("+bankAccountCols+", fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "+
 		"ON CONFLICT (email) DO UPDATE SET bank_code = excluded.bank_code, bank_name = excluded.bank_name, branch_code = excluded.branch_code, "+
 		"branch_name = excluded.branch_name, account_type = excluded.account_type, account_number = excluded.account_number, "+
-		"holder_name = excluded.holder_name, invalid = excluded.invalid, updated_at = excluded.updated_at, fingerprint = excluded.fingerprint",
+		"holder_name = excluded.holder_name, invalid = excluded.invalid, updated_at = excluded.updated_at, fingerprint = excluded.fingerprint, "+
+		"registered_by = excluded.registered_by",
 		b.Email, b.BankCode, b.BankName, b.BranchCode, b.BranchName, string(b.AccountType), b.AccountNumber, b.HolderName, b.Invalid,
-		micros(b.UpdatedAt), b.Fingerprint())
+		micros(b.UpdatedAt), b.RegisteredBy, b.Fingerprint())
 	if err != nil {
 		return fmt.Errorf("sqlite: upsert bank account: %w", err)
 	}
 	return nil
+}
+
+// BankAccountForUpdate implements escrow.Tx (the write transaction holds
+// the file's lock). Errors: not_found.
+func (t *txn) BankAccountForUpdate(ctx context.Context, email string) (escrow.BankAccount, error) {
+	b, err := scanBankAccount(t.tx.QueryRowContext(ctx, "SELECT "+bankAccountCols+" FROM escrow_bank_accounts WHERE email = ?", email))
+	if err != nil {
+		return b, notFound(err, "bank account")
+	}
+	return b, nil
 }
 
 // BankAccountInvalidate implements escrow.Tx.

@@ -426,6 +426,7 @@ func testEscrow(t *testing.T, h Harness) {
 
 	t.Run("Payouts", func(t *testing.T) { testEscrowPayouts(t, h) })
 	t.Run("PayoutsPastIdlePayees", func(t *testing.T) { testEscrowPayoutsPastIdlePayees(t, h) })
+	t.Run("BankAccountOwnership", func(t *testing.T) { testEscrowBankAccountOwnership(t, h) })
 	t.Run("Fraud", func(t *testing.T) { testEscrowFraud(t, h) })
 	t.Run("BankFiles", func(t *testing.T) { testEscrowBankFiles(t, h) })
 	t.Run("TimersTwoNodes", func(t *testing.T) { testEscrowTimersTwoNodes(t, h) })
@@ -523,6 +524,42 @@ func (f *escrowFixture) closedDeal(s escrow.Actor, price int64, bankRef string) 
 func bankParams(email, number string) escrow.BankAccountParams {
 	return escrow.BankAccountParams{Email: email, BankCode: "0001", BankName: "MIZUHO", BranchCode: "100", BranchName: "HONTEN",
 		AccountType: escrow.AccountOrdinary, AccountNumber: number, HolderName: "YAMADA TARO"}
+}
+
+// testEscrowBankAccountOwnership: a site may replace only a bank account it
+// registered itself. Another site that merely names the payee as a seller
+// cannot redirect the payee's payouts, and neither can the site once the
+// payee has registered their own.
+func testEscrowBankAccountOwnership(t *testing.T, h Harness) {
+	f := newEscrowFixture(t, h)
+	d := f.closedDeal(seller, 30000, "p-own")
+	// Site B names the same seller in a deal of its own, which it never funds.
+	p := f.params()
+	if _, err := f.svc.CreateDeal(f.ctx, siteB, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller.Email, "1111111")); err != nil {
+		t.Fatalf("site A registers its seller's account: %v", err)
+	}
+	if _, err := f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller.Email, "2222222")); err != nil {
+		t.Fatalf("site A replaces the account it registered: %v", err)
+	}
+	_, err := f.svc.SetBankAccount(f.ctx, siteB, bankParams(seller.Email, "9999999"))
+	wantErrCode(t, err, apperr.CodeForbidden)
+	if b, err := f.svc.FindBankAccount(f.ctx, seller, seller.Email); err != nil || b.AccountNumber != "2222222" || b.RegisteredBy != siteA.ID {
+		t.Fatalf("after another site's attempt: %+v, %v", b, err)
+	}
+	// The payee's own registration wins, and no site replaces it.
+	if _, err := f.svc.SetBankAccount(f.ctx, seller, bankParams("", "3333333")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller.Email, "4444444"))
+	wantErrCode(t, err, apperr.CodeForbidden)
+	batch, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	if err != nil || batch.Count != 1 || batch.Items[0].Account.AccountNumber != "3333333" || batch.Total != d.Released {
+		t.Fatalf("batch %+v, %v; want %d to the payee's own account", batch, err, d.Released)
+	}
+	f.verifyClean()
 }
 
 // testEscrowPayoutsPastIdlePayees: payees who registered a bank account

@@ -806,6 +806,11 @@ func (s *Service) ResolveDispute(ctx context.Context, actor Actor, id string, p 
 		if err := requireState(c, StateDisputed); err != nil {
 			return err
 		}
+		// A fraud review holds every payment to the seller, a resolution's
+		// too; a refund pays only the buyer back.
+		if c.deal.ReviewHold && p.Resolution != ResolveRefund {
+			return apperr.New(CodeReviewHold, "release is held while staff review the deal: clear the review first, or refund")
+		}
 		c.data["resolution"] = p.Resolution
 		if p.Note != "" {
 			c.data["note"] = p.Note

@@ -694,8 +694,17 @@ func testEscrowFraud(t *testing.T, h Harness) {
 	if got := f.must(f.svc.FindDealByID(f.ctx, siteA, big.ID)); got.Released != 0 || f.holding(got) != got.AmountDue {
 		t.Fatalf("money left a held deal: %+v", got)
 	}
+	// Nor does a dispute's resolution pay the seller past the review.
+	f.must(f.svc.OpenDispute(f.ctx, buyer, big.ID, "not as described"))
+	for _, r := range []escrow.ResolveParams{{Resolution: escrow.ResolveRelease}, {Resolution: escrow.ResolveSplit, BuyerAmount: 1000}} {
+		_, err = f.svc.ResolveDispute(f.ctx, staffS, big.ID, r)
+		wantErrCode(t, err, escrow.CodeReviewHold)
+	}
+	if got := f.must(f.svc.FindDealByID(f.ctx, siteA, big.ID)); got.Released != 0 || f.holding(got) != got.AmountDue {
+		t.Fatalf("a resolution moved money out of a held deal: %+v", got)
+	}
 	f.must(f.svc.SetReviewHold(f.ctx, staffS, big.ID, false, nil))
-	f.must(f.svc.ApproveDeal(f.ctx, buyer, big.ID))
+	f.must(f.svc.ResolveDispute(f.ctx, staffS, big.ID, escrow.ResolveParams{Resolution: escrow.ResolveRelease}))
 
 	// Three sellers behind one bank account: the next deal of one of them
 	// is held when it is funded.

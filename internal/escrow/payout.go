@@ -481,11 +481,14 @@ func (s *Service) SettlePayoutBatch(ctx context.Context, actor Actor, id string)
 	return out, nil
 }
 
-// ReturnPayoutItem records that one payout came back (振込不能): its hold is
-// voided, so the money is available on the payee's payable balance again,
-// and their bank account is marked invalid until they register one again.
+// ReturnPayoutItem records that one payout came back (振込不能): the money
+// is available on the payee's payable balance again, and their bank account
+// is marked invalid until they register one again. An item of a pending
+// batch has its hold voided; one the batch settled (the bank's notice came
+// later) is paid back by a transfer from the operator's bank account, into
+// which the money came back.
 //
-// Errors: forbidden, invalid, not_found, conflict (not pending).
+// Errors: forbidden, invalid, not_found, conflict (already returned).
 func (s *Service) ReturnPayoutItem(ctx context.Context, actor Actor, batchID, itemID, reason string) (PayoutBatch, error) {
 	if err := requireFinance(actor); err != nil {
 		return PayoutBatch{}, err
@@ -515,17 +518,37 @@ func (s *Service) ReturnPayoutItem(ctx context.Context, actor Actor, batchID, it
 			return apperr.NotFound("payout item")
 		}
 		it := &b.Items[i]
-		if it.State != PayoutPending {
+		back := ledger.TransferRequest{Owner: LedgerOwner, Reference: "escrow:payout:" + it.ID + ":return", Kind: ledger.KindVoid, PendingID: it.TransferID}
+		switch it.State {
+		case PayoutPending:
+		case PayoutSettled:
+			keys := []ledger.RefKey{{Owner: LedgerOwner, Reference: "escrow:bank:" + b.Currency},
+				{Owner: LedgerOwner, Reference: PayableReference(it.Account.Email, b.Currency)}}
+			accts, err := tx.AccountsByReference(ctx, keys)
+			if err != nil {
+				return err
+			}
+			ids := map[string]int64{}
+			for _, a := range accts {
+				ids[a.Reference] = a.ID
+			}
+			if ids[keys[0].Reference] == 0 || ids[keys[1].Reference] == 0 {
+				return fmt.Errorf("escrow: return payout item %s: its bank or payable account is missing", it.ID)
+			}
+			back = ledger.TransferRequest{Owner: LedgerOwner, Reference: back.Reference, DebitAccountID: ids[keys[0].Reference],
+				CreditAccountID: ids[keys[1].Reference], Amount: it.Amount, Asset: b.Currency, Code: "escrow_payout_return",
+				Metadata: map[string]string{"payout_batch": b.ID, "payout_item": it.ID}}
+		default:
 			return apperr.New(apperr.CodeConflict, "payout item %s is %s", itemID, it.State)
 		}
-		res, err := w.Transfer(ctx, tx, now, []ledger.TransferRequest{{Owner: LedgerOwner, Reference: "escrow:payout:" + it.ID + ":return",
-			Kind: ledger.KindVoid, PendingID: it.TransferID}})
+		res, err := w.Transfer(ctx, tx, now, []ledger.TransferRequest{back})
 		if err != nil {
 			return err
 		}
 		if err := ledger.Rejection(res); err != nil {
-			return fmt.Errorf("escrow: ledger refused to void a payout: %w", err)
+			return fmt.Errorf("escrow: ledger refused to pay back a payout: %w", err)
 		}
+		settled := it.State == PayoutSettled
 		it.State, it.Reason, it.UpdatedAt = PayoutReturned, reason, now
 		if err := tx.PayoutItemUpdate(ctx, *it); err != nil {
 			return err
@@ -537,7 +560,7 @@ func (s *Service) ReturnPayoutItem(ctx context.Context, actor Actor, batchID, it
 			return err
 		}
 		out = b
-		return record(ctx, tx, now, actor, "payout_item.returned", "payout_batch", b.ID, "", map[string]any{"item": it.ID, "amount": it.Amount, "reason": reason})
+		return record(ctx, tx, now, actor, "payout_item.returned", "payout_batch", b.ID, "", map[string]any{"item": it.ID, "amount": it.Amount, "reason": reason, "after_settlement": settled})
 	})
 	if err != nil {
 		return PayoutBatch{}, fmt.Errorf("escrow: return payout item %s: %w", itemID, err)

@@ -665,6 +665,28 @@ func testEscrowPayouts(t *testing.T, h Harness) {
 	if err != nil || len(got.Items) != 2 || got.Items[0].Seq != 1 {
 		t.Fatalf("find batch: %+v, %v", got, err)
 	}
+	// The bank's notice that the seller's payout failed comes after the
+	// settlement: the money came back to the operator's account and goes
+	// back to the seller's payable balance.
+	var first escrow.PayoutItem
+	for _, it := range got.Items {
+		if it.Account.Email == seller.Email {
+			first = it
+		}
+	}
+	batch, err = f.svc.ReturnPayoutItem(f.ctx, staffF, batch.ID, first.ID, "口座解約")
+	if err != nil || batch.State != escrow.PayoutSettled {
+		t.Fatalf("return after settlement: %+v, %v", batch, err)
+	}
+	if avail, _, _ := f.svc.Payable(f.ctx, seller, seller.Email, "JPY"); avail != a.Released {
+		t.Errorf("returned after settlement: seller has %d available, want %d", avail, a.Released)
+	}
+	if got := -f.credit("escrow:bank:JPY"); got != a.AmountDue+b.AmountDue {
+		t.Errorf("bank after the payout came back: %d, want %d", got, a.AmountDue+b.AmountDue)
+	}
+	if _, err := f.svc.ReturnPayoutItem(f.ctx, staffF, batch.ID, first.ID, "again"); apperr.CodeOf(err) != apperr.CodeConflict {
+		t.Fatalf("returning a settled item twice: %v", err)
+	}
 	f.verifyClean()
 }
 

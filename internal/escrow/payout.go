@@ -176,7 +176,8 @@ type BankAccountParams struct {
 // money wherever it liked.
 //
 // Errors: invalid, forbidden (a site replacing an account it did not
-// register), not_found.
+// register, or registering the first for a payee of other sites' deals
+// too), not_found.
 func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccountParams) (BankAccount, error) {
 	switch actor.Kind {
 	case ActorUser:
@@ -215,7 +216,18 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 			switch {
 			case err == nil && old.RegisteredBy != actor.ID:
 				return apperr.New(apperr.CodeForbidden, "this payee's bank account was registered by the payee or another site; only they may change it")
-			case err != nil && !apperr.Is(err, apperr.CodeNotFound):
+			case apperr.Is(err, apperr.CodeNotFound):
+				// The first account of a payee whom another site's deals
+				// also pay (as seller, or buyer refunded) is theirs to
+				// register: the balance is one.
+				other, err := tx.OtherOrgHasParty(ctx, actor.ID, b.Email)
+				if err != nil {
+					return err
+				}
+				if other {
+					return apperr.New(apperr.CodeForbidden, "this payee has deals on other sites too; they register their bank account themselves, in the portal")
+				}
+			case err != nil:
 				return err
 			}
 		}
@@ -237,7 +249,8 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 }
 
 // FindBankAccount returns a payee's bank account: a user's own, or, for a
-// site, one of its sellers'.
+// site, one it registered for one of its sellers (another site's, or the
+// payee's own, is not found: naming someone as seller shows nothing of it).
 //
 // Errors: not_found.
 func (s *Service) FindBankAccount(ctx context.Context, actor Actor, email string) (BankAccount, error) {
@@ -264,7 +277,11 @@ func (s *Service) FindBankAccount(ctx context.Context, actor Actor, email string
 	default:
 		return BankAccount{}, apperr.NotFound("bank account")
 	}
-	return s.cfg.Store.BankAccountByEmail(ctx, email)
+	b, err := s.cfg.Store.BankAccountByEmail(ctx, email)
+	if err == nil && actor.Kind == ActorOrg && b.RegisteredBy != actor.ID {
+		return BankAccount{}, apperr.NotFound("bank account")
+	}
+	return b, err
 }
 
 // Payable returns what escrow owes the payee with email in currency:

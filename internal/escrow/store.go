@@ -111,6 +111,9 @@ type Tx interface {
 	// OrgHasSeller reports whether the organization has a deal whose
 	// seller is email.
 	OrgHasSeller(ctx context.Context, orgID, email string) (bool, error)
+	// OtherOrgHasParty reports whether an organization other than orgID
+	// has a deal whose seller or buyer is email.
+	OtherOrgHasParty(ctx context.Context, orgID, email string) (bool, error)
 	BankAccountUpsert(ctx context.Context, b BankAccount) error
 	// BankAccountForUpdate reads email's account, locked until the
 	// transaction ends. Errors: not_found.

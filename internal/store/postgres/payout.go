@@ -74,6 +74,16 @@ func (t *txn) OrgHasSeller(ctx context.Context, orgID, email string) (bool, erro
 	return ok, nil
 }
 
+// OtherOrgHasParty implements escrow.Tx.
+func (t *txn) OtherOrgHasParty(ctx context.Context, orgID, email string) (bool, error) {
+	var ok bool
+	if err := t.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM escrow_deals WHERE seller_email = $1 AND org_id <> $2) "+
+		"OR EXISTS (SELECT 1 FROM escrow_deals WHERE buyer_email = $1 AND org_id <> $2)", []any{email, orgID}, &ok); err != nil {
+		return false, fmt.Errorf("postgres: other org has party: %w", err)
+	}
+	return ok, nil
+}
+
 // BankAccountUpsert implements escrow.Tx.
 func (t *txn) BankAccountUpsert(_ context.Context, b escrow.BankAccount) error {
 	t.queue("INSERT INTO escrow_bank_accounts ("+bankAccountCols+", fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "+

@@ -51,6 +51,17 @@ func (t *txn) OrgHasSeller(ctx context.Context, orgID, email string) (bool, erro
 	return n > 0, nil
 }
 
+// OtherOrgHasParty implements escrow.Tx.
+func (t *txn) OtherOrgHasParty(ctx context.Context, orgID, email string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM escrow_deals WHERE seller_email = ? AND org_id <> ? "+
+		"UNION ALL SELECT 1 FROM escrow_deals WHERE buyer_email = ? AND org_id <> ? LIMIT 1)", email, orgID, email, orgID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: other org has party: %w", err)
+	}
+	return n > 0, nil
+}
+
 // BankAccountUpsert implements escrow.Tx.
 func (t *txn) BankAccountUpsert(ctx context.Context, b escrow.BankAccount) error {
 	_, err := t.tx.ExecContext(ctx, "INSERT INTO escrow_bank_accounts ("+bankAccountCols+", fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "+

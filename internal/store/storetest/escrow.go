@@ -533,19 +533,42 @@ func bankParams(email, number string) escrow.BankAccountParams {
 func testEscrowBankAccountOwnership(t *testing.T, h Harness) {
 	f := newEscrowFixture(t, h)
 	d := f.closedDeal(seller, 30000, "p-own")
+	if _, err := f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller.Email, "1111111")); err != nil {
+		t.Fatalf("site A registers its seller's account: %v", err)
+	}
 	// Site B names the same seller in a deal of its own, which it never funds.
 	p := f.params()
 	if _, err := f.svc.CreateDeal(f.ctx, siteB, p); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller.Email, "1111111")); err != nil {
-		t.Fatalf("site A registers its seller's account: %v", err)
 	}
 	if _, err := f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller.Email, "2222222")); err != nil {
 		t.Fatalf("site A replaces the account it registered: %v", err)
 	}
 	_, err := f.svc.SetBankAccount(f.ctx, siteB, bankParams(seller.Email, "9999999"))
 	wantErrCode(t, err, apperr.CodeForbidden)
+	// Nor may site B read it.
+	_, err = f.svc.FindBankAccount(f.ctx, siteB, seller.Email)
+	wantErrCode(t, err, apperr.CodeNotFound)
+	if b, err := f.svc.FindBankAccount(f.ctx, siteA, seller.Email); err != nil || b.AccountNumber != "2222222" {
+		t.Fatalf("site A reads the account it registered: %+v, %v", b, err)
+	}
+	// A payee whom two sites' deals pay registers their first account
+	// themselves: neither site may.
+	both := escrow.Actor{Kind: escrow.ActorUser, ID: "usr_both", Email: "both@example.com"}
+	for _, site := range []escrow.Actor{siteA, siteB} {
+		p := f.params()
+		p.SellerEmail = both.Email
+		if _, err := f.svc.CreateDeal(f.ctx, site, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, site := range []escrow.Actor{siteA, siteB} {
+		_, err = f.svc.SetBankAccount(f.ctx, site, bankParams(both.Email, "5555555"))
+		wantErrCode(t, err, apperr.CodeForbidden)
+	}
+	if _, err := f.svc.SetBankAccount(f.ctx, both, bankParams("", "5555555")); err != nil {
+		t.Fatalf("the payee registers their own: %v", err)
+	}
 	if b, err := f.svc.FindBankAccount(f.ctx, seller, seller.Email); err != nil || b.AccountNumber != "2222222" || b.RegisteredBy != siteA.ID {
 		t.Fatalf("after another site's attempt: %+v, %v", b, err)
 	}

@@ -391,7 +391,8 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 
 // payeesToPay returns, oldest registration first, up to PayoutItemsMax
 // payees with a valid bank account and money available in currency, with
-// their payable accounts. It reads the accounts a page at a time, so that
+// their payable accounts. A payee whose account a site registered is
+// passed over while other sites' deals name them too. It reads the accounts a page at a time, so that
 // payees with nothing to pay at the front never hide those behind them.
 //
 // Errors: not_found (no valid bank account at all).
@@ -421,9 +422,22 @@ func payeesToPay(ctx context.Context, tx Tx, currency string) ([]BankAccount, []
 		}
 		for _, p := range page {
 			a, ok := byRef[PayableReference(p.Email, currency)]
-			if ok && available(a) > 0 && len(payees) < PayoutItemsMax {
-				payees, accts = append(payees, p), append(accts, a)
+			if !ok || available(a) <= 0 || len(payees) >= PayoutItemsMax {
+				continue
 			}
+			if p.RegisteredBy != RegisteredByPayee && p.RegisteredBy != "" {
+				// A site registered it; if other sites' deals name the payee
+				// too, their money is not the site's to direct: the payee
+				// waits until they register an account themselves.
+				other, err := tx.OtherOrgHasParty(ctx, p.RegisteredBy, p.Email)
+				if err != nil {
+					return nil, nil, err
+				}
+				if other {
+					continue
+				}
+			}
+			payees, accts = append(payees, p), append(accts, a)
 		}
 		if len(page) < PayoutItemsMax {
 			break

@@ -569,6 +569,29 @@ func testEscrowBankAccountOwnership(t *testing.T, h Harness) {
 	if _, err := f.svc.SetBankAccount(f.ctx, both, bankParams("", "5555555")); err != nil {
 		t.Fatalf("the payee registers their own: %v", err)
 	}
+	// Site B registers first, for a payee it alone names so far; site A's
+	// deal with the payee then closes. B's account does not get A's money.
+	late := escrow.Actor{Kind: escrow.ActorUser, ID: "usr_late", Email: "late@example.com"}
+	pb := f.params()
+	pb.SellerEmail = late.Email
+	if _, err := f.svc.CreateDeal(f.ctx, siteB, pb); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetBankAccount(f.ctx, siteB, bankParams(late.Email, "6666666")); err != nil {
+		t.Fatalf("site B registers the account of a payee only it names: %v", err)
+	}
+	lateDeal := f.closedDeal(late, 40000, "p-late")
+	// (The seller, whose account site A registered, is passed over too:
+	// site B's deal names them. So there is nothing to pay.)
+	_, err = f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	wantErrCode(t, err, apperr.CodeNotFound)
+	if _, err := f.svc.SetBankAccount(f.ctx, late, bankParams("", "7777777")); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	if err != nil || batch.Count != 1 || batch.Items[0].Account.AccountNumber != "7777777" || batch.Total != lateDeal.Released {
+		t.Fatalf("after the payee registered their own: %+v, %v", batch, err)
+	}
 	if b, err := f.svc.FindBankAccount(f.ctx, seller, seller.Email); err != nil || b.AccountNumber != "2222222" || b.RegisteredBy != siteA.ID {
 		t.Fatalf("after another site's attempt: %+v, %v", b, err)
 	}
@@ -578,7 +601,7 @@ func testEscrowBankAccountOwnership(t *testing.T, h Harness) {
 	}
 	_, err = f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller.Email, "4444444"))
 	wantErrCode(t, err, apperr.CodeForbidden)
-	batch, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	batch, err = f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
 	if err != nil || batch.Count != 1 || batch.Items[0].Account.AccountNumber != "3333333" || batch.Total != d.Released {
 		t.Fatalf("batch %+v, %v; want %d to the payee's own account", batch, err, d.Released)
 	}

@@ -63,6 +63,10 @@ type serveConfig struct {
 	// WebhookBackoffBase is the wait before a failed webhook job's first
 	// retry (webhook.BackoffBaseDefault when zero); tests shorten it.
 	WebhookBackoffBase time.Duration
+	// WebhookAllowPrivate lets webhooks reach loopback, private and other
+	// non-public addresses (jobs.NewHTTPClient); off, they reach public
+	// addresses only.
+	WebhookAllowPrivate bool
 	// PublicURL is where browsers reach the pages, for links in mail;
 	// "" means http://127.0.0.1:<the port listened on>.
 	PublicURL string
@@ -129,6 +133,8 @@ func runServe(ctx context.Context, e env, args []string) error {
 		fraud, err = parseFraudRules(v)
 		return err
 	})
+	webhookAllowPrivate := fs.Bool("webhook-allow-private", envOr(e, "KINKO_WEBHOOK_ALLOW_PRIVATE", "") == "true",
+		"let webhooks reach loopback, private and other non-public addresses, for receivers on this network (env KINKO_WEBHOOK_ALLOW_PRIVATE=true; default: public addresses only)")
 	debugAddr := fs.String("debug-addr", envOr(e, "KINKO_DEBUG_ADDR", ""), "also serve Go's runtime profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; unauthenticated, so keep it on loopback (env KINKO_DEBUG_ADDR; default off)")
 	testClock := fs.Bool("test-clock", false, "TESTS ONLY: let the admin key move escrow's and billing's clock forward (POST /v1/test_clock/advance); refused on PostgreSQL without --allow-test-clock")
 	allowTestClock := fs.Bool("allow-test-clock", false, "allow --test-clock on PostgreSQL (a throwaway database, one node)")
@@ -148,7 +154,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	err = serve(ctx, serveConfig{DB: *db, Addr: *addr, Logger: logger, Stderr: e.stderr, RatePerKey: *ratePerKey, BurstPerKey: *burstPerKey, KeyCacheTTL: keyCacheTTL,
 		EscrowPayTo: *payTo, SMTPURL: *smtpURL, PublicURL: *publicURL, SecureCookies: *secureCookies,
-		TestClock: *testClock, AllowTestClock: *allowTestClock, EscrowFraud: fraud, DebugAddr: *debugAddr}, nil)
+		TestClock: *testClock, AllowTestClock: *allowTestClock, EscrowFraud: fraud, DebugAddr: *debugAddr, WebhookAllowPrivate: *webhookAllowPrivate}, nil)
 	if errors.Is(err, errUsage) {
 		return err
 	}
@@ -253,7 +259,7 @@ func serve(ctx context.Context, cfg serveConfig, onListening func(addr string)) 
 	bill := billing.NewService(billingCfg)
 	runner, err := jobs.NewRunner(jobs.Config{Store: st, Webhooks: hooks, Render: api.RenderEvent, Logger: log,
 		BackoffBase: cfg.WebhookBackoffBase, ObserveAttempt: met.ObserveWebhookAttempt, Timers: deals, Reservations: bill, Invoices: bill,
-		Mail: mailer, ObserveMail: met.ObserveMail})
+		Mail: mailer, ObserveMail: met.ObserveMail, WebhookAllowPrivate: cfg.WebhookAllowPrivate})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("serve: %w", err)

@@ -166,7 +166,7 @@ func testWebhooksEndToEnd(t *testing.T, db string) {
 		t.Fatalf("keys create: exit %d: %s", r.code, r.stderr)
 	}
 	key := strings.TrimSpace(r.stdout)
-	cfg := serveConfig{DB: db, WebhookBackoffBase: 50 * time.Millisecond}
+	cfg := serveConfig{DB: db, WebhookBackoffBase: 50 * time.Millisecond, WebhookAllowPrivate: true}
 	srv := startServeConfig(t, cfg)
 	c := client.New("http://"+srv.addr, key, nil)
 	rcv := newReceiver(t)

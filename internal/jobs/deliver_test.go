@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -72,7 +73,7 @@ func newFixture(t *testing.T, handler http.HandlerFunc) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.worker = &deliverWorker{cfg: Config{Store: st, Webhooks: f.hooks, Clock: clock, SendConcurrency: 4, HTTPClient: NewHTTPClient(),
+	f.worker = &deliverWorker{cfg: Config{Store: st, Webhooks: f.hooks, Clock: clock, SendConcurrency: 4, HTTPClient: NewHTTPClient(true),
 		Render: func(e event.Event) []byte { return e.Data },
 		ObserveAttempt: func(outcome string, _ time.Duration) {
 			f.mu.Lock()
@@ -300,5 +301,34 @@ func TestTruncate(t *testing.T) {
 				t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestWebhooksReachPublicAddressesOnly: the default client refuses to
+// connect to loopback (and so to the operator's own services), whatever the
+// URL, and the attempt fails without reaching the receiver.
+func TestWebhooksReachPublicAddressesOnly(t *testing.T) {
+	var reached atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Store(true) }))
+	defer srv.Close()
+	_, err := NewHTTPClient(false).Post(srv.URL, "application/json", strings.NewReader("{}"))
+	if !errors.Is(err, errPrivateAddress) || reached.Load() {
+		t.Fatalf("POST to %s: %v (reached %v), want refused", srv.URL, err, reached.Load())
+	}
+	res, err := NewHTTPClient(true).Post(srv.URL, "application/json", strings.NewReader("{}"))
+	if err != nil || !reached.Load() {
+		t.Fatalf("with private addresses allowed: %v, %v", res, err)
+	}
+	res.Body.Close()
+	for addr, public := range map[string]bool{
+		"93.184.216.34": true, "2606:4700::1111": true,
+		"127.0.0.1": false, "::1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
+		"169.254.169.254": false, "fe80::1": false, "fc00::1": false, "100.64.0.1": false, "0.0.0.0": false,
+		"::": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false, "224.0.0.1": false, "255.255.255.255": false,
+		"64:ff9b::7f00:1": false, "2002:7f00:1::1": false, "198.18.0.1": false,
+	} {
+		if got := PublicAddress(netip.MustParseAddr(addr)); got != public {
+			t.Errorf("PublicAddress(%s) = %v, want %v", addr, got, public)
+		}
 	}
 }

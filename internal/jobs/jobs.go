@@ -15,8 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -77,9 +80,12 @@ type Config struct {
 	Workers          int
 	SendConcurrency  int
 	DispatchInterval time.Duration
-	HTTPClient       *http.Client  // nil: NewHTTPClient()
-	StopTimeout      time.Duration // 0: StopTimeout
-	Clock            func() time.Time
+	HTTPClient       *http.Client // nil: NewHTTPClient(WebhookAllowPrivate)
+	// WebhookAllowPrivate lets webhooks reach private, loopback and other
+	// non-public addresses (receivers on the operator's own network, tests).
+	WebhookAllowPrivate bool
+	StopTimeout         time.Duration // 0: StopTimeout
+	Clock               func() time.Time
 	// Timers fires escrow deadlines (the escrow service). Nil: no timer
 	// worker and no sweep, for runners that only deliver webhooks.
 	Timers Timers
@@ -128,7 +134,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 		cfg.DispatchInterval = DispatchIntervalDefault
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = NewHTTPClient()
+		cfg.HTTPClient = NewHTTPClient(cfg.WebhookAllowPrivate)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -258,16 +264,73 @@ func (r *Runner) dispatch(ctx context.Context) {
 // NewHTTPClient returns the client webhook requests go out on: bounded by
 // webhook.RequestTimeout, keeping connections to each receiver alive, and
 // never following redirects (a 3xx is a failed attempt: the endpoint's URL
-// is what the organization registered).
-func NewHTTPClient() *http.Client {
+// is what the organization registered). Unless allowPrivate, it connects
+// to public addresses only (PublicAddress), whatever a URL's name resolves
+// to when it is sent: an organization's endpoint must not reach the
+// operator's own network (cloud metadata, /metrics, a database's HTTP
+// port) and read the answer back from the attempt log. It uses no proxy
+// from the environment.
+func NewHTTPClient(allowPrivate bool) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = WorkersDefault * SendConcurrencyDefault
 	tr.MaxIdleConns = 4 * tr.MaxIdleConnsPerHost
+	tr.Proxy = nil
+	if !allowPrivate {
+		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivate}
+		tr.DialContext = d.DialContext
+	}
 	return &http.Client{
 		Transport:     tr,
 		Timeout:       webhook.RequestTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// errPrivateAddress refuses a webhook connection to an address that is not
+// public.
+var errPrivateAddress = errors.New("webhook: refusing to connect to a non-public address (kinko serve --webhook-allow-private allows it)")
+
+// refusePrivate is a net.Dialer's Control: it runs on the resolved address
+// of every connection, so a name that resolves somewhere private later is
+// refused too.
+func refusePrivate(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !PublicAddress(ap.Addr()) {
+		return fmt.Errorf("%w: %s", errPrivateAddress, address)
+	}
+	return nil
+}
+
+// nonPublic are address blocks a webhook may not reach besides those
+// netip.Addr's predicates name: shared address space (CGNAT), "this
+// network", IETF protocol assignments, benchmarking, reserved and
+// broadcast, and IPv6 prefixes that embed IPv4 addresses (NAT64, 6to4).
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2002::/16"),
+}
+
+// PublicAddress reports whether a webhook may connect to ip: not loopback,
+// private (RFC 1918, fc00::/7), link-local, multicast, unspecified, nor in
+// nonPublic, in IPv4 or IPv4-mapped form.
+func PublicAddress(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // levelFloor drops records below min.

@@ -26,7 +26,7 @@ func TestStopCancelsJobsPastTheTimeout(t *testing.T) {
 		<-r.Context().Done() // hang until the sender gives up
 	})
 	r, err := NewRunner(Config{Store: f.st, Webhooks: f.hooks, Render: func(e event.Event) []byte { return e.Data },
-		StopTimeout: 100 * time.Millisecond, DispatchInterval: 10 * time.Millisecond})
+		StopTimeout: 100 * time.Millisecond, DispatchInterval: 10 * time.Millisecond, WebhookAllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

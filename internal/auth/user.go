@@ -147,6 +147,9 @@ type EmailVerificationParams struct {
 type EmailVerificationConsumeParams struct {
 	TokenHash []byte
 	At        time.Time
+	// PasswordHash, when set, becomes the user's password: the person who
+	// proved they read the mailbox chooses it (VerifyEmail).
+	PasswordHash string
 }
 
 // PurgeParams bounds a purge of expired rows: up to Limit rows that
@@ -254,16 +257,25 @@ func (s *UserService) ResendVerification(ctx context.Context, email string) (Use
 	return u, token, nil
 }
 
-// VerifyEmail uses a verification token: the user's email is verified and
-// the token works no more. Verifying a verified user's email again with a
-// newer token keeps the first time.
+// VerifyEmail uses a verification token: the user's email is verified,
+// their password becomes password, and the token works no more. The
+// password is chosen here, by whoever proved they read the mailbox, not
+// kept from the sign-up: otherwise someone who signed up first with
+// another's address, and a password of their own, would hold the account
+// once its owner confirmed the address. Verifying a verified user's email
+// again with a newer token keeps the first time.
 //
-// Errors: not_found (a malformed, unknown, used or expired token: all alike).
-func (s *UserService) VerifyEmail(ctx context.Context, token string) (User, error) {
+// Errors: invalid (password), not_found (the token: unknown, used,
+// replaced or expired).
+func (s *UserService) VerifyEmail(ctx context.Context, token, password string) (User, error) {
 	if len(token) != VerificationTokenLen || !isBase62(token) {
 		return User{}, apperr.NotFound("verification token")
 	}
-	u, err := s.store.EmailVerificationConsume(ctx, EmailVerificationConsumeParams{TokenHash: hashSecret(token), At: s.now()})
+	if err := checkPassword(password); err != nil {
+		return User{}, err
+	}
+	u, err := s.store.EmailVerificationConsume(ctx, EmailVerificationConsumeParams{TokenHash: hashSecret(token), At: s.now(),
+		PasswordHash: hashPassword(password)})
 	if err != nil {
 		return User{}, err
 	}

@@ -28,7 +28,7 @@ func TestOrgsMembersCommands(t *testing.T) {
 	users := auth.NewUserService(st, nil)
 	_, token, err := users.SignUp(ctx, auth.SignUpParams{Email: "member@example.com", Password: userPassword, Locale: auth.LocaleJa})
 	if err == nil {
-		_, err = users.VerifyEmail(ctx, token)
+		_, err = users.VerifyEmail(ctx, token, userPassword)
 	}
 	if err == nil {
 		_, _, err = users.SignUp(ctx, auth.SignUpParams{Email: "unverified@example.com", Password: userPassword, Locale: auth.LocaleJa})

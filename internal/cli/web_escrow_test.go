@@ -144,6 +144,7 @@ func (b *tab) signUp(mail *mailRecorder, email string) {
 		b.t.Fatalf("no verification link mailed to %s", email)
 	}
 	b.do("open the link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`body[data-page="verify"] form[action="/verify"] button`)))
+	b.fill("#password", userPassword)
 	b.click(`form[action="/verify"] button[type=submit]`, `body[data-page="sign_in"] p.notice`)
 	b.signIn(email)
 }
@@ -424,7 +425,7 @@ func TestBrowserDispute(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := users.VerifyEmail(ctx, token); err != nil {
+			if _, err := users.VerifyEmail(ctx, token, userPassword); err != nil {
 				t.Fatal(err)
 			}
 			actors[email] = escrow.Actor{Kind: escrow.ActorUser, ID: u.ID, Email: email, Locale: "ja"}

@@ -361,8 +361,9 @@ func TestBrowser(t *testing.T) {
 		b.do("the resend offer", chromedp.WaitVisible(chromedp.CSS(`form[action="/verify/resend"] button`)))
 	})
 
-	// The link shows a button; only pressing it verifies.
+	// The link shows a form; only sending it, with the password, verifies.
 	b.do("open the link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`body[data-page="verify"] form[action="/verify"] button`)))
+	b.fill("#password", userPassword)
 	b.click(`form[action="/verify"] button[type=submit]`, `body[data-page="sign_in"] p.notice`)
 	if got := b.text("p.notice"); got != ja["notice.verified"] {
 		t.Fatalf("after confirming: notice %q", got)

@@ -104,21 +104,31 @@ func (s *Server) checkMail(w http.ResponseWriter, r *http.Request, v *visit) err
 
 // verifyData is the confirmation page of a verification link.
 type verifyData struct {
-	Token string
-	Error message
+	Token         string
+	Error         message // the link
+	PasswordError message // the password
+	PasswordMin   int
 }
 
-// verifyForm shows a button that confirms the link: opening the link alone
-// (as a mail scanner does) consumes nothing.
+// verifyForm shows the form that confirms the link and sets the account's
+// password: opening the link alone (as a mail scanner does) consumes
+// nothing.
 func (s *Server) verifyForm(w http.ResponseWriter, r *http.Request, v *visit) error {
-	return s.render(w, r, v, http.StatusOK, "verify", verifyData{Token: r.URL.Query().Get("token")})
+	return s.render(w, r, v, http.StatusOK, "verify", verifyData{Token: r.URL.Query().Get("token"), PasswordMin: auth.PasswordBytesMin})
 }
 
+// verify confirms the address and sets the password the form gave: the
+// password is chosen by whoever holds the link from the mailbox, so an
+// earlier sign-up with the same address by someone else gains nothing.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, v *visit) error {
-	_, err := s.cfg.Users.VerifyEmail(r.Context(), r.PostForm.Get("token"))
+	token := r.PostForm.Get("token")
+	_, err := s.cfg.Users.VerifyEmail(r.Context(), token, r.PostForm.Get("password"))
 	switch {
 	case apperr.Is(err, apperr.CodeNotFound):
 		return s.render(w, r, v, http.StatusNotFound, "verify", verifyData{Error: msg(msgVerifyInvalid)})
+	case apperr.Is(err, apperr.CodeInvalid):
+		return s.render(w, r, v, http.StatusUnprocessableEntity, "verify", verifyData{Token: token, PasswordMin: auth.PasswordBytesMin,
+			PasswordError: msg(msgInvalidPassword, auth.PasswordBytesMin, auth.PasswordBytesMax)})
 	case err != nil:
 		return err
 	}

@@ -272,7 +272,7 @@ func (f *fixture) signUpVerified(b *browser, email string) {
 	page := b.get("/sign-up")
 	wantRedirect(f.t, "sign up", b.post("/sign-up", form(f.t, page, "email", email, "password", pw)), "/check-mail")
 	page = b.get("/verify?token=" + f.mailedToken(email))
-	wantRedirect(f.t, "verify", b.post("/verify", form(f.t, page, "token", f.mailedToken(email))), "/sign-in?notice=verified")
+	wantRedirect(f.t, "verify", b.post("/verify", form(f.t, page, "token", f.mailedToken(email), "password", pw)), "/sign-in?notice=verified")
 }
 
 func TestSignUpToAccount(t *testing.T) {
@@ -318,9 +318,14 @@ func TestSignUpToAccount(t *testing.T) {
 		}
 	})
 	page = b.get("/verify?token=" + token)
-	wantRedirect(t, "confirm", b.post("/verify", form(t, page, "token", token)), "/sign-in?notice=verified")
+	t.Run("ErrVerifyShortPassword", func(t *testing.T) {
+		r := b.post("/verify", form(t, page, "token", token, "password", "short"))
+		wantStatus(t, "a short password", r, http.StatusUnprocessableEntity)
+		wantContains(t, "verify page", r.body, `name="token" value="`+token+`"`, `name="password"`)
+	})
+	wantRedirect(t, "confirm", b.post("/verify", form(t, page, "token", token, "password", pw)), "/sign-in?notice=verified")
 	t.Run("ErrVerifyTwice", func(t *testing.T) {
-		r := b.post("/verify", form(t, page, "token", token))
+		r := b.post("/verify", form(t, page, "token", token, "password", pw))
 		wantStatus(t, "the link again", r, http.StatusNotFound)
 		wantContains(t, "verify page", r.body, "This link is not valid")
 	})
@@ -431,8 +436,8 @@ func TestResendReplacesLink(t *testing.T) {
 		t.Fatal("the resent link has the old token")
 	}
 	page = b.get("/verify?token=" + first)
-	wantStatus(t, "the replaced link", b.post("/verify", form(t, page, "token", first)), http.StatusNotFound)
-	wantRedirect(t, "the new link", b.post("/verify", form(t, page, "token", second)), "/sign-in?notice=verified")
+	wantStatus(t, "the replaced link", b.post("/verify", form(t, page, "token", first, "password", pw)), http.StatusNotFound)
+	wantRedirect(t, "the new link", b.post("/verify", form(t, page, "token", second, "password", pw)), "/sign-in?notice=verified")
 	t.Run("ErrInvalid", func(t *testing.T) {
 		r := b.post("/verify/resend", form(t, page, "email", "nope"))
 		wantStatus(t, "a malformed address", r, http.StatusBadRequest)

@@ -33,7 +33,8 @@ const (
 	// to delete and so updates nothing.
 	sqlVerificationConsume = `WITH v AS (
 			DELETE FROM email_verifications WHERE token_hash = $1 AND expires_at > $2 RETURNING user_id)
-		UPDATE users SET email_verified_at = coalesce(users.email_verified_at, $2) FROM v WHERE users.id = v.user_id
+		UPDATE users SET email_verified_at = coalesce(users.email_verified_at, $2), password_hash = coalesce($3::text, users.password_hash)
+		FROM v WHERE users.id = v.user_id
 		RETURNING users.id, users.email, users.locale, users.email_verified_at, users.created_at, users.disabled_at`
 	sqlVerificationPurge = `DELETE FROM email_verifications WHERE user_id IN (
 		SELECT user_id FROM email_verifications WHERE expires_at <= $1 LIMIT $2)`
@@ -128,7 +129,7 @@ func (db *DB) EmailVerificationReplace(ctx context.Context, p auth.EmailVerifica
 
 // EmailVerificationConsume implements auth.UserStore. Errors: not_found.
 func (db *DB) EmailVerificationConsume(ctx context.Context, p auth.EmailVerificationConsumeParams) (auth.User, error) {
-	u, err := scanUser(db.pool.QueryRow(ctx, sqlVerificationConsume, p.TokenHash, p.At))
+	u, err := scanUser(db.pool.QueryRow(ctx, sqlVerificationConsume, p.TokenHash, p.At, newPasswordHash(p)))
 	if err != nil {
 		return auth.User{}, notFound(err, "verification token")
 	}
@@ -142,4 +143,12 @@ func (db *DB) EmailVerificationPurge(ctx context.Context, p auth.PurgeParams) (i
 		return 0, fmt.Errorf("postgres: purge email verifications: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// newPasswordHash is the password hash a verification sets, or nil for none.
+func newPasswordHash(p auth.EmailVerificationConsumeParams) any {
+	if p.PasswordHash == "" {
+		return nil
+	}
+	return p.PasswordHash
 }

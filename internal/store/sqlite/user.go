@@ -126,8 +126,8 @@ func (db *DB) EmailVerificationConsume(ctx context.Context, p auth.EmailVerifica
 		if err != nil {
 			return notFound(err, "verification token")
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE users SET email_verified_at = coalesce(email_verified_at, ?) WHERE id = ?",
-			micros(p.At), userID); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET email_verified_at = coalesce(email_verified_at, ?), password_hash = coalesce(?, password_hash) WHERE id = ?",
+			micros(p.At), newPasswordHash(p), userID); err != nil {
 			return err
 		}
 		u, err = userByID(ctx, tx, userID)
@@ -154,4 +154,12 @@ func (db *DB) purge(ctx context.Context, op, q string, p auth.PurgeParams) (int,
 		return 0, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	return int(n), nil
+}
+
+// newPasswordHash is the password hash a verification sets, or nil for none.
+func newPasswordHash(p auth.EmailVerificationConsumeParams) any {
+	if p.PasswordHash == "" {
+		return nil
+	}
+	return p.PasswordHash
 }

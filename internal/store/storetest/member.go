@@ -312,7 +312,7 @@ func verifiedUser(t *testing.T, users *auth.UserService, email string) auth.User
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := users.VerifyEmail(ctx, token)
+	u, err := users.VerifyEmail(ctx, token, "correct horse battery")
 	if err != nil {
 		t.Fatal(err)
 	}

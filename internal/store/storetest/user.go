@@ -62,23 +62,28 @@ func testUsers(t *testing.T, h Harness) {
 		if err != nil || got.ID != u.ID || fresh == token {
 			t.Fatalf("ResendVerification = %+v, %q, %v", got, fresh, err)
 		}
-		_, err = svc.VerifyEmail(ctx, token)
+		_, err = svc.VerifyEmail(ctx, token, pw)
 		wantCode(t, err, apperr.CodeNotFound, "the replaced token")
 		token = fresh
 	})
 	t.Run("ErrVerifyMalformed", func(t *testing.T) {
 		for _, bad := range []string{"", "x", token[:len(token)-1] + "!", token + "0"} {
-			_, err := svc.VerifyEmail(ctx, bad)
+			_, err := svc.VerifyEmail(ctx, bad, pw)
 			wantCode(t, err, apperr.CodeNotFound, "verify "+bad)
 		}
 	})
+	t.Run("ErrVerifyShortPassword", func(t *testing.T) {
+		_, err := svc.VerifyEmail(ctx, token, "short")
+		wantCode(t, err, apperr.CodeInvalid, "verify with a short password")
+		// The token still works.
+	})
 	t.Run("OKVerifyOnce", func(t *testing.T) {
 		clock.Advance(time.Minute)
-		got, err := svc.VerifyEmail(ctx, token)
+		got, err := svc.VerifyEmail(ctx, token, pw)
 		if err != nil || got.ID != u.ID || !got.EmailVerifiedAt.Equal(clock.Now().Truncate(time.Microsecond)) {
 			t.Fatalf("VerifyEmail = %+v, %v", got, err)
 		}
-		_, err = svc.VerifyEmail(ctx, token)
+		_, err = svc.VerifyEmail(ctx, token, pw)
 		wantCode(t, err, apperr.CodeNotFound, "a used token")
 		_, _, err = svc.ResendVerification(ctx, "buyer@example.com")
 		wantCode(t, err, apperr.CodeNotFound, "resend to a verified user")
@@ -107,7 +112,7 @@ func testUsers(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		clock.Advance(auth.VerificationTokenTTL)
-		_, err = svc.VerifyEmail(ctx, late)
+		_, err = svc.VerifyEmail(ctx, late, pw)
 		wantCode(t, err, apperr.CodeNotFound, "an expired token")
 		n, err := svc.PurgeExpiredVerifications(ctx)
 		if err != nil || n != 1 {
@@ -118,8 +123,30 @@ func testUsers(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := svc.VerifyEmail(ctx, fresh); err != nil || !got.Verified() || got.Locale != auth.LocaleJa {
+		if got, err := svc.VerifyEmail(ctx, fresh, pw); err != nil || !got.Verified() || got.Locale != auth.LocaleJa {
 			t.Fatalf("VerifyEmail after expiry = %+v, %v", got, err)
+		}
+	})
+	t.Run("OKVerifierChoosesThePassword", func(t *testing.T) {
+		// Someone signs up first with another's address and a password of
+		// their own. The owner asks for a link and verifies with theirs:
+		// the first password opens nothing.
+		const theirs, owners = "attacker's own password", "the owner's password"
+		if _, _, err := svc.SignUp(ctx, auth.SignUpParams{Email: "victim@example.com", Password: theirs, Locale: auth.LocaleJa}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(auth.VerificationResendIntervalMin)
+		_, link, err := svc.ResendVerification(ctx, "victim@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.VerifyEmail(ctx, link, owners); err != nil {
+			t.Fatal(err)
+		}
+		_, err = svc.AuthenticateUser(ctx, "victim@example.com", theirs)
+		wantCode(t, err, auth.CodeUserUnauthenticated, "sign in with the earlier sign-up's password")
+		if got, err := svc.AuthenticateUser(ctx, "victim@example.com", owners); err != nil || !got.Verified() {
+			t.Fatalf("sign in with the password chosen on verifying: %+v, %v", got, err)
 		}
 	})
 	t.Run("OKLocale", func(t *testing.T) {
@@ -158,7 +185,7 @@ func testUsers(t *testing.T, h Harness) {
 		var wg sync.WaitGroup
 		errs := make([]error, 8)
 		for i := range errs {
-			wg.Go(func() { _, errs[i] = nodes[i%2].VerifyEmail(ctx, race) })
+			wg.Go(func() { _, errs[i] = nodes[i%2].VerifyEmail(ctx, race, pw) })
 		}
 		wg.Wait()
 		verified := 0

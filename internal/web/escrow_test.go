@@ -387,6 +387,11 @@ func TestConsoleEscrowPages(t *testing.T) {
 		wantStatus(t, "a body far over the bound", r, http.StatusRequestEntityTooLarge)
 		r = finance.upload("/console/deposits/"+"dep_x"+"/clear", form(t, dep, "note", "x"), "s.txt", file)
 		wantStatus(t, "a file to a page that takes none", r, http.StatusBadRequest)
+		// Without a console session the file is not even read: refused
+		// before the body, however large.
+		anon := f.browser()
+		r = anon.upload("/console/deposits/import", url.Values{"format": {"zengin"}}, "huge.txt", bytes.Repeat([]byte{'x'}, 2*statementBytesMax))
+		wantStatus(t, "an upload without a session", r, http.StatusForbidden)
 		if n := len(f.depositsOpen(t)); n != 0 {
 			t.Fatalf("refused imports recorded %d deposits", n)
 		}

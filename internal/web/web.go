@@ -278,6 +278,11 @@ func (s *Server) checkUnsafe(w http.ResponseWriter, r *http.Request, v *visit, u
 		if uploadBytesMax <= 0 {
 			return errBadForm(errors.New("web: this page takes no file"))
 		}
+		if v.staff == nil {
+			// Upload pages are the console's: a file is read into memory
+			// for a signed-in staff user only, never for anyone who asks.
+			return errCSRF
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, uploadBytesMax)
 		if err := r.ParseMultipartForm(uploadBytesMax); err != nil {
 			return errBadForm(err)

@@ -96,7 +96,9 @@ type StaffStore interface {
 	// the first time and records nothing. Errors: not_found.
 	StaffUserDisable(ctx context.Context, id string, at time.Time, record AuditFunc) error
 	// StaffUserSetPassword stores a new password hash for the user with id,
-	// then calls record. Errors: not_found.
+	// ends every session of theirs (a password is changed after a
+	// compromise: a stolen session must not outlive it), then calls
+	// record. Errors: not_found.
 	StaffUserSetPassword(ctx context.Context, id, passwordHash string, record AuditFunc) error
 }
 
@@ -267,7 +269,8 @@ type StaffPasswordParams struct {
 	Generated bool   // Kinko generated it (NewPassword); the audit entry says so
 }
 
-// SetStaffPassword replaces a staff user's password and records
+// SetStaffPassword replaces a staff user's password, signs them out
+// everywhere (their console sessions end), and records
 // AuditStaffPasswordChanged by actor in the same transaction. Every call
 // changes the stored hash, so every call records.
 //

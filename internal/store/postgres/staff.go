@@ -125,6 +125,7 @@ func (db *DB) StaffUserDisable(ctx context.Context, id string, at time.Time, rec
 func (db *DB) StaffUserSetPassword(ctx context.Context, id, passwordHash string, record auth.AuditFunc) error {
 	return db.staffChange(ctx, id, func(t *txn, _ auth.StaffUser) error {
 		t.queue(sqlStaffSetPasword, passwordHash, id)
+		t.queue("DELETE FROM web_sessions WHERE subject_id = $1", id)
 		return record(ctx, t)
 	})
 }

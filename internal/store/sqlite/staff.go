@@ -105,6 +105,9 @@ func (db *DB) StaffUserSetPassword(ctx context.Context, id, passwordHash string,
 		if _, err := t.tx.ExecContext(ctx, "UPDATE staff_users SET password_hash = ? WHERE id = ?", passwordHash, id); err != nil {
 			return fmt.Errorf("sqlite: set staff password: %w", err)
 		}
+		if _, err := t.tx.ExecContext(ctx, "DELETE FROM web_sessions WHERE subject_id = ?", id); err != nil {
+			return fmt.Errorf("sqlite: end the staff user's sessions: %w", err)
+		}
 		return record(ctx, t)
 	})
 }

@@ -77,16 +77,24 @@ func testStaff(t *testing.T, h Harness) {
 		if got, err := svc.SetStaffRole(ctx, testActor, "ops@example.com", auth.RoleAdmin); err != nil || got.Role != auth.RoleAdmin {
 			t.Fatalf("SetStaffRole = %+v, %v", got, err)
 		}
+		sessions := auth.NewSessionService(s.(auth.SessionStore), clock.Now)
+		_, token, err := sessions.CreateSession(ctx, auth.SessionStaff, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := svc.SetStaffPassword(ctx, testActor, auth.StaffPasswordParams{Email: "ops@example.com", Password: "another long password"}); err != nil {
 			t.Fatal(err)
 		}
+		// A new password signs the user out everywhere.
+		_, err = sessions.FindSession(ctx, auth.SessionStaff, token)
+		wantCode(t, err, apperr.CodeNotFound, "a console session after a password change")
 		if _, err := svc.AuthenticateStaff(ctx, "ops@example.com", pw); apperr.CodeOf(err) != auth.CodeStaffUnauthenticated {
 			t.Fatalf("the old password still signs in: %v", err)
 		}
 		if got, err := svc.AuthenticateStaff(ctx, "ops@example.com", "another long password"); err != nil || got.Role != auth.RoleAdmin {
 			t.Fatalf("sign-in with the new password = %+v, %v", got, err)
 		}
-		_, err := svc.SetStaffRole(ctx, testActor, "nobody@example.com", auth.RoleAdmin)
+		_, err = svc.SetStaffRole(ctx, testActor, "nobody@example.com", auth.RoleAdmin)
 		wantCode(t, err, apperr.CodeNotFound, "role of an unknown user")
 	})
 	t.Run("OKDisabled", func(t *testing.T) {

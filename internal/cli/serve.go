@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -489,7 +490,9 @@ func newPages(st adapter, cfg serveConfig, publicURL string, log *slog.Logger, d
 	return web.New(web.Config{
 		Users: auth.NewUserService(st, nil), Sessions: auth.NewSessionService(st, nil), Staff: auth.NewStaffService(st, nil),
 		Mail: mail, Escrow: deals, Billing: bill, Members: auth.NewMemberService(st, nil), Assets: engine, EscrowPayTo: cfg.EscrowPayTo,
-		PublicURL: publicURL, SecureCookies: cfg.SecureCookies, Logger: log,
+		// Browsers reaching the pages over https (the public URL says so)
+		// get Secure cookies even when a proxy ends TLS in front of us.
+		PublicURL: publicURL, SecureCookies: cfg.SecureCookies || strings.HasPrefix(strings.ToLower(publicURL), "https://"), Logger: log,
 	})
 }
 

@@ -119,4 +119,12 @@ type TransferChecks struct {
 	HoldWithoutTransfer int64 // a hold row with no pending transfer, or resolved without a resolving transfer
 	PendingWithoutHold  int64 // a pending transfer with no hold row
 	OrphanTransfers     int64 // a transfer whose account, or whose pending transfer's hold, does not exist
+	// ResolutionMismatch: a post, void or expiry that does not match the
+	// hold it resolves: its kind is not the hold's state, its accounts or
+	// asset differ, or a void or expiry is not for the hold's amount.
+	ResolutionMismatch int64
+	// MalformedTransfers: an unknown kind, a pending transfer id on a kind
+	// that resolves nothing (or none on one that does), or the same
+	// account debited and credited.
+	MalformedTransfers int64
 }

@@ -117,6 +117,8 @@ func Verify(ctx context.Context, s Store, progress func(accounts int64)) (Verify
 		{checks.HoldWithoutTransfer, "holds without a matching pending or resolving transfer"},
 		{checks.PendingWithoutHold, "pending transfers without a hold"},
 		{checks.OrphanTransfers, "transfers whose account or pending hold does not exist"},
+		{checks.ResolutionMismatch, "posts, voids or expiries that do not match the hold they resolve (state, accounts, asset or amount)"},
+		{checks.MalformedTransfers, "transfers of an unknown kind, with a pending transfer where none belongs (or none where one does), or debiting and crediting one account"},
 	} {
 		if c.n > 0 {
 			rep.Violations = append(rep.Violations, Violation{Problem: fmt.Sprintf("%d %s", c.n, c.what)})

@@ -390,13 +390,22 @@ SELECT
 	(SELECT count(*) FROM transfers t
 		WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.debit_account_id)
 		OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.credit_account_id)
-		OR (t.pending_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.transfer_id = t.pending_id)))`
+		OR (t.pending_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.transfer_id = t.pending_id))),
+	(SELECT count(*) FROM transfers r JOIN holds h ON h.transfer_id = r.pending_id
+			WHERE NOT ((r.kind = 'post' AND h.state = 'posted') OR (r.kind = 'void' AND h.state = 'voided') OR (r.kind = 'expire' AND h.state = 'expired'))
+			OR r.debit_account_id <> h.debit_account_id OR r.credit_account_id <> h.credit_account_id OR r.asset <> h.asset
+			OR (r.kind IN ('void', 'expire') AND r.amount <> h.amount)),
+	(SELECT count(*) FROM transfers
+			WHERE kind NOT IN ('immediate', 'pending', 'post', 'void', 'expire')
+			OR (pending_id IS NULL) <> (kind IN ('immediate', 'pending'))
+			OR debit_account_id = credit_account_id)`
 
 // VerifyTransferChecks implements ledger.Store.
 func (db *DB) VerifyTransferChecks(ctx context.Context) (ledger.TransferChecks, error) {
 	var c ledger.TransferChecks
 	err := db.pool.QueryRow(ctx, sqlVerifyTransferChecks).
-		Scan(&c.NonPositiveAmount, &c.PostExceedsPending, &c.HoldWithoutTransfer, &c.PendingWithoutHold, &c.OrphanTransfers)
+		Scan(&c.NonPositiveAmount, &c.PostExceedsPending, &c.HoldWithoutTransfer, &c.PendingWithoutHold, &c.OrphanTransfers,
+			&c.ResolutionMismatch, &c.MalformedTransfers)
 	if err != nil {
 		return c, fmt.Errorf("postgres: verify transfers: %w", err)
 	}

@@ -33,6 +33,7 @@ func testLedger(t *testing.T, h Harness) {
 		{"HistoryAndBalanceAt", testHistory},
 		{"FindTransfers", testFindTransfers},
 		{"VerifyFindsTampering", testVerifyTampering},
+		{"VerifyChecksResolutions", testVerifyResolutions},
 		{"VerifyFindsOrphans", testVerifyOrphans},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
@@ -748,6 +749,41 @@ func testVerifyOrphans(t *testing.T, h Harness) {
 	}
 	if !found {
 		t.Fatalf("violations %v: want one for the orphaned transfer", rep.Violations)
+	}
+}
+
+// testVerifyResolutions tampers, behind the ledger's back, with how a hold
+// was resolved: verify names each as a resolution that does not match its
+// hold, or a malformed transfer.
+func testVerifyResolutions(t *testing.T, h Harness) {
+	for _, tc := range []struct {
+		name, sql, want string
+	}{
+		{"VoidRelabelledPosted", "UPDATE holds SET state = 'posted' WHERE transfer_id = %[1]d", "do not match the hold"},
+		{"VoidAmountChanged", "UPDATE transfers SET amount = 7 WHERE pending_id = %[1]d", "do not match the hold"},
+		{"VoidMovedToAnotherAccount", "UPDATE transfers SET credit_account_id = %[2]d WHERE pending_id = %[1]d", "do not match the hold"},
+		{"UnknownKind", "UPDATE transfers SET kind = 'gift' WHERE pending_id = %[1]d", "unknown kind"},
+		{"SelfTransfer", "UPDATE transfers SET credit_account_id = debit_account_id WHERE id = %[1]d", "one account"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, h)
+			a, b, c := f.account(ledger.AccountRequest{}), f.account(ledger.AccountRequest{}), f.account(ledger.AccountRequest{})
+			p := f.expect(ledger.ResultOK, ledger.TransferRequest{Kind: ledger.KindPending, DebitAccountID: a.ID, CreditAccountID: b.ID, Amount: 5}).Transfer
+			f.expect(ledger.ResultOK, ledger.TransferRequest{Kind: ledger.KindVoid, PendingID: p.ID})
+			f.verifyClean()
+			h.Exec(t, f.store, fmt.Sprintf(tc.sql, p.ID, c.ID))
+			rep, err := ledger.Verify(f.ctx, f.store, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, v := range rep.Violations {
+				found = found || strings.Contains(v.Problem, tc.want)
+			}
+			if !found {
+				t.Fatalf("violations %v: want one saying %q", rep.Violations, tc.want)
+			}
+		})
 	}
 }
 

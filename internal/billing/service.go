@@ -158,6 +158,9 @@ type change struct {
 	// noAudit: the change is recorded by rows of its own (a usage report
 	// that did not settle) and writes no audit entry.
 	noAudit bool
+	// ending: the change ends the reservation (a final charge), so its
+	// entries may use the room kept for the end.
+	ending bool
 }
 
 // open opens (or finds) the change's ledger accounts.
@@ -252,18 +255,23 @@ func (c *change) ledgerRef() string {
 	return "billing:" + c.rsv.ID + ":" + strconv.Itoa(c.rsv.Events+len(c.events)+1)
 }
 
+// endingEntries are the history entries kept for a reservation's end: a
+// final charge may need two (its re-reservation, then the charge).
+const endingEntries = 2
+
 // record adds an entry to the reservation's history.
 func (c *change) record(kind EventKind, amount, released int64, ref string, transferID int64) error {
 	seq := c.rsv.Events + len(c.events) + 1
 	limit := EventsPerReservationMax
-	if c.rsv.State == StateActive {
-		// An entry that leaves the reservation active keeps the last one
-		// free for its end (a final charge, a cancel, its expiry), which
-		// must never be refused for want of room.
-		limit--
+	if c.rsv.State == StateActive && !c.ending {
+		// An entry that leaves the reservation active keeps the last two
+		// free for its end (a cancel, its expiry, a final charge with the
+		// re-reservation it may need), which must never be refused for
+		// want of room.
+		limit -= endingEntries
 	}
 	if seq > limit {
-		return apperr.New(apperr.CodeConflict, "reservation %s has the most history entries it may hold while active (%d); charge it in full, cancel it, or reserve anew", c.rsv.ID, EventsPerReservationMax-1)
+		return apperr.New(apperr.CodeConflict, "reservation %s has the most history entries it may hold while active (%d); charge it in full, cancel it, or reserve anew", c.rsv.ID, EventsPerReservationMax-endingEntries)
 	}
 	c.events = append(c.events, ReservationEvent{ReservationID: c.rsv.ID, Seq: seq, At: c.now, Kind: kind,
 		Amount: amount, Released: released, Reference: ref, TransferID: transferID})
@@ -856,6 +864,9 @@ func (s *Service) Charge(ctx context.Context, actor Actor, authNumber string, p 
 				return apperr.New(CodeReservationExceeded, "reservation %s holds %d; %d asked for", r.AuthNumber, r.Reserved, p.Amount)
 			}
 			c.data["reserved_difference"] = p.Amount - r.Reserved
+			// A final charge ends the reservation: its re-reservation may use
+			// the room kept for the end, which the charge then leaves to it.
+			c.ending = p.Final
 			if err := c.increment(p.Amount-r.Reserved, ""); err != nil {
 				return err
 			}

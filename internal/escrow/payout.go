@@ -176,8 +176,8 @@ type BankAccountParams struct {
 // money wherever it liked.
 //
 // Errors: invalid, forbidden (a site replacing an account it did not
-// register, or registering the first for a payee of other sites' deals
-// too), not_found.
+// register, or registering the first for a payee other sites' deals have
+// paid too), not_found.
 func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccountParams) (BankAccount, error) {
 	switch actor.Kind {
 	case ActorUser:
@@ -218,7 +218,7 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 				return apperr.New(apperr.CodeForbidden, "this payee's bank account was registered by the payee or another site; only they may change it")
 			case apperr.Is(err, apperr.CodeNotFound):
 				// The first account of a payee whom another site's deals
-				// also pay (as seller, or buyer refunded) is theirs to
+				// have paid too (as seller, or buyer refunded) is theirs to
 				// register: the balance is one.
 				other, err := tx.OtherOrgHasParty(ctx, actor.ID, b.Email)
 				if err != nil {
@@ -392,7 +392,7 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 // payeesToPay returns, oldest registration first, up to PayoutItemsMax
 // payees with a valid bank account and money available in currency, with
 // their payable accounts. A payee whose account a site registered is
-// passed over while other sites' deals name them too. It reads the accounts a page at a time, so that
+// passed over once other sites' deals have paid them too. It reads the accounts a page at a time, so that
 // payees with nothing to pay at the front never hide those behind them.
 //
 // Errors: not_found (no valid bank account at all).
@@ -400,6 +400,7 @@ func payeesToPay(ctx context.Context, tx Tx, currency string) ([]BankAccount, []
 	var payees []BankAccount
 	var accts []ledger.Account
 	var after *BankAccount
+	seen := map[string]bool{} // an account updated meanwhile may come round again (READ COMMITTED)
 	for len(payees) < PayoutItemsMax {
 		page, err := tx.BankAccountsForPayout(ctx, after, PayoutItemsMax)
 		if err != nil {
@@ -422,11 +423,12 @@ func payeesToPay(ctx context.Context, tx Tx, currency string) ([]BankAccount, []
 		}
 		for _, p := range page {
 			a, ok := byRef[PayableReference(p.Email, currency)]
-			if !ok || available(a) <= 0 || len(payees) >= PayoutItemsMax {
+			if !ok || available(a) <= 0 || len(payees) >= PayoutItemsMax || seen[p.Email] {
 				continue
 			}
+			seen[p.Email] = true
 			if p.RegisteredBy != RegisteredByPayee && p.RegisteredBy != "" {
-				// A site registered it; if other sites' deals name the payee
+				// A site registered it; if other sites' deals paid the payee
 				// too, their money is not the site's to direct: the payee
 				// waits until they register an account themselves.
 				other, err := tx.OtherOrgHasParty(ctx, p.RegisteredBy, p.Email)

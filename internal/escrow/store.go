@@ -111,8 +111,11 @@ type Tx interface {
 	// OrgHasSeller reports whether the organization has a deal whose
 	// seller is email.
 	OrgHasSeller(ctx context.Context, orgID, email string) (bool, error)
-	// OtherOrgHasParty reports whether an organization other than orgID
-	// has a deal whose seller or buyer is email.
+	// OtherOrgHasParty reports whether a deal of an organization other
+	// than orgID has paid email anything: released to them as seller, or
+	// refunded to them as buyer (a deal that paid nothing, such as one
+	// merely registered, does not count, or any site could freeze any
+	// payee's payouts).
 	OtherOrgHasParty(ctx context.Context, orgID, email string) (bool, error)
 	BankAccountUpsert(ctx context.Context, b BankAccount) error
 	// BankAccountForUpdate reads email's account, locked until the

@@ -304,7 +304,8 @@ func refusePrivate(_, address string, _ syscall.RawConn) error {
 // nonPublic are address blocks a webhook may not reach besides those
 // netip.Addr's predicates name: shared address space (CGNAT), "this
 // network", IETF protocol assignments, benchmarking, reserved and
-// broadcast, and IPv6 prefixes that embed IPv4 addresses (NAT64, 6to4).
+// broadcast, IPv6 prefixes that embed IPv4 addresses (NAT64, 6to4,
+// IPv4-compatible and -translated) and site-local IPv6.
 var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("0.0.0.0/8"),
@@ -314,6 +315,9 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("64:ff9b::/96"),
 	netip.MustParsePrefix("64:ff9b:1::/48"),
 	netip.MustParsePrefix("2002::/16"),
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated): ::a.b.c.d
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated
+	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
 }
 
 // PublicAddress reports whether a webhook may connect to ip: not loopback,

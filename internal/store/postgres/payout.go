@@ -77,8 +77,8 @@ func (t *txn) OrgHasSeller(ctx context.Context, orgID, email string) (bool, erro
 // OtherOrgHasParty implements escrow.Tx.
 func (t *txn) OtherOrgHasParty(ctx context.Context, orgID, email string) (bool, error) {
 	var ok bool
-	if err := t.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM escrow_deals WHERE seller_email = $1 AND org_id <> $2) "+
-		"OR EXISTS (SELECT 1 FROM escrow_deals WHERE buyer_email = $1 AND org_id <> $2)", []any{email, orgID}, &ok); err != nil {
+	if err := t.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM escrow_deals WHERE seller_email = $1 AND org_id <> $2 AND released > 0) "+
+		"OR EXISTS (SELECT 1 FROM escrow_deals WHERE buyer_email = $1 AND org_id <> $2 AND refunded > 0)", []any{email, orgID}, &ok); err != nil {
 		return false, fmt.Errorf("postgres: other org has party: %w", err)
 	}
 	return ok, nil

@@ -54,8 +54,8 @@ func (t *txn) OrgHasSeller(ctx context.Context, orgID, email string) (bool, erro
 // OtherOrgHasParty implements escrow.Tx.
 func (t *txn) OtherOrgHasParty(ctx context.Context, orgID, email string) (bool, error) {
 	var n int
-	err := t.tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM escrow_deals WHERE seller_email = ? AND org_id <> ? "+
-		"UNION ALL SELECT 1 FROM escrow_deals WHERE buyer_email = ? AND org_id <> ? LIMIT 1)", email, orgID, email, orgID).Scan(&n)
+	err := t.tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM escrow_deals WHERE seller_email = ? AND org_id <> ? AND released > 0 "+
+		"UNION ALL SELECT 1 FROM escrow_deals WHERE buyer_email = ? AND org_id <> ? AND refunded > 0 LIMIT 1)", email, orgID, email, orgID).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: other org has party: %w", err)
 	}

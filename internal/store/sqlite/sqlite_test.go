@@ -136,3 +136,35 @@ func TestOpenCreatesDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBankAccountRegisteredByBackfill: migration 0015 names who registered
+// an account from the audit log, for accounts from before 0014.
+func TestBankAccountRegisteredByBackfill(t *testing.T) {
+	ctx := context.Background()
+	db := openFile(t, filepath.Join(t.TempDir(), "kinko.db"))
+	backfill, err := migrationFS.ReadFile("migration/0015_bank_account_registered_by_backfill.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO escrow_bank_accounts (email, bank_code, bank_name, branch_code, branch_name, account_type, account_number, holder_name, fingerprint, invalid, updated_at, registered_by)
+			VALUES ('site@example.com', '0001', 'B', '100', 'H', 'ordinary', '1234567', 'N', 'f1', 0, 1, ''),
+			       ('self@example.com', '0001', 'B', '100', 'H', 'ordinary', '7654321', 'N', 'f2', 0, 1, ''),
+			       ('none@example.com', '0001', 'B', '100', 'H', 'ordinary', '1111111', 'N', 'f3', 0, 1, '')`,
+		`INSERT INTO audit_entries (seq, at, actor_type, actor_id, action, subject_type, subject_id, org_id, data, prev_hash, hash) VALUES
+			(1, 1, 'user', 'usr_x', 'payee.bank_account_set', 'payee', 'site@example.com', '', '{}', x'', x'01'),
+			(2, 2, 'org', 'org_site', 'payee.bank_account_set', 'payee', 'site@example.com', 'org_site', '{}', x'01', x'02'),
+			(3, 3, 'user', 'usr_self', 'payee.bank_account_set', 'payee', 'self@example.com', '', '{}', x'02', x'03')`,
+		string(backfill),
+	} {
+		if _, err := db.write.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for email, want := range map[string]string{"site@example.com": "org_site", "self@example.com": "payee", "none@example.com": ""} {
+		var got string
+		if err := db.read.QueryRowContext(ctx, "SELECT registered_by FROM escrow_bank_accounts WHERE email = ?", email).Scan(&got); err != nil || got != want {
+			t.Errorf("%s registered by %q, %v; want %q", email, got, err, want)
+		}
+	}
+}

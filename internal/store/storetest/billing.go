@@ -470,8 +470,8 @@ func testBilling(t *testing.T, h Harness) {
 		f := newBillingFixture(t, h)
 		c := f.customer("c", billing.Postpaid, 1_000_000)
 		r := f.reserve(c, 10)
-		// The reservation entry and increments fill all but the last entry.
-		for i := 2; i < billing.EventsPerReservationMax; i++ {
+		// The reservation entry and increments fill all but the last two.
+		for i := 2; i < billing.EventsPerReservationMax-1; i++ {
 			if _, err := f.svc.IncrementReservation(f.ctx, provA, r.AuthNumber, billing.IncrementParams{Amount: 1, Reference: fmt.Sprintf("i%d", i)}); err != nil {
 				t.Fatalf("increment for entry %d: %v", i, err)
 			}
@@ -480,14 +480,16 @@ func testBilling(t *testing.T, h Harness) {
 		wantErrCode(t, err, apperr.CodeConflict)
 		_, _, err = f.svc.Charge(f.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 1, Reference: "partial"})
 		wantErrCode(t, err, apperr.CodeConflict)
-		// Its end always has room: here a cancel, entry 1,000.
-		if _, err := f.svc.CancelReservation(f.ctx, provA, r.AuthNumber); err != nil {
-			t.Fatalf("cancel a reservation with a full history: %v", err)
+		// Its end always has room, even a final charge that re-reserves
+		// first: entries 999 and 1,000.
+		held := f.status(r).Reserved
+		if _, _, err := f.svc.Charge(f.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: held + 5, Reference: "last", Final: true, ReserveDifference: true}); err != nil {
+			t.Fatalf("a final charge with a re-reservation on a full history: %v", err)
 		}
-		if st := f.status(r); st.State != billing.StateCanceled || len(st.History) != billing.EventsPerReservationMax {
-			t.Fatalf("after the cancel: state %s, %d entries", st.State, len(st.History))
+		if st := f.status(r); st.State != billing.StateClosed || len(st.History) != billing.EventsPerReservationMax {
+			t.Fatalf("after the final charge: state %s, %d entries", st.State, len(st.History))
 		}
-		f.wantBilling(c, 0, 0)
+		f.wantBilling(c, held+5, 0)
 		f.verifyClean()
 	})
 

@@ -510,14 +510,24 @@ func testEscrowModel(t *testing.T, h Harness) {
 	f.verifyClean()
 }
 
-// closedDeal runs a deal for seller s to release and returns it.
+// closedDeal runs a deal of site A for seller s to release and returns it.
 func (f *escrowFixture) closedDeal(s escrow.Actor, price int64, bankRef string) escrow.Deal {
+	f.t.Helper()
+	return f.closedDealOn(siteA, s, price, bankRef)
+}
+
+// closedDealOn is closedDeal for a deal of site.
+func (f *escrowFixture) closedDealOn(site, s escrow.Actor, price int64, bankRef string) escrow.Deal {
 	f.t.Helper()
 	p := f.params()
 	p.SellerEmail, p.Price, p.ShippingFee = s.Email, price, 0
-	d := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(p).ID))
+	created, err := f.svc.CreateDeal(f.ctx, site, p)
+	if err != nil {
+		f.t.Fatalf("create deal: %v", err)
+	}
+	d := f.must(f.svc.AcceptDeal(f.ctx, buyer, created.ID))
 	f.deposit(d.PaymentRef, d.AmountDue, bankRef)
-	f.must(f.svc.MarkShipped(f.ctx, siteA, d.ID, escrow.ShipParams{Carrier: "Yamato", TrackingNumber: "1"}))
+	f.must(f.svc.MarkShipped(f.ctx, site, d.ID, escrow.ShipParams{Carrier: "Yamato", TrackingNumber: "1"}))
 	return f.must(f.svc.ApproveDeal(f.ctx, buyer, d.ID))
 }
 
@@ -552,25 +562,39 @@ func testEscrowBankAccountOwnership(t *testing.T, h Harness) {
 	if b, err := f.svc.FindBankAccount(f.ctx, siteA, seller.Email); err != nil || b.AccountNumber != "2222222" {
 		t.Fatalf("site A reads the account it registered: %+v, %v", b, err)
 	}
-	// A payee whom two sites' deals pay registers their first account
-	// themselves: neither site may.
+	// The payee's own registration wins, and no site replaces it.
+	if _, err := f.svc.SetBankAccount(f.ctx, seller, bankParams("", "3333333")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller.Email, "4444444"))
+	wantErrCode(t, err, apperr.CodeForbidden)
+	batch, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	if err != nil || batch.Count != 1 || batch.Items[0].Account.AccountNumber != "3333333" || batch.Total != d.Released {
+		t.Fatalf("batch %+v, %v; want %d to the payee's own account", batch, err, d.Released)
+	}
+
+	// A payee whom another site's deal has paid registers their first
+	// account themselves. (A deal that paid nothing does not count: site B's
+	// unfunded deal above did not stop site A.)
 	both := escrow.Actor{Kind: escrow.ActorUser, ID: "usr_both", Email: "both@example.com"}
-	for _, site := range []escrow.Actor{siteA, siteB} {
-		p := f.params()
-		p.SellerEmail = both.Email
-		if _, err := f.svc.CreateDeal(f.ctx, site, p); err != nil {
-			t.Fatal(err)
-		}
+	paid := f.closedDealOn(siteB, both, 20000, "p-both")
+	pa := f.params()
+	pa.SellerEmail = both.Email
+	if _, err := f.svc.CreateDeal(f.ctx, siteA, pa); err != nil {
+		t.Fatal(err)
 	}
-	for _, site := range []escrow.Actor{siteA, siteB} {
-		_, err = f.svc.SetBankAccount(f.ctx, site, bankParams(both.Email, "5555555"))
-		wantErrCode(t, err, apperr.CodeForbidden)
-	}
+	_, err = f.svc.SetBankAccount(f.ctx, siteA, bankParams(both.Email, "5555555"))
+	wantErrCode(t, err, apperr.CodeForbidden)
 	if _, err := f.svc.SetBankAccount(f.ctx, both, bankParams("", "5555555")); err != nil {
 		t.Fatalf("the payee registers their own: %v", err)
 	}
+	batch, err = f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	if err != nil || batch.Count != 1 || batch.Total != paid.Released {
+		t.Fatalf("batch %+v, %v; want %d to the payee's own account", batch, err, paid.Released)
+	}
+
 	// Site B registers first, for a payee it alone names so far; site A's
-	// deal with the payee then closes. B's account does not get A's money.
+	// deal with the payee then pays them. B's account does not get A's money.
 	late := escrow.Actor{Kind: escrow.ActorUser, ID: "usr_late", Email: "late@example.com"}
 	pb := f.params()
 	pb.SellerEmail = late.Email
@@ -581,29 +605,14 @@ func testEscrowBankAccountOwnership(t *testing.T, h Harness) {
 		t.Fatalf("site B registers the account of a payee only it names: %v", err)
 	}
 	lateDeal := f.closedDeal(late, 40000, "p-late")
-	// (The seller, whose account site A registered, is passed over too:
-	// site B's deal names them. So there is nothing to pay.)
 	_, err = f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
 	wantErrCode(t, err, apperr.CodeNotFound)
 	if _, err := f.svc.SetBankAccount(f.ctx, late, bankParams("", "7777777")); err != nil {
 		t.Fatal(err)
 	}
-	batch, err := f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	batch, err = f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
 	if err != nil || batch.Count != 1 || batch.Items[0].Account.AccountNumber != "7777777" || batch.Total != lateDeal.Released {
 		t.Fatalf("after the payee registered their own: %+v, %v", batch, err)
-	}
-	if b, err := f.svc.FindBankAccount(f.ctx, seller, seller.Email); err != nil || b.AccountNumber != "2222222" || b.RegisteredBy != siteA.ID {
-		t.Fatalf("after another site's attempt: %+v, %v", b, err)
-	}
-	// The payee's own registration wins, and no site replaces it.
-	if _, err := f.svc.SetBankAccount(f.ctx, seller, bankParams("", "3333333")); err != nil {
-		t.Fatal(err)
-	}
-	_, err = f.svc.SetBankAccount(f.ctx, siteA, bankParams(seller.Email, "4444444"))
-	wantErrCode(t, err, apperr.CodeForbidden)
-	batch, err = f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
-	if err != nil || batch.Count != 1 || batch.Items[0].Account.AccountNumber != "3333333" || batch.Total != d.Released {
-		t.Fatalf("batch %+v, %v; want %d to the payee's own account", batch, err, d.Released)
 	}
 	f.verifyClean()
 }

@@ -225,7 +225,7 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 					return err
 				}
 				if other {
-					return apperr.New(apperr.CodeForbidden, "this payee has deals on other sites too; they register their bank account themselves, in the portal")
+					return apperr.New(apperr.CodeForbidden, "other sites' deals have paid this payee too; they register their bank account themselves, in the portal")
 				}
 			case err != nil:
 				return err

@@ -412,12 +412,8 @@ func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p au
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
 	lk := &ledgerKey{orgID: p.OrgID, key: key, hash: hash}
-	kr := r.WithContext(context.WithValue(ctx, ledgerKeyKey, lk))
-	kr.Body = io.NopCloser(bytes.NewReader(body))
-	buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
-	err = h(buf, kr, p)
+	buf, err := runKeyed(r, ledgerKeyKey, lk, body, p, h)
 	if !lk.submitted || apperr.Is(err, idempotency.CodeKeyInUse) || apperr.Is(err, idempotency.CodeKeyReused) {
 		// Nothing was applied; the handler runs again on the generic path,
 		// which keeps its answer (a 400, say) as it always has, and takes an
@@ -428,6 +424,16 @@ func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p au
 		return err // the ledger failed (not kept) or refused the key
 	}
 	return buf.send(w)
+}
+
+// runKeyed runs h, into a buffered response, on r again with body as its
+// body and v in its context under k: how a keyed path hands its key to the
+// handler's service call.
+func runKeyed(r *http.Request, k ctxKey, v any, body []byte, p auth.Principal, h handler) (*bufferedResponse, error) {
+	kr := r.WithContext(context.WithValue(r.Context(), k, v))
+	kr.Body = io.NopCloser(bytes.NewReader(body))
+	buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+	return buf, h(buf, kr, p)
 }
 
 // readKeyed begins a keyed POST of a route that keeps its key with its

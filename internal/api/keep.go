@@ -1,11 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/kinko-pay/kinko/internal/auth"
@@ -65,10 +63,7 @@ func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.P
 	}
 	ctx := r.Context()
 	tk := &txKey{orgID: p.OrgID, key: key, hash: hash}
-	kr := r.WithContext(context.WithValue(ctx, txKeyKey, tk))
-	kr.Body = io.NopCloser(bytes.NewReader(body))
-	buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
-	err = h(buf, kr, p)
+	buf, err := runKeyed(r, txKeyKey, tk, body, p, h)
 	switch {
 	case !tk.called:
 		return generic() // nothing was applied

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -64,7 +63,3 @@ func containerMemoryLimit(read func(string) ([]byte, error)) int64 {
 	}
 	return 0
 }
-
-// osGetenv is os.LookupEnv: the runtime reads GOGC and GOMEMLIMIT from the
-// process's own environment.
-var osGetenv = os.LookupEnv

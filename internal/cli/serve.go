@@ -145,7 +145,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if *allowTestClock && !*testClock {
 		return usageError("--allow-test-clock goes with --test-clock")
 	}
-	memLimit := tuneGC(osGetenv, os.ReadFile)
+	// The runtime reads GOGC and GOMEMLIMIT from the process's own
+	// environment, not from e.
+	memLimit := tuneGC(os.LookupEnv, os.ReadFile)
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	if memLimit > 0 {
 		logger.Info("garbage collector: soft memory limit at 90% of the container's; set GOMEMLIMIT to choose another", "bytes", memLimit)

@@ -305,7 +305,7 @@ func (s *Service) Payable(ctx context.Context, actor Actor, email, currency stri
 	if err != nil {
 		return 0, 0, err
 	}
-	return a.CreditsPosted - a.DebitsPosted - a.DebitsPending, a.DebitsPending, nil
+	return availableToPay(a), a.DebitsPending, nil
 }
 
 func requireFinance(actor Actor) error {
@@ -355,7 +355,7 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 		var trs []ledger.TransferRequest
 		for i, p := range payees {
 			a := accts[i]
-			avail := available(a)
+			avail := availableToPay(a)
 			it := PayoutItem{ID: newID("pi_"), BatchID: b.ID, Seq: len(b.Items) + 1, Account: p, Amount: avail, State: PayoutPending, UpdatedAt: now}
 			b.Items = append(b.Items, it)
 			trs = append(trs, ledger.TransferRequest{Owner: LedgerOwner, Reference: "escrow:payout:" + it.ID, Kind: ledger.KindPending,
@@ -423,7 +423,7 @@ func payeesToPay(ctx context.Context, tx Tx, currency string) ([]BankAccount, []
 		}
 		for _, p := range page {
 			a, ok := byRef[PayableReference(p.Email, currency)]
-			if !ok || available(a) <= 0 || len(payees) >= PayoutItemsMax || seen[p.Email] {
+			if !ok || availableToPay(a) <= 0 || len(payees) >= PayoutItemsMax || seen[p.Email] {
 				continue
 			}
 			seen[p.Email] = true
@@ -449,9 +449,9 @@ func payeesToPay(ctx context.Context, tx Tx, currency string) ([]BankAccount, []
 	return payees, accts, nil
 }
 
-// available is what a payable account may pay out: posted credits less
+// availableToPay is what a payable account may pay out: posted credits less
 // posted debits and what pending payouts hold.
-func available(a ledger.Account) int64 {
+func availableToPay(a ledger.Account) int64 {
 	return a.CreditsPosted - a.DebitsPosted - a.DebitsPending
 }
 

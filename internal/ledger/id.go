@@ -46,7 +46,7 @@ func (a *idAllocator) reserve(ctx context.Context, n int64) (idRange, error) {
 func (a *idAllocator) release(r idRange) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.next == r.end && r.cur >= r.first && r.cur <= r.end {
+	if a.next == r.end {
 		a.next = r.cur
 	}
 }

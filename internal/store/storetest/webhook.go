@@ -229,16 +229,22 @@ func testWebhookEndpointDelete(t *testing.T, h Harness) {
 	if err := f.svc.DeleteEndpoint(f.ctx, "o1", gone.ID); err != nil {
 		t.Fatal(err)
 	}
-	t.Run("OKPendingDeliveriesFail", func(t *testing.T) {
+	// goneFailed checks that the deleted endpoint's delivery of the first
+	// event failed and the others' are still pending.
+	goneFailed := func(t *testing.T, after string) {
+		t.Helper()
 		for _, d := range f.deliveries(ev[0].ID) {
 			want := webhook.DeliveryPending
 			if d.EndpointID == gone.ID {
 				want = webhook.DeliveryFailed
 			}
 			if d.State != want {
-				t.Fatalf("delivery %+v after the delete, want %s", d, want)
+				t.Fatalf("delivery %+v after %s, want %s", d, after, want)
 			}
 		}
+	}
+	t.Run("OKPendingDeliveriesFail", func(t *testing.T) {
+		goneFailed(t, "the delete")
 		if _, pending, err := f.store.WebhookPendingEvents(f.ctx, gone.ID, []int64{ev[0].ID}); err != nil || len(pending) != 0 {
 			t.Fatalf("pending deliveries of the deleted endpoint: %+v, %v", pending, err)
 		}
@@ -268,15 +274,7 @@ func testWebhookEndpointDelete(t *testing.T, h Harness) {
 		if err := f.store.WebhookGiveUp(f.ctx, gone.ID, []int64{ev[0].ID}, f.Now()); err != nil {
 			t.Fatal(err)
 		}
-		for _, got := range f.deliveries(ev[0].ID) {
-			want := webhook.DeliveryPending
-			if got.EndpointID == gone.ID {
-				want = webhook.DeliveryFailed
-			}
-			if got.State != want {
-				t.Fatalf("delivery %+v after giving up, want %s", got, want)
-			}
-		}
+		goneFailed(t, "giving up")
 	})
 	t.Run("OKNotFoundAnyMore", func(t *testing.T) {
 		_, err := f.store.WebhookEndpointByID(f.ctx, gone.ID)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/auth"
-	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/clock"
 )
 
@@ -18,8 +17,9 @@ import (
 const (
 	// testClockSecondsMax is the largest single advance (clock.AdvanceMax).
 	testClockSecondsMax = int64(clock.AdvanceMax / time.Second)
-	// testClockSweepsMax bounds the sweeps one advance runs; each fires the
-	// timers of up to escrow.TimerSweepBatchMax deals.
+	// testClockSweepsMax bounds the escrow sweeps one advance runs; each
+	// fires every timer due then, and the next finds those a firing made
+	// due.
 	testClockSweepsMax = 1000
 )
 
@@ -102,11 +102,11 @@ func (s *Server) advanceTestClock(w http.ResponseWriter, r *http.Request, p auth
 	out := s.testClockNow()
 	out.DealsChanged, out.MoreDue = &changed, more
 	if s.cfg.Billing != nil {
-		expired, moreRsv, err := s.expireReservations(r)
+		expired, err := s.cfg.Billing.ExpireDue(r.Context())
 		if err != nil {
 			return err
 		}
-		out.ReservationsExpired, out.MoreDue = &expired, out.MoreDue || moreRsv
+		out.ReservationsExpired = &expired
 		closed, err := s.cfg.Billing.CloseEndedMonth(r.Context())
 		if err != nil {
 			return err
@@ -114,20 +114,4 @@ func (s *Server) advanceTestClock(w http.ResponseWriter, r *http.Request, p auth
 		out.InvoicesClosed = &closed
 	}
 	return writeJSON(w, http.StatusOK, out)
-}
-
-// expireReservations runs billing's expiry sweep until a sweep ends fewer
-// than a full batch (at most testClockSweepsMax sweeps).
-func (s *Server) expireReservations(r *http.Request) (expired int, more bool, err error) {
-	for range testClockSweepsMax {
-		n, err := s.cfg.Billing.ExpireDue(r.Context())
-		expired += n
-		if err != nil {
-			return expired, false, err
-		}
-		if n < billing.ExpireSweepBatchMax {
-			return expired, false, nil
-		}
-	}
-	return expired, true, nil
 }

@@ -3,6 +3,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -23,5 +24,26 @@ func TestCodeOf(t *testing.T) {
 	}
 	if !Is(wrapped, CodeNotFound) {
 		t.Error("Is(wrapped, not_found) = false")
+	}
+}
+
+func TestSweepKeepsTheFirstFailuresAndCountsTheRest(t *testing.T) {
+	var s Sweep
+	if err := s.Err(); err != nil {
+		t.Fatalf("empty sweep: %v", err)
+	}
+	s.Add(nil)
+	first := errors.New("first")
+	s.Add(first)
+	for i := range 14 {
+		s.Add(fmt.Errorf("failure %d", i))
+	}
+	err := s.Err()
+	if !errors.Is(err, first) {
+		t.Errorf("%v does not wrap the first failure", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "failure 8") || strings.Contains(msg, "failure 9") || !strings.HasSuffix(msg, "and 5 more failures") {
+		t.Errorf("joined error = %q, want the first 10 failures and a count of 5 more", msg)
 	}
 }

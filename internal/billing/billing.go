@@ -44,7 +44,8 @@ const (
 	// increments, charges and its end): it is read whole.
 	EventsPerReservationMax = 1000
 	PageLimitMax            = 100
-	// ExpireSweepBatchMax bounds the reservations one ExpireDue call ends.
+	// ExpireSweepBatchMax is how many due reservations ExpireDue reads at
+	// a time.
 	ExpireSweepBatchMax = 100
 	// MonthCloseBatchMax bounds the customers one batch of
 	// CloseEndedMonth reads and closes.

@@ -16,6 +16,13 @@ const (
 	StateExpired  State = "expired"  // its expiry passed: what was left was released
 )
 
+// DueCursor is where a sweep over due items stopped: after the item due at
+// At with ID. The zero DueCursor is before every item.
+type DueCursor struct {
+	At time.Time
+	ID string
+}
+
 // Reservation is money held for a customer's use, named by an
 // authorization number. Authorized = Reserved + Charged + Released always.
 type Reservation struct {

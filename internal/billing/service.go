@@ -3,7 +3,6 @@ package billing
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -980,54 +979,76 @@ func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber
 	return *c.rsv, nil
 }
 
-// ExpireDue ends up to ExpireSweepBatchMax active reservations whose expiry
-// has passed by the service's clock, releasing what they hold, and returns
+// ExpireDue ends every active reservation whose expiry had passed by the
+// service's clock when it was called, releasing what they hold, and returns
 // how many it ended. Run it often (a job, or a moved test clock); a charge
 // after expiry is refused whether or not it has run. Ending one is
 // idempotent: a reservation that moved on meanwhile is left alone.
+//
+// It reads the due reservations in pages of ExpireSweepBatchMax, each after
+// the last one read, so one that cannot be ended is reported (in the
+// joined error) and passed over, and the next call tries it again.
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
-	due, err := s.cfg.Store.ReservationListDue(ctx, s.now(), ExpireSweepBatchMax)
-	if err != nil {
-		return 0, fmt.Errorf("billing: list due reservations: %w", err)
-	}
-	n := 0
-	var errs []error
-	for _, d := range due {
-		ended := false
-		_, err := s.onReservation(ctx, actorExpiry, "billing.reservation.expired",
-			func(context.Context, Tx) (Reservation, error) { return d, nil },
-			func(c *change) error {
-				// Set on every run: the store may run a rule again.
-				ended = c.rsv.State == StateActive && c.rsv.ExpiredAt(c.now)
-				if !ended {
-					c.noop = true
-					return nil
-				}
-				ses, err := c.tx.SessionByReservationForUpdate(c.ctx, c.rsv.ID)
-				switch {
-				case err == nil:
-					// A metered session's accepted usage is charged, not lost.
-					c.ses = &ses
-					c.data["session"], c.data["settled"] = ses.ID, ses.Unsettled
-					// finish writes billing.session.expired.
-					return c.finish(SessionExpired, StateExpired, EventExpire)
-				case !apperr.Is(err, apperr.CodeNotFound):
-					return err
-				}
-				c.eventType = event.TypeBillingReservationExpired
-				return c.end(StateExpired, EventExpire)
-			})
+	now := s.now()
+	var (
+		after DueCursor
+		n     int
+		errs  apperr.Sweep
+	)
+	for {
+		due, err := s.cfg.Store.ReservationListDue(ctx, now, after, ExpireSweepBatchMax)
 		if err != nil {
-			// One reservation that cannot be ended must not keep the sweep
-			// from the others: it is reported, and tried again next time.
-			errs = append(errs, fmt.Errorf("billing: expire reservation %s: %w", d.ID, err))
-			continue
+			errs.Add(fmt.Errorf("billing: list due reservations: %w", err))
+			return n, errs.Err()
 		}
-		if ended {
-			n++
+		for _, d := range due {
+			ended, err := s.expire(ctx, d)
+			if err != nil {
+				if ctx.Err() != nil {
+					return n, ctx.Err()
+				}
+				// One reservation that cannot be ended must not keep the
+				// sweep from the others.
+				errs.Add(fmt.Errorf("billing: expire reservation %s: %w", d.ID, err))
+			} else if ended {
+				n++
+			}
+			after = DueCursor{At: d.ExpiresAt, ID: d.ID}
+		}
+		if len(due) < ExpireSweepBatchMax {
+			return n, errs.Err()
 		}
 	}
-	return n, errors.Join(errs...)
+}
+
+// expire ends reservation d if it is still active and expired, and says
+// whether this call ended it.
+func (s *Service) expire(ctx context.Context, d Reservation) (bool, error) {
+	ended := false
+	_, err := s.onReservation(ctx, actorExpiry, "billing.reservation.expired",
+		func(context.Context, Tx) (Reservation, error) { return d, nil },
+		func(c *change) error {
+			// Set on every run: the store may run a rule again.
+			ended = c.rsv.State == StateActive && c.rsv.ExpiredAt(c.now)
+			if !ended {
+				c.noop = true
+				return nil
+			}
+			ses, err := c.tx.SessionByReservationForUpdate(c.ctx, c.rsv.ID)
+			switch {
+			case err == nil:
+				// A metered session's accepted usage is charged, not lost.
+				c.ses = &ses
+				c.data["session"], c.data["settled"] = ses.ID, ses.Unsettled
+				// finish writes billing.session.expired.
+				return c.finish(SessionExpired, StateExpired, EventExpire)
+			case !apperr.Is(err, apperr.CodeNotFound):
+				return err
+			}
+			c.eventType = event.TypeBillingReservationExpired
+			return c.end(StateExpired, EventExpire)
+		})
+	return ended && err == nil, err
 }
 
 // ChargeDirect charges a customer without a reservation, if its available

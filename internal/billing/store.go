@@ -168,8 +168,9 @@ type Store interface {
 	ReservationByAuthNumber(ctx context.Context, authNumber string) (Reservation, error)
 	ReservationByReference(ctx context.Context, orgID, ref string) (Reservation, error)
 	// ReservationListDue returns up to limit active reservations whose
-	// expiry is at or before now, earliest first.
-	ReservationListDue(ctx context.Context, now time.Time, limit int) ([]Reservation, error)
+	// expiry is at or before now and after the cursor, in (ExpiresAt, ID)
+	// order.
+	ReservationListDue(ctx context.Context, now time.Time, after DueCursor, limit int) ([]Reservation, error)
 	// ReservationEventList returns a reservation's history, oldest first.
 	ReservationEventList(ctx context.Context, reservationID string) ([]ReservationEvent, error)
 

@@ -78,6 +78,13 @@ type PartyRef struct {
 	Locale string // "ja" or "en", for mail
 }
 
+// DueCursor is where a timer sweep stopped: after the deal due at At with
+// ID. The zero DueCursor is before every deal.
+type DueCursor struct {
+	At time.Time
+	ID string
+}
+
 // Deal is one trade held in escrow.
 type Deal struct {
 	ID          string

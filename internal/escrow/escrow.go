@@ -46,7 +46,7 @@ const (
 	ShipWithinDaysMax  = 60
 	InspectionDaysMax  = 30
 	PageLimitMax       = 100
-	TimerSweepBatchMax = 100 // deals one FireDueTimers call handles
+	TimerSweepBatchMax = 100 // due deals FireDueTimers reads at a time
 )
 
 // Defaults for a deal that does not say.

@@ -148,9 +148,9 @@ type Store interface {
 
 	DealByID(ctx context.Context, id string) (Deal, error)
 	DealList(ctx context.Context, f DealFilter) ([]Deal, error)
-	// DealListDue returns up to limit deals whose DueAt is at or before now,
-	// earliest first.
-	DealListDue(ctx context.Context, now time.Time, limit int) ([]Deal, error)
+	// DealListDue returns up to limit deals whose DueAt is at or before now
+	// and after the cursor, in (DueAt, ID) order.
+	DealListDue(ctx context.Context, now time.Time, after DueCursor, limit int) ([]Deal, error)
 	TimelineList(ctx context.Context, dealID string) ([]TimelineEntry, error)
 	MessageList(ctx context.Context, dealID string) ([]Message, error)
 	DepositList(ctx context.Context, f DepositFilter) ([]Deposit, error)

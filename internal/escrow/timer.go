@@ -80,30 +80,48 @@ func (s *Service) fireTimer(ctx context.Context, id string, kind TimerKind) (fir
 // errNothingDue rolls back a timer's transaction that found nothing to do.
 var errNothingDue = errors.New("escrow: timer not due")
 
-// FireDueTimers fires the timers of up to TimerSweepBatchMax deals whose
-// deadline has passed by the service's clock, and returns how many deals
-// this call changed (a deal another node fired meanwhile is not counted). It is the backstop for timer jobs (and what a moved test clock
-// calls): the deadline lives on the deal, so nothing is lost if a job is.
+// FireDueTimers fires the timers of every deal whose deadline had passed by
+// the service's clock when it was called, and returns how many deals this
+// call changed (a deal another node fired meanwhile is not counted). It is
+// the backstop for timer jobs (and what a moved test clock calls): the
+// deadline lives on the deal, so nothing is lost if a job is.
+//
+// It reads the due deals in pages of TimerSweepBatchMax, each after the
+// last one read, so a deal whose timer fails is reported (in the joined
+// error) and passed over, and the next call tries it again.
 func (s *Service) FireDueTimers(ctx context.Context) (int, error) {
-	due, err := s.cfg.Store.DealListDue(ctx, s.now(), TimerSweepBatchMax)
-	if err != nil {
-		return 0, fmt.Errorf("escrow: list due deals: %w", err)
-	}
-	fired := 0
-	for _, d := range due {
-		kind := timerOf(d.State)
-		if kind == "" {
-			continue
-		}
-		changed, _, err := s.fireTimer(ctx, d.ID, kind)
+	now := s.now()
+	var (
+		after DueCursor
+		fired int
+		errs  apperr.Sweep
+	)
+	for {
+		due, err := s.cfg.Store.DealListDue(ctx, now, after, TimerSweepBatchMax)
 		if err != nil {
-			return fired, err
+			errs.Add(fmt.Errorf("escrow: list due deals: %w", err))
+			return fired, errs.Err()
 		}
-		if changed {
-			fired++
+		for _, d := range due {
+			after = DueCursor{At: *d.DueAt, ID: d.ID}
+			kind := timerOf(d.State)
+			if kind == "" {
+				continue
+			}
+			changed, _, err := s.fireTimer(ctx, d.ID, kind)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return fired, ctx.Err()
+			case err != nil:
+				errs.Add(fmt.Errorf("escrow: fire the %s timer of deal %s: %w", kind, d.ID, err))
+			case changed:
+				fired++
+			}
+		}
+		if len(due) < TimerSweepBatchMax {
+			return fired, errs.Err()
 		}
 	}
-	return fired, nil
 }
 
 func timerOf(st State) TimerKind {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/kinko-pay/kinko/internal/billing"
 	"github.com/kinko-pay/kinko/internal/escrow"
 )
 
@@ -62,22 +61,22 @@ func (r *Runner) every(ctx context.Context, interval time.Duration, what string,
 	}
 }
 
-// batches makes one pass of sweep, which handles up to full items a call:
-// it calls sweep again while a call comes back full, until one fails.
-func batches(sweep func(context.Context) (int, error), full int) func(context.Context) error {
+// pass makes one pass of sweep, which handles every item due, and logs how
+// many it changed.
+func (r *Runner) pass(what string, sweep func(context.Context) (int, error)) func(context.Context) error {
 	return func(ctx context.Context) error {
-		for {
-			n, err := sweep(ctx)
-			if err != nil || n < full {
-				return err
-			}
+		n, err := sweep(ctx)
+		if n > 0 {
+			r.cfg.Logger.Info(what, "changed", n)
 		}
+		return err
 	}
 }
 
 // sweep fires overdue deadlines every TimerSweepInterval until ctx ends.
 func (r *Runner) sweep(ctx context.Context) {
-	r.every(ctx, TimerSweepInterval, "escrow timer sweep", batches(r.cfg.Timers.FireDueTimers, escrow.TimerSweepBatchMax))
+	const what = "escrow timer sweep"
+	r.every(ctx, TimerSweepInterval, what, r.pass(what, r.cfg.Timers.FireDueTimers))
 }
 
 // ReservationExpirySweepInterval is how often each node ends the billing
@@ -93,12 +92,11 @@ type Reservations interface {
 }
 
 // sweepReservations expires due reservations every
-// ReservationExpirySweepInterval until ctx ends: batch after batch while a
-// batch comes back full. Ending one is idempotent, so nodes sweeping at
-// once end each reservation once.
+// ReservationExpirySweepInterval until ctx ends. Ending one is idempotent,
+// so nodes sweeping at once end each reservation once.
 func (r *Runner) sweepReservations(ctx context.Context) {
-	r.every(ctx, ReservationExpirySweepInterval, "billing reservation expiry sweep",
-		batches(r.cfg.Reservations.ExpireDue, billing.ExpireSweepBatchMax))
+	const what = "billing reservation expiry sweep"
+	r.every(ctx, ReservationExpirySweepInterval, what, r.pass(what, r.cfg.Reservations.ExpireDue))
 }
 
 // MonthCloseSweepInterval is how often each node runs billing's month-end

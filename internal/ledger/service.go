@@ -254,19 +254,26 @@ const expireScanMax = 1000
 // same batches as every other transfer, and returns how many it expired. Two
 // engines may sweep at once: a hold can expire only once, and the loser's
 // attempt is rejected harmlessly.
+//
+// It reads the due holds in pages of expireScanMax, each after the last one
+// read, so a hold whose expiry is rejected is passed over, and the next call
+// tries it again.
 func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
+	now := e.Now()
+	var after HoldCursor
 	total := 0
 	for {
-		ids, err := e.store.HoldListDue(ctx, e.Now(), expireScanMax)
+		due, err := e.store.HoldListDue(ctx, now, after, expireScanMax)
 		if err != nil {
 			return total, fmt.Errorf("ledger: list due holds: %w", err)
 		}
-		if len(ids) == 0 {
+		if len(due) == 0 {
 			return total, nil
 		}
-		reqs := make([]TransferRequest, len(ids))
-		for i, id := range ids {
-			reqs[i] = TransferRequest{Kind: KindExpire, PendingID: id}
+		after = due[len(due)-1]
+		reqs := make([]TransferRequest, len(due))
+		for i, h := range due {
+			reqs[i] = TransferRequest{Kind: KindExpire, PendingID: h.TransferID}
 		}
 		expired := 0
 		for start := 0; start < len(reqs); start += e.cfg.BatchMax {
@@ -282,10 +289,7 @@ func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 			}
 		}
 		total += expired
-		// A page that expired nothing would be listed again unchanged (another
-		// node expired it, or a hold cannot be resolved): stop, the next sweep
-		// tries again.
-		if len(ids) < expireScanMax || expired == 0 {
+		if len(due) < expireScanMax {
 			return total, nil
 		}
 	}

@@ -46,9 +46,9 @@ type Store interface {
 	// created at or before `at`, was not resolved by then and had not timed out.
 	BalanceAt(ctx context.Context, accountID int64, at time.Time) (Balance, error)
 
-	// HoldListDue returns up to limit ids of pending holds whose timeout is at
-	// or before now, oldest timeout first.
-	HoldListDue(ctx context.Context, now time.Time, limit int) ([]int64, error)
+	// HoldListDue returns up to limit pending holds whose timeout is at or
+	// before now and after the cursor, in (TimeoutAt, TransferID) order.
+	HoldListDue(ctx context.Context, now time.Time, after HoldCursor, limit int) ([]HoldCursor, error)
 
 	// VerifyScan streams every account with the totals recomputed from its
 	// transfers, for Verify.

@@ -99,6 +99,13 @@ const (
 	HoldExpired HoldState = "expired"
 )
 
+// HoldCursor names a pending transfer by its timeout, for sweeps over due
+// holds in timeout order; the zero HoldCursor is before every hold.
+type HoldCursor struct {
+	TimeoutAt  time.Time
+	TransferID int64
+}
+
 // Hold is the mutable state of a pending transfer; the transfer row itself never changes.
 type Hold struct {
 	TransferID      int64

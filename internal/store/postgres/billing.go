@@ -196,9 +196,9 @@ func (r reads) ReservationList(ctx context.Context, f billing.ReservationFilter)
 }
 
 // ReservationListDue implements billing.Store.
-func (db *DB) ReservationListDue(ctx context.Context, now time.Time, limit int) ([]billing.Reservation, error) {
+func (db *DB) ReservationListDue(ctx context.Context, now time.Time, after billing.DueCursor, limit int) ([]billing.Reservation, error) {
 	rows, err := db.pool.Query(ctx, "SELECT "+reservationCols+" FROM billing_reservations WHERE state = 'active' AND expires_at <= $1 "+
-		"ORDER BY expires_at, id LIMIT $2", now, limit)
+		"AND expires_at >= $2 AND (expires_at > $2 OR id > $3) ORDER BY expires_at, id LIMIT $4", now, after.At, after.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list due reservations: %w", err)
 	}

@@ -199,8 +199,9 @@ func (db *DB) DealList(ctx context.Context, f escrow.DealFilter) ([]escrow.Deal,
 }
 
 // DealListDue implements escrow.Store.
-func (db *DB) DealListDue(ctx context.Context, now time.Time, limit int) ([]escrow.Deal, error) {
-	rows, err := db.pool.Query(ctx, "SELECT "+dealCols+" FROM escrow_deals WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at, id LIMIT $2", now, limit)
+func (db *DB) DealListDue(ctx context.Context, now time.Time, after escrow.DueCursor, limit int) ([]escrow.Deal, error) {
+	rows, err := db.pool.Query(ctx, "SELECT "+dealCols+" FROM escrow_deals WHERE due_at IS NOT NULL AND due_at <= $1 "+
+		"AND due_at >= $2 AND (due_at > $2 OR id > $3) ORDER BY due_at, id LIMIT $4", now, after.At, after.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list due deals: %w", err)
 	}

@@ -300,14 +300,19 @@ func (db *DB) BalanceAt(ctx context.Context, accountID int64, at time.Time) (led
 }
 
 // HoldListDue implements ledger.Store.
-func (db *DB) HoldListDue(ctx context.Context, now time.Time, limit int) ([]int64, error) {
+func (db *DB) HoldListDue(ctx context.Context, now time.Time, after ledger.HoldCursor, limit int) ([]ledger.HoldCursor, error) {
 	rows, err := db.pool.Query(ctx,
-		"SELECT transfer_id FROM holds WHERE state = 'pending' AND timeout_at IS NOT NULL AND timeout_at <= $1 ORDER BY timeout_at LIMIT $2",
-		now, limit)
+		"SELECT timeout_at, transfer_id FROM holds WHERE state = 'pending' AND timeout_at IS NOT NULL AND timeout_at <= $1 "+
+			"AND timeout_at >= $2 AND (timeout_at > $2 OR transfer_id > $3) ORDER BY timeout_at, transfer_id LIMIT $4",
+		now, after.TimeoutAt, after.TransferID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list due holds: %w", err)
 	}
-	out, err := collect(rows, scanOne[int64])
+	out, err := collect(rows, func(r pgx.Row) (ledger.HoldCursor, error) {
+		var c ledger.HoldCursor
+		err := r.Scan(&c.TimeoutAt, &c.TransferID)
+		return c, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list due holds: %w", err)
 	}

@@ -212,9 +212,10 @@ func (r reads) ReservationList(ctx context.Context, f billing.ReservationFilter)
 }
 
 // ReservationListDue implements billing.Store.
-func (db *DB) ReservationListDue(ctx context.Context, now time.Time, limit int) ([]billing.Reservation, error) {
+func (db *DB) ReservationListDue(ctx context.Context, now time.Time, after billing.DueCursor, limit int) ([]billing.Reservation, error) {
 	rows, err := db.read.QueryContext(ctx, "SELECT "+reservationCols+" FROM billing_reservations WHERE state = 'active' AND expires_at <= ? "+
-		"ORDER BY expires_at, id LIMIT ?", micros(now), limit)
+		"AND expires_at >= ? AND (expires_at > ? OR id > ?) ORDER BY expires_at, id LIMIT ?",
+		micros(now), micros(after.At), micros(after.At), after.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list due reservations: %w", err)
 	}

@@ -145,9 +145,10 @@ func (db *DB) DealList(ctx context.Context, f escrow.DealFilter) ([]escrow.Deal,
 }
 
 // DealListDue implements escrow.Store.
-func (db *DB) DealListDue(ctx context.Context, now time.Time, limit int) ([]escrow.Deal, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+dealCols+" FROM escrow_deals WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-		micros(now), limit)
+func (db *DB) DealListDue(ctx context.Context, now time.Time, after escrow.DueCursor, limit int) ([]escrow.Deal, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT "+dealCols+" FROM escrow_deals WHERE due_at IS NOT NULL AND due_at <= ? "+
+		"AND due_at >= ? AND (due_at > ? OR id > ?) ORDER BY due_at, id LIMIT ?",
+		micros(now), micros(after.At), micros(after.At), after.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list due deals: %w", err)
 	}

@@ -339,16 +339,20 @@ func (db *DB) BalanceAt(ctx context.Context, accountID int64, at time.Time) (led
 }
 
 // HoldListDue implements ledger.Store.
-func (db *DB) HoldListDue(ctx context.Context, now time.Time, limit int) ([]int64, error) {
+func (db *DB) HoldListDue(ctx context.Context, now time.Time, after ledger.HoldCursor, limit int) ([]ledger.HoldCursor, error) {
 	rows, err := db.read.QueryContext(ctx,
-		"SELECT transfer_id FROM holds WHERE state = 'pending' AND timeout_at IS NOT NULL AND timeout_at <= ? ORDER BY timeout_at LIMIT ?",
-		micros(now), limit)
+		"SELECT timeout_at, transfer_id FROM holds WHERE state = 'pending' AND timeout_at IS NOT NULL AND timeout_at <= ? "+
+			"AND timeout_at >= ? AND (timeout_at > ? OR transfer_id > ?) ORDER BY timeout_at, transfer_id LIMIT ?",
+		micros(now), micros(after.TimeoutAt), micros(after.TimeoutAt), after.TransferID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list due holds: %w", err)
 	}
-	return collect(rows, func(s scanner) (int64, error) {
-		var id int64
-		return id, s.Scan(&id)
+	return collect(rows, func(s scanner) (ledger.HoldCursor, error) {
+		var c ledger.HoldCursor
+		var at int64
+		err := s.Scan(&at, &c.TransferID)
+		c.TimeoutAt = fromMicros(at)
+		return c, err
 	}, "sqlite: scan due hold")
 }
 

@@ -631,6 +631,51 @@ func testBilling(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("ExpirySweepPassesOverFailures", func(t *testing.T) {
+		f := newBillingFixture(t, h)
+		c := f.customer("c", billing.Postpaid, 1_000_000)
+		// More reservations that cannot be ended than one page of the
+		// sweep holds, all due before three that can.
+		stuck := map[string]bool{}
+		for i := range billing.ExpireSweepBatchMax + 5 {
+			r, err := f.svc.Reserve(f.ctx, provA, billing.ReserveParams{CustomerID: c.ID, Amount: 10, ExpiresInSeconds: 60})
+			if err != nil {
+				t.Fatalf("reserve %d: %v", i, err)
+			}
+			stuck[r.ID] = true
+		}
+		f.clock.Advance(time.Second)
+		var later []billing.Reservation
+		for range 3 {
+			r, err := f.svc.Reserve(f.ctx, provA, billing.ReserveParams{CustomerID: c.ID, Amount: 100, ExpiresInSeconds: 60})
+			if err != nil {
+				t.Fatal(err)
+			}
+			later = append(later, r)
+		}
+		f.clock.Advance(time.Minute)
+		broken := billing.NewService(billing.Config{Store: failingExpiry{f.bs, stuck}, Ledger: f.engine, Clock: f.clock.Now, Events: billingEvents{}})
+		n, err := broken.ExpireDue(f.ctx)
+		if n != len(later) || !errors.Is(err, errInjected) {
+			t.Fatalf("sweep past %d failing reservations = %d, %v; want %d and the failures", len(stuck), n, err, len(later))
+		}
+		if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("and %d more failures", len(stuck)-10)) {
+			t.Errorf("the sweep's error does not count the failures it left out: %.300s", msg)
+		}
+		for _, r := range later {
+			if st := f.status(r); st.State != billing.StateExpired || st.Released != 100 {
+				t.Fatalf("reservation due after the failing ones: %+v", st)
+			}
+		}
+		f.wantBilling(c, 0, int64(10*len(stuck)))
+		// Once they can be ended, the next sweep ends them.
+		if n, err := f.svc.ExpireDue(f.ctx); n != len(stuck) || err != nil {
+			t.Fatalf("sweep after the failures = %d, %v; want %d", n, err, len(stuck))
+		}
+		f.wantBilling(c, 0, 0)
+		f.verifyClean()
+	})
+
 	t.Run("StatusLookup", func(t *testing.T) {
 		f := newBillingFixture(t, h)
 		c := f.customer("c", billing.Postpaid, 10000)
@@ -963,14 +1008,8 @@ func testBillingModel(t *testing.T, h Harness) {
 			x.reserved, x.live = 0, false
 		case 5: // time passes; the sweep runs
 			f.clock.Advance(time.Duration(rng.IntN(300)) * time.Second)
-			for {
-				n, err := f.svc.ExpireDue(f.ctx)
-				if err != nil {
-					t.Fatalf("step %d: expire: %v", step, err)
-				}
-				if n < billing.ExpireSweepBatchMax {
-					break
-				}
+			if _, err := f.svc.ExpireDue(f.ctx); err != nil {
+				t.Fatalf("step %d: expire: %v", step, err)
 			}
 			now := f.clock.Now()
 			for _, x := range rsvs {
@@ -1028,4 +1067,33 @@ func testBillingModel(t *testing.T, h Harness) {
 	}
 	f.verifyClean()
 	f.billingVerifyClean()
+}
+
+// errInjected is the failure failingExpiry injects.
+var errInjected = errors.New("injected failure")
+
+// failingExpiry is a billing store on which the given reservations cannot
+// be expired: reading their metered session, which only the expiry does
+// for a reservation without one, fails.
+type failingExpiry struct {
+	billing.Store
+	fail map[string]bool // reservation ids
+}
+
+func (s failingExpiry) BillingTransact(ctx context.Context, fn func(context.Context, billing.Tx) error) error {
+	return s.Store.BillingTransact(ctx, func(ctx context.Context, tx billing.Tx) error {
+		return fn(ctx, failingExpiryTx{tx, s.fail})
+	})
+}
+
+type failingExpiryTx struct {
+	billing.Tx
+	fail map[string]bool
+}
+
+func (t failingExpiryTx) SessionByReservationForUpdate(ctx context.Context, id string) (billing.Session, error) {
+	if t.fail[id] {
+		return billing.Session{}, errInjected
+	}
+	return t.Tx.SessionByReservationForUpdate(ctx, id)
 }

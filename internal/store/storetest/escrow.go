@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -273,6 +274,39 @@ func testEscrow(t *testing.T, h Harness) {
 		}
 		_, err = f.svc.ClearDeposit(f.ctx, staffF, unknown.ID, "again")
 		wantErrCode(t, err, apperr.CodeConflict)
+		f.verifyClean()
+	})
+
+	t.Run("TimerSweepPassesOverFailures", func(t *testing.T) {
+		f := newEscrowFixture(t, h)
+		// More deals whose timer fails than one page of the sweep holds,
+		// all due before two whose timers work.
+		stuck := map[string]bool{}
+		for range escrow.TimerSweepBatchMax + 5 {
+			d := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+			stuck[d.ID] = true
+		}
+		f.clock.Advance(time.Second)
+		var later []escrow.Deal
+		for range 2 {
+			later = append(later, f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID)))
+		}
+		f.clock.Advance(30 * 24 * time.Hour)
+		broken := escrow.NewService(escrow.Config{Store: failingTimers{f.es, stuck}, Ledger: f.engine, Clock: f.clock.Now,
+			PayTo: "Kinko Bank 001-100 1234567", PortalURL: "https://escrow.example"})
+		n, err := broken.FireDueTimers(f.ctx)
+		if n != len(later) || !errors.Is(err, errInjected) {
+			t.Fatalf("sweep past %d failing deals = %d, %v; want %d and the failures", len(stuck), n, err, len(later))
+		}
+		for _, d := range later {
+			if got := f.must(f.svc.FindDealByID(f.ctx, siteA, d.ID)); got.State != escrow.StateCanceled {
+				t.Fatalf("deal due after the failing ones is %s", got.State)
+			}
+		}
+		// Once their timers work, the next sweep fires them.
+		if n, err := f.svc.FireDueTimers(f.ctx); n != len(stuck) || err != nil {
+			t.Fatalf("sweep after the failures = %d, %v; want %d", n, err, len(stuck))
+		}
 		f.verifyClean()
 	})
 
@@ -950,4 +984,27 @@ func testEscrowTimersTwoNodes(t *testing.T, h Harness) {
 		}
 	}
 	f.verifyClean()
+}
+
+// failingTimers is an escrow store on which the given deals cannot be
+// changed: locking them fails.
+type failingTimers struct {
+	escrow.Store
+	fail map[string]bool // deal ids
+}
+
+func (s failingTimers) EscrowTransact(ctx context.Context, fn func(escrow.Tx) error) error {
+	return s.Store.EscrowTransact(ctx, func(tx escrow.Tx) error { return fn(failingTimersTx{tx, s.fail}) })
+}
+
+type failingTimersTx struct {
+	escrow.Tx
+	fail map[string]bool
+}
+
+func (t failingTimersTx) DealForUpdate(ctx context.Context, id string) (escrow.Deal, error) {
+	if t.fail[id] {
+		return escrow.Deal{}, errInjected
+	}
+	return t.Tx.DealForUpdate(ctx, id)
 }

@@ -497,6 +497,32 @@ func testExpiry(t *testing.T, h Harness) {
 			t.Errorf("pending at the timeout = %d, want 10", got)
 		}
 	})
+	t.Run("OKSweepPagesThroughTies", func(t *testing.T) {
+		// More holds than one page of the sweep, all timing out at the same
+		// instant: the pages go on by transfer id.
+		const holds = 2345
+		reqs := make([]ledger.TransferRequest, holds)
+		for i := range reqs {
+			reqs[i] = ledger.TransferRequest{Owner: "o1", Kind: ledger.KindPending, DebitAccountID: dst.ID, CreditAccountID: src.ID,
+				Amount: 1, TimeoutSeconds: 60, Reference: fmt.Sprintf("tie-%d", i)}
+		}
+		for start := 0; start < holds; start += 500 {
+			res, err := f.engine.Submit(f.ctx, reqs[start:min(start+500, holds)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Result != ledger.ResultOK {
+					t.Fatalf("pending transfer: %s", r.Result)
+				}
+			}
+		}
+		f.clock.Advance(time.Minute)
+		if n, err := f.engine.ExpireDue(f.ctx); err != nil || n != holds {
+			t.Fatalf("ExpireDue = %d, %v; want %d", n, err, holds)
+		}
+		f.wantBalance(dst.ID, 0, 0, 0, 10)
+	})
 	f.expect(ledger.ResultOK, ledger.TransferRequest{Kind: ledger.KindPost, PendingID: forever.ID})
 	f.verifyClean()
 }

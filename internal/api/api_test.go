@@ -70,7 +70,8 @@ func openLedger(t *testing.T, cfg ledger.Config) (*sqlite.DB, *ledger.Engine) {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	db, e := openLedger(t, ledger.Config{})
+	// As kinko serve does: escrow's accounts move only through escrow.
+	db, e := openLedger(t, ledger.Config{Managed: escrow.ManagesAccount})
 	all := []auth.Scope{"accounts:write", "transfers:write", "assets:read", "events:read", "webhooks:write", "escrow:write"}
 	tc := &clock.Offset{}
 	deals := escrow.NewService(escrow.Config{Store: db, Ledger: e, Clock: tc.Now, PayTo: harnessPayTo, Events: EventEncoder{EscrowPayTo: harnessPayTo}})

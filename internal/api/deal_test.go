@@ -543,3 +543,31 @@ func FuzzEscrowBodies(f *testing.F) {
 		}
 	})
 }
+
+// TestEscrowAccountsRefuseTheLedgerAPI: a deal's holding account belongs to
+// the operator, whose admin key reads it, but no key moves it (or opens an
+// account under escrow's references) through the ledger API: that would
+// change the money behind a deal without the deal.
+func TestEscrowAccountsRefuseTheLedgerAPI(t *testing.T) {
+	h := newHarness(t)
+	deal := h.newDeal("k1", "kept-1").body
+	id, holding := deal["id"].(string), deal["holding_account"].(string)
+	h.step("k1", id, "accept", 200, "")
+	h.deposit("kept-s-1", deal["payment_reference"].(string), amountDue, 201)
+	h.want(h.do("GET", "/v1/accounts/"+holding, "admin", ""), 200, "")
+	own := h.want(h.do("POST", "/v1/accounts", "admin", `{"reference":"ops-float","currency":"JPY"}`), 201, "").body["id"].(string)
+
+	body := fmt.Sprintf(`{"reference":"take-1","debit_account":%q,"credit_account":%q,"amount":{"amount":%d,"currency":"JPY"}}`, holding, own, amountDue)
+	h.want(h.do("POST", "/v1/transfers", "admin", body), 403, "account_managed_by_product")
+	h.want(h.do("POST", "/v1/transfers", "admin", body, "Idempotency-Key", "kept-take-1"), 403, "account_managed_by_product")
+	batch := h.want(h.do("POST", "/v1/transfers/batch", "admin", `{"transfers":[`+body+`]}`), 200, "").raw
+	if !strings.Contains(batch, `"code":"account_managed_by_product"`) {
+		t.Errorf("batch answer %s", batch)
+	}
+	h.want(h.do("POST", "/v1/accounts", "admin", `{"reference":"escrow:bank:JPY","currency":"JPY"}`), 400, "invalid")
+
+	got := h.want(h.do("GET", "/v1/deals/"+id, "k1", ""), 200, "").body
+	if got["state"] != "funded" || amountOf(t, got["held"]) != amountDue {
+		t.Fatalf("after the refused transfers the deal is %v holding %v", got["state"], got["held"])
+	}
+}

@@ -118,6 +118,8 @@ func (e resultError) Error() string { return string(e.result) }
 func statusOfResult(r ledger.Result) int {
 	s := string(r)
 	switch {
+	case r == ledger.ResultAccountManaged:
+		return http.StatusForbidden
 	case strings.HasSuffix(s, "_not_found"):
 		return http.StatusNotFound
 	case strings.HasPrefix(s, "exists_with_different_"):

@@ -21,6 +21,7 @@ package billing
 import (
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
@@ -32,6 +33,13 @@ import (
 // API, because an owner may also move money between its accounts there and
 // could then post or void billing's holds behind its back.
 const LedgerOwner = "org_operator"
+
+// ManagesAccount says whether the ledger account (owner, reference) is one
+// billing opens (all under LedgerOwner, all referenced "billing:…"): only
+// billing moves it (ledger.Config.Managed).
+func ManagesAccount(owner, reference string) bool {
+	return owner == LedgerOwner && strings.HasPrefix(reference, "billing:")
+}
 
 // Bounds.
 const (

@@ -90,12 +90,20 @@ func openStore(ctx context.Context, db string) (adapter, int, error) {
 
 // engineConfig returns the ledger engine's configuration for a store kind.
 // Every engine the CLI starts records events as the API renders its objects,
-// so benchmarks measure what the server does.
+// so benchmarks measure what the server does, and keeps the products'
+// accounts for the products (productAccount).
 func engineConfig(kind string) ledger.Config {
+	workers := workersSQLite
 	if kind == "postgres" {
-		return ledger.Config{Workers: workersPostgres, Events: api.EventEncoder{}}
+		workers = workersPostgres
 	}
-	return ledger.Config{Workers: workersSQLite, Events: api.EventEncoder{}}
+	return ledger.Config{Workers: workers, Events: api.EventEncoder{}, Managed: productAccount}
+}
+
+// productAccount says whether a ledger account is one that escrow or
+// billing keeps: transfers through the ledger API may not touch it.
+func productAccount(owner, reference string) bool {
+	return escrow.ManagesAccount(owner, reference) || billing.ManagesAccount(owner, reference)
 }
 
 // redactDB returns db fit for logs and errors: a URL's password, in its user

@@ -17,6 +17,7 @@ package escrow
 import (
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
@@ -26,6 +27,13 @@ import (
 // organization (auth.OperatorOrgID), whose admin key may read them through
 // the ledger API. Merchants never see them.
 const LedgerOwner = "org_operator"
+
+// ManagesAccount says whether the ledger account (owner, reference) is one
+// escrow opens (all under LedgerOwner, all referenced "escrow:…"): only
+// escrow moves it (ledger.Config.Managed).
+func ManagesAccount(owner, reference string) bool {
+	return owner == LedgerOwner && strings.HasPrefix(reference, "escrow:")
+}
 
 // Bounds.
 const (

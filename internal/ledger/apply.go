@@ -20,6 +20,10 @@ import (
 type submission struct {
 	reqs     []TransferRequest
 	internal bool      // written by the ledger itself (expiry); may use KindExpire
+	// managed, when set, names accounts this submission may not move:
+	// those a product keeps (Config.Managed), for a caller that is not the
+	// product.
+	managed func(owner, reference string) bool
 	claim    *KeyClaim // nil: no Idempotency-Key
 	done     chan error
 
@@ -247,20 +251,20 @@ func (b *batch) applySubmission(s *submission) []TransferResult {
 		}
 		// s.reqs[start..end] is one chain (a single request when start == end).
 		if start == end {
-			results[start] = b.applyOne(&s.reqs[start], s.internal)
+			results[start] = b.applyOne(&s.reqs[start], s)
 		} else {
-			b.applyChain(s.reqs[start:end+1], results[start:end+1], s.internal)
+			b.applyChain(s.reqs[start:end+1], results[start:end+1], s)
 		}
 		start = end + 1
 	}
 	return results
 }
 
-func (b *batch) applyChain(reqs []TransferRequest, results []TransferResult, internal bool) {
+func (b *batch) applyChain(reqs []TransferRequest, results []TransferResult, s *submission) {
 	b.undo = &undoLog{nTransfers: len(b.newTransfers)}
 	failed := -1
 	for i := range reqs {
-		results[i] = b.applyOne(&reqs[i], internal)
+		results[i] = b.applyOne(&reqs[i], s)
 		if results[i].Result != ResultOK {
 			failed = i
 			break
@@ -313,11 +317,11 @@ func (b *batch) touchHold(h *Hold) {
 
 // applyOne evaluates one request. It checks everything before it changes
 // anything, so a rejected request leaves the batch as it found it.
-func (b *batch) applyOne(r *TransferRequest, internal bool) TransferResult {
+func (b *batch) applyOne(r *TransferRequest, s *submission) TransferResult {
 	if r.Kind == "" {
 		r.Kind = KindImmediate
 	}
-	if res := validate(r, internal); res != ResultOK {
+	if res := validate(r, s.internal); res != ResultOK {
 		return TransferResult{Result: res}
 	}
 	if r.Reference != "" {
@@ -335,9 +339,9 @@ func (b *batch) applyOne(r *TransferRequest, internal bool) TransferResult {
 	}
 	switch r.Kind {
 	case KindImmediate, KindPending:
-		return b.applyNew(r)
+		return b.applyNew(r, s.managed)
 	default:
-		return b.applyResolve(r, internal)
+		return b.applyResolve(r, s.internal, s.managed)
 	}
 }
 
@@ -443,7 +447,7 @@ func (b *batch) compareExisting(r *TransferRequest, t *Transfer) Result {
 	return ResultOK
 }
 
-func (b *batch) applyNew(r *TransferRequest) TransferResult {
+func (b *batch) applyNew(r *TransferRequest, managed func(owner, reference string) bool) TransferResult {
 	dr := b.accounts[r.DebitAccountID]
 	if dr == nil || dr.Owner != r.Owner {
 		return TransferResult{Result: ResultDebitAccountNotFound}
@@ -451,6 +455,9 @@ func (b *batch) applyNew(r *TransferRequest) TransferResult {
 	cr := b.accounts[r.CreditAccountID]
 	if cr == nil || cr.Owner != r.Owner {
 		return TransferResult{Result: ResultCreditAccountNotFound}
+	}
+	if isManaged(managed, dr, cr) {
+		return TransferResult{Result: ResultAccountManaged}
 	}
 	if dr.Asset != cr.Asset || (r.Asset != "" && r.Asset != dr.Asset) {
 		return TransferResult{Result: ResultAssetMismatch}
@@ -538,7 +545,7 @@ func (b *batch) applyNew(r *TransferRequest) TransferResult {
 }
 
 // applyResolve posts, voids or expires a pending transfer.
-func (b *batch) applyResolve(r *TransferRequest, internal bool) TransferResult {
+func (b *batch) applyResolve(r *TransferRequest, internal bool, managed func(owner, reference string) bool) TransferResult {
 	h := b.holds[r.PendingID]
 	if h == nil || (!internal && h.Owner != r.Owner) {
 		return TransferResult{Result: ResultPendingNotFound}
@@ -574,6 +581,9 @@ func (b *batch) applyResolve(r *TransferRequest, internal bool) TransferResult {
 		// behind the ledger's back (kinko verify names it). Refuse this
 		// request rather than guess, and leave its neighbours alone.
 		return TransferResult{Result: ResultPendingNotFound}
+	}
+	if isManaged(managed, dr, cr) {
+		return TransferResult{Result: ResultAccountManaged}
 	}
 	// Releasing the hold lowers pending totals by its full amount; posting adds
 	// the posted part. Totals never grow past what the hold already reserved, so
@@ -712,4 +722,9 @@ func sortedKeys(m map[int64]bool) []int64 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// isManaged says whether managed names either account.
+func isManaged(managed func(owner, reference string) bool, dr, cr *Account) bool {
+	return managed != nil && (managed(dr.Owner, dr.Reference) || managed(cr.Owner, cr.Reference))
 }

@@ -35,6 +35,13 @@ type Config struct {
 	Clock func() time.Time
 	// Observe, when set, is called after each batch commits or fails.
 	Observe func(BatchStats)
+	// Managed, when set, names the accounts products keep (escrow's,
+	// billing's). Only the product moves them, in its own transaction
+	// through a Writer, by its own rules: Submit, SubmitKeyed and
+	// CommitBatch refuse a transfer that touches one (including posting or
+	// voiding a hold between two), with ResultAccountManaged, and
+	// CreateAccounts refuses to open one. Nil: none.
+	Managed func(owner, reference string) bool
 	// Events renders each new account and transfer as the data of its event,
 	// which is written in the same transaction (package event). Nil writes no
 	// events: only tests of the ledger alone leave it unset.
@@ -162,6 +169,9 @@ func (e *Engine) enqueue(ctx context.Context, reqs []TransferRequest, internal b
 		return nil, apperr.Invalid("transfers", "a submission holds at most %d transfers", e.cfg.BatchMax)
 	}
 	s := &submission{reqs: make([]TransferRequest, len(reqs)), internal: internal, claim: claim, done: make(chan error, 1)}
+	if !internal {
+		s.managed = e.cfg.Managed
+	}
 	copy(s.reqs, reqs)
 	e.mu.RLock()
 	if e.closed {
@@ -275,7 +285,7 @@ func (e *Engine) CommitBatch(ctx context.Context, reqs [][]TransferRequest) ([][
 	subs := make([]*submission, len(reqs))
 	n := 0
 	for i, r := range reqs {
-		subs[i] = &submission{reqs: append([]TransferRequest(nil), r...), done: make(chan error, 1)}
+		subs[i] = &submission{reqs: append([]TransferRequest(nil), r...), managed: e.cfg.Managed, done: make(chan error, 1)}
 		n += len(r)
 	}
 	if n == 0 {

@@ -40,6 +40,10 @@ const (
 	ResultExceedsDebits            Result = "exceeds_debits"     // credit account: credits would exceed debits
 	ResultLimitExceeded            Result = "limit_exceeded"     // either rule, on an account with a limit
 	ResultOverflow                 Result = "overflow"
+	// ResultAccountManaged: an account a product keeps (an escrow deal's
+	// holding account, a billing customer's account) moves only through
+	// that product, never by a transfer submitted directly.
+	ResultAccountManaged Result = "account_managed_by_product"
 
 	// Linked sets.
 	ResultLinkedEventFailed    Result = "linked_event_failed"     // another transfer of the chain failed

@@ -55,7 +55,11 @@ func (e *Engine) createAccounts(ctx context.Context, reqs []AccountRequest) ([]A
 		return nil, nil, apperr.Invalid("accounts", "at most %d accounts per call", AccountsCreateMax)
 	}
 	for i, r := range reqs {
-		if err := validateAccount(r); err != nil {
+		err := validateAccount(r)
+		if err == nil && e.cfg.Managed != nil && e.cfg.Managed(r.Owner, r.Reference) {
+			err = apperr.Invalid("reference", "references like %q are kept for the accounts a product (escrow, billing) opens itself", r.Reference)
+		}
+		if err != nil {
 			err.Param = fmt.Sprintf("accounts[%d].%s", i, err.Param)
 			return nil, nil, err
 		}

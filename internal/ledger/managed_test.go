@@ -1,0 +1,104 @@
+package ledger_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/ledger"
+	"github.com/kinko-pay/kinko/internal/money"
+	"github.com/kinko-pay/kinko/internal/store/sqlite"
+)
+
+// TestManagedAccountsMoveOnlyThroughAWriter: accounts Config.Managed names
+// are a product's. A Writer (the product, in its own transaction) opens and
+// moves them; Submit, SubmitKeyed and CommitBatch refuse any transfer that
+// touches one, including a post or void of a hold between them, and
+// CreateAccounts refuses to open one. The owner's other accounts are free.
+func TestManagedAccountsMoveOnlyThroughAWriter(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	managed := func(owner, ref string) bool { return owner == "op" && strings.HasPrefix(ref, "product:") }
+	e := ledger.NewEngine(db, ledger.Config{Managed: managed})
+	t.Cleanup(e.Close)
+	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The product opens its accounts and holds money between them.
+	var kept []ledger.Account
+	var hold ledger.Transfer
+	w, err := e.NewWriter(ctx, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Transact(ctx, func(tx ledger.Tx) error {
+		w.Begin()
+		now := time.Now()
+		kept, err = w.OpenAccounts(ctx, tx, now, []ledger.AccountRequest{
+			{Owner: "op", Reference: "product:a", Asset: "JPY"}, {Owner: "op", Reference: "product:b", Asset: "JPY"}})
+		if err != nil {
+			return err
+		}
+		res, err := w.Transfer(ctx, tx, now, []ledger.TransferRequest{{Owner: "op", Reference: "product:t1", Kind: ledger.KindPending,
+			DebitAccountID: kept[0].ID, CreditAccountID: kept[1].ID, Amount: 500}})
+		if err != nil {
+			return err
+		}
+		hold = res[0].Transfer
+		return ledger.Rejection(res)
+	})
+	if err != nil {
+		t.Fatalf("the product's own writer: %v", err)
+	}
+	own, err := e.CreateAccounts(ctx, []ledger.AccountRequest{{Owner: "op", Reference: "mine", Asset: "JPY"}, {Owner: "op", Reference: "mine2", Asset: "JPY"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	refused := []ledger.TransferRequest{
+		{Owner: "op", Reference: "x1", DebitAccountID: kept[0].ID, CreditAccountID: own[0].ID, Amount: 1},
+		{Owner: "op", Reference: "x2", DebitAccountID: own[0].ID, CreditAccountID: kept[1].ID, Amount: 1, Kind: ledger.KindPending},
+		{Owner: "op", Reference: "x3", Kind: ledger.KindPost, PendingID: hold.ID},
+		{Owner: "op", Reference: "x4", Kind: ledger.KindVoid, PendingID: hold.ID},
+	}
+	for _, r := range refused {
+		res, err := e.Submit(ctx, []ledger.TransferRequest{r})
+		if err != nil || res[0].Result != ledger.ResultAccountManaged {
+			t.Errorf("Submit %s = %+v, %v; want %s", r.Reference, res, err, ledger.ResultAccountManaged)
+		}
+	}
+	out, err := e.CommitBatch(ctx, [][]ledger.TransferRequest{refused[:1]})
+	if err != nil || out[0][0].Result != ledger.ResultAccountManaged {
+		t.Errorf("CommitBatch = %+v, %v; want %s", out, err, ledger.ResultAccountManaged)
+	}
+	// Nothing moved: the hold is still whole and the product's accounts as
+	// the writer left them.
+	accts, err := db.AccountsByID(ctx, []int64{kept[0].ID, kept[1].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accts[0].DebitsPending != 500 || accts[0].DebitsPosted != 0 || accts[1].CreditsPending != 500 || accts[1].CreditsPosted != 0 {
+		t.Errorf("the product's accounts changed: %+v", accts)
+	}
+	// The owner's own accounts still move.
+	res, err := e.Submit(ctx, []ledger.TransferRequest{{Owner: "op", Reference: "free", DebitAccountID: own[0].ID, CreditAccountID: own[1].ID, Amount: 1}})
+	if err != nil || res[0].Result != ledger.ResultOK {
+		t.Errorf("a transfer between the owner's own accounts = %+v, %v", res, err)
+	}
+	// Nor may a caller open an account under a product's reference.
+	_, err = e.CreateAccounts(ctx, []ledger.AccountRequest{{Owner: "op", Reference: "product:c", Asset: "JPY"}})
+	if !apperr.Is(err, apperr.CodeInvalid) || !strings.Contains(err.Error(), "product") {
+		t.Errorf("opening a product's account = %v, want invalid", err)
+	}
+}

@@ -19,13 +19,13 @@ import (
 // order inside a batch, so linked chains never span callers.
 type submission struct {
 	reqs     []TransferRequest
-	internal bool      // written by the ledger itself (expiry); may use KindExpire
+	internal bool // written by the ledger itself (expiry); may use KindExpire
 	// managed, when set, names accounts this submission may not move:
 	// those a product keeps (Config.Managed), for a caller that is not the
 	// product.
 	managed func(owner, reference string) bool
-	claim    *KeyClaim // nil: no Idempotency-Key
-	done     chan error
+	claim   *KeyClaim // nil: no Idempotency-Key
+	done    chan error
 
 	// Set by each attempt of the batch; valid once it has committed.
 	results  []TransferResult

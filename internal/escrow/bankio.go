@@ -43,7 +43,7 @@ func (s *Service) ImportStatement(ctx context.Context, actor Actor, format strin
 			return ImportReport{}, err
 		}
 	}
-	credits, withdrawals, err := parseCredits(format, data)
+	credits, withdrawals, err := parseCredits(format, data, s.now())
 	if err != nil {
 		return ImportReport{}, err
 	}
@@ -66,13 +66,14 @@ func (s *Service) ImportStatement(ctx context.Context, actor Actor, format strin
 	return rep, nil
 }
 
-// parseCredits reads a statement file into the deposits it holds.
-func parseCredits(format string, data []byte) ([]DepositParams, int, error) {
+// parseCredits reads a statement file, imported at now, into the deposits
+// it holds.
+func parseCredits(format string, data []byte, now time.Time) ([]DepositParams, int, error) {
 	var out []DepositParams
 	withdrawals := 0
 	switch format {
 	case FormatZengin:
-		stmts, err := bankfile.ParseStatements(data, bankfile.EraReiwa)
+		stmts, err := zenginStatements(data, now)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -83,9 +84,11 @@ func parseCredits(format string, data []byte) ([]DepositParams, int, error) {
 					withdrawals++
 					continue
 				}
+				// 振込依頼人コード is where a payer's bank lets them key in
+				// a reference at an ATM or online: a payment reference.
 				out = append(out, DepositParams{Source: SourceZengin, BankAccount: account, BankRef: e.BankRef, Currency: "JPY",
 					Amount: e.AmountYen, ValueDate: dateOf(e.ValueDate, e.Date), PayerName: clip(e.RemitterNameNorm, PayerNameLenMax),
-					Remittance: clip(strings.TrimSpace(e.EDI+" "+e.Description), RemittanceLenMax)})
+					Remittance: clip(strings.Join(strings.Fields(e.RemitterCode+" "+e.EDI+" "+e.Description), " "), RemittanceLenMax)})
 			}
 		}
 	case FormatCamt053:
@@ -118,6 +121,57 @@ func parseCredits(format string, data []byte) ([]DepositParams, int, error) {
 		return nil, 0, apperr.Invalid("format", "zengin or camt053")
 	}
 	return out, withdrawals, nil
+}
+
+// statementLeadMax is how far past the import a statement's dates may lie:
+// a file dated later was read in the wrong era.
+const statementLeadMax = 31 * 24 * time.Hour
+
+// zenginStatements reads a Zengin statement file, imported at now. The
+// standard writes years in the Reiwa era (令和8年 = "08") but many banks
+// write the western year ("26"), and the file does not say which: a year
+// read in the wrong era lands 18 years off. The file is read as Reiwa
+// unless that puts a date more than statementLeadMax after now; then as
+// western, under the same test; a file neither reading fits is refused.
+// (Reading a western file as Reiwa puts it in the future until 2037; a
+// Reiwa file read as western lands in 2001-2018, which is why Reiwa is
+// tried first.)
+func zenginStatements(data []byte, now time.Time) ([]bankfile.Statement, error) {
+	stmts, err := bankfile.ParseStatements(data, bankfile.EraReiwa)
+	if err != nil {
+		return nil, err
+	}
+	if latestDate(stmts).Before(now.Add(statementLeadMax)) {
+		return stmts, nil
+	}
+	western, err := bankfile.ParseStatements(data, bankfile.EraWestern)
+	if err == nil && latestDate(western).Before(now.Add(statementLeadMax)) {
+		return western, nil
+	}
+	return nil, apperr.Invalid("file", "the statement's dates (up to %s read as Reiwa) lie after today whether its years are read as Reiwa or as western years",
+		latestDate(stmts).Format(time.DateOnly))
+}
+
+// latestDate is the latest date a statement file names.
+func latestDate(stmts []bankfile.Statement) time.Time {
+	var last time.Time
+	see := func(d bankfile.Date) {
+		if t := dateOf(d, bankfile.Date{}); t.After(last) {
+			last = t
+		}
+	}
+	for _, st := range stmts {
+		see(st.Created)
+		see(st.PeriodFrom)
+		see(st.PeriodTo)
+		for _, e := range st.Entries {
+			see(e.Date)
+			see(e.ValueDate)
+			see(e.ExchangeDate)
+			see(e.DishonourDate)
+		}
+	}
+	return last
 }
 
 func dateOf(d, fallback bankfile.Date) time.Time {

@@ -497,3 +497,55 @@ func TestOpenAPIPayoutBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestCamtBatchEntryPaysEachDeal: a camt.053 entry booked as a batch (two
+// buyers' payments in one entry, each a TxDtls with its own amount and
+// reference) funds each buyer's deal, and importing the file again records
+// nothing.
+func TestCamtBatchEntryPaysEachDeal(t *testing.T) {
+	h := newHarness(t)
+	var ids, refs []string
+	for _, ref := range []string{"batch-1", "batch-2"} {
+		d := h.newDeal("k1", ref).body
+		ids, refs = append(ids, d["id"].(string)), append(refs, d["payment_reference"].(string))
+		h.step("k1", d["id"].(string), "accept", 200, "")
+	}
+	camt := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-01-05T18:00:00</CreDtTm></GrpHdr>
+<Stmt><Id>S1</Id><Acct><Id><Othr><Id>ACC1</Id></Othr></Id></Acct>
+<Ntry><Amt Ccy="JPY">%d</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-01-05</Dt></BookgDt><AcctSvcrRef>B1</AcctSvcrRef>
+<NtryDtls>
+<TxDtls><Amt Ccy="JPY">%d</Amt><RltdPties><Dbtr><Nm>YAMADA</Nm></Dbtr></RltdPties><RmtInf><Ustrd>%s</Ustrd></RmtInf></TxDtls>
+<TxDtls><Amt Ccy="JPY">%d</Amt><RltdPties><Dbtr><Nm>SATO</Nm></Dbtr></RltdPties><RmtInf><Ustrd>%s</Ustrd></RmtInf></TxDtls>
+</NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>`, 2*amountDue, amountDue, refs[0], amountDue, refs[1])
+	body := importBody("camt053", []byte(camt))
+	t.Run("RecordedWholeBefore", func(t *testing.T) {
+		// An import before batch entries were split recorded the entry as
+		// one credit, under the entry's reference: the parts are replays.
+		h := newHarness(t)
+		h.want(h.do("POST", "/v1/deposits", "admin", fmt.Sprintf(`{"bank_account":"ACC1","bank_ref":"ref:B1","amount":{"amount":%d,"currency":"JPY"},"value_date":"2026-01-05","payer_name":"YAMADA SATO"}`, 2*amountDue)), 201, "")
+		rep := h.want(h.do("POST", "/v1/deposits/imports", "admin", body), 200, "").body
+		if c := rep["counts"].(map[string]any); rep["replayed"] != 2.0 || c["matched"] != 0.0 || c["unmatched"] != 0.0 {
+			t.Errorf("import of an entry recorded whole: %v", rep)
+		}
+	})
+	first := h.want(h.do("POST", "/v1/deposits/imports", "admin", body), 200, "").body
+	if c := first["counts"].(map[string]any); c["matched"] != 2.0 || first["replayed"] != 0.0 {
+		t.Fatalf("first import: %v", first)
+	}
+	for i, d := range first["deposits"].([]any) {
+		dep := d.(map[string]any)
+		if dep["bank_ref"] != fmt.Sprintf("ref:B1/tx%d", i+1) || amountOf(t, dep["amount"]) != amountDue || dep["deal"] != ids[i] {
+			t.Errorf("deposit %d: %v", i, dep)
+		}
+	}
+	for _, id := range ids {
+		if d := h.want(h.do("GET", "/v1/deals/"+id, "k1", ""), 200, "").body; d["state"] != "funded" || amountOf(t, d["held"]) != amountDue {
+			t.Errorf("deal %s paid in full within a batch entry: %v holding %v", id, d["state"], d["held"])
+		}
+	}
+	again := h.want(h.do("POST", "/v1/deposits/imports", "admin", body), 200, "").body
+	if again["replayed"] != 2.0 {
+		t.Errorf("the same file again: %v", again)
+	}
+}

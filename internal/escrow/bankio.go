@@ -49,7 +49,7 @@ func (s *Service) ImportStatement(ctx context.Context, actor Actor, format strin
 	}
 	rep := ImportReport{Entries: len(credits) + withdrawals, Withdrawals: withdrawals, Statuses: map[DepositStatus]int{}}
 	for i, p := range credits {
-		dep, replayed, err := s.RecordDeposit(ctx, actor, p)
+		dep, replayed, err := s.recordPart(ctx, actor, p)
 		if err != nil {
 			return rep, fmt.Errorf("escrow: import entry %s: %w", p.BankRef, err)
 		}
@@ -64,6 +64,22 @@ func (s *Service) ImportStatement(ctx context.Context, actor Actor, format strin
 		}
 	}
 	return rep, nil
+}
+
+// recordPart records p as RecordDeposit does, unless p is a payment of a
+// batch entry that an earlier import recorded whole: then that deposit
+// answers, as a replay.
+func (s *Service) recordPart(ctx context.Context, actor Actor, p DepositParams) (Deposit, bool, error) {
+	if p.entryRef != "" {
+		whole, err := s.findDeposit(ctx, p.BankAccount, p.entryRef)
+		if err == nil {
+			return whole, true, nil
+		}
+		if !apperr.Is(err, apperr.CodeNotFound) {
+			return Deposit{}, false, err
+		}
+	}
+	return s.RecordDeposit(ctx, actor, p)
 }
 
 // parseCredits reads a statement file, imported at now, into the deposits
@@ -106,21 +122,63 @@ func parseCredits(format string, data []byte, now time.Time) ([]DepositParams, i
 					withdrawals++
 					continue
 				}
+				whole := DepositParams{Source: SourceCamt, BankAccount: clip(account, BankAcctLenMax), BankRef: clip(e.BankRef, BankRefLenMax),
+					Currency: e.Currency, Amount: e.AmountMinor, ValueDate: dateOf(e.ValueDate, e.BookingDate)}
+				if parts := batchParts(e); parts != nil {
+					// A batch booking: one credit per payment, each matched
+					// on its own, keyed by the entry's reference and the
+					// payment's place in it.
+					for k, tx := range parts {
+						p := whole
+						p.BankRef, p.Amount, p.entryRef = fmt.Sprintf("%s/tx%d", whole.BankRef, k+1), tx.AmountMinor, whole.BankRef
+						p.PayerName, p.Remittance = payerOf(tx)
+						out = append(out, p)
+					}
+					continue
+				}
 				var payer, remit []string
 				for _, tx := range e.Transactions {
 					payer = append(payer, tx.DebtorName)
 					remit = append(remit, tx.Unstructured...)
 					remit = append(remit, tx.CreditorRefs...)
 				}
-				out = append(out, DepositParams{Source: SourceCamt, BankAccount: clip(account, BankAcctLenMax), BankRef: clip(e.BankRef, BankRefLenMax),
-					Currency: e.Currency, Amount: e.AmountMinor, ValueDate: dateOf(e.ValueDate, e.BookingDate),
-					PayerName: clip(strings.Join(payer, " "), PayerNameLenMax), Remittance: clip(strings.Join(remit, " "), RemittanceLenMax)})
+				whole.PayerName, whole.Remittance = clip(strings.Join(payer, " "), PayerNameLenMax), clip(strings.Join(remit, " "), RemittanceLenMax)
+				out = append(out, whole)
 			}
 		}
 	default:
 		return nil, 0, apperr.Invalid("format", "zengin or camt053")
 	}
 	return out, withdrawals, nil
+}
+
+// batchParts returns the payments of a camt.053 entry booked as a batch:
+// its transactions, when there are several and each gives an amount in the
+// entry's currency, the amounts adding up to the entry's (and the entry's
+// reference leaving room for the parts'). Otherwise nil: the entry is one
+// credit (and a batch whose parts cannot be told apart goes to the staff
+// queue whole, unless one reference in it names a deal).
+func batchParts(e bankfile.CamtEntry) []bankfile.CamtTransaction {
+	if len(e.Transactions) < 2 || len(e.BankRef) > BankRefLenMax-12 {
+		return nil
+	}
+	var sum int64
+	for _, tx := range e.Transactions {
+		if tx.AmountMinor <= 0 || tx.Currency != e.Currency || tx.AmountMinor > e.AmountMinor-sum {
+			return nil
+		}
+		sum += tx.AmountMinor
+	}
+	if sum != e.AmountMinor {
+		return nil
+	}
+	return e.Transactions
+}
+
+// payerOf is a camt.053 payment's payer name and remittance text.
+func payerOf(tx bankfile.CamtTransaction) (payer, remittance string) {
+	remit := append(append([]string(nil), tx.Unstructured...), tx.CreditorRefs...)
+	return clip(tx.DebtorName, PayerNameLenMax), clip(strings.Join(remit, " "), RemittanceLenMax)
 }
 
 // statementLeadMax is how far past the import a statement's dates may lie:

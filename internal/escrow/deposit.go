@@ -81,6 +81,12 @@ type DepositParams struct {
 	// PaymentRef names the deal directly (API callers who know it); else
 	// the reference is looked for in PayerName and Remittance.
 	PaymentRef string
+
+	// entryRef, for one payment of a bank entry booked as a batch (a
+	// camt.053 entry with several transactions), is the BankRef the whole
+	// entry had when imports recorded it as one credit: an entry recorded
+	// that way is not recorded again by parts.
+	entryRef string
 }
 
 // DepositFilter selects one page of deposits, newest first.

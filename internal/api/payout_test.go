@@ -549,3 +549,47 @@ func TestCamtBatchEntryPaysEachDeal(t *testing.T) {
 		t.Errorf("the same file again: %v", again)
 	}
 }
+
+// TestPayoutItemsFitTheZenginFile: a payable balance above what one 総合振込
+// record carries (振込金額, 10 digits) is paid over several batches, each
+// item at most TransferAmountMax, so every batch's file can be written.
+func TestPayoutItemsFitTheZenginFile(t *testing.T) {
+	h := newHarness(t)
+	h.releasedDeal("small") // seller@example.com is owed 50,250
+	const price = 20_000_000_000
+	body := fmt.Sprintf(`{"external_ref":"big","title":"Building","price":{"amount":%d,"currency":"JPY"},"fee_payer":"seller",`+
+		`"seller":{"email":"big@example.com"},"buyer":{"email":"buyer@example.com","locale":"en"}}`, price)
+	d := h.want(h.do("POST", "/v1/deals", "k1", body), 201, "").body
+	id := d["id"].(string)
+	h.step("k1", id, "accept", 200, "")
+	h.deposit("big-1", d["payment_reference"].(string), price, 201)
+	h.want(h.do("POST", "/v1/deals/"+id+"/ship", "k1", `{"carrier":"Yamato","tracking_number":"1"}`), 200, "")
+	h.want(h.do("POST", "/v1/deals/"+id+"/review", "admin", `{"hold":false}`), 200, "")
+	h.step("k1", id, "approve", 200, "")
+	h.want(h.do("POST", "/v1/bank_accounts", "k1", bankAccountBody), 200, "")
+	h.want(h.do("POST", "/v1/bank_accounts", "k1", strings.Replace(bankAccountBody, "Seller@", "big@", 1)), 200, "")
+	owed := int64(0)
+	for n := 1; ; n++ {
+		r := h.do("POST", "/v1/payout_batches", "admin", fmt.Sprintf(`{"currency":"JPY","transfer_date":"2026-01-%02d"}`, 8+n))
+		if r.status == 404 {
+			break
+		}
+		b := h.want(r, 201, "").body
+		for _, it := range b["items"].([]any) {
+			if a := amountOf(t, it.(map[string]any)["amount"]); a > bankfile.TransferAmountMax {
+				t.Fatalf("batch %d pays %d in one item", n, a)
+			} else {
+				owed += a
+			}
+		}
+		h.want(h.do("GET", "/v1/payout_batches/"+b["id"].(string)+"/file?format=zengin", "admin", ""), 200, "")
+		h.want(h.do("POST", "/v1/payout_batches/"+b["id"].(string)+"/settle", "admin", `{}`), 200, "")
+		if n > 5 {
+			t.Fatal("more batches than the balances need")
+		}
+	}
+	fee := amountOf(t, h.want(h.do("GET", "/v1/deals/"+id, "k1", ""), 200, "").body["fee"])
+	if want := price - fee + 50250; owed != want {
+		t.Errorf("batches paid %d in all, want %d", owed, want)
+	}
+}

@@ -3,11 +3,13 @@ package escrow
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/bankfile"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/money"
 )
@@ -315,12 +317,24 @@ func requireFinance(actor Actor) error {
 	return nil
 }
 
+// payoutBounds are the largest payout item and batch total of currency: for
+// JPY, what a Zengin 総合振込 file carries (a larger balance is paid over
+// several batches); no bound otherwise.
+func payoutBounds(currency string) (item, total int64) {
+	if currency == "JPY" {
+		return bankfile.TransferAmountMax, bankfile.TransferTotalMax
+	}
+	return math.MaxInt64, math.MaxInt64
+}
+
 // BuildPayoutBatch gathers, in one transaction, every payee with a valid
 // bank account and an available payable balance in currency (up to
 // PayoutItemsMax, oldest registrations first) into a batch: each item
 // holds its amount on the payee's payable balance (a pending ledger
 // transfer to the bank account) until the batch settles or the item comes
-// back. A batch with nothing to pay is not created.
+// back. An item pays at most, and the batch totals at most, what the
+// currency's payout file carries (payoutBounds); the rest waits for the
+// next batch. A batch with nothing to pay is not created.
 //
 // Errors: forbidden, invalid, not_found (nothing to pay).
 func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency string, transferDate time.Time) (PayoutBatch, error) {
@@ -353,9 +367,13 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 		b := PayoutBatch{ID: newID("pb_"), Currency: currency, State: PayoutPending, CreatedBy: actor.ID, CreatedAt: now,
 			TransferDate: time.Date(transferDate.Year(), transferDate.Month(), transferDate.Day(), 0, 0, 0, 0, time.UTC)}
 		var trs []ledger.TransferRequest
+		itemMax, totalMax := payoutBounds(currency)
 		for i, p := range payees {
 			a := accts[i]
-			avail := availableToPay(a)
+			avail := min(availableToPay(a), itemMax)
+			if avail > totalMax-b.Total {
+				continue // the next batch pays it
+			}
 			it := PayoutItem{ID: newID("pi_"), BatchID: b.ID, Seq: len(b.Items) + 1, Account: p, Amount: avail, State: PayoutPending, UpdatedAt: now}
 			b.Items = append(b.Items, it)
 			trs = append(trs, ledger.TransferRequest{Owner: LedgerOwner, Reference: "escrow:payout:" + it.ID, Kind: ledger.KindPending,

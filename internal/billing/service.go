@@ -1219,7 +1219,9 @@ func (s *Service) FindCustomerBalances(ctx context.Context, actor Actor, f Custo
 
 // FindReservation looks a reservation up by its authorization number or by
 // the caller's reference, with its history: what an external system asks
-// before it serves.
+// before it serves. An active reservation whose expiry has passed is ended
+// first, as the expiry sweep would (lists show it active until the sweep,
+// at most jobs.ReservationExpirySweepInterval later).
 //
 // Errors: forbidden, invalid, not_found.
 func (s *Service) FindReservation(ctx context.Context, actor Actor, q ReservationLookup) (ReservationStatus, error) {
@@ -1248,6 +1250,18 @@ func (s *Service) FindReservation(ctx context.Context, actor Actor, q Reservatio
 	}
 	if r.OrgID != actor.ID {
 		return ReservationStatus{}, apperr.NotFound("reservation")
+	}
+	if r.State == StateActive && r.ExpiredAt(s.now()) {
+		// Its expiry passed and the sweep has not ended it yet: end it now
+		// (what the sweep would do), so that the answer says expired, with
+		// what the expiry released and charged, and never active while a
+		// charge would be refused.
+		if _, err := s.expire(ctx, r); err != nil {
+			return ReservationStatus{}, fmt.Errorf("billing: expire reservation %s: %w", r.ID, err)
+		}
+		if r, err = s.cfg.Store.ReservationByAuthNumber(ctx, r.AuthNumber); err != nil {
+			return ReservationStatus{}, err
+		}
 	}
 	h, err := s.cfg.Store.ReservationEventList(ctx, r.ID)
 	if err != nil {

@@ -192,9 +192,13 @@ func historyKinds(st billing.ReservationStatus) string {
 // balance is b.
 func (f *billingFixture) unchanged(r billing.Reservation, c billing.Customer, b billing.Balance) {
 	f.t.Helper()
-	st := f.status(r)
+	// Read from the store: a status lookup ends an expired reservation.
+	st, err := f.bs.ReservationByAuthNumber(f.ctx, r.AuthNumber)
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	if st.Version != r.Version || st.Reserved != r.Reserved || st.Charged != r.Charged || st.State != r.State {
-		f.t.Fatalf("reservation changed by a refused call: %+v, was %+v", st.Reservation, r)
+		f.t.Fatalf("reservation changed by a refused call: %+v, was %+v", st, r)
 	}
 	if got := f.balance(c); got != b {
 		f.t.Fatalf("balance changed by a refused call: %+v, was %+v", got, b)
@@ -627,6 +631,29 @@ func testBilling(t *testing.T, h Harness) {
 		wantErrCode(t, err, billing.CodeReservationExpired)
 		if st := f.status(long); st.State != billing.StateActive {
 			t.Fatalf("the unexpired reservation is %s", st.State)
+		}
+		f.verifyClean()
+	})
+
+	t.Run("StatusLookupEndsAnExpiredReservation", func(t *testing.T) {
+		f := newBillingFixture(t, h)
+		c := f.customer("c", billing.Postpaid, 10000)
+		r, err := f.svc.Reserve(f.ctx, provA, billing.ReserveParams{CustomerID: c.ID, Amount: 4000, ExpiresInSeconds: 60, Reference: "order-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(60 * time.Second)
+		// Before the sweep: what an external system asks before it serves
+		// says expired, as a charge would, by number and by reference.
+		for _, q := range []billing.ReservationLookup{{Reference: "order-1"}, {AuthNumber: r.AuthNumber}} {
+			st, err := f.svc.FindReservation(f.ctx, provA, q)
+			if err != nil || st.State != billing.StateExpired || st.Reserved != 0 || st.Released != 4000 || historyKinds(st) != "reserve expire" {
+				t.Fatalf("lookup %+v after the expiry: %+v, %v", q, st, err)
+			}
+		}
+		f.wantBilling(c, 0, 0)
+		if n, err := f.svc.ExpireDue(f.ctx); err != nil || n != 0 {
+			t.Fatalf("the sweep after the lookup ended %d, %v", n, err)
 		}
 		f.verifyClean()
 	})

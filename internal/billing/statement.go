@@ -1,10 +1,12 @@
 package billing
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,6 +120,15 @@ func (s *Service) statement(ctx context.Context, c Customer, from, to time.Time)
 		}
 		after = page[len(page)-1].ID
 	}
+	// In the order they happened: ids are handed out in blocks per node, so
+	// with several nodes id order is not time order. A change's transfers
+	// share its time and keep their id order; a change that depends on
+	// another (a charge on a hold) starts after that one committed, so it
+	// comes after it (unless the nodes' clocks disagree by more than the
+	// time between them).
+	slices.SortStableFunc(trs, func(a, b ledger.Transfer) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
 	// The opening totals are the account's just before from.
 	open, err := s.cfg.Store.BalanceAt(ctx, c.AccountID, from.Add(-time.Microsecond))
 	if err != nil {

@@ -852,6 +852,35 @@ func testBilling(t *testing.T, h Harness) {
 		testConcurrentReservations(t, f1, billing.Postpaid, f1.svc, f2.svc)
 	})
 
+	t.Run("StatementInTimeOrderAcrossNodes", func(t *testing.T) {
+		// Each node hands out transfer ids from its own block, so the
+		// second node's ids are larger whenever it acts: the statement
+		// still lists what happened in the order it happened.
+		f1, f2 := newBillingPair(t, h)
+		c := f1.customer("c", billing.Postpaid, 100000)
+		from := f1.clock.Now()
+		r := f1.reserve(c, 1000)
+		f1.clock.Advance(time.Second)
+		f1.must2(f2.svc.Charge(f1.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 300, Reference: "on-node-2"}))
+		f1.clock.Advance(time.Second)
+		f1.must2(f1.svc.Charge(f1.ctx, provA, r.AuthNumber, billing.ChargeParams{Amount: 200, Reference: "on-node-1", Final: true}))
+		st, err := f1.svc.FindStatement(f1.ctx, provA, billing.StatementParams{CustomerID: c.ID, From: from, To: f1.clock.Now().Add(time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, row := range st.Rows {
+			got = append(got, fmt.Sprintf("%s %d → balance %d reserved %d", row.Kind, row.Amount, row.Balance, row.Reserved))
+		}
+		// A charge posts its hold and holds what is left again; the final
+		// one releases the rest.
+		want := []string{"hold 1000 → balance 0 reserved 1000", "charge 300 → balance -300 reserved 0",
+			"hold 700 → balance -300 reserved 700", "charge 200 → balance -500 reserved 0"}
+		if strings.Join(got, "; ") != strings.Join(want, "; ") {
+			t.Errorf("statement rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+
 	t.Run("Model", func(t *testing.T) { testBillingModel(t, h) })
 	t.Run("Metering", func(t *testing.T) { testBillingMetering(t, h) })
 	t.Run("MonthClose", func(t *testing.T) { testBillingMonthClose(t, h) })

@@ -6,10 +6,10 @@ import (
 	"net/url"
 )
 
-// ListEvents reads one page of the organization's events, by id. Poll with
-// StartingAfter = the last id seen; on PostgreSQL with several writers an
-// event can commit after one with a higher id, so re-read the last few
-// seconds of ids when every event matters (see docs/webhooks.md).
+// ListEvents reads one page of the organization's events in the order they
+// became listable (not id order). Poll with StartingAfter = the last id
+// seen: no event is skipped, whatever order their changes committed in
+// (see docs/webhooks.md, Polling).
 func (c *Client) ListEvents(ctx context.Context, q EventQuery) (Page[Event], error) {
 	v := q.ListParams.query()
 	if q.Type != "" {

@@ -3,12 +3,16 @@ package jobs
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -67,14 +71,24 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[webhook.Deliver
 	attempts := make([]webhook.Attempt, len(events))
 	sem := make(chan struct{}, w.cfg.SendConcurrency)
 	var wg sync.WaitGroup
+	sent := 0
 	for i := range events {
 		sem <- struct{}{}
+		if ctx.Err() != nil {
+			// Shutting down or out of time: what was not sent is not an
+			// attempt; it stays pending for the job's retry.
+			<-sem
+			break
+		}
+		sent++
 		wg.Go(func() {
 			defer func() { <-sem }()
 			attempts[i] = w.send(ctx, ep, w.cfg.Render(events[i]), events[i].ID)
 		})
 	}
 	wg.Wait()
+	unsent := len(deliveries) - sent
+	attempts, deliveries = attempts[:sent], deliveries[:sent]
 
 	lastTry := job.Attempt >= job.MaxAttempts
 	now := w.now()
@@ -107,15 +121,23 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[webhook.Deliver
 	if err := w.cfg.Store.WebhookRecord(rctx, attempts, deliveries); err != nil {
 		return fmt.Errorf("record webhook attempts: %w", err)
 	}
-	if pending > 0 {
-		return fmt.Errorf("%d of %d webhook deliveries to endpoint %d failed; retrying", pending, len(deliveries), ep.ID)
+	if pending+unsent > 0 {
+		return fmt.Errorf("%d of %d webhook deliveries to endpoint %d failed and %d were not sent; retrying", pending, sent, ep.ID, unsent)
 	}
 	return nil
 }
 
-// NextRetry spaces a failing job's retries by webhook.Backoff.
+// NextRetry spaces a failing job's retries by webhook.Backoff, but not past
+// webhook.RetryWindow after the job was queued: the last retry runs at the
+// window's end (and gives up whatever still fails) rather than up to one
+// backoff step after it.
 func (w *deliverWorker) NextRetry(job *river.Job[webhook.DeliverArgs]) time.Time {
-	return w.cfg.Clock().Add(webhook.Backoff(w.cfg.BackoffBase, job.Attempt))
+	now := w.cfg.Clock()
+	next := now.Add(webhook.Backoff(w.cfg.BackoffBase, job.Attempt))
+	if end := job.CreatedAt.Add(webhook.RetryWindow); next.After(end) && now.Before(end) {
+		return end
+	}
+	return next
 }
 
 // Timeout bounds one run of the job.
@@ -139,7 +161,8 @@ func (w *deliverWorker) send(ctx context.Context, ep webhook.Endpoint, body []by
 	res, err := w.cfg.HTTPClient.Do(req)
 	if err != nil {
 		a.LatencyMicros = time.Since(start).Microseconds()
-		a.Error = truncate(err.Error(), webhook.AttemptErrorLenMax)
+		a.Error = attemptError(err)
+		w.cfg.Logger.Debug("webhook attempt failed", "endpoint", ep.ID, "event", eventID, "err", err)
 		return a
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(res.Body, webhook.ResponseSnippetMax))
@@ -150,6 +173,41 @@ func (w *deliverWorker) send(ctx context.Context, ep webhook.Endpoint, body []by
 	a.Succeeded = res.StatusCode >= 200 && res.StatusCode < 300
 	a.ResponseSnippet = truncate(string(snippet), webhook.ResponseSnippetMax)
 	return a
+}
+
+// attemptError says why a request got no response, for the organization's
+// attempt log: the kind of failure only. The transport's own message names
+// the addresses a host name resolved to and the operator's DNS resolver,
+// which would let an organization map the operator's network by
+// registering internal names (the server's debug log keeps it).
+func attemptError(err error) string {
+	var dns *net.DNSError
+	var ne net.Error
+	var cert *tls.CertificateVerificationError
+	var rec tls.RecordHeaderError
+	switch {
+	case errors.Is(err, errPrivateAddress):
+		return "refused: the host's address is not public"
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return "DNS: no such host"
+	case errors.As(err, &dns):
+		return "DNS: lookup failed"
+	case errors.Is(err, context.Canceled):
+		return "canceled: the server stopped the attempt"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("timeout: no response within %s", webhook.RequestTimeout)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed before a response"
+	case errors.As(err, &cert):
+		return "TLS: the certificate was not accepted: " + truncate(cert.Err.Error(), webhook.AttemptErrorLenMax-40)
+	case errors.As(err, &rec):
+		return "TLS: the server did not answer TLS"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "host unreachable"
+	}
+	return "request failed"
 }
 
 // truncate makes s fit a text column: invalid UTF-8 and NUL bytes (which

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,7 +77,7 @@ func newFixture(t *testing.T, handler http.HandlerFunc) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.worker = &deliverWorker{cfg: Config{Store: st, Webhooks: f.hooks, Clock: clock, SendConcurrency: 4, HTTPClient: NewHTTPClient(true),
+	f.worker = &deliverWorker{cfg: Config{Store: st, Webhooks: f.hooks, Clock: clock, SendConcurrency: 4, HTTPClient: NewHTTPClient(true), Logger: slog.New(slog.DiscardHandler),
 		Render: func(e event.Event) []byte { return e.Data },
 		ObserveAttempt: func(outcome string, _ time.Duration) {
 			f.mu.Lock()
@@ -331,5 +335,87 @@ func TestWebhooksReachPublicAddressesOnly(t *testing.T) {
 		if got := PublicAddress(netip.MustParseAddr(addr)); got != public {
 			t.Errorf("PublicAddress(%s) = %v, want %v", addr, got, public)
 		}
+	}
+}
+
+// TestDeliverAttemptErrorNamesNoAddress: the attempt log an organization
+// reads says what kind of failure it was, never the address a host name
+// resolved to (or the operator's resolver): an endpoint at an internal name
+// must not map the operator's network.
+func TestDeliverAttemptErrorNamesNoAddress(t *testing.T) {
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {})
+	ids := f.events(1)
+	f.worker.cfg.HTTPClient = NewHTTPClient(false) // as kinko serve does by default
+	if err := f.work(ids, 1); err == nil {
+		t.Fatal("Work = nil against a loopback receiver with private addresses refused")
+	}
+	as := f.attempts(ids[0])
+	if len(as) != 1 || as[0].Error != "refused: the host's address is not public" || f.requests.Load() != 0 {
+		t.Fatalf("attempts = %+v (%d requests reached the receiver), want one refused without its address", as, f.requests.Load())
+	}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&url.Error{Op: "Post", URL: "http://db.internal/", Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "db.internal", Server: "10.255.255.53:53", IsNotFound: true}}}, "DNS: no such host"},
+		{&url.Error{Op: "Post", URL: "http://db.internal/", Err: &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 5432}, Err: syscall.ECONNREFUSED}}, "connection refused"},
+		{&url.Error{Op: "Post", URL: "http://x.example/", Err: context.DeadlineExceeded}, "timeout: no response within " + webhook.RequestTimeout.String()},
+	} {
+		if got := attemptError(c.err); got != c.want || strings.Contains(got, "10.") {
+			t.Errorf("attemptError(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
+
+// TestDeliverStopsSendingWhenCancelled: a job whose context ends (shutdown,
+// its timeout) starts no more requests, and records attempts only for the
+// requests it sent; the rest stay pending for its retry.
+func TestDeliverStopsSendingWhenCancelled(t *testing.T) {
+	inflight := make(chan struct{}, 10)
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		inflight <- struct{}{}
+		<-r.Context().Done()
+	})
+	f.worker.cfg.SendConcurrency = 1
+	ids := f.events(8)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- f.worker.Work(ctx, &river.Job[webhook.DeliverArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: webhook.JobAttemptsMax},
+			Args: webhook.DeliverArgs{EndpointID: f.endpoint.ID, EventIDs: ids}})
+	}()
+	<-inflight
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a cancelled job with deliveries unsent returned nil")
+	}
+	logged := 0
+	for _, id := range ids {
+		logged += len(f.attempts(id))
+	}
+	if logged != 1 || f.requests.Load() != 1 {
+		t.Fatalf("%d attempts logged for %d requests sent, want 1 and 1", logged, f.requests.Load())
+	}
+	if d := f.deliveries(ids[7]); d.State != webhook.DeliveryPending || d.Attempts != 0 {
+		t.Errorf("an unsent delivery: %+v, want pending with no attempt", d)
+	}
+}
+
+// TestDeliverLastRetryAtTheWindowsEnd: retries are spaced by Backoff, but
+// the last is scheduled at RetryWindow after the job was queued, not a
+// backoff step beyond it.
+func TestDeliverLastRetryAtTheWindowsEnd(t *testing.T) {
+	now := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	w := &deliverWorker{cfg: Config{Clock: func() time.Time { return now }, BackoffBase: webhook.BackoffBaseDefault}}
+	job := func(queued time.Duration, attempt int) *river.Job[webhook.DeliverArgs] {
+		return &river.Job[webhook.DeliverArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, CreatedAt: now.Add(-queued)}}
+	}
+	if got := w.NextRetry(job(time.Minute, 1)); got.Before(now) || got.After(now.Add(time.Minute)) {
+		t.Errorf("first retry at %s, want within a minute of %s", got, now)
+	}
+	end := now.Add(time.Minute)
+	if got := w.NextRetry(job(webhook.RetryWindow-time.Minute, 60)); !got.Equal(end) {
+		t.Errorf("retry a minute before the window ends at %s, want %s", got, end)
 	}
 }

@@ -65,21 +65,42 @@ func (s *Service) CreateEndpoint(ctx context.Context, orgID string, p EndpointPa
 // deliveries to it; deliveries already pending wait and are sent once it is
 // enabled again and they are replayed (or their job retries).
 //
-// Errors: not_found, invalid.
+// It changes only those fields: an update that read the endpoint before a
+// concurrent one wrote it reads it again and applies p to what that one
+// left, so two updates of different fields (a disable and a new
+// description) both hold.
+//
+// Errors: not_found, invalid, conflict (the endpoint kept changing).
 func (s *Service) UpdateEndpoint(ctx context.Context, orgID string, id int64, p EndpointParams) (Endpoint, error) {
-	e, err := s.FindEndpointByID(ctx, orgID, id)
-	if err != nil {
-		return Endpoint{}, err
+	for range endpointUpdateTries {
+		e, err := s.FindEndpointByID(ctx, orgID, id)
+		if err != nil {
+			return Endpoint{}, err
+		}
+		read := e.UpdatedAt
+		if err := apply(&e, p); err != nil {
+			return Endpoint{}, err
+		}
+		// Later than what was read, so the next update's check sees it.
+		e.UpdatedAt = s.now()
+		if !e.UpdatedAt.After(read) {
+			e.UpdatedAt = read.Add(time.Microsecond)
+		}
+		err = s.store.WebhookEndpointUpdate(ctx, e, read)
+		if apperr.Is(err, apperr.CodeNotFound) {
+			continue // deleted (the next read says so) or changed since read
+		}
+		if err != nil {
+			return Endpoint{}, err
+		}
+		return e, nil
 	}
-	if err := apply(&e, p); err != nil {
-		return Endpoint{}, err
-	}
-	e.UpdatedAt = s.now()
-	if err := s.store.WebhookEndpointUpdate(ctx, e); err != nil {
-		return Endpoint{}, err
-	}
-	return e, nil
+	return Endpoint{}, apperr.New(apperr.CodeConflict, "webhook endpoint %d changed %d times while this update was applied; try again", id, endpointUpdateTries)
 }
+
+// endpointUpdateTries bounds how often UpdateEndpoint reads an endpoint
+// again because another update wrote it in between.
+const endpointUpdateTries = 10
 
 // DeleteEndpoint deletes one of org's endpoints: it gets no more events,
 // its pending deliveries are given up (failed; nothing sends them), and it

@@ -161,8 +161,10 @@ type Store interface {
 	WebhookEndpointByID(ctx context.Context, id int64) (Endpoint, error)
 	WebhookEndpointList(ctx context.Context, f EndpointFilter) ([]Endpoint, error)
 	// WebhookEndpointUpdate stores the mutable fields of e (URL, Description,
-	// EventTypes, Disabled, UpdatedAt). Errors: not_found.
-	WebhookEndpointUpdate(ctx context.Context, e Endpoint) error
+	// EventTypes, Disabled, UpdatedAt) if the stored endpoint's UpdatedAt is
+	// still read (the one e was read with). Errors: not_found (none, deleted,
+	// or changed since it was read).
+	WebhookEndpointUpdate(ctx context.Context, e Endpoint, read time.Time) error
 	// WebhookEndpointDelete deletes one of org's endpoints, in one
 	// transaction: it is disabled, its secret forgotten, and from then on
 	// no read but WebhookDeliveryList sees it (nor counts it against

@@ -41,7 +41,7 @@ const (
 	sqlEndpointList     = "SELECT " + endpointCols + " FROM webhook_endpoints WHERE org_id = $1 AND id > $2 AND deleted_at IS NULL ORDER BY id LIMIT $3"
 	sqlEndpointsEnabled = "SELECT " + endpointCols + " FROM webhook_endpoints WHERE org_id = ANY($1::text[]) AND NOT disabled AND deleted_at IS NULL ORDER BY id"
 	sqlEndpointUpdate   = "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, disabled = $4, updated_at = $5 " +
-		"WHERE id = $6 AND org_id = $7 AND deleted_at IS NULL"
+		"WHERE id = $6 AND org_id = $7 AND deleted_at IS NULL AND updated_at = $8"
 	// sqlEndpointDelete deletes an endpoint and, in the same statement, gives
 	// up its pending deliveries: no job will send them.
 	sqlEndpointDelete = "WITH e AS (UPDATE webhook_endpoints SET disabled = true, secret = '', updated_at = $3, deleted_at = $3 " +
@@ -174,11 +174,11 @@ func (db *DB) WebhookEndpointList(ctx context.Context, f webhook.EndpointFilter)
 // WebhookEndpointUpdate implements webhook.Store. Only the endpoint's own
 // organization's row is changed. Errors: not_found; invalid (description)
 // as WebhookEndpointInsert.
-func (db *DB) WebhookEndpointUpdate(ctx context.Context, e webhook.Endpoint) error {
+func (db *DB) WebhookEndpointUpdate(ctx context.Context, e webhook.Endpoint, read time.Time) error {
 	if !storable(e.Description) {
 		return apperr.Invalid("description", "description must be UTF-8 text without NUL characters")
 	}
-	tag, err := db.pool.Exec(ctx, sqlEndpointUpdate, e.URL, e.Description, eventTypes(e.EventTypes), e.Disabled, e.UpdatedAt, e.ID, e.OrgID)
+	tag, err := db.pool.Exec(ctx, sqlEndpointUpdate, e.URL, e.Description, eventTypes(e.EventTypes), e.Disabled, e.UpdatedAt, e.ID, e.OrgID, read)
 	if err != nil {
 		return fmt.Errorf("postgres: update webhook endpoint: %w", err)
 	}

@@ -125,11 +125,12 @@ func (db *DB) WebhookEndpointList(ctx context.Context, f webhook.EndpointFilter)
 // organization than e.OrgID is not found.
 //
 // Errors: not_found.
-func (db *DB) WebhookEndpointUpdate(ctx context.Context, e webhook.Endpoint) error {
+func (db *DB) WebhookEndpointUpdate(ctx context.Context, e webhook.Endpoint, read time.Time) error {
 	var n int64
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, disabled = ?, updated_at = ? "+
-			"WHERE id = ? AND org_id = ? AND deleted_at IS NULL", e.URL, e.Description, eventTypesJSON(e.EventTypes), e.Disabled, micros(e.UpdatedAt), e.ID, e.OrgID)
+			"WHERE id = ? AND org_id = ? AND deleted_at IS NULL AND updated_at = ?", e.URL, e.Description, eventTypesJSON(e.EventTypes), e.Disabled,
+			micros(e.UpdatedAt), e.ID, e.OrgID, micros(read))
 		if err != nil {
 			return err
 		}

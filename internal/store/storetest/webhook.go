@@ -148,8 +148,35 @@ func testWebhookEndpoints(t *testing.T, h Harness) {
 		wantCode(t, err, apperr.CodeNotFound, "WebhookEndpointByID of a missing endpoint")
 		_, err = f.svc.FindEndpointByID(f.ctx, "o2", e1.ID)
 		wantCode(t, err, apperr.CodeNotFound, "FindEndpointByID of another organization's endpoint")
-		err = f.store.WebhookEndpointUpdate(f.ctx, webhook.Endpoint{ID: other.ID + 1000, OrgID: "o1", URL: "https://x.example", EventTypes: []string{"*"}, UpdatedAt: f.Now()})
+		err = f.store.WebhookEndpointUpdate(f.ctx, webhook.Endpoint{ID: other.ID + 1000, OrgID: "o1", URL: "https://x.example", EventTypes: []string{"*"}, UpdatedAt: f.Now()}, f.Now())
 		wantCode(t, err, apperr.CodeNotFound, "WebhookEndpointUpdate of a missing endpoint")
+	})
+	t.Run("OKUpdateKeepsAConcurrentUpdate", func(t *testing.T) {
+		u, changed := "https://race.example/hook", "changed"
+		ep, err := f.svc.CreateEndpoint(f.ctx, "o-race", webhook.EndpointParams{URL: &u, EventTypes: []string{"*"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second admin read the endpoint, then the first disabled it: the
+		// second's write of what it read (enabled) must not land.
+		stale := ep
+		off := true
+		if _, err := f.svc.UpdateEndpoint(f.ctx, "o-race", ep.ID, webhook.EndpointParams{Disabled: &off}); err != nil {
+			t.Fatal(err)
+		}
+		stale.Description, stale.UpdatedAt = "changed", f.Now().Add(time.Second)
+		err = f.store.WebhookEndpointUpdate(f.ctx, stale, ep.UpdatedAt)
+		wantCode(t, err, apperr.CodeNotFound, "WebhookEndpointUpdate of an endpoint changed since it was read")
+		// Through the service, the second update reads it again and changes
+		// only its own field.
+		got, err := f.svc.UpdateEndpoint(f.ctx, "o-race", ep.ID, webhook.EndpointParams{Description: &changed})
+		if err != nil || !got.Disabled || got.Description != "changed" {
+			t.Fatalf("update after a disable = %+v, %v; want disabled with the new description", got, err)
+		}
+		if got, err := f.store.WebhookEndpointByID(f.ctx, ep.ID); err != nil || !got.Disabled || got.Description != "changed" {
+			t.Fatalf("stored %+v, %v", got, err)
+		}
+		wantCode(t, f.svc.DeleteEndpoint(f.ctx, "o-race", ep.ID), "", "delete")
 	})
 	t.Run("OKListPages", func(t *testing.T) {
 		for _, size := range []int{1, 2, 3, 4} {
@@ -286,7 +313,7 @@ func testWebhookEndpointDelete(t *testing.T, h Harness) {
 		on := false
 		_, err = f.svc.UpdateEndpoint(f.ctx, "o1", gone.ID, webhook.EndpointParams{Disabled: &on})
 		wantCode(t, err, apperr.CodeNotFound, "UpdateEndpoint of a deleted endpoint")
-		err = f.store.WebhookEndpointUpdate(f.ctx, webhook.Endpoint{ID: gone.ID, OrgID: "o1", URL: "https://x.example", EventTypes: []string{"*"}, UpdatedAt: f.Now()})
+		err = f.store.WebhookEndpointUpdate(f.ctx, webhook.Endpoint{ID: gone.ID, OrgID: "o1", URL: "https://x.example", EventTypes: []string{"*"}, UpdatedAt: f.Now()}, gone.UpdatedAt)
 		wantCode(t, err, apperr.CodeNotFound, "WebhookEndpointUpdate of a deleted endpoint")
 		wantCode(t, f.svc.DeleteEndpoint(f.ctx, "o1", gone.ID), apperr.CodeNotFound, "a second DeleteEndpoint")
 	})

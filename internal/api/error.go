@@ -70,7 +70,6 @@ var statusByCode = map[string]int{
 	billing.CodeReservationExpired:   http.StatusConflict,
 	billing.CodeReservationClosed:    http.StatusConflict,
 	billing.CodeQuotaExceeded:        http.StatusUnprocessableEntity,
-	billing.CodeSeqOutOfOrder:        http.StatusConflict,
 	billing.CodeSessionEnded:         http.StatusConflict,
 	billing.CodeReservationInSession: http.StatusConflict,
 	billing.CodePeriodOpen:           http.StatusConflict,

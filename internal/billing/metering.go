@@ -183,15 +183,18 @@ func (s *Service) StartSession(ctx context.Context, actor Actor, p StartSessionP
 
 // ReportUsage adds usage to an active session, idempotently by sequence
 // number: the same seq and amount again returns the first answer and
-// changes nothing. Sequence numbers must increase (gaps are allowed). The
-// usage is settled against the quota in the session's row; the ledger is
-// written only when the unsettled usage reaches the session's threshold
-// (one designated charge of all of it). Usage beyond the quota is refused
-// and nothing changes: top the session up and report the same seq again.
+// changes nothing. Any seq not reported before is new usage, in whatever
+// order reports arrive (gaps are allowed; a late one counts), so a report
+// refused for the quota can be sent again under its own seq after a top-up
+// even if later ones were accepted meanwhile. The usage is settled against
+// the quota in the session's row; the ledger is written only when the
+// unsettled usage reaches the session's threshold (one designated charge
+// of all of it). Usage beyond the quota is refused and nothing changes: top
+// the session up and report the same seq again.
 //
 // Errors: forbidden, invalid, not_found, conflict (the seq was reported
-// with another amount; Param "amount"), seq_out_of_order, quota_exceeded,
-// session_ended, reservation_expired.
+// with another amount; Param "amount"), quota_exceeded, session_ended,
+// reservation_expired.
 func (s *Service) ReportUsage(ctx context.Context, actor Actor, sessionID string, p UsageParams) (UsageReport, Session, error) {
 	if err := p.validate(); err != nil {
 		return UsageReport{}, Session{}, err
@@ -201,6 +204,7 @@ func (s *Service) ReportUsage(ctx context.Context, actor Actor, sessionID string
 		c.result = func() any { return UsageResult{Report: out, Session: *c.ses} }
 		ses := c.ses
 		if p.Seq <= ses.LastSeq {
+			// Above LastSeq nothing was reported; at or below it, look.
 			old, err := c.tx.UsageReportBySeq(c.ctx, ses.ID, p.Seq)
 			switch {
 			case err == nil:
@@ -213,8 +217,6 @@ func (s *Service) ReportUsage(ctx context.Context, actor Actor, sessionID string
 			case !apperr.Is(err, apperr.CodeNotFound):
 				return err
 			}
-			return &apperr.Error{Code: CodeSeqOutOfOrder, Param: "seq",
-				Message: fmt.Sprintf("seq %d of session %s is below the last one accepted (%d) and was never reported", p.Seq, ses.ID, ses.LastSeq)}
 		}
 		if err := sessionUsable(c); err != nil {
 			return err
@@ -228,7 +230,7 @@ func (s *Service) ReportUsage(ctx context.Context, actor Actor, sessionID string
 		}
 		ses.Used += p.Amount
 		ses.Unsettled += p.Amount
-		ses.LastSeq = p.Seq
+		ses.LastSeq = max(ses.LastSeq, p.Seq)
 		out = UsageReport{SessionID: ses.ID, Seq: p.Seq, Amount: p.Amount, At: c.now}
 		if ses.Unsettled >= ses.ThresholdAmount() {
 			out.Settled = ses.Unsettled

@@ -37,9 +37,6 @@ const (
 	// CodeQuotaExceeded: a report above what is left of the session's
 	// quota; top the session up and report again (with the same seq).
 	CodeQuotaExceeded = "quota_exceeded"
-	// CodeSeqOutOfOrder: a report whose sequence number is at or below
-	// the last one accepted, and that was never reported itself.
-	CodeSeqOutOfOrder = "seq_out_of_order"
 	// CodeSessionEnded: the session was ended (or its reservation
 	// expired); it takes no more usage or top-ups.
 	CodeSessionEnded = "session_ended"

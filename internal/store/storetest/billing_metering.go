@@ -121,16 +121,21 @@ func testBillingMetering(t *testing.T, h Harness) {
 		}
 		_, _, err = f.svc.ReportUsage(f.ctx, provA, ses.ID, billing.UsageParams{Seq: 1, Amount: 101})
 		wantErrParam(t, err, apperr.CodeConflict, "amount")
-		// A gap is allowed; an older seq never seen is refused.
+		// A gap is allowed, and a late seq never reported counts.
 		if _, _, err = f.svc.ReportUsage(f.ctx, provA, ses.ID, billing.UsageParams{Seq: 5, Amount: 100}); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = f.svc.ReportUsage(f.ctx, provA, ses.ID, billing.UsageParams{Seq: 3, Amount: 100})
-		wantErrParam(t, err, billing.CodeSeqOutOfOrder, "seq")
+		late, sl, err := f.svc.ReportUsage(f.ctx, provA, ses.ID, billing.UsageParams{Seq: 3, Amount: 100})
+		if err != nil || late.Used != 300 || sl.LastSeq != 5 || sl.Reports != 3 {
+			t.Fatalf("late seq 3 after seq 5: %+v %+v, %v", late, sl, err)
+		}
+		if again, _, err := f.svc.ReportUsage(f.ctx, provA, ses.ID, billing.UsageParams{Seq: 3, Amount: 100}); err != nil || again != late {
+			t.Fatalf("seq 3 again: %+v, %v", again, err)
+		}
 		f.wantBilling(c, 0, 1000) // nothing reached the ledger yet
 		before := f.transfersOf(c)
 		// 500 unsettled crosses the default threshold (50% of 1000): one settlement.
-		u, s4, err := f.svc.ReportUsage(f.ctx, provA, ses.ID, billing.UsageParams{Seq: 6, Amount: 300})
+		u, s4, err := f.svc.ReportUsage(f.ctx, provA, ses.ID, billing.UsageParams{Seq: 6, Amount: 200})
 		if err != nil || u.Settled != 500 || u.Unsettled != 0 || u.TransferID == 0 || s4.Settled != 500 || s4.Settlements != 1 {
 			t.Fatalf("settling report: %+v %+v, %v", u, s4, err)
 		}

@@ -60,9 +60,8 @@ func ParsePeriod(period string) (start, end time.Time, err error) {
 // a closed period returns the same invoice and changes nothing. A month
 // closes only once it has ended and MonthCloseDelay more has passed.
 //
-// Errors: forbidden, invalid (period, or a period that ended before the
-// customer was registered and holds none of its charges; a prepaid
-// customer), not_found, period_open.
+// Errors: forbidden, invalid (period; a prepaid customer), not_found,
+// period_open.
 func (s *Service) ClosePeriod(ctx context.Context, actor Actor, customerID, period string) (Invoice, error) {
 	if !actor.isOrg() {
 		return Invoice{}, forbidden()
@@ -110,12 +109,9 @@ func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, peri
 		if n < 0 || total < 0 {
 			return fmt.Errorf("billing: charge totals of customer %s: %d charges of %d: invariant broken", c.cus.ID, n, total)
 		}
-		if n == 0 && !c.cus.CreatedAt.Before(end) {
-			if sweep {
-				c.noop = true
-				return nil
-			}
-			return apperr.Invalid("period", "customer %s was registered on %s, after period %s", c.cus.ID, c.cus.CreatedAt.Format(time.DateOnly), period)
+		if sweep && n == 0 && !c.cus.CreatedAt.Before(end) {
+			c.noop = true
+			return nil
 		}
 		c.invoice = &Invoice{ID: newID("inv_"), OrgID: c.cus.OrgID, CustomerID: c.cus.ID, Period: period, Currency: c.cus.Currency,
 			Total: total, Count: n, PeriodStart: start, PeriodEnd: end, ClosedAt: c.now}

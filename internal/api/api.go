@@ -194,6 +194,7 @@ func (s *Server) Routes() []Route {
 		{"POST", "/v1/deposits", s.createDeposit},
 		{"GET", "/v1/deposits", s.listDeposits},
 		{"POST", "/v1/deposits/{id}/clear", s.clearDeposit},
+		{"POST", "/v1/deposits/{id}/apply", s.applyDeposit},
 		{"POST", "/v1/deposits/imports", s.importDeposits},
 		{"POST", "/v1/bank_accounts", s.setBankAccount},
 		{"GET", "/v1/bank_accounts/{email}", s.getBankAccount},

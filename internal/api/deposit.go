@@ -90,6 +90,11 @@ type depositClear struct {
 	Note string `json:"note"`
 }
 
+// depositApply is the body of POST /v1/deposits/{id}/apply.
+type depositApply struct {
+	Deal string `json:"deal"`
+}
+
 // createDeposit records one credit to the operator's bank account and
 // matches it: 201 with the new deposit, or 200 with the first record of the
 // same bank_account and bank_ref, which changes nothing.
@@ -183,6 +188,35 @@ func (s *Server) clearDeposit(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return err
 	}
 	d, err := svc.ClearDeposit(r.Context(), dealActor(p), id, in.Note)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toDeposit(d))
+}
+
+// applyDeposit credits a deposit that went to suspense to a deal awaiting
+// payment (escrow.Service.ApplyDeposit).
+func (s *Server) applyDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireOperator(p, "apply deposits"); err != nil {
+		return err
+	}
+	svc, err := s.escrowService()
+	if err != nil {
+		return err
+	}
+	id, err := pathTextID(prefixDeposit, "deposit", r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in depositApply
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	deal, err := parseTextID(prefixDeal, in.Deal, "deal")
+	if err != nil {
+		return err
+	}
+	d, _, err := svc.ApplyDeposit(r.Context(), dealActor(p), id, deal)
 	if err != nil {
 		return err
 	}

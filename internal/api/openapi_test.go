@@ -491,7 +491,7 @@ func TestOpenAPISchemasMatchTheGoJSON(t *testing.T) {
 		"DealCreate": dealCreate{}, "DealPartyCreate": partyCreate{}, "DealDeadlinesCreate": deadlinesCreate{},
 		"MilestoneCreate": milestoneCreate{}, "DealAction": dealAction{}, "ShipDeal": shipBody{}, "DisputeDeal": disputeBody{},
 		"DealMessageCreate": messageCreate{}, "ResolveDispute": resolveDispute{}, "ReviewDeal": reviewBody{},
-		"DepositCreate": depositCreate{}, "ClearDeposit": depositClear{}, "TestClockAdvance": testClockAdvance{},
+		"DepositCreate": depositCreate{}, "ClearDeposit": depositClear{}, "ApplyDeposit": depositApply{}, "TestClockAdvance": testClockAdvance{},
 		"DepositImportCreate": depositImport{}, "BankAccountCreate": bankAccountCreate{}, "PayoutBatchCreate": payoutBatchCreate{},
 		"SettlePayoutBatch": payoutBatchSettle{}, "ReturnPayoutItem": payoutItemReturn{},
 		"BillingCustomerCreate": billingCustomerCreate{}, "CreditLimitUpdate": creditLimitBody{}, "TopUpCreate": topUpCreate{},

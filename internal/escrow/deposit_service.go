@@ -80,33 +80,8 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 			dep.Status, dep.Review = DepositLate, ReviewOpen
 			c.move(acctBank, acctSuspense, p.Amount, "deposit:"+dep.ID, "escrow_suspense")
 			c.action = "payment_late"
-		} else {
-			owed := deal.AmountDue - deal.AmountPaid
-			applied := min(p.Amount, owed)
-			dep.Applied = applied
-			c.move(acctBank, acctHolding, applied, "deposit:"+dep.ID, "escrow_deposit")
-			c.move(acctBank, acctSuspense, p.Amount-applied, "deposit:"+dep.ID+":excess", "escrow_suspense")
-			c.deal.AmountPaid += applied
-			switch {
-			case p.Amount < owed:
-				dep.Status, dep.Review = DepositPartial, ReviewOpen
-				c.event = event.TypeDealPaymentReceived
-				c.mails = append(c.mails, s.mail(c.deal, Buyer, "partial"))
-			default:
-				dep.Status = DepositMatched
-				if p.Amount > owed {
-					dep.Status, dep.Review = DepositOverpaid, ReviewOpen
-				}
-				c.action = "funded"
-				if err := s.checkAtFunding(ctx, tx, c); err != nil {
-					return err
-				}
-				c.deal.State = StateFunded
-				c.deal.FundedAt = &now
-				c.setDue(TimerShipBy, c.deal.ShipWithinDays)
-				c.event = event.TypeDealFunded
-				c.mails = append(c.mails, s.mail(c.deal, Seller, "funded"), s.mail(c.deal, Buyer, "paid"))
-			}
+		} else if err := s.pay(ctx, tx, c, &dep, acctBank, "deposit:"+dep.ID); err != nil {
+			return err
 		}
 		c.data["status"] = dep.Status
 		return s.commit(ctx, tx, w, c)
@@ -129,6 +104,106 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 }
 
 var errReplayed = errors.New("escrow: deposit already recorded")
+
+// pay credits dep.Amount, held on the account from (the bank for a credit
+// arriving, suspense for one staff match by hand), to c.deal, which awaits
+// payment: what the deal still owes moves to its holding account, under
+// the transfer reference ref; any excess to suspense (where it is already,
+// coming from there). Paid in full, the deal is funded; short, it waits for
+// the rest. Anything but exact payment leaves the deposit's review open.
+func (s *Service) pay(ctx context.Context, tx Tx, c *change, dep *Deposit, from acct, ref string) error {
+	owed := c.deal.AmountDue - c.deal.AmountPaid
+	applied := min(dep.Amount, owed)
+	dep.Applied = applied
+	c.move(from, acctHolding, applied, ref, "escrow_deposit")
+	if from != acctSuspense {
+		c.move(from, acctSuspense, dep.Amount-applied, ref+":excess", "escrow_suspense")
+	}
+	c.deal.AmountPaid += applied
+	if dep.Amount < owed {
+		dep.Status, dep.Review = DepositPartial, ReviewOpen
+		c.event = event.TypeDealPaymentReceived
+		c.mails = append(c.mails, s.mail(c.deal, Buyer, "partial"))
+		return nil
+	}
+	dep.Status = DepositMatched
+	if dep.Amount > owed {
+		dep.Status, dep.Review = DepositOverpaid, ReviewOpen
+	}
+	c.action = "funded"
+	if err := s.checkAtFunding(ctx, tx, c); err != nil {
+		return err
+	}
+	c.deal.State = StateFunded
+	c.deal.FundedAt = &c.now
+	c.setDue(TimerShipBy, c.deal.ShipWithinDays)
+	c.event = event.TypeDealFunded
+	c.mails = append(c.mails, s.mail(c.deal, Seller, "funded"), s.mail(c.deal, Buyer, "paid"))
+	return nil
+}
+
+// ApplyDeposit credits a deposit that went whole to suspense (it named no
+// deal, or came for a deal that no longer awaited payment) to a deal that
+// awaits payment, as if it had quoted the deal's payment reference: staff's
+// match of a mistyped reference, or of a payer's second deal. It moves
+// suspense → the deal's holding account (the excess, if any, stays in
+// suspense, and the deposit's review stays open for it), in one
+// transaction with the deal's change; a deposit applies once.
+//
+// Errors: forbidden, not_found, invalid (currency), conflict (the deposit
+// was credited to a deal already; the deal does not await payment).
+func (s *Service) ApplyDeposit(ctx context.Context, actor Actor, depositID, dealID string) (Deposit, Deal, error) {
+	if err := requireFinance(actor); err != nil {
+		return Deposit{}, Deal{}, err
+	}
+	w, err := s.cfg.Ledger.NewWriter(ctx, changeAccountsMax, 2)
+	if err != nil {
+		return Deposit{}, Deal{}, err
+	}
+	var dep Deposit
+	var deal Deal
+	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
+		w.Begin()
+		// The deal first: every deal change locks its deal before anything
+		// else (a deposit recorded for it locks the deal, then writes the
+		// deposit).
+		d, err := tx.DealForUpdate(ctx, dealID)
+		if err != nil {
+			return err
+		}
+		if dep, err = tx.DepositForUpdate(ctx, depositID); err != nil {
+			return err
+		}
+		switch {
+		case dep.Applied > 0 || dep.Status == DepositMatched || dep.Status == DepositPartial || dep.Status == DepositOverpaid:
+			return apperr.New(apperr.CodeConflict, "deposit %s was credited to deal %s already", dep.ID, dep.DealID)
+		case dep.Currency != d.Currency:
+			return apperr.Invalid("deal", "deposit %s is in %s, deal %s in %s", dep.ID, dep.Currency, d.ID, d.Currency)
+		case d.State != StateAwaitingPayment:
+			return &apperr.Error{Code: CodeStateConflict, Param: "deal", Message: fmt.Sprintf("deal %s is %s, not awaiting payment", d.ID, d.State)}
+		}
+		now := s.now()
+		c := &change{now: now, actor: actor, deal: d, from: d.State, action: "payment_received",
+			data: map[string]any{"deposit": dep.ID, "amount": dep.Amount, "applied_by_staff": true}, deposit: &dep}
+		dep.Review, dep.UpdatedAt = ReviewCleared, now
+		if err := s.pay(ctx, tx, c, &dep, acctSuspense, "deposit:"+dep.ID+":applied"); err != nil {
+			return err
+		}
+		if dep.Status == DepositPartial {
+			dep.Review = ReviewCleared // staff chose this; the deal's own instructions ask for the rest
+		}
+		c.data["status"] = dep.Status
+		if err := s.commit(ctx, tx, w, c); err != nil {
+			return err
+		}
+		deal = c.deal
+		return nil
+	})
+	if err != nil {
+		return Deposit{}, Deal{}, fmt.Errorf("escrow: apply deposit %s to deal %s: %w", depositID, dealID, err)
+	}
+	return dep, deal, nil
+}
 
 // toSuspense books an unmatched credit: bank → suspense.
 func (s *Service) toSuspense(ctx context.Context, tx Tx, w *ledger.Writer, dep *Deposit, now time.Time) error {

@@ -277,6 +277,44 @@ func testEscrow(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("ApplyDeposit", func(t *testing.T) {
+		f := newEscrowFixture(t, h)
+		d := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+		// A credit whose reference was mistyped: to suspense, review open.
+		typo := f.deposit("1234567890", d.AmountDue+500, "ap-1")
+		if typo.Status != escrow.DepositUnmatched || f.credit("escrow:suspense:JPY") != d.AmountDue+500 {
+			t.Fatalf("unmatched %+v, suspense %d", typo, f.credit("escrow:suspense:JPY"))
+		}
+		_, _, err := f.svc.ApplyDeposit(f.ctx, seller, typo.ID, d.ID)
+		wantErrCode(t, err, apperr.CodeForbidden)
+		dep, deal, err := f.svc.ApplyDeposit(f.ctx, staffF, typo.ID, d.ID)
+		if err != nil || dep.Status != escrow.DepositOverpaid || dep.Applied != d.AmountDue || dep.DealID != d.ID || dep.Review != escrow.ReviewOpen {
+			t.Fatalf("apply: %+v, %v", dep, err)
+		}
+		if deal.State != escrow.StateFunded || deal.AmountPaid != d.AmountDue || f.holding(d) != d.AmountDue || f.credit("escrow:suspense:JPY") != 500 {
+			t.Fatalf("deal %s paid %d, holding %d, suspense %d", deal.State, deal.AmountPaid, f.holding(d), f.credit("escrow:suspense:JPY"))
+		}
+		// Once only; and only to a deal that awaits payment.
+		_, _, err = f.svc.ApplyDeposit(f.ctx, staffF, typo.ID, d.ID)
+		wantErrCode(t, err, apperr.CodeConflict)
+		other := f.deposit("1234567890", 700, "ap-2")
+		_, _, err = f.svc.ApplyDeposit(f.ctx, staffF, other.ID, d.ID)
+		wantErrCode(t, err, escrow.CodeStateConflict)
+		matched := f.deposit(f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID)).PaymentRef, 100, "ap-3")
+		_, _, err = f.svc.ApplyDeposit(f.ctx, staffF, matched.ID, matched.DealID)
+		wantErrCode(t, err, apperr.CodeConflict)
+		// A part of what a deal owes: applied, the deal waits for the rest.
+		d2 := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+		if dep, deal, err := f.svc.ApplyDeposit(f.ctx, staffF, other.ID, d2.ID); err != nil || dep.Status != escrow.DepositPartial ||
+			dep.Review != escrow.ReviewCleared || deal.State != escrow.StateAwaitingPayment || deal.AmountPaid != 700 {
+			t.Fatalf("a part applied: %+v %s %d, %v", dep, deal.State, deal.AmountPaid, err)
+		}
+		if rep, err := f.svc.Verify(f.ctx, nil); err != nil || len(rep.Violations) != 0 {
+			t.Fatalf("escrow verify: %+v, %v", rep, err)
+		}
+		f.verifyClean()
+	})
+
 	t.Run("TimerSweepPassesOverFailures", func(t *testing.T) {
 		f := newEscrowFixture(t, h)
 		// More deals whose timer fails than one page of the sweep holds,

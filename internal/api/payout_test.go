@@ -593,3 +593,29 @@ func TestPayoutItemsFitTheZenginFile(t *testing.T) {
 		t.Errorf("batches paid %d in all, want %d", owed, want)
 	}
 }
+
+// TestApplyDepositRoute: the operator credits an unmatched deposit to a deal
+// awaiting payment, once; other keys may not.
+func TestApplyDepositRoute(t *testing.T) {
+	h := newHarness(t)
+	d := h.newDeal("k1", "apply-1").body
+	id := d["id"].(string)
+	h.step("k1", id, "accept", 200, "")
+	dep := h.deposit("apply-s-1", "0000000000", amountDue, 201).body
+	if dep["status"] != "unmatched" {
+		t.Fatalf("a credit quoting no deal: %v", dep)
+	}
+	path := "/v1/deposits/" + dep["id"].(string) + "/apply"
+	body := fmt.Sprintf(`{"deal":%q}`, id)
+	h.want(h.do("POST", path, "k1", body), 403, "forbidden")
+	h.want(h.do("POST", path, "admin", `{"deal":"x"}`), 400, "invalid")
+	h.want(h.do("POST", path, "admin", `{"deal":"dl_06474fd1510400Rk8sW1qZ5nB9"}`), 404, "not_found")
+	got := h.want(h.do("POST", path, "admin", body), 200, "").body
+	if got["status"] != "matched" || got["deal"] != id || amountOf(t, got["applied"]) != amountDue || got["review"] != "cleared" {
+		t.Fatalf("applied: %v", got)
+	}
+	if deal := h.want(h.do("GET", "/v1/deals/"+id, "k1", ""), 200, "").body; deal["state"] != "funded" || amountOf(t, deal["held"]) != amountDue {
+		t.Fatalf("the deal after the deposit was credited: %v holding %v", deal["state"], deal["held"])
+	}
+	h.want(h.do("POST", path, "admin", body), 409, "conflict")
+}

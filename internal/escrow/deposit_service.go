@@ -151,7 +151,9 @@ func (s *Service) pay(ctx context.Context, tx Tx, c *change, dep *Deposit, from 
 // transaction with the deal's change; a deposit applies once.
 //
 // Errors: forbidden, not_found, invalid (currency), conflict (the deposit
-// was credited to a deal already; the deal does not await payment).
+// was credited to a deal already, or its review was closed: staff dealt
+// with it otherwise), deal_state_conflict (the deal does not await
+// payment).
 func (s *Service) ApplyDeposit(ctx context.Context, actor Actor, depositID, dealID string) (Deposit, Deal, error) {
 	if err := requireFinance(actor); err != nil {
 		return Deposit{}, Deal{}, err
@@ -177,6 +179,9 @@ func (s *Service) ApplyDeposit(ctx context.Context, actor Actor, depositID, deal
 		switch {
 		case dep.Applied > 0 || dep.Status == DepositMatched || dep.Status == DepositPartial || dep.Status == DepositOverpaid:
 			return apperr.New(apperr.CodeConflict, "deposit %s was credited to deal %s already", dep.ID, dep.DealID)
+		case dep.Review != ReviewOpen:
+			// Cleared: staff dealt with it otherwise (returned it, say).
+			return apperr.New(apperr.CodeConflict, "deposit %s has no open review: it was dealt with (%s)", dep.ID, dep.Note)
 		case dep.Currency != d.Currency:
 			return apperr.Invalid("deal", "deposit %s is in %s, deal %s in %s", dep.ID, dep.Currency, d.ID, d.Currency)
 		case d.State != StateAwaitingPayment:

@@ -81,6 +81,21 @@ func (s *Server) consoleClearDeposit(w http.ResponseWriter, r *http.Request, v *
 	return s.renderDeposits(w, r, v, status, m)
 }
 
+// consoleApplyDeposit credits a deposit in suspense to the deal whose id
+// staff typed (escrow.Service.ApplyDeposit).
+func (s *Server) consoleApplyDeposit(w http.ResponseWriter, r *http.Request, v *visit) error {
+	deal := strings.TrimSpace(r.PostForm.Get("deal"))
+	_, _, err := s.cfg.Escrow.ApplyDeposit(r.Context(), staffActor(v.staff), r.PathValue("id"), deal)
+	if err == nil {
+		return redirect(w, r, "/console/deposits?notice=deposit-applied")
+	}
+	m, status, ok := refusal(err)
+	if !ok {
+		return err
+	}
+	return s.renderDeposits(w, r, v, status, m)
+}
+
 // importData is the report of an import.
 type importData struct {
 	Format   string

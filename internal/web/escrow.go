@@ -61,6 +61,7 @@ func (s *Server) escrowRoutes() {
 	// just over it gets the import page's own message.
 	s.mux.Handle("POST /console/deposits/import", s.consoleUpload(statementBytesMax+formBytesMax, s.requireRole(auth.RoleFinance)(s.consoleImport)))
 	s.mux.Handle("POST /console/deposits/{id}/clear", finance(s.consoleClearDeposit))
+	s.mux.Handle("POST /console/deposits/{id}/apply", finance(s.consoleApplyDeposit))
 	s.mux.Handle("GET /console/payouts", finance(s.consolePayouts))
 	s.mux.Handle("POST /console/payouts", finance(s.consoleBuildBatch))
 	s.mux.Handle("GET /console/payouts/{id}", finance(s.consolePayout))

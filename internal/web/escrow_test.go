@@ -431,6 +431,32 @@ func TestConsoleEscrowPages(t *testing.T) {
 	}
 	dep = finance.get("/console/deposits")
 	wantContains(t, "the queue", dep.body, `data-deposit="`+open[0].ID+`"`, "¥5,000", "タナカ ジロウ")
+	t.Run("ApplyToADeal", func(t *testing.T) {
+		// The unmatched credit may be credited to a deal; the funded deal
+		// refuses it, saying why, and nothing changes.
+		wantContains(t, "the queue", dep.body, `action="/console/deposits/`+open[0].ID+`/apply"`)
+		r := finance.post("/console/deposits/"+open[0].ID+"/apply", form(t, dep, "deal", id))
+		wantStatus(t, "a funded deal", r, http.StatusConflict)
+		wantContains(t, "deposits page", r.body, `id="deposits-error"`)
+		// Another unmatched credit, credited by hand to a deal awaiting it.
+		other := f.createDeal(seller, "title", "Cap", "price", "5000", "currency", "JPY", "fee_payer", "seller", "buyer_email", "buyer@example.com")
+		page := buyer.get("/deals/" + other)
+		wantRedirect(t, "accept", buyer.post("/deals/"+other+"/accept", form(t, page)), "/deals/"+other+"?notice=done")
+		o, err := f.escrow.FindDealByID(context.Background(), escrow.Actor{Kind: escrow.ActorSystem}, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typo, _, err := f.escrow.RecordDeposit(context.Background(), escrow.Actor{Kind: escrow.ActorSystem}, escrow.DepositParams{Source: escrow.SourceAPI,
+			BankAccount: "0005-001-1234567", BankRef: "typo-1", Currency: "JPY", Amount: o.AmountDue, ValueDate: time.Now(), PayerName: "ﾀﾅｶ ｼﾞﾛｳ"})
+		if err != nil || typo.Status != escrow.DepositUnmatched {
+			t.Fatalf("an unmatched credit: %+v, %v", typo, err)
+		}
+		q := finance.get("/console/deposits")
+		wantRedirect(t, "apply", finance.post("/console/deposits/"+typo.ID+"/apply", form(t, q, "deal", other)), "/console/deposits?notice=deposit-applied")
+		if s := f.dealState(other); s != escrow.StateFunded {
+			t.Fatalf("the deal credited by hand is %s", s)
+		}
+	})
 	t.Run("ErrClearWithoutNote", func(t *testing.T) {
 		r := finance.post("/console/deposits/"+open[0].ID+"/clear", form(t, dep, "note", " "))
 		wantStatus(t, "no note", r, http.StatusBadRequest)

@@ -40,6 +40,7 @@ const (
 	msgNoticeReviewCleared  msgKey = "notice.review_cleared"
 	msgNoticeResolved       msgKey = "notice.resolved"
 	msgNoticeDepositCleared msgKey = "notice.deposit_cleared"
+	msgNoticeDepositApplied msgKey = "notice.deposit_applied"
 	msgNoticeBatchBuilt     msgKey = "notice.batch_built"
 	msgNoticeBatchSettled   msgKey = "notice.batch_settled"
 	msgNoticeItemReturned   msgKey = "notice.item_returned"

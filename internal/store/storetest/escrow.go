@@ -71,6 +71,14 @@ func (f *escrowFixture) must(d escrow.Deal, err error) escrow.Deal {
 	return d
 }
 
+func (f *escrowFixture) mustDeposit(d escrow.Deposit, err error) escrow.Deposit {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
 func (f *escrowFixture) deposit(ref string, amount int64, bankRef string) escrow.Deposit {
 	f.t.Helper()
 	dep, _, err := f.svc.RecordDeposit(f.ctx, staffF, escrow.DepositParams{Source: escrow.SourceAPI, BankAccount: "001-100-1234567",
@@ -309,6 +317,13 @@ func testEscrow(t *testing.T, h Harness) {
 			dep.Review != escrow.ReviewCleared || deal.State != escrow.StateAwaitingPayment || deal.AmountPaid != 700 {
 			t.Fatalf("a part applied: %+v %s %d, %v", dep, deal.State, deal.AmountPaid, err)
 		}
+		// A deposit staff dealt with otherwise (returned, and cleared) is
+		// not credited.
+		returned := f.deposit("1234567890", 300, "ap-4")
+		f.mustDeposit(f.svc.ClearDeposit(f.ctx, staffF, returned.ID, "returned to the payer"))
+		d3 := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+		_, _, err = f.svc.ApplyDeposit(f.ctx, staffF, returned.ID, d3.ID)
+		wantErrCode(t, err, apperr.CodeConflict)
 		if rep, err := f.svc.Verify(f.ctx, nil); err != nil || len(rep.Violations) != 0 {
 			t.Fatalf("escrow verify: %+v, %v", rep, err)
 		}

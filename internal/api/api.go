@@ -195,6 +195,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/deposits", s.listDeposits},
 		{"POST", "/v1/deposits/{id}/clear", s.clearDeposit},
 		{"POST", "/v1/deposits/{id}/apply", s.applyDeposit},
+		{"POST", "/v1/deposits/{id}/return", s.returnDeposit},
 		{"POST", "/v1/deposits/imports", s.importDeposits},
 		{"POST", "/v1/bank_accounts", s.setBankAccount},
 		{"GET", "/v1/bank_accounts/{email}", s.getBankAccount},

@@ -223,6 +223,32 @@ func (s *Server) applyDeposit(w http.ResponseWriter, r *http.Request, p auth.Pri
 	return writeJSON(w, http.StatusOK, toDeposit(d))
 }
 
+// returnDeposit books the return to the payer of what a deposit left in
+// suspense (escrow.Service.ReturnDeposit). The body is a note, as for
+// clear.
+func (s *Server) returnDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireOperator(p, "return deposits"); err != nil {
+		return err
+	}
+	svc, err := s.escrowService()
+	if err != nil {
+		return err
+	}
+	id, err := pathTextID(prefixDeposit, "deposit", r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in depositClear
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	d, err := svc.ReturnDeposit(r.Context(), dealActor(p), id, in.Note)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toDeposit(d))
+}
+
 // Bounds of a statement import. The file travels in base64 inside the JSON
 // body, so the route's body bound is the file's in base64 and a little for
 // the rest of the body.

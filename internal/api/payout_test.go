@@ -619,3 +619,19 @@ func TestApplyDepositRoute(t *testing.T) {
 	}
 	h.want(h.do("POST", path, "admin", body), 409, "conflict")
 }
+
+// TestReturnDepositRoute: the operator books the return of an unmatched
+// credit to its payer, once, with a note.
+func TestReturnDepositRoute(t *testing.T) {
+	h := newHarness(t)
+	dep := h.deposit("return-s-1", "0000000000", 5000, 201).body
+	path := "/v1/deposits/" + dep["id"].(string) + "/return"
+	h.want(h.do("POST", path, "k1", `{"note":"sent back"}`), 403, "forbidden")
+	h.want(h.do("POST", path, "admin", `{"note":""}`), 400, "invalid")
+	got := h.want(h.do("POST", path, "admin", `{"note":"sent back on 2026-01-06"}`), 200, "").body
+	if got["status"] != "returned" || got["review"] != "cleared" || got["note"] != "sent back on 2026-01-06" {
+		t.Fatalf("returned: %v", got)
+	}
+	h.want(h.do("POST", path, "admin", `{"note":"again"}`), 409, "conflict")
+	h.want(h.do("POST", "/v1/deposits/dep_0647715fb778c0sT3kW7qB2xN6/return", "admin", `{"note":"x"}`), 404, "not_found")
+}

@@ -17,6 +17,7 @@ const (
 	DepositOverpaid  DepositStatus = "overpaid"  // more than owed: the deal is funded, the excess waits in suspense
 	DepositUnmatched DepositStatus = "unmatched" // no deal has the reference (or the currency differs): in suspense
 	DepositLate      DepositStatus = "late"      // the deal no longer awaits payment: in suspense
+	DepositReturned  DepositStatus = "returned"  // what suspense held of it went back to the payer (ReturnDeposit)
 )
 
 // DepositSource says where a credit came from.

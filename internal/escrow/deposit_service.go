@@ -285,3 +285,62 @@ func (s *Service) ClearDeposit(ctx context.Context, actor Actor, id, note string
 	}
 	return out, nil
 }
+
+// ReturnDeposit books the return to the payer of what a deposit left in
+// suspense (all of an unmatched or late credit; an overpayment's excess),
+// once staff have sent it back by bank transfer: suspense → bank, the
+// deposit's status becomes returned and its review is closed with note,
+// in one transaction.
+//
+// Errors: forbidden, invalid (note), not_found, conflict (nothing of it is
+// in suspense; its review was closed already).
+func (s *Service) ReturnDeposit(ctx context.Context, actor Actor, id, note string) (Deposit, error) {
+	if err := requireFinance(actor); err != nil {
+		return Deposit{}, err
+	}
+	if strings.TrimSpace(note) == "" || !validText(note, ReasonLenMax) {
+		return Deposit{}, apperr.Invalid("note", "a note of at most %d bytes says how it was returned", ReasonLenMax)
+	}
+	w, err := s.cfg.Ledger.NewWriter(ctx, 2, 1)
+	if err != nil {
+		return Deposit{}, err
+	}
+	var dep Deposit
+	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
+		w.Begin()
+		if dep, err = tx.DepositForUpdate(ctx, id); err != nil {
+			return err
+		}
+		held := dep.Amount - dep.Applied
+		switch {
+		case dep.Review != ReviewOpen:
+			return apperr.New(apperr.CodeConflict, "deposit %s has no open review: it was dealt with (%s)", dep.ID, dep.Note)
+		case held <= 0 || dep.Status == DepositPartial || dep.Status == DepositMatched:
+			return apperr.New(apperr.CodeConflict, "deposit %s left nothing in suspense: all of it went to deal %s", dep.ID, dep.DealID)
+		}
+		now := s.now()
+		reqs := accountRequests(Deal{Currency: dep.Currency})
+		accts, err := w.OpenAccounts(ctx, tx, now, []ledger.AccountRequest{reqs[acctSuspense], reqs[acctBank]})
+		if err != nil {
+			return err
+		}
+		res, err := w.Transfer(ctx, tx, now, []ledger.TransferRequest{{Owner: LedgerOwner,
+			Reference: "escrow:deposit:" + dep.ID + ":returned", DebitAccountID: accts[0].ID, CreditAccountID: accts[1].ID,
+			Amount: held, Asset: dep.Currency, Code: "escrow_deposit_return", Metadata: map[string]string{"deposit": dep.ID}}})
+		if err != nil {
+			return err
+		}
+		if err := ledger.Rejection(res); err != nil {
+			return fmt.Errorf("escrow: ledger refused the return of deposit %s: %w", dep.ID, err)
+		}
+		dep.Status, dep.Review, dep.Note, dep.UpdatedAt = DepositReturned, ReviewCleared, note, now
+		if err := tx.DepositUpdate(ctx, dep); err != nil {
+			return err
+		}
+		return record(ctx, tx, now, actor, "deposit.returned", "deposit", dep.ID, "", map[string]any{"amount": held, "note": note})
+	})
+	if err != nil {
+		return Deposit{}, fmt.Errorf("escrow: return deposit %s: %w", id, err)
+	}
+	return dep, nil
+}

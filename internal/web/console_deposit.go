@@ -96,6 +96,20 @@ func (s *Server) consoleApplyDeposit(w http.ResponseWriter, r *http.Request, v *
 	return s.renderDeposits(w, r, v, status, m)
 }
 
+// consoleReturnDeposit books the return of what a deposit left in suspense,
+// with staff's note (escrow.Service.ReturnDeposit).
+func (s *Server) consoleReturnDeposit(w http.ResponseWriter, r *http.Request, v *visit) error {
+	_, err := s.cfg.Escrow.ReturnDeposit(r.Context(), staffActor(v.staff), r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("note")))
+	if err == nil {
+		return redirect(w, r, "/console/deposits?notice=deposit-returned")
+	}
+	m, status, ok := refusal(err)
+	if !ok {
+		return err
+	}
+	return s.renderDeposits(w, r, v, status, m)
+}
+
 // importData is the report of an import.
 type importData struct {
 	Format   string

@@ -62,6 +62,7 @@ func (s *Server) escrowRoutes() {
 	s.mux.Handle("POST /console/deposits/import", s.consoleUpload(statementBytesMax+formBytesMax, s.requireRole(auth.RoleFinance)(s.consoleImport)))
 	s.mux.Handle("POST /console/deposits/{id}/clear", finance(s.consoleClearDeposit))
 	s.mux.Handle("POST /console/deposits/{id}/apply", finance(s.consoleApplyDeposit))
+	s.mux.Handle("POST /console/deposits/{id}/return", finance(s.consoleReturnDeposit))
 	s.mux.Handle("GET /console/payouts", finance(s.consolePayouts))
 	s.mux.Handle("POST /console/payouts", finance(s.consoleBuildBatch))
 	s.mux.Handle("GET /console/payouts/{id}", finance(s.consolePayout))
@@ -354,6 +355,7 @@ var (
 		escrow.DepositOverpaid:  msgDepositOverpaid,
 		escrow.DepositUnmatched: msgDepositUnmatched,
 		escrow.DepositLate:      msgDepositLate,
+		escrow.DepositReturned:  msgDepositReturned,
 	}
 	payoutStateNames = map[escrow.PayoutState]msgKey{
 		escrow.PayoutPending:  msgPayoutPending,

@@ -457,6 +457,18 @@ func TestConsoleEscrowPages(t *testing.T) {
 			t.Fatalf("the deal credited by hand is %s", s)
 		}
 	})
+	t.Run("ReturnToThePayer", func(t *testing.T) {
+		stray, _, err := f.escrow.RecordDeposit(context.Background(), escrow.Actor{Kind: escrow.ActorSystem}, escrow.DepositParams{Source: escrow.SourceAPI,
+			BankAccount: "0005-001-1234567", BankRef: "stray-1", Currency: "JPY", Amount: 777, ValueDate: time.Now(), PayerName: "ｽｽﾞｷ"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := finance.get("/console/deposits")
+		wantContains(t, "the queue", q.body, `action="/console/deposits/`+stray.ID+`/return"`)
+		wantRedirect(t, "return", finance.post("/console/deposits/"+stray.ID+"/return", form(t, q, "note", "sent back")), "/console/deposits?notice=deposit-returned")
+		r := finance.post("/console/deposits/"+stray.ID+"/return", form(t, q, "note", "again"))
+		wantStatus(t, "a second return", r, http.StatusConflict)
+	})
 	t.Run("ErrClearWithoutNote", func(t *testing.T) {
 		r := finance.post("/console/deposits/"+open[0].ID+"/clear", form(t, dep, "note", " "))
 		wantStatus(t, "no note", r, http.StatusBadRequest)

@@ -41,6 +41,7 @@ const (
 	msgNoticeResolved       msgKey = "notice.resolved"
 	msgNoticeDepositCleared msgKey = "notice.deposit_cleared"
 	msgNoticeDepositApplied msgKey = "notice.deposit_applied"
+	msgNoticeDepositReturn  msgKey = "notice.deposit_returned"
 	msgNoticeBatchBuilt     msgKey = "notice.batch_built"
 	msgNoticeBatchSettled   msgKey = "notice.batch_settled"
 	msgNoticeItemReturned   msgKey = "notice.item_returned"
@@ -123,6 +124,7 @@ const (
 	msgDepositOverpaid  msgKey = "deposit_status.overpaid"
 	msgDepositUnmatched msgKey = "deposit_status.unmatched"
 	msgDepositLate      msgKey = "deposit_status.late"
+	msgDepositReturned  msgKey = "deposit_status.returned"
 
 	msgPayoutPending  msgKey = "payout_state.pending"
 	msgPayoutSettled  msgKey = "payout_state.settled"

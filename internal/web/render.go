@@ -103,19 +103,20 @@ func staffHas(u *auth.StaffUser, role auth.Role) bool {
 // notices are the notices a page may be asked to show by ?notice=NAME
 // (after a redirect); any other name shows nothing.
 var notices = map[string]msgKey{
-	"verified":        msgNoticeVerified,
-	"saved":           msgNoticeSaved,
-	"signed-out":      msgNoticeSignedOut,
-	"deal-created":    msgNoticeDealCreated,
-	"done":            msgNoticeDone,
-	"posted":          msgNoticePosted,
-	"review-cleared":  msgNoticeReviewCleared,
-	"resolved":        msgNoticeResolved,
-	"deposit-closed":  msgNoticeDepositCleared,
-	"deposit-applied": msgNoticeDepositApplied,
-	"batch-built":     msgNoticeBatchBuilt,
-	"batch-settled":   msgNoticeBatchSettled,
-	"item-returned":   msgNoticeItemReturned,
+	"verified":         msgNoticeVerified,
+	"saved":            msgNoticeSaved,
+	"signed-out":       msgNoticeSignedOut,
+	"deal-created":     msgNoticeDealCreated,
+	"done":             msgNoticeDone,
+	"posted":           msgNoticePosted,
+	"review-cleared":   msgNoticeReviewCleared,
+	"resolved":         msgNoticeResolved,
+	"deposit-closed":   msgNoticeDepositCleared,
+	"deposit-applied":  msgNoticeDepositApplied,
+	"deposit-returned": msgNoticeDepositReturn,
+	"batch-built":      msgNoticeBatchBuilt,
+	"batch-settled":    msgNoticeBatchSettled,
+	"item-returned":    msgNoticeItemReturned,
 }
 
 // render writes the page name with status. The page is rendered into a

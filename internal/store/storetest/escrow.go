@@ -317,12 +317,38 @@ func testEscrow(t *testing.T, h Harness) {
 			dep.Review != escrow.ReviewCleared || deal.State != escrow.StateAwaitingPayment || deal.AmountPaid != 700 {
 			t.Fatalf("a part applied: %+v %s %d, %v", dep, deal.State, deal.AmountPaid, err)
 		}
-		// A deposit staff dealt with otherwise (returned, and cleared) is
-		// not credited.
-		returned := f.deposit("1234567890", 300, "ap-4")
-		f.mustDeposit(f.svc.ClearDeposit(f.ctx, staffF, returned.ID, "returned to the payer"))
+		// A deposit staff dealt with otherwise (cleared) is not credited.
+		handled := f.deposit("1234567890", 300, "ap-4")
+		f.mustDeposit(f.svc.ClearDeposit(f.ctx, staffF, handled.ID, "the payer's bank recalled it"))
 		d3 := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
-		_, _, err = f.svc.ApplyDeposit(f.ctx, staffF, returned.ID, d3.ID)
+		_, _, err = f.svc.ApplyDeposit(f.ctx, staffF, handled.ID, d3.ID)
+		wantErrCode(t, err, apperr.CodeConflict)
+
+		// Returns: what suspense holds of a deposit goes back to the bank
+		// mirror, once; nothing of a deposit credited whole to its deal.
+		suspense, bank := f.credit("escrow:suspense:JPY"), f.credit("escrow:bank:JPY")
+		back := f.deposit("1234567890", 400, "ap-5")
+		_, err = f.svc.ReturnDeposit(f.ctx, staffF, back.ID, " ")
+		wantErrCode(t, err, apperr.CodeInvalid)
+		_, err = f.svc.ReturnDeposit(f.ctx, seller, back.ID, "sent back")
+		wantErrCode(t, err, apperr.CodeForbidden)
+		got, err := f.svc.ReturnDeposit(f.ctx, staffF, back.ID, "sent back on 2026-01-06")
+		if err != nil || got.Status != escrow.DepositReturned || got.Review != escrow.ReviewCleared || got.Note != "sent back on 2026-01-06" {
+			t.Fatalf("return: %+v, %v", got, err)
+		}
+		if f.credit("escrow:suspense:JPY") != suspense || f.credit("escrow:bank:JPY") != bank {
+			t.Fatalf("after the return suspense %d (was %d), bank %d (was %d)", f.credit("escrow:suspense:JPY"), suspense, f.credit("escrow:bank:JPY"), bank)
+		}
+		_, err = f.svc.ReturnDeposit(f.ctx, staffF, back.ID, "again")
+		wantErrCode(t, err, apperr.CodeConflict)
+		_, _, err = f.svc.ApplyDeposit(f.ctx, staffF, back.ID, d3.ID)
+		wantErrCode(t, err, apperr.CodeConflict)
+		// The overpayment's excess (500 of typo, above) goes back alone.
+		excess, err := f.svc.ReturnDeposit(f.ctx, staffF, typo.ID, "excess sent back")
+		if err != nil || excess.Applied != d.AmountDue || excess.Status != escrow.DepositReturned || f.credit("escrow:suspense:JPY") != suspense-500 {
+			t.Fatalf("the excess returned: %+v, %v; suspense %d", excess, err, f.credit("escrow:suspense:JPY"))
+		}
+		_, err = f.svc.ReturnDeposit(f.ctx, staffF, other.ID, "all of it went to a deal")
 		wantErrCode(t, err, apperr.CodeConflict)
 		if rep, err := f.svc.Verify(f.ctx, nil); err != nil || len(rep.Violations) != 0 {
 			t.Fatalf("escrow verify: %+v, %v", rep, err)

@@ -184,7 +184,7 @@ type Deposit struct {
 	PayerName   string    `json:"payer_name"`
 	Remittance  string    `json:"remittance"`
 	Deal        string    `json:"deal"`   // "" when unmatched
-	Status      string    `json:"status"` // matched, partial, overpaid, unmatched, late or returned
+	Status      string    `json:"status"` // matched, partial, overpaid, unmatched, late, returned or duplicate
 	Applied     Money     `json:"applied"`
 	Review      string    `json:"review"` // "", open or cleared
 	Note        string    `json:"note"`

@@ -42,6 +42,7 @@ type DepositCounts struct {
 	Overpaid  int `json:"overpaid"`
 	Unmatched int `json:"unmatched"`
 	Late      int `json:"late"`
+	Duplicate int `json:"duplicate"`
 }
 
 // BankAccount is where a payee's payouts go; names in half-width katakana.

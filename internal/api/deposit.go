@@ -310,13 +310,15 @@ type depositCountsJSON struct {
 	Overpaid  int `json:"overpaid"`
 	Unmatched int `json:"unmatched"`
 	Late      int `json:"late"`
+	Duplicate int `json:"duplicate"`
 }
 
 func toDepositImport(format string, rep escrow.ImportReport) depositImportJSON {
 	out := depositImportJSON{Object: "deposit_import", Format: format, Entries: rep.Entries, Withdrawals: rep.Withdrawals,
 		Replayed: rep.Replayed, Deposits: make([]depositJSON, len(rep.Deposits)),
 		Counts: depositCountsJSON{Matched: rep.Statuses[escrow.DepositMatched], Partial: rep.Statuses[escrow.DepositPartial],
-			Overpaid: rep.Statuses[escrow.DepositOverpaid], Unmatched: rep.Statuses[escrow.DepositUnmatched], Late: rep.Statuses[escrow.DepositLate]}}
+			Overpaid: rep.Statuses[escrow.DepositOverpaid], Unmatched: rep.Statuses[escrow.DepositUnmatched], Late: rep.Statuses[escrow.DepositLate],
+			Duplicate: rep.Statuses[escrow.DepositDuplicate]}}
 	for i, d := range rep.Deposits {
 		out.Deposits[i] = toDeposit(d)
 	}

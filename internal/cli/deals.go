@@ -299,7 +299,7 @@ func readInput(e env, path string, max int64) ([]byte, error) {
 func printImport(w io.Writer, rep client.DepositImport) {
 	n := rep.Counts
 	fmt.Fprintf(w, "%s: %d entries, %d withdrawals skipped, %d credits already recorded\n", rep.Format, rep.Entries, rep.Withdrawals, rep.Replayed)
-	fmt.Fprintf(w, "recorded: %d matched, %d partial, %d overpaid, %d unmatched, %d late\n", n.Matched, n.Partial, n.Overpaid, n.Unmatched, n.Late)
+	fmt.Fprintf(w, "recorded: %d matched, %d partial, %d overpaid, %d unmatched, %d late, %d duplicate\n", n.Matched, n.Partial, n.Overpaid, n.Unmatched, n.Late, n.Duplicate)
 	if len(rep.Deposits) == 0 {
 		return
 	}

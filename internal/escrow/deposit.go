@@ -18,6 +18,11 @@ const (
 	DepositUnmatched DepositStatus = "unmatched" // no deal has the reference (or the currency differs): in suspense
 	DepositLate      DepositStatus = "late"      // the deal no longer awaits payment: in suspense
 	DepositReturned  DepositStatus = "returned"  // what suspense held of it went back to the payer (ReturnDeposit)
+	// DepositDuplicate: it looks like a credit recorded before from another
+	// source (the same amount, value date and deal or payer) under another
+	// bank reference: nothing is booked until staff apply it (a second real
+	// payment) or clear it (the same credit seen twice).
+	DepositDuplicate DepositStatus = "duplicate"
 )
 
 // DepositSource says where a credit came from.
@@ -41,6 +46,9 @@ const (
 // Bounds of a deposit's text.
 const (
 	BankRefLenMax    = 128
+	// DepositsAlikeMax bounds the earlier credits of one amount and value
+	// date a new one is compared with.
+	DepositsAlikeMax = 100
 	BankAcctLenMax   = 64
 	PayerNameLenMax  = 140
 	RemittanceLenMax = 280

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
 	"github.com/kinko-pay/kinko/internal/ledger"
+	"golang.org/x/text/unicode/norm"
 )
 
 // RecordDeposit records one credit to the operator's bank account and
@@ -70,7 +72,27 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 			deal, found = d, true
 			break
 		}
-		if !found || deal.Currency != p.Currency {
+		// After the deal's lock: a credit recorded for it meanwhile from
+		// another source has committed and is seen.
+		alike, err := tx.DepositsAlike(ctx, dep)
+		if err != nil {
+			return err
+		}
+		if found && deal.Currency != p.Currency {
+			found = false
+		}
+		if twin, ok := twinOf(dep, refs, deal.ID, found, alike); ok {
+			dep.Status, dep.Review = DepositDuplicate, ReviewOpen
+			if found {
+				dep.DealID = deal.ID
+			}
+			if err := tx.DepositUpdate(ctx, dep); err != nil {
+				return err
+			}
+			return record(ctx, tx, now, actorDeposit, "deposit.duplicate", "deposit", dep.ID, "",
+				map[string]any{"amount": dep.Amount, "bank_ref": dep.BankRef, "like": twin.ID})
+		}
+		if !found {
 			dep.Review = ReviewOpen
 			return s.toSuspense(ctx, tx, w, &dep, now)
 		}
@@ -104,6 +126,41 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 }
 
 var errReplayed = errors.New("escrow: deposit already recorded")
+
+// twinOf returns the earlier deposit, among alike (same currency, amount
+// and value date), that dep seems to be a second record of: one booked
+// (not itself a suspected duplicate), from
+// another source (the API and a statement file, or two kinds of file,
+// name one credit with different bank references) that went to the same
+// deal, named one of the same payment references, or, with no deal on
+// either side, came from the same payer. refs are the payment references
+// dep names; dealID the deal they found, if found.
+func twinOf(dep Deposit, refs []string, dealID string, found bool, alike []Deposit) (Deposit, bool) {
+	payer := normalName(dep.PayerName)
+	for _, o := range alike {
+		if o.Source == dep.Source || o.Status == DepositDuplicate {
+			// One source lists distinct credits under distinct references;
+			// a suspected duplicate booked nothing to be twice.
+			continue
+		}
+		switch {
+		case found && o.DealID == dealID:
+			return o, true
+		case slices.ContainsFunc(FindPaymentRefs(o.PayerName+" "+o.Remittance), func(r string) bool { return slices.Contains(refs, r) }):
+			return o, true
+		case !found && o.DealID == "" && payer != "" && normalName(o.PayerName) == payer:
+			return o, true
+		}
+	}
+	return Deposit{}, false
+}
+
+// normalName folds a payer name for comparison across sources: NFKC (a
+// file's half-width katakana and a typed full-width name alike), upper
+// case, single spaces.
+func normalName(s string) string {
+	return strings.Join(strings.Fields(strings.ToUpper(norm.NFKC.String(s))), " ")
+}
 
 // pay credits dep.Amount, held on the account from (the bank for a credit
 // arriving, suspense for one staff match by hand), to c.deal, which awaits
@@ -177,7 +234,7 @@ func (s *Service) ApplyDeposit(ctx context.Context, actor Actor, depositID, deal
 			return err
 		}
 		switch {
-		case dep.Applied > 0 || dep.Status == DepositMatched || dep.Status == DepositPartial || dep.Status == DepositOverpaid:
+		case dep.Applied > 0 || dep.Status == DepositMatched || dep.Status == DepositPartial || dep.Status == DepositOverpaid || dep.Status == DepositReturned:
 			return apperr.New(apperr.CodeConflict, "deposit %s was credited to deal %s already", dep.ID, dep.DealID)
 		case dep.Review != ReviewOpen:
 			// Cleared: staff dealt with it otherwise (returned it, say).
@@ -191,7 +248,12 @@ func (s *Service) ApplyDeposit(ctx context.Context, actor Actor, depositID, deal
 		c := &change{now: now, actor: actor, deal: d, from: d.State, action: "payment_received",
 			data: map[string]any{"deposit": dep.ID, "amount": dep.Amount, "applied_by_staff": true}, deposit: &dep}
 		dep.Review, dep.UpdatedAt = ReviewCleared, now
-		if err := s.pay(ctx, tx, c, &dep, acctSuspense, "deposit:"+dep.ID+":applied"); err != nil {
+		// A suspected duplicate booked nothing: it comes from the bank.
+		from := acctSuspense
+		if dep.Status == DepositDuplicate {
+			from = acctBank
+		}
+		if err := s.pay(ctx, tx, c, &dep, from, "deposit:"+dep.ID+":applied"); err != nil {
 			return err
 		}
 		if dep.Status == DepositPartial {
@@ -317,6 +379,9 @@ func (s *Service) ReturnDeposit(ctx context.Context, actor Actor, id, note strin
 			return apperr.New(apperr.CodeConflict, "deposit %s has no open review: it was dealt with (%s)", dep.ID, dep.Note)
 		case held <= 0 || dep.Status == DepositPartial || dep.Status == DepositMatched:
 			return apperr.New(apperr.CodeConflict, "deposit %s left nothing in suspense: all of it went to deal %s", dep.ID, dep.DealID)
+		case dep.Status == DepositDuplicate:
+			return apperr.New(apperr.CodeConflict, "deposit %s booked nothing (a suspected duplicate): clear it if it was the same credit seen twice, "+
+				"or apply it to a deal if it was a second payment", dep.ID)
 		}
 		now := s.now()
 		reqs := accountRequests(Deal{Currency: dep.Currency})

@@ -105,6 +105,9 @@ type Tx interface {
 	MessageCount(ctx context.Context, dealID string) (int, error)
 
 	DepositInsert(ctx context.Context, d Deposit) (inserted bool, err error)
+	// DepositsAlike returns up to DepositsAlikeMax deposits of d's
+	// currency, amount and value date other than d itself.
+	DepositsAlike(ctx context.Context, d Deposit) ([]Deposit, error)
 	DepositForUpdate(ctx context.Context, id string) (Deposit, error)
 	DepositUpdate(ctx context.Context, d Deposit) error
 

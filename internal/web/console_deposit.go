@@ -168,7 +168,7 @@ func (s *Server) consoleImport(w http.ResponseWriter, r *http.Request, v *visit)
 	}
 	d := importData{Format: format, FileName: hdr.Filename, Report: rep, Deposits: rows, Error: stopped}
 	for _, st := range []escrow.DepositStatus{escrow.DepositMatched, escrow.DepositPartial, escrow.DepositOverpaid,
-		escrow.DepositUnmatched, escrow.DepositLate} {
+		escrow.DepositUnmatched, escrow.DepositLate, escrow.DepositDuplicate} {
 		d.Counts = append(d.Counts, importCount{Label: depositStatusName(st), N: rep.Statuses[st]})
 	}
 	d.Counts = append(d.Counts, importCount{Label: msg(msgImportReplayed), N: rep.Replayed},

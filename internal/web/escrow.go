@@ -356,6 +356,7 @@ var (
 		escrow.DepositUnmatched: msgDepositUnmatched,
 		escrow.DepositLate:      msgDepositLate,
 		escrow.DepositReturned:  msgDepositReturned,
+		escrow.DepositDuplicate: msgDepositDuplicate,
 	}
 	payoutStateNames = map[escrow.PayoutState]msgKey{
 		escrow.PayoutPending:  msgPayoutPending,

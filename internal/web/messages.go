@@ -125,6 +125,7 @@ const (
 	msgDepositUnmatched msgKey = "deposit_status.unmatched"
 	msgDepositLate      msgKey = "deposit_status.late"
 	msgDepositReturned  msgKey = "deposit_status.returned"
+	msgDepositDuplicate msgKey = "deposit_status.duplicate"
 
 	msgPayoutPending  msgKey = "payout_state.pending"
 	msgPayoutSettled  msgKey = "payout_state.settled"

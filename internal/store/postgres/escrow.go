@@ -377,6 +377,21 @@ func (t *txn) DepositInsert(ctx context.Context, d escrow.Deposit) (bool, error)
 	return inserted, nil
 }
 
+// DepositsAlike implements escrow.Tx.
+func (t *txn) DepositsAlike(ctx context.Context, d escrow.Deposit) ([]escrow.Deposit, error) {
+	var out []escrow.Deposit
+	err := t.query(ctx, "SELECT "+depositCols+" FROM escrow_deposits WHERE value_date = $1 AND amount = $2 AND currency = $3 AND id <> $4 "+
+		"ORDER BY created_at, id LIMIT $5", []any{d.ValueDate, d.Amount, d.Currency, d.ID, escrow.DepositsAlikeMax}, func(rows pgx.Rows) error {
+		dep, err := scanDeposit(rows)
+		out = append(out, dep)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: deposits alike: %w", err)
+	}
+	return out, nil
+}
+
 // DepositForUpdate implements escrow.Tx. Errors: not_found.
 func (t *txn) DepositForUpdate(ctx context.Context, id string) (escrow.Deposit, error) {
 	return readRow(ctx, t, "deposit", "SELECT "+depositCols+" FROM escrow_deposits WHERE id = $1 FOR UPDATE", []any{id}, scanDeposit)

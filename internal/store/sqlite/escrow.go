@@ -350,6 +350,16 @@ func (t *txn) DepositInsert(ctx context.Context, d escrow.Deposit) (bool, error)
 	return n == 1, err
 }
 
+// DepositsAlike implements escrow.Tx.
+func (t *txn) DepositsAlike(ctx context.Context, d escrow.Deposit) ([]escrow.Deposit, error) {
+	rows, err := t.tx.QueryContext(ctx, "SELECT "+depositCols+" FROM escrow_deposits WHERE value_date = ? AND amount = ? AND currency = ? AND id <> ? "+
+		"ORDER BY created_at, id LIMIT ?", micros(d.ValueDate), d.Amount, d.Currency, d.ID, escrow.DepositsAlikeMax)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: deposits alike: %w", err)
+	}
+	return collect(rows, scanDeposit, "sqlite: scan deposit")
+}
+
 // DepositForUpdate implements escrow.Tx. Errors: not_found.
 func (t *txn) DepositForUpdate(ctx context.Context, id string) (escrow.Deposit, error) {
 	d, err := scanDeposit(t.tx.QueryRowContext(ctx, "SELECT "+depositCols+" FROM escrow_deposits WHERE id = ?", id))

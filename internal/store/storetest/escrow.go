@@ -356,6 +356,59 @@ func testEscrow(t *testing.T, h Harness) {
 		f.verifyClean()
 	})
 
+	t.Run("DuplicateAcrossSources", func(t *testing.T) {
+		f := newEscrowFixture(t, h)
+		day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+		credit := func(src escrow.DepositSource, bankRef, payer string, amount int64) escrow.Deposit {
+			t.Helper()
+			dep, _, err := f.svc.RecordDeposit(f.ctx, staffF, escrow.DepositParams{Source: src, BankAccount: "0005-001-1234567",
+				BankRef: bankRef, Currency: "JPY", Amount: amount, ValueDate: day, PayerName: payer})
+			if err != nil {
+				t.Fatalf("record %s %s: %v", src, bankRef, err)
+			}
+			return dep
+		}
+		d := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+		half := d.AmountDue / 2
+		// Posted through the API, then seen again in the day's Zengin file
+		// under the file's own reference: not paid twice.
+		first := credit(escrow.SourceAPI, "api-1", d.PaymentRef+" ﾔﾏﾀﾞ ﾀﾛｳ", half)
+		bank, suspense := f.credit("escrow:bank:JPY"), f.credit("escrow:suspense:JPY")
+		again := credit(escrow.SourceZengin, "20260105-20260105-00000001", d.PaymentRef+" ヤマダ タロウ", half)
+		if first.Status != escrow.DepositPartial || again.Status != escrow.DepositDuplicate || again.Review != escrow.ReviewOpen || again.Applied != 0 {
+			t.Fatalf("first %+v, again %+v", first, again)
+		}
+		if f.holding(d) != half || f.credit("escrow:bank:JPY") != bank || f.credit("escrow:suspense:JPY") != suspense {
+			t.Fatalf("a suspected duplicate moved money: holding %d", f.holding(d))
+		}
+		_, err := f.svc.ReturnDeposit(f.ctx, staffF, again.ID, "x")
+		wantErrCode(t, err, apperr.CodeConflict)
+		// It was a second real payment after all: applied from the bank.
+		dep, deal, err := f.svc.ApplyDeposit(f.ctx, staffF, again.ID, d.ID)
+		if err != nil || dep.Status != escrow.DepositMatched || deal.State != escrow.StateFunded || f.holding(d) != d.AmountDue || f.credit("escrow:suspense:JPY") != suspense {
+			t.Fatalf("applied: %+v, %s holding %d, %v", dep, deal.State, f.holding(d), err)
+		}
+		// One credit from a Zengin file and a camt.053 file, no deal named:
+		// the second is cleared as what it is, and nothing moved.
+		bank = f.credit("escrow:bank:JPY")
+		z := credit(escrow.SourceZengin, "20260105-20260105-00000002", "ｽｽﾞｷ ﾊﾅｺ", 3000)
+		c := credit(escrow.SourceCamt, "ref:B7", "スズキ ハナコ", 3000)
+		if z.Status != escrow.DepositUnmatched || c.Status != escrow.DepositDuplicate || f.credit("escrow:bank:JPY") != bank-3000 {
+			t.Fatalf("zengin %+v, camt %+v, bank %d (was %d)", z, c, f.credit("escrow:bank:JPY"), bank)
+		}
+		f.mustDeposit(f.svc.ClearDeposit(f.ctx, staffF, c.ID, "the same credit as "+z.ID))
+		// One source lists distinct credits: two alike entries of one file
+		// are two payments.
+		z2 := credit(escrow.SourceZengin, "20260105-20260105-00000003", "ｽｽﾞｷ ﾊﾅｺ", 3000)
+		if z2.Status != escrow.DepositUnmatched {
+			t.Fatalf("a second entry of the same source: %+v", z2)
+		}
+		if rep, err := f.svc.Verify(f.ctx, nil); err != nil || len(rep.Violations) != 0 {
+			t.Fatalf("escrow verify: %+v, %v", rep, err)
+		}
+		f.verifyClean()
+	})
+
 	t.Run("TimerSweepPassesOverFailures", func(t *testing.T) {
 		f := newEscrowFixture(t, h)
 		// More deals whose timer fails than one page of the sweep holds,

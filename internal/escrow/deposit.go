@@ -45,7 +45,7 @@ const (
 
 // Bounds of a deposit's text.
 const (
-	BankRefLenMax    = 128
+	BankRefLenMax = 128
 	// DepositsAlikeMax bounds the earlier credits of one amount and value
 	// date a new one is compared with.
 	DepositsAlikeMax = 100

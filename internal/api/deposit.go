@@ -170,9 +170,12 @@ func (s *Server) listDeposits(w http.ResponseWriter, r *http.Request, p auth.Pri
 	return writeJSON(w, http.StatusOK, newList(out, limit))
 }
 
-// clearDeposit closes a deposit's review with a note saying what was done.
-func (s *Server) clearDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := requireOperator(p, "clear deposits"); err != nil {
+// depositStep runs one of staff's steps on the deposit the path names:
+// the operator's admin keys only; in is the decoded body; act does the
+// step and returns the deposit, which is the answer.
+func (s *Server) depositStep(w http.ResponseWriter, r *http.Request, p auth.Principal, what string, in any,
+	act func(svc *escrow.Service, a escrow.Actor, id string) (escrow.Deposit, error)) error {
+	if err := requireOperator(p, what); err != nil {
 		return err
 	}
 	svc, err := s.escrowService()
@@ -183,70 +186,46 @@ func (s *Server) clearDeposit(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	var in depositClear
-	if err := decode(r, &in); err != nil {
+	if err := decode(r, in); err != nil {
 		return err
 	}
-	d, err := svc.ClearDeposit(r.Context(), dealActor(p), id, in.Note)
+	d, err := act(svc, dealActor(p), id)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toDeposit(d))
 }
 
+// clearDeposit closes a deposit's review with a note saying what was done.
+func (s *Server) clearDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in depositClear
+	return s.depositStep(w, r, p, "clear deposits", &in, func(svc *escrow.Service, a escrow.Actor, id string) (escrow.Deposit, error) {
+		return svc.ClearDeposit(r.Context(), a, id, in.Note)
+	})
+}
+
 // applyDeposit credits a deposit that went to suspense to a deal awaiting
 // payment (escrow.Service.ApplyDeposit).
 func (s *Server) applyDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := requireOperator(p, "apply deposits"); err != nil {
-		return err
-	}
-	svc, err := s.escrowService()
-	if err != nil {
-		return err
-	}
-	id, err := pathTextID(prefixDeposit, "deposit", r.PathValue("id"))
-	if err != nil {
-		return err
-	}
 	var in depositApply
-	if err := decode(r, &in); err != nil {
-		return err
-	}
-	deal, err := parseTextID(prefixDeal, in.Deal, "deal")
-	if err != nil {
-		return err
-	}
-	d, _, err := svc.ApplyDeposit(r.Context(), dealActor(p), id, deal)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toDeposit(d))
+	return s.depositStep(w, r, p, "apply deposits", &in, func(svc *escrow.Service, a escrow.Actor, id string) (escrow.Deposit, error) {
+		deal, err := parseTextID(prefixDeal, in.Deal, "deal")
+		if err != nil {
+			return escrow.Deposit{}, err
+		}
+		d, _, err := svc.ApplyDeposit(r.Context(), a, id, deal)
+		return d, err
+	})
 }
 
 // returnDeposit books the return to the payer of what a deposit left in
 // suspense (escrow.Service.ReturnDeposit). The body is a note, as for
 // clear.
 func (s *Server) returnDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if err := requireOperator(p, "return deposits"); err != nil {
-		return err
-	}
-	svc, err := s.escrowService()
-	if err != nil {
-		return err
-	}
-	id, err := pathTextID(prefixDeposit, "deposit", r.PathValue("id"))
-	if err != nil {
-		return err
-	}
 	var in depositClear
-	if err := decode(r, &in); err != nil {
-		return err
-	}
-	d, err := svc.ReturnDeposit(r.Context(), dealActor(p), id, in.Note)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toDeposit(d))
+	return s.depositStep(w, r, p, "return deposits", &in, func(svc *escrow.Service, a escrow.Actor, id string) (escrow.Deposit, error) {
+		return svc.ReturnDeposit(r.Context(), a, id, in.Note)
+	})
 }
 
 // Bounds of a statement import. The file travels in base64 inside the JSON

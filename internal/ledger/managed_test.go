@@ -2,15 +2,12 @@ package ledger_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/ledger"
-	"github.com/kinko-pay/kinko/internal/money"
-	"github.com/kinko-pay/kinko/internal/store/sqlite"
 )
 
 // TestManagedAccountsMoveOnlyThroughAWriter: accounts Config.Managed names
@@ -20,20 +17,8 @@ import (
 // CreateAccounts refuses to open one. The owner's other accounts are free.
 func TestManagedAccountsMoveOnlyThroughAWriter(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	managed := func(owner, ref string) bool { return owner == "op" && strings.HasPrefix(ref, "product:") }
-	e := ledger.NewEngine(db, ledger.Config{Managed: managed})
-	t.Cleanup(e.Close)
-	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
-		t.Fatal(err)
-	}
+	db, e := openEngine(t, ledger.Config{Managed: managed})
 
 	// The product opens its accounts and holds money between them.
 	var kept []ledger.Account

@@ -17,19 +17,7 @@ import (
 // retry with a working renderer replays it and keeps its answer.
 func TestRenderPanicFailsOneAnswer(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e := ledger.NewEngine(db, ledger.Config{})
-	t.Cleanup(e.Close)
-	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
-		t.Fatal(err)
-	}
+	_, e := openEngine(t, ledger.Config{})
 	accts, err := e.CreateAccounts(ctx, []ledger.AccountRequest{{Owner: "o", Reference: "a", Asset: "JPY"}, {Owner: "o", Reference: "b", Asset: "JPY"}})
 	if err != nil {
 		t.Fatal(err)
@@ -55,4 +43,25 @@ func TestRenderPanicFailsOneAnswer(t *testing.T) {
 	if err != nil || !again.Replayed || again.Response.Status != 200 {
 		t.Fatalf("third call = %+v, %v; want the kept answer", again, err)
 	}
+}
+
+// openEngine opens a migrated SQLite store in a temporary directory and an
+// engine on it with cfg, with the asset JPY.
+func openEngine(t *testing.T, cfg ledger.Config) (*sqlite.DB, *ledger.Engine) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := ledger.NewEngine(db, cfg)
+	t.Cleanup(e.Close)
+	if err := e.CreateAsset(ctx, money.Asset{Code: "JPY"}); err != nil {
+		t.Fatal(err)
+	}
+	return db, e
 }

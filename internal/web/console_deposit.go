@@ -71,8 +71,14 @@ func (s *Server) depositRows(r *http.Request, list []escrow.Deposit) ([]depositR
 // consoleClearDeposit closes a deposit's review with what staff did.
 func (s *Server) consoleClearDeposit(w http.ResponseWriter, r *http.Request, v *visit) error {
 	_, err := s.cfg.Escrow.ClearDeposit(r.Context(), staffActor(v.staff), r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("note")))
+	return s.afterDepositStep(w, r, v, "deposit-closed", err)
+}
+
+// afterDepositStep answers a step on a deposit: back to the queue with the
+// notice, or the queue again saying why the step was refused.
+func (s *Server) afterDepositStep(w http.ResponseWriter, r *http.Request, v *visit, notice string, err error) error {
 	if err == nil {
-		return redirect(w, r, "/console/deposits?notice=deposit-closed")
+		return redirect(w, r, "/console/deposits?notice="+notice)
 	}
 	m, status, ok := refusal(err)
 	if !ok {
@@ -86,28 +92,14 @@ func (s *Server) consoleClearDeposit(w http.ResponseWriter, r *http.Request, v *
 func (s *Server) consoleApplyDeposit(w http.ResponseWriter, r *http.Request, v *visit) error {
 	deal := strings.TrimSpace(r.PostForm.Get("deal"))
 	_, _, err := s.cfg.Escrow.ApplyDeposit(r.Context(), staffActor(v.staff), r.PathValue("id"), deal)
-	if err == nil {
-		return redirect(w, r, "/console/deposits?notice=deposit-applied")
-	}
-	m, status, ok := refusal(err)
-	if !ok {
-		return err
-	}
-	return s.renderDeposits(w, r, v, status, m)
+	return s.afterDepositStep(w, r, v, "deposit-applied", err)
 }
 
 // consoleReturnDeposit books the return of what a deposit left in suspense,
 // with staff's note (escrow.Service.ReturnDeposit).
 func (s *Server) consoleReturnDeposit(w http.ResponseWriter, r *http.Request, v *visit) error {
 	_, err := s.cfg.Escrow.ReturnDeposit(r.Context(), staffActor(v.staff), r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("note")))
-	if err == nil {
-		return redirect(w, r, "/console/deposits?notice=deposit-returned")
-	}
-	m, status, ok := refusal(err)
-	if !ok {
-		return err
-	}
-	return s.renderDeposits(w, r, v, status, m)
+	return s.afterDepositStep(w, r, v, "deposit-returned", err)
 }
 
 // importData is the report of an import.

@@ -324,6 +324,11 @@ func (b *batch) applyOne(r *TransferRequest, s *submission) TransferResult {
 	if res := validate(r, s.internal); res != ResultOK {
 		return TransferResult{Result: res}
 	}
+	// A product's transfer references are the product's own: a caller who
+	// shares its owner may neither take one first nor replay one.
+	if s.managed != nil && s.managed(r.Owner, r.Reference) {
+		return TransferResult{Result: ResultAccountManaged}
+	}
 	if r.Reference != "" {
 		key := RefKey{r.Owner, r.Reference}
 		t := b.created[key]

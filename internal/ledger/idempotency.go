@@ -160,7 +160,7 @@ func (e *Engine) CommitKeyedBatch(ctx context.Context, subs []KeyedSubmission) (
 	n := 0
 	for i, ks := range subs {
 		c := ks.Claim
-		batch[i] = &submission{reqs: append([]TransferRequest(nil), ks.Reqs...), claim: &c, done: make(chan error, 1)}
+		batch[i] = &submission{reqs: append([]TransferRequest(nil), ks.Reqs...), claim: &c, managed: e.cfg.Managed, done: make(chan error, 1)}
 		n += len(ks.Reqs)
 	}
 	if n == 0 {

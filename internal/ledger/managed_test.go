@@ -2,19 +2,22 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
 // TestManagedAccountsMoveOnlyThroughAWriter: accounts Config.Managed names
 // are a product's. A Writer (the product, in its own transaction) opens and
 // moves them; Submit, SubmitKeyed and CommitBatch refuse any transfer that
-// touches one, including a post or void of a hold between them, and
-// CreateAccounts refuses to open one. The owner's other accounts are free.
+// touches one, including a post or void of a hold between them, or that
+// uses one of the product's transfer references, and CreateAccounts refuses
+// to open one. The owner's other accounts are free.
 func TestManagedAccountsMoveOnlyThroughAWriter(t *testing.T) {
 	ctx := context.Background()
 	managed := func(owner, ref string) bool { return owner == "op" && strings.HasPrefix(ref, "product:") }
@@ -63,9 +66,34 @@ func TestManagedAccountsMoveOnlyThroughAWriter(t *testing.T) {
 			t.Errorf("Submit %s = %+v, %v; want %s", r.Reference, res, err, ledger.ResultAccountManaged)
 		}
 	}
-	out, err := e.CommitBatch(ctx, [][]ledger.TransferRequest{refused[:1]})
-	if err != nil || out[0][0].Result != ledger.ResultAccountManaged {
+	// A product's transfer references are its own too: a caller sharing
+	// the owner may neither replay the product's transfer nor take a
+	// reference the product will use, even between its own accounts.
+	for _, ref := range []string{"product:t1", "product:t2"} {
+		r := ledger.TransferRequest{Owner: "op", Reference: ref, DebitAccountID: own[0].ID, CreditAccountID: own[1].ID, Amount: 1}
+		refused = append(refused, r)
+		res, err := e.Submit(ctx, []ledger.TransferRequest{r})
+		if err != nil || res[0].Result != ledger.ResultAccountManaged {
+			t.Errorf("Submit under reference %s = %+v, %v; want %s", ref, res, err, ledger.ResultAccountManaged)
+		}
+	}
+	out, err := e.CommitBatch(ctx, [][]ledger.TransferRequest{refused[:1], refused[len(refused)-1:]})
+	if err != nil || out[0][0].Result != ledger.ResultAccountManaged || out[1][0].Result != ledger.ResultAccountManaged {
 		t.Errorf("CommitBatch = %+v, %v; want %s", out, err, ledger.ResultAccountManaged)
+	}
+	render := func(rs []ledger.TransferResult) idempotency.Response {
+		return idempotency.Response{Status: 422, ContentType: "application/json", Body: []byte(rs[0].Result)}
+	}
+	for i, r := range refused {
+		claim := ledger.KeyClaim{OrgID: "op", Key: fmt.Sprintf("k%d", i), RequestHash: []byte("h"), Render: render}
+		ans, err := e.SubmitKeyed(ctx, []ledger.TransferRequest{r}, claim)
+		if err != nil || ans.Results[0].Result != ledger.ResultAccountManaged {
+			t.Errorf("SubmitKeyed %s = %+v, %v; want %s", r.Reference, ans, err, ledger.ResultAccountManaged)
+		}
+		answers, _, err := e.CommitKeyedBatch(ctx, []ledger.KeyedSubmission{{Reqs: []ledger.TransferRequest{r}, Claim: ledger.KeyClaim{OrgID: "op", Key: fmt.Sprintf("kb%d", i), RequestHash: []byte("h"), Render: render}}})
+		if err != nil || answers[0].Results[0].Result != ledger.ResultAccountManaged {
+			t.Errorf("CommitKeyedBatch %s = %+v, %v; want %s", r.Reference, answers, err, ledger.ResultAccountManaged)
+		}
 	}
 	// Nothing moved: the hold is still whole and the product's accounts as
 	// the writer left them.

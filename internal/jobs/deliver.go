@@ -43,7 +43,9 @@ type deliverWorker struct {
 // SendConcurrency at a time, and records each attempt and outcome in one
 // transaction. It returns an error (so River retries the job after
 // NextRetry) while any delivery is still pending; deliveries recorded as
-// succeeded are not sent again by a retry. A disabled endpoint cancels the
+// succeeded are not sent again by a retry; on the last try, those a
+// cancelled context left unsent are given up (failed, no attempt counted).
+// A disabled endpoint cancels the
 // job: its deliveries wait for a replay. A deleted (missing) one cancels it
 // too, and gives its pending deliveries up (failed), as the delete did
 // those it saw: a dispatch or replay that raced the delete made these.
@@ -88,10 +90,19 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[webhook.Deliver
 	}
 	wg.Wait()
 	unsent := len(deliveries) - sent
-	attempts, deliveries = attempts[:sent], deliveries[:sent]
-
 	lastTry := job.Attempt >= job.MaxAttempts
 	now := w.now()
+	// On the last try nothing retries what was not sent: give it up (a
+	// replay sends it again) rather than leave it pending for ever.
+	var gaveUp []webhook.Delivery
+	if lastTry {
+		for _, d := range deliveries[sent:] {
+			d.State, d.UpdatedAt = webhook.DeliveryFailed, now
+			gaveUp = append(gaveUp, d)
+		}
+	}
+	attempts, deliveries = attempts[:sent], deliveries[:sent]
+
 	pending := 0
 	for i := range deliveries {
 		d, a := &deliveries[i], &attempts[i]
@@ -118,8 +129,11 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[webhook.Deliver
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if err := w.cfg.Store.WebhookRecord(rctx, attempts, deliveries); err != nil {
+	if err := w.cfg.Store.WebhookRecord(rctx, attempts, append(deliveries, gaveUp...)); err != nil {
 		return fmt.Errorf("record webhook attempts: %w", err)
+	}
+	if len(gaveUp) > 0 {
+		return fmt.Errorf("the last try of %d webhook deliveries to endpoint %d ended with %d not sent; given up, replay to send them", len(deliveries)+unsent, ep.ID, unsent)
 	}
 	if pending+unsent > 0 {
 		return fmt.Errorf("%d of %d webhook deliveries to endpoint %d failed and %d were not sent; retrying", pending, sent, ep.ID, unsent)

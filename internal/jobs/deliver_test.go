@@ -402,6 +402,40 @@ func TestDeliverStopsSendingWhenCancelled(t *testing.T) {
 	}
 }
 
+// TestDeliverLastTryGivesUpUnsent: a job cancelled on its last try has no
+// retry to send what it did not: those deliveries are given up (failed,
+// without an attempt) for a replay, not left pending for ever.
+func TestDeliverLastTryGivesUpUnsent(t *testing.T) {
+	inflight := make(chan struct{}, 10)
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		inflight <- struct{}{}
+		<-r.Context().Done()
+	})
+	f.worker.cfg.SendConcurrency = 1
+	ids := f.events(4)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- f.worker.Work(ctx, &river.Job[webhook.DeliverArgs]{JobRow: &rivertype.JobRow{Attempt: webhook.JobAttemptsMax, MaxAttempts: webhook.JobAttemptsMax},
+			Args: webhook.DeliverArgs{EndpointID: f.endpoint.ID, EventIDs: ids}})
+	}()
+	<-inflight
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a cancelled last try with deliveries unsent returned nil")
+	}
+	for i, id := range ids {
+		d := f.deliveries(id)
+		if d.State != webhook.DeliveryFailed {
+			t.Errorf("delivery %d after the last try: %+v, want failed", i, d)
+		}
+		if want := min(i, 1) ^ 1; d.Attempts != want || len(f.attempts(id)) != want {
+			t.Errorf("delivery %d: %d attempts counted, %d logged; want %d", i, d.Attempts, len(f.attempts(id)), want)
+		}
+	}
+}
+
 // TestDeliverLastRetryAtTheWindowsEnd: retries are spaced by Backoff, but
 // the last is scheduled at RetryWindow after the job was queued, not a
 // backoff step beyond it.

@@ -104,6 +104,21 @@ type Delivery struct {
 	UpdatedAt time.Time
 }
 
+// DeliveryKey names a delivery: its endpoint and event.
+type DeliveryKey struct{ EndpointID, EventID int64 }
+
+// Key returns the delivery's key.
+func (d Delivery) Key() DeliveryKey { return DeliveryKey{d.EndpointID, d.EventID} }
+
+// Tried counts attempts by delivery, for a store's WebhookRecord.
+func Tried(attempts []Attempt) map[DeliveryKey]int32 {
+	n := make(map[DeliveryKey]int32, len(attempts))
+	for _, a := range attempts {
+		n[DeliveryKey{a.EndpointID, a.EventID}]++
+	}
+	return n
+}
+
 // Attempt is one POST of an event to an endpoint, as logged.
 type Attempt struct {
 	ID              int64 // assigned by the store
@@ -188,9 +203,10 @@ type Store interface {
 	// WebhookPendingEvents returns the events among eventIDs whose delivery to
 	// the endpoint is pending, with those deliveries, in event id order.
 	WebhookPendingEvents(ctx context.Context, endpointID int64, eventIDs []int64) ([]event.Event, []Delivery, error)
-	// WebhookRecord inserts attempts and stores the outcome of one attempt
-	// of each delivery, in one transaction: Attempts goes up by one, and
-	// State, LastStatus and UpdatedAt are set, except that
+	// WebhookRecord inserts attempts and stores the outcome of each
+	// delivery, in one transaction: Attempts goes up by the attempts given
+	// for it (one, or none for a delivery given up unsent), and State,
+	// LastStatus and UpdatedAt are set, except that
 	//   - a delivery already succeeded stays succeeded, with its status (two
 	//     jobs may send the same delivery at once: a replay beside a retry;
 	//     the later record must not undo the earlier success);

@@ -86,10 +86,10 @@ const (
 	sqlDeliveriesUpdate = "UPDATE webhook_deliveries d SET " +
 		"state = CASE WHEN d.state = 'succeeded' THEN d.state " +
 		"WHEN d.state = 'failed' AND u.state <> 'succeeded' AND d.created_at = u.created_at THEN d.state WHEN u.state <> 'succeeded' AND d.created_at <> u.created_at THEN 'pending' ELSE u.state END, " +
-		"attempts = d.attempts + 1, " +
+		"attempts = d.attempts + u.tried, " +
 		"last_status = CASE WHEN d.state = 'succeeded' AND u.state <> 'succeeded' THEN d.last_status ELSE u.last_status END, updated_at = u.updated_at " +
-		"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[], $5::timestamptz[], $6::timestamptz[]) " +
-		"AS u(endpoint_id, event_id, state, last_status, updated_at, created_at) " +
+		"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[], $5::timestamptz[], $6::timestamptz[], $7::integer[]) " +
+		"AS u(endpoint_id, event_id, state, last_status, updated_at, created_at, tried) " +
 		"WHERE d.endpoint_id = u.endpoint_id AND d.event_id = u.event_id"
 	sqlDeliveryList = "SELECT " + deliveryCols + " FROM webhook_deliveries WHERE event_id = $1 ORDER BY endpoint_id"
 
@@ -342,10 +342,11 @@ func (db *DB) WebhookRecord(ctx context.Context, attempts []webhook.Attempt, del
 	}
 	m := len(deliveries)
 	dEndpoints, dEvents, dStates := make([]int64, m), make([]int64, m), make([]string, m)
-	dStatuses, dUpdated, dCreated := make([]int32, m), make([]time.Time, m), make([]time.Time, m)
+	dStatuses, dUpdated, dCreated, dTried := make([]int32, m), make([]time.Time, m), make([]time.Time, m), make([]int32, m)
+	tried := webhook.Tried(attempts)
 	for i, d := range deliveries {
 		dEndpoints[i], dEvents[i], dStates[i] = d.EndpointID, d.EventID, string(d.State)
-		dStatuses[i], dUpdated[i], dCreated[i] = int32(d.LastStatus), d.UpdatedAt, d.CreatedAt
+		dStatuses[i], dUpdated[i], dCreated[i], dTried[i] = int32(d.LastStatus), d.UpdatedAt, d.CreatedAt, tried[d.Key()]
 	}
 	err := store.Retry(ctx, retryable, func() error {
 		return db.attempt(ctx, func(t *txn) error {
@@ -353,7 +354,7 @@ func (db *DB) WebhookRecord(ctx context.Context, attempts []webhook.Attempt, del
 				t.queue(sqlAttemptsInsert, endpoints, events, orgs, numbers, at, succeeded, statuses, latencies, errs, snippets)
 			}
 			if m > 0 {
-				t.queue(sqlDeliveriesUpdate, dEndpoints, dEvents, dStates, dStatuses, dUpdated, dCreated)
+				t.queue(sqlDeliveriesUpdate, dEndpoints, dEvents, dStates, dStatuses, dUpdated, dCreated, dTried)
 			}
 			return nil
 		})

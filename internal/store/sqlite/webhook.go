@@ -37,11 +37,11 @@ var (
 		"state = CASE WHEN webhook_deliveries.state = 'succeeded' THEN 'succeeded' " +
 		"WHEN webhook_deliveries.state = 'failed' AND v.state <> 'succeeded' AND webhook_deliveries.created_at = v.created_at THEN 'failed' " +
 		"WHEN v.state <> 'succeeded' AND webhook_deliveries.created_at <> v.created_at THEN 'pending' ELSE v.state END, " +
-		"attempts = webhook_deliveries.attempts + 1, " +
+		"attempts = webhook_deliveries.attempts + v.tried, " +
 		"last_status = CASE WHEN webhook_deliveries.state = 'succeeded' AND v.state <> 'succeeded' THEN webhook_deliveries.last_status ELSE v.last_status END, " +
 		"updated_at = v.updated_at " +
 		"FROM (SELECT value ->> 0 AS endpoint_id, value ->> 1 AS event_id, value ->> 2 AS state, value ->> 3 AS attempts, " +
-		"value ->> 4 AS last_status, value ->> 5 AS updated_at, value ->> 6 AS created_at FROM json_each(?)) AS v " +
+		"value ->> 4 AS last_status, value ->> 5 AS updated_at, value ->> 6 AS created_at, value ->> 7 AS tried FROM json_each(?)) AS v " +
 		"WHERE webhook_deliveries.endpoint_id = v.endpoint_id AND webhook_deliveries.event_id = v.event_id"
 )
 
@@ -359,9 +359,10 @@ func (db *DB) WebhookRecord(ctx context.Context, attempts []webhook.Attempt, del
 		aj.row().int(a.EndpointID).int(a.EventID).str(a.OrgID).int(int64(a.Number)).int(micros(a.At)).int(boolInt(a.Succeeded)).
 			int(int64(a.StatusCode)).int(a.LatencyMicros).str(a.Error).str(a.ResponseSnippet)
 	}
+	tried := webhook.Tried(attempts)
 	for _, d := range deliveries {
 		dj.row().int(d.EndpointID).int(d.EventID).str(string(d.State)).int(int64(d.Attempts)).int(int64(d.LastStatus)).int(micros(d.UpdatedAt)).
-			int(micros(d.CreatedAt))
+			int(micros(d.CreatedAt)).int(int64(tried[d.Key()]))
 	}
 	err = db.writeTx(ctx, func(tx *sql.Tx) error {
 		if len(attempts) > 0 {

@@ -694,6 +694,20 @@ func testWebhookRecord(t *testing.T, h Harness) {
 		}
 		attempts = append(attempts, lateAttempt)
 	})
+	t.Run("OKGivenUpUnsentCountsNoAttempt", func(t *testing.T) {
+		// A job's last try ended before it sent the third delivery: it
+		// gives the delivery up with no attempt to count.
+		read := f.deliveries(ids[2])[0]
+		gaveUp := read
+		gaveUp.State, gaveUp.UpdatedAt = webhook.DeliveryFailed, f.Now()
+		if err := f.store.WebhookRecord(f.ctx, nil, []webhook.Delivery{gaveUp}); err != nil {
+			t.Fatalf("WebhookRecord: %v", err)
+		}
+		d := f.deliveries(ids[2])[0]
+		if d.State != webhook.DeliveryFailed || d.Attempts != read.Attempts || d.LastStatus != read.LastStatus {
+			t.Fatalf("delivery given up unsent = %+v, want failed with %d attempts, status %d", d, read.Attempts, read.LastStatus)
+		}
+	})
 	t.Run("OKAttemptsAsRecorded", func(t *testing.T) {
 		got, err := f.store.WebhookAttemptList(f.ctx, webhook.AttemptFilter{OrgID: "o1", EndpointID: e.ID, Limit: 10})
 		if err != nil || len(got) != len(attempts) {

@@ -66,14 +66,13 @@ func (s *Service) ImportStatement(ctx context.Context, actor Actor, format strin
 	return rep, nil
 }
 
-// recordPart records p as RecordDeposit does, unless p is a payment of a
-// batch entry that an earlier import recorded whole: then that deposit
-// answers, as a replay.
+// recordPart records p as RecordDeposit does, unless an earlier import
+// recorded it under p.earlierRef: then that deposit answers, as a replay.
 func (s *Service) recordPart(ctx context.Context, actor Actor, p DepositParams) (Deposit, bool, error) {
-	if p.entryRef != "" {
-		whole, err := s.findDeposit(ctx, p.BankAccount, p.entryRef)
+	if p.earlierRef != "" {
+		earlier, err := s.findDeposit(ctx, p.BankAccount, p.earlierRef)
 		if err == nil {
-			return whole, true, nil
+			return earlier, true, nil
 		}
 		if !apperr.Is(err, apperr.CodeNotFound) {
 			return Deposit{}, false, err
@@ -89,22 +88,26 @@ func parseCredits(format string, data []byte, now time.Time) ([]DepositParams, i
 	withdrawals := 0
 	switch format {
 	case FormatZengin:
-		stmts, err := zenginStatements(data, now)
+		stmts, asReiwa, err := zenginStatements(data, now)
 		if err != nil {
 			return nil, 0, err
 		}
-		for _, st := range stmts {
+		for si, st := range stmts {
 			account := st.BankCode + "-" + st.BranchCode + "-" + strings.TrimLeft(st.AccountNumber, "0")
-			for _, e := range st.Entries {
+			for ei, e := range st.Entries {
 				if e.Kind != bankfile.Deposit {
 					withdrawals++
 					continue
 				}
 				// 振込依頼人コード is where a payer's bank lets them key in
 				// a reference at an ATM or online: a payment reference.
-				out = append(out, DepositParams{Source: SourceZengin, BankAccount: account, BankRef: e.BankRef, Currency: "JPY",
+				p := DepositParams{Source: SourceZengin, BankAccount: account, BankRef: e.BankRef, Currency: "JPY",
 					Amount: e.AmountYen, ValueDate: dateOf(e.ValueDate, e.Date), PayerName: clip(e.RemitterNameNorm, PayerNameLenMax),
-					Remittance: clip(strings.Join(strings.Fields(e.RemitterCode+" "+e.EDI+" "+e.Description), " "), RemittanceLenMax)})
+					Remittance: clip(strings.Join(strings.Fields(e.RemitterCode+" "+e.EDI+" "+e.Description), " "), RemittanceLenMax)}
+				if asReiwa != nil {
+					p.earlierRef = asReiwa[si].Entries[ei].BankRef
+				}
+				out = append(out, p)
 			}
 		}
 	case FormatCamt053:
@@ -130,7 +133,7 @@ func parseCredits(format string, data []byte, now time.Time) ([]DepositParams, i
 					// payment's place in it.
 					for k, tx := range parts {
 						p := whole
-						p.BankRef, p.Amount, p.entryRef = fmt.Sprintf("%s/tx%d", whole.BankRef, k+1), tx.AmountMinor, whole.BankRef
+						p.BankRef, p.Amount, p.earlierRef = fmt.Sprintf("%s/tx%d", whole.BankRef, k+1), tx.AmountMinor, whole.BankRef
 						p.PayerName, p.Remittance = payerOf(tx)
 						out = append(out, p)
 					}
@@ -193,20 +196,22 @@ const statementLeadMax = 31 * 24 * time.Hour
 // western, under the same test; a file neither reading fits is refused.
 // (Reading a western file as Reiwa puts it in the future until 2037; a
 // Reiwa file read as western lands in 2001-2018, which is why Reiwa is
-// tried first.)
-func zenginStatements(data []byte, now time.Time) ([]bankfile.Statement, error) {
-	stmts, err := bankfile.ParseStatements(data, bankfile.EraReiwa)
+// tried first.) A file read as western also returns its Reiwa reading,
+// entry for entry: imports read every file as Reiwa before, so a credit of
+// it may be recorded under that reading's BankRef.
+func zenginStatements(data []byte, now time.Time) (stmts, asReiwa []bankfile.Statement, err error) {
+	stmts, err = bankfile.ParseStatements(data, bankfile.EraReiwa)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if latestDate(stmts).Before(now.Add(statementLeadMax)) {
-		return stmts, nil
+		return stmts, nil, nil
 	}
 	western, err := bankfile.ParseStatements(data, bankfile.EraWestern)
 	if err == nil && latestDate(western).Before(now.Add(statementLeadMax)) {
-		return western, nil
+		return western, stmts, nil
 	}
-	return nil, apperr.Invalid("file", "the statement's dates (up to %s read as Reiwa) lie after today whether its years are read as Reiwa or as western years",
+	return nil, nil, apperr.Invalid("file", "the statement's dates (up to %s read as Reiwa) lie after today whether its years are read as Reiwa or as western years",
 		latestDate(stmts).Format(time.DateOnly))
 }
 

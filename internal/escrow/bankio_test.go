@@ -44,6 +44,9 @@ func TestZenginEraFromTheDates(t *testing.T) {
 			t.Fatalf("era %v: %+v", era, got)
 		}
 		refs = append(refs, got[0].BankRef)
+		if want := map[bankfile.Era]string{bankfile.EraWestern: "20440105-20440105-00000001"}[era]; got[0].earlierRef != want {
+			t.Errorf("era %v: earlier BankRef %q, want %q (the Reiwa reading of a western file)", era, got[0].earlierRef, want)
+		}
 	}
 	if refs[0] != refs[1] {
 		t.Errorf("the same credit read from a Reiwa and a western file: BankRef %q and %q", refs[0], refs[1])

@@ -91,11 +91,14 @@ type DepositParams struct {
 	// the reference is looked for in PayerName and Remittance.
 	PaymentRef string
 
-	// entryRef, for one payment of a bank entry booked as a batch (a
-	// camt.053 entry with several transactions), is the BankRef the whole
-	// entry had when imports recorded it as one credit: an entry recorded
-	// that way is not recorded again by parts.
-	entryRef string
+	// earlierRef is a BankRef an earlier import may have recorded this
+	// credit under; a deposit under it answers as a replay. For one payment
+	// of a bank entry booked as a batch (a camt.053 entry with several
+	// transactions) it is the whole entry's, as imports recorded it before
+	// they split batches; for a credit of a Zengin file written in western
+	// years, the one its years read as Reiwa give, as imports read every
+	// file before they told the eras apart.
+	earlierRef string
 }
 
 // DepositFilter selects one page of deposits, newest first.

@@ -1007,6 +1007,29 @@ func testEscrowBankFiles(t *testing.T, h Harness) {
 	if f.credit("escrow:bank:JPY") != bank {
 		t.Fatal("importing a statement twice moved money")
 	}
+	// A file in western years ("26"): imports once read every file as
+	// Reiwa, recording its credit under 2044's dates. Importing it now
+	// finds that record and books nothing again.
+	west, err := bankfile.WriteStatements([]bankfile.Statement{{Created: day, PeriodFrom: day, PeriodTo: day, BankCode: "0001",
+		BranchCode: "100", AccountType: bankfile.AccountOrdinary, AccountNumber: "0001234567", Entries: []bankfile.Entry{
+			entry("00000009", bankfile.Deposit, 3333, "ｽｽﾞｷ ﾊﾅｺ")}}}, bankfile.EraWestern, bankfile.Framing{Separator: bankfile.SeparatorCRLF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, _, err := f.svc.RecordDeposit(f.ctx, staffF, escrow.DepositParams{Source: escrow.SourceZengin, BankAccount: "0001-100-1234567",
+		BankRef: "20440105-20440105-00000009", Currency: "JPY", Amount: 3333, ValueDate: time.Date(2044, time.January, 5, 0, 0, 0, 0, time.UTC),
+		PayerName: "ｽｽﾞｷ ﾊﾅｺ"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank = f.credit("escrow:bank:JPY")
+	rep, err = f.svc.ImportStatement(f.ctx, staffF, escrow.FormatZengin, west, nil)
+	if err != nil || rep.Replayed != 1 || len(rep.Statuses) != 0 || rep.Deposits[0].ID != early.ID {
+		t.Fatalf("a western-year file recorded under its Reiwa reading, imported again: %+v, %v", rep, err)
+	}
+	if f.credit("escrow:bank:JPY") != bank {
+		t.Fatal("importing a western-year file recorded under its Reiwa reading moved money")
+	}
 	if d := f.must(f.svc.FindDealByID(f.ctx, siteA, exact.ID)); d.State != escrow.StateFunded {
 		t.Errorf("exactly paid deal is %s", d.State)
 	}

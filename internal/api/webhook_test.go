@@ -257,7 +257,7 @@ func TestEventReplayDeliveriesAndAttempts(t *testing.T) {
 
 	t.Run("Attempts", func(t *testing.T) {
 		// The worker (package jobs) records attempts; here the store does it
-		// directly. One record counts one attempt of each delivery it names.
+		// directly. A record counts the attempts it gives for each delivery.
 		at := time.Date(2026, 1, 2, 3, 4, 7, 500000000, time.UTC)
 		epID, evID := numericID(t, prefixWebhookEndpoint, every), numericID(t, prefixEvent, ev)
 		err := h.db.WebhookRecord(ctx, []webhook.Attempt{
@@ -284,7 +284,7 @@ func TestEventReplayDeliveriesAndAttempts(t *testing.T) {
 			t.Fatalf("succeeded attempt %v", ok)
 		}
 		d := h.want(h.do("GET", "/v1/events/"+ev+"/deliveries", "k1", ""), 200, "")
-		if !strings.Contains(d.raw, `"webhook_endpoint":"`+every+`","event":"`+ev+`","state":"succeeded","attempts":1,"last_status":200`) {
+		if !strings.Contains(d.raw, `"webhook_endpoint":"`+every+`","event":"`+ev+`","state":"succeeded","attempts":2,"last_status":200`) {
 			t.Fatalf("deliveries %s", d.raw)
 		}
 

@@ -280,9 +280,7 @@ func (s *Service) toSuspense(ctx context.Context, tx Tx, w *ledger.Writer, dep *
 	if err != nil {
 		return err
 	}
-	res, err := w.Transfer(ctx, tx, now, []ledger.TransferRequest{{Owner: LedgerOwner,
-		Reference: "escrow:deposit:" + dep.ID, DebitAccountID: accts[0].ID, CreditAccountID: accts[1].ID,
-		Amount: dep.Amount, Asset: dep.Currency, Code: "escrow_suspense", Metadata: map[string]string{"deposit": dep.ID}}})
+	res, err := w.Transfer(ctx, tx, now, []ledger.TransferRequest{suspenseTransfer(*dep, accts[0].ID, accts[1].ID)})
 	if err != nil {
 		return err
 	}
@@ -293,6 +291,12 @@ func (s *Service) toSuspense(ctx context.Context, tx Tx, w *ledger.Writer, dep *
 		return err
 	}
 	return record(ctx, tx, now, actorDeposit, "deposit.unmatched", "deposit", dep.ID, "", map[string]any{"amount": dep.Amount, "bank_ref": dep.BankRef})
+}
+
+// suspenseTransfer is a credit's arrival in suspense: bank → suspense.
+func suspenseTransfer(dep Deposit, bank, suspense int64) ledger.TransferRequest {
+	return ledger.TransferRequest{Owner: LedgerOwner, Reference: "escrow:deposit:" + dep.ID, DebitAccountID: bank, CreditAccountID: suspense,
+		Amount: dep.Amount, Asset: dep.Currency, Code: "escrow_suspense", Metadata: map[string]string{"deposit": dep.ID}}
 }
 
 func (s *Service) findDeposit(ctx context.Context, account, ref string) (Deposit, error) {
@@ -352,7 +356,9 @@ func (s *Service) ClearDeposit(ctx context.Context, actor Actor, id, note string
 // suspense (all of an unmatched or late credit; an overpayment's excess),
 // once staff have sent it back by bank transfer: suspense → bank, the
 // deposit's status becomes returned and its review is closed with note,
-// in one transaction.
+// in one transaction. A suspected duplicate that was in fact a second
+// payment (one no deal awaits) is returned the same way: its arrival in
+// suspense is booked first, bank → suspense, then its return.
 //
 // Errors: forbidden, invalid (note), not_found, conflict (nothing of it is
 // in suspense; its review was closed already).
@@ -363,7 +369,7 @@ func (s *Service) ReturnDeposit(ctx context.Context, actor Actor, id, note strin
 	if strings.TrimSpace(note) == "" || !validText(note, ReasonLenMax) {
 		return Deposit{}, apperr.Invalid("note", "a note of at most %d bytes says how it was returned", ReasonLenMax)
 	}
-	w, err := s.cfg.Ledger.NewWriter(ctx, 2, 1)
+	w, err := s.cfg.Ledger.NewWriter(ctx, 2, 2)
 	if err != nil {
 		return Deposit{}, err
 	}
@@ -379,9 +385,6 @@ func (s *Service) ReturnDeposit(ctx context.Context, actor Actor, id, note strin
 			return apperr.New(apperr.CodeConflict, "deposit %s has no open review: it was dealt with (%s)", dep.ID, dep.Note)
 		case held <= 0 || dep.Status == DepositPartial || dep.Status == DepositMatched:
 			return apperr.New(apperr.CodeConflict, "deposit %s left nothing in suspense: all of it went to deal %s", dep.ID, dep.DealID)
-		case dep.Status == DepositDuplicate:
-			return apperr.New(apperr.CodeConflict, "deposit %s booked nothing (a suspected duplicate): clear it if it was the same credit seen twice, "+
-				"or apply it to a deal if it was a second payment", dep.ID)
 		}
 		now := s.now()
 		reqs := accountRequests(Deal{Currency: dep.Currency})
@@ -389,9 +392,17 @@ func (s *Service) ReturnDeposit(ctx context.Context, actor Actor, id, note strin
 		if err != nil {
 			return err
 		}
-		res, err := w.Transfer(ctx, tx, now, []ledger.TransferRequest{{Owner: LedgerOwner,
+		transfers := []ledger.TransferRequest{{Owner: LedgerOwner,
 			Reference: "escrow:deposit:" + dep.ID + ":returned", DebitAccountID: accts[0].ID, CreditAccountID: accts[1].ID,
-			Amount: held, Asset: dep.Currency, Code: "escrow_deposit_return", Metadata: map[string]string{"deposit": dep.ID}}})
+			Amount: held, Asset: dep.Currency, Code: "escrow_deposit_return", Metadata: map[string]string{"deposit": dep.ID}}}
+		if dep.Status == DepositDuplicate {
+			// A suspected duplicate booked nothing, but staff say it was a
+			// real second payment (for a deal paid already, say) and sent
+			// it back: book its arrival in suspense, as for any credit no
+			// deal takes, before its return.
+			transfers = slices.Insert(transfers, 0, suspenseTransfer(dep, accts[1].ID, accts[0].ID))
+		}
+		res, err := w.Transfer(ctx, tx, now, transfers)
 		if err != nil {
 			return err
 		}

@@ -381,13 +381,38 @@ func testEscrow(t *testing.T, h Harness) {
 		if f.holding(d) != half || f.credit("escrow:bank:JPY") != bank || f.credit("escrow:suspense:JPY") != suspense {
 			t.Fatalf("a suspected duplicate moved money: holding %d", f.holding(d))
 		}
-		_, err := f.svc.ReturnDeposit(f.ctx, staffF, again.ID, "x")
-		wantErrCode(t, err, apperr.CodeConflict)
 		// It was a second real payment after all: applied from the bank.
 		dep, deal, err := f.svc.ApplyDeposit(f.ctx, staffF, again.ID, d.ID)
 		if err != nil || dep.Status != escrow.DepositMatched || deal.State != escrow.StateFunded || f.holding(d) != d.AmountDue || f.credit("escrow:suspense:JPY") != suspense {
 			t.Fatalf("applied: %+v, %s holding %d, %v", dep, deal.State, f.holding(d), err)
 		}
+		// A third like credit, from a camt.053 file: a real payment too,
+		// for a deal paid in full. It cannot be applied; staff send it back
+		// and return it, which books its arrival and its return.
+		third := credit(escrow.SourceCamt, "ref:A3", d.PaymentRef+" YAMADA TARO", half)
+		if third.Status != escrow.DepositDuplicate {
+			t.Fatalf("third %+v", third)
+		}
+		_, _, err = f.svc.ApplyDeposit(f.ctx, staffF, third.ID, d.ID)
+		wantErrCode(t, err, escrow.CodeStateConflict)
+		bank, suspense = f.credit("escrow:bank:JPY"), f.credit("escrow:suspense:JPY")
+		returned := f.mustDeposit(f.svc.ReturnDeposit(f.ctx, staffF, third.ID, "sent back by transfer"))
+		if returned.Status != escrow.DepositReturned || returned.Review != escrow.ReviewCleared || f.holding(d) != d.AmountDue ||
+			f.credit("escrow:bank:JPY") != bank || f.credit("escrow:suspense:JPY") != suspense {
+			t.Fatalf("returned duplicate %+v: holding %d, bank %d (was %d), suspense %d (was %d)", returned, f.holding(d),
+				f.credit("escrow:bank:JPY"), bank, f.credit("escrow:suspense:JPY"), suspense)
+		}
+		var moves []ledger.Transfer
+		err = f.store.Transact(f.ctx, func(tx ledger.Tx) error {
+			_, moves, err = tx.AccountsForUpdate(f.ctx, nil, []ledger.RefKey{{Owner: escrow.LedgerOwner, Reference: "escrow:deposit:" + third.ID},
+				{Owner: escrow.LedgerOwner, Reference: "escrow:deposit:" + third.ID + ":returned"}})
+			return err
+		})
+		if err != nil || len(moves) != 2 || moves[0].Amount != half || moves[1].Amount != half || moves[0].DebitAccountID != moves[1].CreditAccountID {
+			t.Fatalf("the returned duplicate's arrival and return: %+v, %v", moves, err)
+		}
+		_, err = f.svc.ReturnDeposit(f.ctx, staffF, third.ID, "again")
+		wantErrCode(t, err, apperr.CodeConflict)
 		// One credit from a Zengin file and a camt.053 file, no deal named:
 		// the second is cleared as what it is, and nothing moved.
 		bank = f.credit("escrow:bank:JPY")

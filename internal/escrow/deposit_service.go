@@ -132,9 +132,10 @@ var errReplayed = errors.New("escrow: deposit already recorded")
 // (not itself a suspected duplicate), from
 // another source (the API and a statement file, or two kinds of file,
 // name one credit with different bank references) that went to the same
-// deal, named one of the same payment references, or, with no deal on
-// either side, came from the same payer. refs are the payment references
-// dep names; dealID the deal they found, if found.
+// deal, named one of the same payment references, or, with no deal on at
+// least one side, came from the same payer (a payer who quotes the deal's
+// reference in one record and not in the other). refs are the payment
+// references dep names; dealID the deal they found, if found.
 func twinOf(dep Deposit, refs []string, dealID string, found bool, alike []Deposit) (Deposit, bool) {
 	payer := normalName(dep.PayerName)
 	for _, o := range alike {
@@ -148,7 +149,7 @@ func twinOf(dep Deposit, refs []string, dealID string, found bool, alike []Depos
 			return o, true
 		case slices.ContainsFunc(FindPaymentRefs(o.PayerName+" "+o.Remittance), func(r string) bool { return slices.Contains(refs, r) }):
 			return o, true
-		case !found && o.DealID == "" && payer != "" && normalName(o.PayerName) == payer:
+		case (!found || o.DealID == "") && payer != "" && normalName(o.PayerName) == payer:
 			return o, true
 		}
 	}
@@ -157,9 +158,14 @@ func twinOf(dep Deposit, refs []string, dealID string, found bool, alike []Depos
 
 // normalName folds a payer name for comparison across sources: NFKC (a
 // file's half-width katakana and a typed full-width name alike), upper
-// case, single spaces.
+// case, single spaces, without the words that are only digits (a payment
+// reference keyed in before the name).
 func normalName(s string) string {
-	return strings.Join(strings.Fields(strings.ToUpper(norm.NFKC.String(s))), " ")
+	words := strings.Fields(strings.ToUpper(norm.NFKC.String(s)))
+	words = slices.DeleteFunc(words, func(w string) bool {
+		return strings.Trim(w, "0123456789") == ""
+	})
+	return strings.Join(words, " ")
 }
 
 // pay credits dep.Amount, held on the account from (the bank for a credit

@@ -422,6 +422,22 @@ func testEscrow(t *testing.T, h Harness) {
 			t.Fatalf("zengin %+v, camt %+v, bank %d (was %d)", z, c, f.credit("escrow:bank:JPY"), bank)
 		}
 		f.mustDeposit(f.svc.ClearDeposit(f.ctx, staffF, c.ID, "the same credit as "+z.ID))
+		// The API's record names no deal, the statement's the deal's
+		// reference: one payer's one credit, not a payment beside an
+		// unknown one.
+		d2 := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+		bank = f.credit("escrow:bank:JPY")
+		noRef := credit(escrow.SourceAPI, "api-7", "ﾀﾅｶ ｼﾞﾛｳ", d2.AmountDue)
+		withRef := credit(escrow.SourceZengin, "20260105-20260105-00000007", d2.PaymentRef+" ﾀﾅｶ ｼﾞﾛｳ", d2.AmountDue)
+		if noRef.Status != escrow.DepositUnmatched || withRef.Status != escrow.DepositDuplicate || withRef.DealID != d2.ID ||
+			f.holding(d2) != 0 || f.credit("escrow:bank:JPY") != bank-d2.AmountDue {
+			t.Fatalf("no reference %+v, with reference %+v, holding %d", noRef, withRef, f.holding(d2))
+		}
+		// Staff credit the booked record to the deal and clear the other.
+		if _, deal, err := f.svc.ApplyDeposit(f.ctx, staffF, noRef.ID, d2.ID); err != nil || deal.State != escrow.StateFunded {
+			t.Fatalf("apply the unmatched record: %s, %v", deal.State, err)
+		}
+		f.mustDeposit(f.svc.ClearDeposit(f.ctx, staffF, withRef.ID, "the same credit as "+noRef.ID))
 		// One source lists distinct credits: two alike entries of one file
 		// are two payments.
 		z2 := credit(escrow.SourceZengin, "20260105-20260105-00000003", "ｽｽﾞｷ ﾊﾅｺ", 3000)

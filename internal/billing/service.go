@@ -948,7 +948,8 @@ func (c *change) end(st State, kind EventKind) error {
 // a canceled reservation returns it unchanged.
 //
 // Errors: forbidden, invalid, not_found, reservation_closed (closed by a
-// final charge), reservation_expired (the sweep released it already).
+// final charge), reservation_expired (its expiry has passed, whether or not
+// the sweep has released it yet).
 func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber string) (Reservation, error) {
 	if !actor.isOrg() {
 		return Reservation{}, forbidden()
@@ -959,13 +960,14 @@ func (s *Service) CancelReservation(ctx context.Context, actor Actor, authNumber
 	}
 	c, err := s.onReservation(ctx, actor, "billing.reservation.canceled", find, func(c *change) error {
 		c.result = func() any { return *c.rsv }
-		switch c.rsv.State {
-		case StateCanceled:
+		if c.rsv.State == StateCanceled {
 			c.noop = true
 			return nil
-		case StateActive:
-		default:
-			return usable(c.rsv, c.now)
+		}
+		// Past its expiry it is the sweep's to end (as expired, with its
+		// own event), whether or not the sweep has run yet.
+		if err := usable(c.rsv, c.now); err != nil {
+			return err
 		}
 		if err := c.notInSession(); err != nil {
 			return err

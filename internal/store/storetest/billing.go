@@ -613,6 +613,9 @@ func testBilling(t *testing.T, h Harness) {
 		wantErrCode(t, err, billing.CodeReservationExpired)
 		_, err = f.svc.IncrementReservation(f.ctx, provA, r.AuthNumber, billing.IncrementParams{Amount: 1, Reference: "late"})
 		wantErrCode(t, err, billing.CodeReservationExpired)
+		// Nor is it canceled: it expired, and the sweep ends it so.
+		_, err = f.svc.CancelReservation(f.ctx, provA, r.AuthNumber)
+		wantErrCode(t, err, billing.CodeReservationExpired)
 		f.unchanged(r, c, b)
 		if n, err := f.svc.ExpireDue(f.ctx); err != nil || n != 1 {
 			t.Fatalf("sweep: %d, %v", n, err)

@@ -314,6 +314,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler, public
 		return err
 	}
 	if r.Method == http.MethodPost {
+		if need, ok := postAuthority(r.Pattern); ok {
+			if err := need(p); err != nil {
+				return err
+			}
+		}
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 			return errNotJSON
 		}

@@ -422,6 +422,14 @@ func TestEdgeRules(t *testing.T) {
 		if again.header.Get("Cache-Control") != "no-store" || again.header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("replay headers %v", again.header)
 		}
+		// Nor is the kept response replayed to a key without the scope,
+		// on the generic path or the ledger's and billing's keyed paths.
+		h.want(h.do("POST", "/v1/accounts", "readonly", body, "Idempotency-Key", "idem-f"), 403, "forbidden")
+		a, b := h.account("k1", "scope-a", ""), h.account("k1", "scope-b", "")
+		tr := fmt.Sprintf(`{"reference":"scope-t","debit_account":%q,"credit_account":%q,"amount":{"amount":3,"currency":"JPY"}}`, a, b)
+		h.want(h.do("POST", "/v1/transfers", "k1", tr, "Idempotency-Key", "idem-t"), 201, "")
+		h.want(h.do("POST", "/v1/transfers", "readonly", tr, "Idempotency-Key", "idem-t"), 403, "forbidden")
+		h.want(h.do("POST", "/v1/billing/reservations", "readonly", `{}`, "Idempotency-Key", "idem-b"), 403, "forbidden")
 	})
 }
 
@@ -431,5 +439,20 @@ func TestShuttingDownIs503(t *testing.T) {
 	s.writeError(rec, httptest.NewRequest("POST", "/v1/transfers", nil), fmt.Errorf("submit: %w", ledger.ErrClosed))
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"code":"unavailable"`) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestEveryPostRouteNeedsAScope: each POST route says what a key needs
+// before its Idempotency-Key is looked at (postAuthority), so no kept
+// response reaches a key that could not have made the request.
+func TestEveryPostRouteNeedsAScope(t *testing.T) {
+	s := New(Config{TestClock: &clock.Offset{}})
+	for _, rt := range append(s.Routes(), s.PublicRoutes()...) {
+		if rt.Method != "POST" {
+			continue
+		}
+		if _, ok := postAuthority(rt.Method + " " + rt.Path); !ok {
+			t.Errorf("POST %s has no entry in postAuthorities", rt.Path)
+		}
 	}
 }

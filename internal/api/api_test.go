@@ -171,6 +171,25 @@ func TestAuthAndErrors(t *testing.T) {
 			t.Fatalf("param = %v", r.body["param"])
 		}
 	})
+	t.Run("ErrNotIJSON", func(t *testing.T) {
+		// A name twice: refused, naming it, not the last one taken.
+		r := h.want(h.do("POST", "/v1/transfers", "k1", `{"reference":"d","debit_account":"acc_1","credit_account":"acc_2","amount":{"amount":1,"currency":"JPY","amount":500000}}`), 400, "invalid")
+		if r.body["param"] != "amount.amount" || !strings.Contains(r.body["detail"].(string), "twice") {
+			t.Fatalf("a name given twice: %s", r.raw)
+		}
+		// Text that is not UTF-8 would read as U+FFFD: two references alike.
+		r = h.want(h.do("POST", "/v1/accounts", "k1", "{\"reference\":\"\xff\xfe\",\"currency\":\"JPY\"}"), 400, "invalid")
+		if !strings.Contains(r.body["detail"].(string), "UTF-8") {
+			t.Fatalf("invalid UTF-8: %s", r.raw)
+		}
+		for _, body := range []string{`null`, `[1]`, `"x"`} {
+			r := h.want(h.do("POST", "/v1/accounts", "k1", body), 400, "invalid")
+			if !strings.Contains(r.body["detail"].(string), "one JSON object") {
+				t.Fatalf("body %s: %s", body, r.raw)
+			}
+		}
+		h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":`), 400, "invalid")
+	})
 	t.Run("ErrWrongTypeNamesParam", func(t *testing.T) {
 		r := h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"r","currency":"JPY","limit":"5"}`), 400, "invalid")
 		if r.body["param"] != "limit" {

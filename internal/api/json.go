@@ -2,20 +2,36 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 )
 
 // decode reads exactly one JSON object into dst. Unknown fields, trailing
-// data and wrong types are invalid, naming the offending field.
+// data and wrong types are invalid, naming the offending field; so are a
+// name given twice in one object (which of the two would count is what a
+// proxy, a validator and Kinko might disagree on) and text that is not
+// UTF-8 (it would be read as U+FFFD, making different references equal):
+// the body must be I-JSON (RFC 7493).
 func decode(r *http.Request, dst any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if err := strict(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
@@ -29,6 +45,33 @@ func decode(r *http.Request, dst any) error {
 		return apperr.Invalid("body", "the body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// strict refuses a body that is not one JSON object, or that repeats a
+// name in an object or holds text that is not UTF-8. Malformed JSON passes,
+// for the decoder to report as such.
+func strict(body []byte) error {
+	if jsontext.Value(body).IsValid() {
+		if b := bytes.TrimLeft(body, " \t\r\n"); len(b) > 0 && b[0] != '{' {
+			return apperr.Invalid("body", "the body must be one JSON object")
+		}
+		return nil
+	}
+	if !jsontext.Value(body).IsValid(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)) {
+		return nil // malformed: the decoder says where
+	}
+	// Find the place: the first error a strict reader meets.
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	err := dec.SkipValue()
+	var syn *jsontext.SyntacticError
+	if !errors.As(err, &syn) {
+		return apperr.Invalid("body", "the body must be I-JSON (RFC 7493)")
+	}
+	param := strings.Join(slices.Collect(syn.JSONPointer.Tokens()), ".")
+	if jsontext.Value(body).IsValid(jsontext.AllowInvalidUTF8(true)) {
+		return apperr.Invalid("body", "text at byte %d (in %q) is not UTF-8", syn.ByteOffset, cmp.Or(param, "the body"))
+	}
+	return apperr.Invalid(param, "%s is given twice; give each field once", param)
 }
 
 func decodeError(err error) error {

@@ -48,7 +48,7 @@ func runBenchAPI(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench api")
 	var cfg benchAPIConfig
 	fs.StringVar(&cfg.URL, "url", envOr(e, "KINKO_URL", "http://"+addrDefault), "server base URL (env KINKO_URL)")
-	fs.StringVar(&cfg.Key, "key", envOr(e, "KINKO_KEY", ""), "API key secret with accounts:write and transfers:write (env KINKO_KEY)")
+	key := secretFlag(fs, e, "key", "KINKO_KEY", "", "API key secret with accounts:write and transfers:write (env KINKO_KEY)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", benchConcurrencyDefault, "concurrent clients, each sending one request at a time")
 	fs.DurationVar(&cfg.Duration, "duration", benchAPIDurationDflt, "how long to send transfers")
 	fs.IntVar(&cfg.Accounts, "accounts", benchAPIAccounts, "accounts to spread transfers over")
@@ -57,6 +57,7 @@ func runBenchAPI(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	cfg.Key = *key
 	cfg.NoIdemKeys = !*idemKeys
 	switch {
 	case cfg.Key == "":

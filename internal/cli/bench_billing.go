@@ -49,7 +49,7 @@ func runBenchBilling(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench billing")
 	var cfg benchBillingConfig
 	fs.StringVar(&cfg.URL, "url", envOr(e, "KINKO_URL", "http://"+addrDefault), "server base URL (env KINKO_URL)")
-	fs.StringVar(&cfg.Key, "key", envOr(e, "KINKO_KEY", ""), "API key secret with billing:write (env KINKO_KEY)")
+	key := secretFlag(fs, e, "key", "KINKO_KEY", "", "API key secret with billing:write (env KINKO_KEY)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", benchConcurrencyDefault, "concurrent clients, each running one pair at a time")
 	fs.DurationVar(&cfg.Duration, "duration", benchAPIDurationDflt, "how long to run pairs")
 	fs.IntVar(&cfg.Customers, "customers", benchBillingCustomers, "postpaid customers to spread reservations over")
@@ -57,6 +57,7 @@ func runBenchBilling(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	cfg.Key = *key
 	switch {
 	case cfg.Key == "":
 		return usageError("billing: --key (or KINKO_KEY) is required")

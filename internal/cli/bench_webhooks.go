@@ -53,13 +53,14 @@ func runBenchWebhooks(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench webhooks")
 	var cfg benchWebhooksConfig
 	fs.StringVar(&cfg.URL, "url", envOr(e, "KINKO_URL", "http://"+addrDefault), "server base URL (env KINKO_URL)")
-	fs.StringVar(&cfg.Key, "key", envOr(e, "KINKO_KEY", ""), "API key secret with accounts, transfers and webhooks write scopes (env KINKO_KEY)")
+	key := secretFlag(fs, e, "key", "KINKO_KEY", "", "API key secret with accounts, transfers and webhooks write scopes (env KINKO_KEY)")
 	fs.IntVar(&cfg.Events, "events", benchWebhookEventsDefault, "transfers to create, so events to deliver")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "address the receiver listens on; the server must reach it")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object on the last line of stdout")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	cfg.Key = *key
 	switch {
 	case cfg.Key == "":
 		return usageError("webhooks: --key (or KINKO_KEY) is required")

@@ -178,6 +178,30 @@ func parseArgs(fs *flag.FlagSet, args []string, names ...string) ([]string, erro
 }
 
 // envOr returns the environment variable key, or def when it is unset or empty.
+// secretFlag registers a string flag whose value comes from the flag, else
+// from the environment variable env, else def, and whose usage shows def
+// only: never the environment's value, which may be an API key or a URL
+// with a password, printed by a mistyped flag into a CI log.
+func secretFlag(fs *flag.FlagSet, e env, name, env, def, usage string) *string {
+	v := &secretValue{s: envOr(e, env, def), shown: def}
+	fs.Var(v, name, usage)
+	return &v.s
+}
+
+// secretValue is secretFlag's flag.Value. Its zero value prints "", so
+// flag's usage treats it as having no default, and a set one prints its
+// built-in default, not what it holds.
+type secretValue struct{ s, shown string }
+
+func (v *secretValue) String() string {
+	if v == nil {
+		return ""
+	}
+	return v.shown
+}
+
+func (v *secretValue) Set(s string) error { v.s = s; return nil }
+
 func envOr(e env, key, def string) string {
 	if v := e.getenv(key); v != "" {
 		return v

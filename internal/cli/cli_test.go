@@ -56,6 +56,27 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// TestUsageHidesSecretsFromTheEnvironment: a mistyped flag prints usage,
+// with defaults; an API key, a database URL with its password or an SMTP
+// URL taken from the environment must not be among them.
+func TestUsageHidesSecretsFromTheEnvironment(t *testing.T) {
+	environ := map[string]string{"KINKO_KEY": "kinko_sk_secret_value", "KINKO_DB": "postgres://u:dbpassword@127.0.0.1/x",
+		"KINKO_SMTP_URL": "smtp://u:smtppassword@127.0.0.1:25"}
+	for _, args := range [][]string{{"transfers", "get", "--bogus"}, {"bench", "api", "-h"}, {"bench", "billing", "-h"},
+		{"bench", "webhooks", "-h"}, {"migrate", "--bogus"}, {"serve", "--bogus"}} {
+		t.Chdir(t.TempDir())
+		r := runCLI(t, environ, args...)
+		for _, secret := range []string{"secret_value", "dbpassword", "smtppassword"} {
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("kinko %v printed %q:\n%s", args, secret, r.stderr)
+			}
+		}
+		if args[len(args)-1] == "--bogus" && args[0] == "migrate" && !strings.Contains(r.stderr, "kinko.db") {
+			t.Errorf("kinko %v no longer shows --db's built-in default:\n%s", args, r.stderr)
+		}
+	}
+}
+
 func TestDBSelection(t *testing.T) {
 	t.Run("DefaultIsKinkoDBInWorkingDirectory", func(t *testing.T) {
 		dir := t.TempDir()

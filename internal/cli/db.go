@@ -53,8 +53,7 @@ type adapter interface {
 
 // dbFlag registers --db on fs. Flag beats KINKO_DB beats dbDefault.
 func dbFlag(fs *flag.FlagSet, e env) *string {
-	return fs.String("db", envOr(e, "KINKO_DB", dbDefault),
-		"SQLite file path or postgres:// URL (env KINKO_DB)")
+	return secretFlag(fs, e, "db", "KINKO_DB", dbDefault, "SQLite file path or postgres:// URL (env KINKO_DB)")
 }
 
 // isPostgresURL reports whether db names a PostgreSQL server rather than a SQLite file.

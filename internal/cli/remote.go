@@ -15,7 +15,7 @@ import (
 // running server through the public client, and returns its constructor.
 func remoteFlags(fs *flag.FlagSet, e env) func() (*client.Client, error) {
 	url := fs.String("url", envOr(e, "KINKO_URL", "http://"+addrDefault), "server base URL (env KINKO_URL)")
-	key := fs.String("key", envOr(e, "KINKO_KEY", ""), "API key secret (env KINKO_KEY)")
+	key := secretFlag(fs, e, "key", "KINKO_KEY", "", "API key secret (env KINKO_KEY)")
 	return func() (*client.Client, error) {
 		if *key == "" {
 			return nil, usageError("--key (or KINKO_KEY) is required")

@@ -124,7 +124,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	publicURL := fs.String("public-url", envOr(e, "KINKO_PUBLIC_URL", ""), "URL where browsers reach this server, for links in mail (env KINKO_PUBLIC_URL; default http://127.0.0.1:<port>)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark the web pages' cookies Secure even over plain HTTP (behind a TLS-terminating proxy)")
 	payTo := fs.String("escrow-pay-to", envOr(e, "KINKO_ESCROW_PAY_TO", EscrowPayToDefault), "the bank account escrow buyers pay into, as printed in payment instructions (env KINKO_ESCROW_PAY_TO)")
-	smtpURL := fs.String("smtp-url", envOr(e, "KINKO_SMTP_URL", ""), smtpURLUsage)
+	smtpURL := secretFlag(fs, e, "smtp-url", "KINKO_SMTP_URL", "", smtpURLUsage)
 	fraud, err := parseFraudRules(e.getenv("KINKO_ESCROW_FRAUD"))
 	if err != nil {
 		return usageError("KINKO_ESCROW_FRAUD: %v", err)

@@ -245,7 +245,8 @@ func TestBankAccounts(t *testing.T) {
 
 func TestPayoutBatches(t *testing.T) {
 	h := newHarness(t)
-	const build = `{"currency":"JPY","transfer_date":"2026-01-09"}`
+	payDay := h.clock.Now().UTC().AddDate(0, 0, 6).Format(time.DateOnly)
+	build := `{"currency":"JPY","transfer_date":"` + payDay + `"}`
 	h.want(h.do("POST", "/v1/payout_batches", "admin", build), 404, "nothing_to_pay")
 	h.releasedDeal("p1")
 	h.releasedDeal("p2")
@@ -275,9 +276,11 @@ func TestPayoutBatches(t *testing.T) {
 	for _, tc := range []struct{ name, body, param string }{
 		{"ErrDate", `{"currency":"JPY","transfer_date":"9 Jan 2026"}`, "transfer_date"},
 		{"ErrNoDate", `{"currency":"JPY"}`, "transfer_date"},
-		{"ErrNoCurrency", `{"transfer_date":"2026-01-09"}`, "currency"},
-		{"ErrCurrency", `{"currency":"yen","transfer_date":"2026-01-09"}`, "currency"},
-		{"ErrAsset", `{"currency":"EUR","transfer_date":"2026-01-09"}`, "currency"},
+		{"ErrPastDate", `{"currency":"JPY","transfer_date":"2020-01-01"}`, "transfer_date"},
+		{"ErrFarDate", `{"currency":"JPY","transfer_date":"` + h.clock.Now().UTC().AddDate(0, 0, 90).Format(time.DateOnly) + `"}`, "transfer_date"},
+		{"ErrNoCurrency", `{"transfer_date":"` + payDay + `"}`, "currency"},
+		{"ErrCurrency", `{"currency":"yen","transfer_date":"` + payDay + `"}`, "currency"},
+		{"ErrAsset", `{"currency":"EUR","transfer_date":"` + payDay + `"}`, "currency"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := h.want(h.do("POST", "/v1/payout_batches", "admin", tc.body), 400, "invalid")
@@ -293,7 +296,7 @@ func TestPayoutBatches(t *testing.T) {
 	if err := json.Unmarshal([]byte(created.raw), &b); err != nil {
 		t.Fatal(err)
 	}
-	if b.Object != "payout_batch" || !strings.HasPrefix(b.ID, prefixPayoutBatch) || b.Currency != "JPY" || b.TransferDate != "2026-01-09" ||
+	if b.Object != "payout_batch" || !strings.HasPrefix(b.ID, prefixPayoutBatch) || b.Currency != "JPY" || b.TransferDate != payDay ||
 		b.State != "pending" || b.Total != (moneyJSON{owed, "JPY"}) || b.Count != 1 || len(b.Items) != 1 || b.SettledAt != nil {
 		t.Fatalf("batch %s", created.raw)
 	}
@@ -570,7 +573,7 @@ func TestPayoutItemsFitTheZenginFile(t *testing.T) {
 	h.want(h.do("POST", "/v1/bank_accounts", "k1", strings.Replace(bankAccountBody, "Seller@", "big@", 1)), 200, "")
 	owed := int64(0)
 	for n := 1; ; n++ {
-		r := h.do("POST", "/v1/payout_batches", "admin", fmt.Sprintf(`{"currency":"JPY","transfer_date":"2026-01-%02d"}`, 8+n))
+		r := h.do("POST", "/v1/payout_batches", "admin", fmt.Sprintf(`{"currency":"JPY","transfer_date":%q}`, h.clock.Now().UTC().AddDate(0, 0, n).Format(time.DateOnly)))
 		if r.status == 404 {
 			break
 		}

@@ -240,14 +240,15 @@ func payoutEndToEnd(t *testing.T, db string) {
 	balance("seller-two@example.com", toSeller, 0)
 
 	var batch client.PayoutBatch
-	if err := json.Unmarshal(cli(adminKey, "payouts", "build", "--currency", "JPY", "--date", "2026-01-09"), &batch); err != nil {
+	payDay := time.Now().UTC().AddDate(0, 0, 7).Format(time.DateOnly)
+	if err := json.Unmarshal(cli(adminKey, "payouts", "build", "--currency", "JPY", "--date", payDay), &batch); err != nil {
 		t.Fatal(err)
 	}
-	if batch.State != "pending" || batch.Count != 2 || batch.Total != jpy(2*toSeller) || batch.TransferDate != "2026-01-09" || len(batch.Items) != 2 {
+	if batch.State != "pending" || batch.Count != 2 || batch.Total != jpy(2*toSeller) || batch.TransferDate != payDay || len(batch.Items) != 2 {
 		t.Fatalf("batch %+v", batch)
 	}
 	balance("seller-one@example.com", 0, toSeller)
-	if _, err := admin.BuildPayoutBatch(ctx, client.PayoutBatchParams{Currency: "JPY", TransferDate: "2026-01-09"}); client.CodeOf(err) != "nothing_to_pay" {
+	if _, err := admin.BuildPayoutBatch(ctx, client.PayoutBatchParams{Currency: "JPY", TransferDate: payDay}); client.CodeOf(err) != "nothing_to_pay" {
 		t.Fatalf("a second batch: %v", err)
 	}
 
@@ -283,7 +284,7 @@ func payoutEndToEnd(t *testing.T, db string) {
 		}
 		hdr := batches[0]
 		src := escrow.PayoutSourceDevelopment
-		if hdr.RequesterCode != src.RequesterCode || hdr.RequesterName != src.RequesterName || hdr.TransferDate != (bankfile.MonthDay{Month: time.January, Day: 9}) ||
+		if hdr.RequesterCode != src.RequesterCode || hdr.RequesterName != src.RequesterName || hdr.TransferDate.String() != payDay[5:] ||
 			hdr.BankCode != src.BankCode || hdr.BranchCode != src.BranchCode || hdr.AccountNumber != src.AccountNumber {
 			t.Errorf("header %+v", hdr)
 		}
@@ -320,7 +321,7 @@ func payoutEndToEnd(t *testing.T, db string) {
 			t.Fatalf("pain.001: %v\n%s", err, f.Data)
 		}
 		if doc.MsgID != strings.ReplaceAll(batch.ID, "_", "-") || doc.NbOfTxs != 2 || doc.CtrlSum != 2*toSeller ||
-			doc.PmtInf.ExecutionDate != "2026-01-09" || len(doc.PmtInf.Txs) != 2 {
+			doc.PmtInf.ExecutionDate != payDay || len(doc.PmtInf.Txs) != 2 {
 			t.Fatalf("pain.001 %+v", doc)
 		}
 		for i, p := range payees {

@@ -29,6 +29,10 @@ const (
 	HolderNameLenMax = 30  // the Zengin recipient name field, in half-width characters
 	BankNameLenMax   = 15
 	ReturnReasonMax  = 200
+	// PayoutTransferDaysMax is how far ahead a batch's transfer date may
+	// lie: banks take a designated date about a month ahead, and a Zengin
+	// file's MMDD is ambiguous past a year.
+	PayoutTransferDaysMax = 60
 )
 
 // BankAccount is where a payee's payouts go.
@@ -346,6 +350,16 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 	}
 	if transferDate.IsZero() {
 		return PayoutBatch{}, apperr.Invalid("transfer_date", "the date the bank pays is required")
+	}
+	// A date past or far off is a mistake the bank refuses, or (a Zengin
+	// file carries the month and day alone) reads as another year; the
+	// batch would hold every payee's money meanwhile. Today is UTC's, the
+	// earliest date in Japan's time zone.
+	today := s.now().UTC().Truncate(24 * time.Hour)
+	day := time.Date(transferDate.Year(), transferDate.Month(), transferDate.Day(), 0, 0, 0, 0, time.UTC)
+	if day.Before(today) || day.After(today.AddDate(0, 0, PayoutTransferDaysMax)) {
+		return PayoutBatch{}, apperr.Invalid("transfer_date", "the date the bank pays must be from today (%s) to %d days ahead",
+			today.Format(time.DateOnly), PayoutTransferDaysMax)
 	}
 	w, err := s.cfg.Ledger.NewWriter(ctx, changeAccountsMax, PayoutItemsMax)
 	if err != nil {

@@ -492,7 +492,7 @@ func TestConsoleEscrowPages(t *testing.T) {
 
 	// Payouts: nothing to pay without a bank account; then one item.
 	pay := finance.get("/console/payouts")
-	build := form(t, pay, "currency", "JPY", "transfer_date", "2026-05-01")
+	build := form(t, pay, "currency", "JPY", "transfer_date", time.Now().UTC().AddDate(0, 0, 7).Format(time.DateOnly))
 	r = finance.post("/console/payouts", build)
 	wantStatus(t, "nothing to pay", r, http.StatusUnprocessableEntity)
 	wantContains(t, "payouts page", r.body, strings.ReplaceAll(ja["payouts.nothing"], "%[1]s", "JPY"))

@@ -303,10 +303,15 @@ func TestTransfers(t *testing.T) {
 		if r.body["id"] != fund.body["id"] {
 			t.Fatalf("replay %s", r.raw)
 		}
-		h.want(h.do("POST", "/v1/transfers", "k1", body("fund", src, wallet, 101, "")), 409, "exists_with_different_amount")
+		r = h.want(h.do("POST", "/v1/transfers", "k1", body("fund", src, wallet, 101, "")), 409, "exists_with_different_amount")
+		if r.body["param"] != "amount" || r.body["detail"] == "" {
+			t.Fatalf("conflicting retry: %s", r.raw)
+		}
 	})
 	h.want(h.do("POST", "/v1/transfers", "k1", body("too-much", wallet, shop, 101, "")), 422, "insufficient_funds")
-	h.want(h.do("POST", "/v1/transfers", "k2", body("theirs", src, wallet, 1, "")), 404, "debit_account_not_found")
+	if r := h.want(h.do("POST", "/v1/transfers", "k2", body("theirs", src, wallet, 1, "")), 404, "debit_account_not_found"); r.body["param"] != "debit_account" {
+		t.Fatalf("another organization's account: %s", r.raw)
+	}
 	h.want(h.do("POST", "/v1/transfers", "k1", `{"reference":"x","debit_account":"`+src+`","credit_account":"`+shop+`","amount":{"amount":1.5,"currency":"JPY"}}`), 400, "invalid")
 	t.Run("PendingPostVoid", func(t *testing.T) {
 		p := h.want(h.do("POST", "/v1/transfers", "k1", body("hold", wallet, shop, 60, `,"kind":"pending","timeout_seconds":3600`)), 201, "")
@@ -315,6 +320,11 @@ func TestTransfers(t *testing.T) {
 		}
 		pid := p.body["id"].(string)
 		h.want(h.do("POST", "/v1/transfers", "k1", body("more", wallet, shop, 41, "")), 422, "insufficient_funds")
+		// An explicit 0 is refused: "all of it" is an absent amount.
+		zero := h.want(h.do("POST", "/v1/transfers/"+pid+"/post", "k1", `{"reference":"capture","amount":{"amount":0,"currency":"JPY"}}`), 422, "amount_must_be_positive")
+		if zero.body["param"] != "amount" {
+			t.Fatalf("post of 0: %s", zero.raw)
+		}
 		post := h.want(h.do("POST", "/v1/transfers/"+pid+"/post", "k1", `{"reference":"capture","amount":{"amount":50,"currency":"JPY"}}`), 201, "")
 		if post.body["pending_transfer"] != pid || post.body["amount"].(map[string]any)["amount"] != 50.0 {
 			t.Fatalf("post %s", post.raw)
@@ -341,6 +351,11 @@ func TestTransfers(t *testing.T) {
 		code := func(i int) any { return data[i].(map[string]any)["error"].(map[string]any)["code"] }
 		if st(0) != 422 || code(0) != "linked_event_failed" || st(1) != 422 || code(1) != "insufficient_funds" || st(2) != 201 {
 			t.Fatalf("batch %s", r.raw)
+		}
+		r = h.want(h.do("POST", "/v1/transfers/batch", "k1", `{"transfers":[`+body("b4", src, shop, 1, "")+`,`+body("b5", src, "acc_999999", 1, "")+`]}`), 200, "")
+		item := r.body["data"].([]any)[1].(map[string]any)["error"].(map[string]any)
+		if item["code"] != "credit_account_not_found" || item["param"] != "transfers[1].credit_account" || item["detail"] == nil {
+			t.Fatalf("a batch item's problem names no field: %s", r.raw)
 		}
 		h.want(h.do("POST", "/v1/transfers/batch", "k1", `{"transfers":[{"reference":"x","colour":1}]}`), 400, "invalid")
 		h.want(h.do("POST", "/v1/transfers/batch", "k1", `{"transfers":[]}`), 400, "invalid")

@@ -114,6 +114,39 @@ type resultError struct{ result ledger.Result }
 
 func (e resultError) Error() string { return string(e.result) }
 
+// paramOfResult is the request field a ledger rejection is about, as the
+// transfer endpoints name it; "" when it is about no one field (funds, a
+// linked set, the hold's state).
+func paramOfResult(r ledger.Result) string {
+	switch r {
+	case ledger.ResultAmountMustBePositive, ledger.ResultAmountMustBeZero, ledger.ResultPostAmountExceedsPending,
+		ledger.ResultExistsWithDifferentAmount:
+		return "amount"
+	case ledger.ResultAssetMismatch, ledger.ResultExistsWithDifferentAsset:
+		return "amount.currency"
+	case ledger.ResultReferenceRequired, ledger.ResultReferenceTooLong:
+		return "reference"
+	case ledger.ResultDebitAccountNotFound, ledger.ResultExistsWithDifferentDebitAccountID:
+		return "debit_account"
+	case ledger.ResultCreditAccountNotFound, ledger.ResultExistsWithDifferentCreditAccountID, ledger.ResultAccountsMustDiffer:
+		return "credit_account"
+	case ledger.ResultTimeoutNotAllowed, ledger.ResultTimeoutInvalid, ledger.ResultExistsWithDifferentTimeout:
+		return "timeout_seconds"
+	case ledger.ResultCodeTooLong, ledger.ResultExistsWithDifferentCode:
+		return "code"
+	case ledger.ResultMetadataTooLarge, ledger.ResultExistsWithDifferentMetadata:
+		return "metadata"
+	case ledger.ResultKindInvalid, ledger.ResultExistsWithDifferentKind:
+		return "kind"
+	}
+	return ""
+}
+
+// resultDetail is a ledger rejection's detail.
+func resultDetail(r ledger.Result) string {
+	return "the ledger rejected the transfer: " + strings.ReplaceAll(string(r), "_", " ")
+}
+
 func statusOfResult(r ledger.Result) int {
 	s := string(r)
 	switch {
@@ -144,7 +177,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status = statusByCode[p.Code]
 	case errors.As(err, &re):
 		p.Code, p.Status = string(re.result), statusOfResult(re.result)
-		p.Detail = "the ledger rejected the transfer: " + strings.ReplaceAll(string(re.result), "_", " ")
+		p.Detail, p.Param = resultDetail(re.result), paramOfResult(re.result)
 	case errors.As(err, &ae) && !internalCodes[ae.Code]:
 		p.Code, p.Detail, p.Param = ae.Code, ae.Message, ae.Param
 		if st, ok := statusByCode[ae.Code]; ok {

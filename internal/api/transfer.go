@@ -200,8 +200,12 @@ func writeBatch(w http.ResponseWriter, r *http.Request, results []ledger.Transfe
 		switch {
 		case res.Result != ledger.ResultOK:
 			st := statusOfResult(res.Result)
+			var param string
+			if f := paramOfResult(res.Result); f != "" {
+				param = itemParam(i) + f
+			}
 			out[i] = batchItem{Status: st, Error: &problem{Type: problemTypeBase + string(res.Result), Title: http.StatusText(st), Status: st,
-				Code: string(res.Result), RequestID: RequestID(r.Context())}}
+				Detail: resultDetail(res.Result), Code: string(res.Result), Param: param, RequestID: RequestID(r.Context())}}
 		case res.Replayed:
 			t := toTransfer(res.Transfer)
 			out[i] = batchItem{Status: http.StatusOK, Transfer: &t}
@@ -273,6 +277,12 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if in.Amount != nil {
 		if kind == ledger.KindVoid {
 			return invalid("amount", "a void releases the whole pending amount; send no amount")
+		}
+		if in.Amount.Amount <= 0 {
+			// The ledger reads 0 as "all of it"; over HTTP that is an
+			// absent amount, so that a capture computed as 0 posts
+			// nothing rather than everything.
+			return resultError{ledger.ResultAmountMustBePositive}
 		}
 		req.Amount, req.Asset = in.Amount.Amount, in.Amount.Currency
 	}

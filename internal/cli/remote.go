@@ -208,7 +208,9 @@ func transfersResolve(ctx context.Context, e env, args []string, kind string) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *amount != 0 {
+	amountSet := false
+	fs.Visit(func(f *flag.Flag) { amountSet = amountSet || f.Name == "amount" })
+	if amountSet { // an explicit --amount 0 is refused by the server, not read as "all"
 		if kind == "void" {
 			return usageError("a void releases the whole amount; --amount is for post")
 		}

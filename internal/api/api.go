@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -410,7 +411,8 @@ const ledgerKeyKey ctxKey = 1
 // the transfers. A request that stops before the ledger (a malformed body, a
 // missing scope) takes the generic path instead, and so does one the batch
 // refused for its key (422 or 409): only serveIdempotent takes an abandoned
-// claim over, and it answers the others as before.
+// claim over, and it answers the others as before. A duplicate in the same
+// batch as its first request (the two came together) is 409 at once.
 func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
 	if err := idempotency.ValidKey(key); err != nil {
 		return err
@@ -421,6 +423,9 @@ func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p au
 	}
 	lk := &ledgerKey{orgID: p.OrgID, key: key, hash: hash}
 	buf, err := runKeyed(r, ledgerKeyKey, lk, body, p, h)
+	if errors.Is(err, ledger.ErrKeyInBatch) {
+		return err // a duplicate that came with the first: 409, as with a claim
+	}
 	if !lk.submitted || apperr.Is(err, idempotency.CodeKeyInUse) || apperr.Is(err, idempotency.CodeKeyReused) {
 		// Nothing was applied; the handler runs again on the generic path,
 		// which keeps its answer (a 400, say) as it always has, and takes an

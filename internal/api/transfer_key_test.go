@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,6 +152,34 @@ func TestKeyedTransferInLedger(t *testing.T) {
 		h.want(h.do("POST", "/v1/transfers", "k1", body("busy"), "Idempotency-Key", "ik-busy-2"), 409, "idempotency_key_in_use")
 		// Nothing was applied: without a key, "busy" is new.
 		h.want(h.do("POST", "/v1/transfers", "k1", body("busy")), 201, "")
+	})
+	t.Run("OKConcurrentDuplicates", func(t *testing.T) {
+		// Sent together: one applies (201); each other is 409 in use (it
+		// came with the first) or, arriving after the first committed, its
+		// replay; one transfer either way.
+		const n = 16
+		out := make([]response, n)
+		var wg sync.WaitGroup
+		for i := range out {
+			wg.Go(func() { out[i] = h.do("POST", "/v1/transfers", "k1", body("together"), "Idempotency-Key", "ik-together") })
+		}
+		wg.Wait()
+		var applied []string
+		for _, r := range out {
+			if r.status == 201 && r.header.Get("Idempotent-Replayed") == "" {
+				applied = append(applied, r.raw)
+			}
+		}
+		if len(applied) != 1 {
+			t.Fatalf("%d requests applied the transfer, want 1", len(applied))
+		}
+		for _, r := range out {
+			replay := r.status == 201 && r.header.Get("Idempotent-Replayed") == "true" && r.raw == applied[0]
+			if r.raw != applied[0] && !replay && !(r.status == 409 && r.body["code"] == "idempotency_key_in_use") {
+				t.Fatalf("a concurrent duplicate got %d %s", r.status, r.raw)
+			}
+		}
+		h.want(h.do("POST", "/v1/transfers", "k1", body("together")), 200, "") // the reference exists once
 	})
 	t.Run("OKAbandonedClaimTakenOver", func(t *testing.T) {
 		old := idempotency.NewService(h.db, func() time.Time { return time.Now().Add(-idempotency.ClaimTimeout - time.Minute) })

@@ -51,6 +51,7 @@ type batch struct {
 	created  map[RefKey]*Transfer                       // committed by this batch
 	keys     map[idempotency.OrgKey]*idempotency.Record // Idempotency-Keys kept before or by this batch
 	newKeys  []idempotency.Record                       // kept by this batch
+	keptHere map[idempotency.OrgKey]bool                // the keys of newKeys
 
 	newTransfers []Transfer
 	newHolds     map[int64]bool // hold ids inserted by this batch
@@ -81,6 +82,7 @@ func applyBatch(ctx context.Context, tx Tx, now time.Time, ids *idRange, subs []
 		existing:   map[RefKey]*Transfer{},
 		created:    map[RefKey]*Transfer{},
 		keys:       map[idempotency.OrgKey]*idempotency.Record{},
+		keptHere:   map[idempotency.OrgKey]bool{},
 		newHolds:   map[int64]bool{},
 		dirtyAccts: map[int64]bool{},
 		dirtyHolds: map[int64]bool{},

@@ -3,6 +3,7 @@ package ledger
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -43,12 +44,13 @@ type KeyedAnswer struct {
 // without applying it; otherwise the submission is applied and its rendered
 // response kept as a completed record in the same transaction. Of two
 // submissions with one key in one batch, the first is applied and the second
-// answered from it.
+// refused as in use (ErrKeyInBatch), or as reused if its request differs.
 //
 // Errors: idempotency.CodeKeyReused (the key was used with another request
 // hash), idempotency.CodeKeyInUse (a claim of the key is unfinished, however
 // old: idempotency.Service takes abandoned claims over, so callers route keys
-// with one to it), invalid (the key), and those of Submit.
+// with one to it; or, with ErrKeyInBatch, an earlier submission of the batch
+// had the key), invalid (the key), and those of Submit.
 func (e *Engine) SubmitKeyed(ctx context.Context, reqs []TransferRequest, claim KeyClaim) (KeyedAnswer, error) {
 	if err := idempotency.ValidKey(claim.Key); err != nil {
 		return KeyedAnswer{}, err
@@ -104,8 +106,17 @@ func (b *batch) loadKeys(ctx context.Context, tx Tx, subs []*submission) error {
 	return nil
 }
 
+// ErrKeyInBatch marks the refusal (idempotency.CodeKeyInUse) of a keyed
+// submission whose key an earlier submission of the same batch used for
+// the same request: the two arrived together, and the first is not
+// answered yet. Unlike a claim's CodeKeyInUse it is final: a retry gets
+// the first one's response.
+var ErrKeyInBatch = errors.New("ledger: the Idempotency-Key's first request is in this batch")
+
 // answerFromKey answers s from the record its key already has (kept before
-// this batch or by an earlier submission of it) and reports whether it did.
+// this batch, or by an earlier submission of it, which refuses s as in
+// use: concurrent duplicates get 409, as with a claim) and reports whether
+// it did.
 func (b *batch) answerFromKey(s *submission) bool {
 	rec := b.keys[idempotency.OrgKey{OrgID: s.claim.OrgID, Key: s.claim.Key}]
 	if rec == nil {
@@ -113,6 +124,11 @@ func (b *batch) answerFromKey(s *submission) bool {
 	}
 	if err := idempotency.Check(*rec, s.claim.RequestHash); err != nil {
 		s.keyErr = err
+		return true
+	}
+	if b.keptHere[idempotency.OrgKey{OrgID: s.claim.OrgID, Key: s.claim.Key}] {
+		s.keyErr = errors.Join(ErrKeyInBatch, &apperr.Error{Code: idempotency.CodeKeyInUse, Param: "Idempotency-Key",
+			Message: "a request with this Idempotency-Key arrived at the same moment and is being applied; retry to get its response"})
 		return true
 	}
 	s.response = idempotency.Response{Status: rec.Status, ContentType: rec.ContentType, Body: rec.Body}
@@ -130,6 +146,7 @@ func (b *batch) keep(s *submission) {
 	rec := idempotency.Record{OrgID: s.claim.OrgID, Key: s.claim.Key, RequestHash: s.claim.RequestHash, Done: true,
 		Status: s.response.Status, ContentType: s.response.ContentType, Body: s.response.Body, CreatedAt: b.now}
 	b.keys[idempotency.OrgKey{OrgID: rec.OrgID, Key: rec.Key}] = &rec
+	b.keptHere[idempotency.OrgKey{OrgID: rec.OrgID, Key: rec.Key}] = true
 	b.newKeys = append(b.newKeys, rec)
 }
 

@@ -161,7 +161,9 @@ func TestKeyedTransferInLedger(t *testing.T) {
 		out := make([]response, n)
 		var wg sync.WaitGroup
 		for i := range out {
-			wg.Go(func() { out[i] = h.do("POST", "/v1/transfers", "k1", body("together"), "Idempotency-Key", "ik-together") })
+			wg.Go(func() {
+				out[i] = h.do("POST", "/v1/transfers", "k1", body("together"), "Idempotency-Key", "ik-together")
+			})
 		}
 		wg.Wait()
 		var applied []string

@@ -148,15 +148,22 @@ func (s *Server) getBalance(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if err != nil {
 		return err
 	}
-	v := r.URL.Query().Get("at")
-	if v == "" {
+	q := r.URL.Query()
+	if !q.Has("at") {
 		b := toBalance(a.Balance())
 		b.At = time.Now().UTC()
 		return writeJSON(w, http.StatusOK, b)
 	}
-	at, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return apperr.Invalid("at", "at must be an RFC 3339 time, e.g. 2026-01-02T03:04:05Z")
+	at, err := time.Parse(time.RFC3339Nano, q.Get("at"))
+	switch {
+	case err != nil:
+		return apperr.Invalid("at", "at must be an RFC 3339 time, e.g. 2026-01-02T03:04:05Z; leave it out for the balance now")
+	case at.Year() < 1970:
+		return apperr.Invalid("at", "at must be in 1970 or later")
+	case at.After(time.Now()):
+		// What a balance will be is not known; one labelled so would be
+		// today's under a future date.
+		return apperr.Invalid("at", "at must not be in the future; leave it out for the balance now")
 	}
 	b, err := s.cfg.Ledger.BalanceAt(r.Context(), a.ID, at)
 	if err != nil {

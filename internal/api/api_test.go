@@ -339,7 +339,9 @@ func TestTransfers(t *testing.T) {
 		if past.body["credits_posted"] != 100.0 || past.body["debits_posted"] != 0.0 {
 			t.Fatalf("balance at %s", past.raw)
 		}
-		h.want(h.do("GET", "/v1/accounts/"+wallet+"/balance?at=yesterday", "k1", ""), 400, "invalid")
+		for _, at := range []string{"yesterday", "", "2999-01-01T00:00:00Z", "0001-01-01T00:00:00Z", fund.body["created_at"].(string) + "&at=2026-01-01T00:00:00Z"} {
+			h.want(h.do("GET", "/v1/accounts/"+wallet+"/balance?at="+at, "k1", ""), 400, "invalid")
+		}
 	})
 	t.Run("Batch", func(t *testing.T) {
 		r := h.want(h.do("POST", "/v1/transfers/batch", "k1", `{"transfers":[`+

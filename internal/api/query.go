@@ -105,9 +105,13 @@ func checkQuery(r *http.Request) error {
 		return invalid("", "the query string is malformed: %v", err)
 	}
 	var unknown []string
-	for name := range q {
+	for name, vs := range q {
 		if !allowed[name] {
 			unknown = append(unknown, name)
+		} else if len(vs) > 1 {
+			// The handlers read the first; which one counts is not left
+			// to chance.
+			return invalid(name, "query parameter %q is given %d times; give it once", name, len(vs))
 		}
 	}
 	if len(unknown) == 0 {

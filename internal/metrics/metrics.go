@@ -52,9 +52,9 @@ func New() *Metrics {
 		}, []string{"route", "method", "status"}),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kinko_http_request_duration_seconds",
-			Help:    "Time to answer an HTTP request, by route pattern and method.",
+			Help:    "Time to answer an HTTP request, by route pattern, method and status.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"route", "method"}),
+		}, []string{"route", "method", "status"}),
 		ledgerBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kinko_ledger_batch_requests",
 			Help:    "Transfer requests per group-commit batch.",
@@ -111,8 +111,9 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	if route == "" {
 		route = "unmatched"
 	}
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
+	code := strconv.Itoa(status)
+	m.httpRequests.WithLabelValues(route, method, code).Inc()
+	m.httpDuration.WithLabelValues(route, method, code).Observe(d.Seconds())
 }
 
 // ObserveWebhookAttempt records one webhook delivery attempt; use it as

@@ -71,7 +71,7 @@ func TestScrapeParsesWithPrometheusParser(t *testing.T) {
 	if got := counter("kinko_http_requests_total", map[string]string{"route": "unmatched", "status": "404"}); got != 1 {
 		t.Errorf("unmatched = %v, want 1", got)
 	}
-	if got := counter("kinko_http_request_duration_seconds", map[string]string{"route": "POST /v1/transfers"}); got != 2 {
+	if got := counter("kinko_http_request_duration_seconds", map[string]string{"route": "POST /v1/transfers", "status": "201"}); got != 2 {
 		t.Errorf("latency samples = %v, want 2", got)
 	}
 	if got := counter("kinko_ledger_batch_requests", nil); got != 1 {

@@ -298,8 +298,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler, public
 		}
 		return h(w, r, auth.Principal{})
 	}
-	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || secret == "" {
+	// The scheme is case-insensitive (RFC 9110 §11.1).
+	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return errNoKey
 	}
 	p, err := s.cfg.Auth.Authenticate(r.Context(), secret)

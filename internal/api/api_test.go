@@ -153,6 +153,8 @@ func TestAuthAndErrors(t *testing.T) {
 		}
 	})
 	h.want(h.do("GET", "/v1/accounts", "wrong", ""), 401, "unauthenticated")
+	h.want(h.do("GET", "/v1/accounts", "", "", "Authorization", "bearer k1"), 200, "") // the scheme's case does not matter
+	h.want(h.do("GET", "/v1/accounts", "", "", "Authorization", "Basic k1"), 401, "unauthenticated")
 	t.Run("RequestIDEchoed", func(t *testing.T) {
 		r := h.do("GET", "/v1/accounts", "k1", "", "X-Request-Id", "abc-123")
 		if r.header.Get("X-Request-Id") != "abc-123" {

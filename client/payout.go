@@ -81,15 +81,19 @@ type PayeeBalance struct {
 
 // PayoutBatch is one bank file's worth of payouts. Lists leave Items empty.
 type PayoutBatch struct {
-	ID           string       `json:"id"`
-	Currency     string       `json:"currency"`
-	TransferDate string       `json:"transfer_date"` // YYYY-MM-DD
-	State        string       `json:"state"`         // pending or settled
-	Total        Money        `json:"total"`
-	Count        int          `json:"count"`
-	CreatedAt    time.Time    `json:"created_at"`
-	SettledAt    *time.Time   `json:"settled_at"`
-	Items        []PayoutItem `json:"items"`
+	ID           string `json:"id"`
+	Currency     string `json:"currency"`
+	TransferDate string `json:"transfer_date"` // YYYY-MM-DD
+	State        string `json:"state"`         // pending or settled
+	Total        Money  `json:"total"`
+	Count        int    `json:"count"`
+	// ReturnedCount and ReturnedTotal are the items that came back
+	// (振込不能): Total less ReturnedTotal is what the bank pays, or paid.
+	ReturnedCount int          `json:"returned_count"`
+	ReturnedTotal Money        `json:"returned_total"`
+	CreatedAt     time.Time    `json:"created_at"`
+	SettledAt     *time.Time   `json:"settled_at"`
+	Items         []PayoutItem `json:"items"`
 }
 
 // PayoutItem is one payee's payout in a batch.

@@ -34,7 +34,11 @@ type payoutBatchSummaryJSON struct {
 // payoutBatchJSON is a batch with its items, in bank-file order.
 type payoutBatchJSON struct {
 	payoutBatchSummaryJSON
-	Items []payoutItemJSON `json:"items"`
+	// ReturnedCount and ReturnedTotal are the items that came back (振込不能):
+	// total less ReturnedTotal is what the bank pays, or paid.
+	ReturnedCount int              `json:"returned_count"`
+	ReturnedTotal moneyJSON        `json:"returned_total"`
+	Items         []payoutItemJSON `json:"items"`
 }
 
 type payoutItemJSON struct {
@@ -67,8 +71,13 @@ func toPayoutBatchSummary(b escrow.PayoutBatch) payoutBatchSummaryJSON {
 }
 
 func toPayoutBatch(b escrow.PayoutBatch) payoutBatchJSON {
-	out := payoutBatchJSON{payoutBatchSummaryJSON: toPayoutBatchSummary(b), Items: make([]payoutItemJSON, len(b.Items))}
+	out := payoutBatchJSON{payoutBatchSummaryJSON: toPayoutBatchSummary(b), Items: make([]payoutItemJSON, len(b.Items)),
+		ReturnedTotal: moneyJSON{Currency: b.Currency}}
 	for i, it := range b.Items {
+		if it.State == escrow.PayoutReturned {
+			out.ReturnedCount++
+			out.ReturnedTotal.Amount += it.Amount
+		}
 		a := it.Account
 		last4 := a.AccountNumber
 		if len(last4) > 4 {

@@ -366,7 +366,8 @@ func TestPayoutBatches(t *testing.T) {
 	h.want(h.do("POST", "/v1/payout_batches/"+b.ID+"/items/"+it.ID+"/return", "admin", `{"reason":""}`), 400, "invalid")
 	h.want(h.do("POST", "/v1/payout_batches/"+b.ID+"/items/"+it.ID+"/return", "k1", `{"reason":"x"}`), 403, "forbidden")
 	ret := h.want(h.do("POST", "/v1/payout_batches/"+b.ID+"/items/"+it.ID+"/return", "admin", `{"reason":"口座なし"}`), 200, "")
-	if item := ret.body["items"].([]any)[0].(map[string]any); item["state"] != "returned" || item["reason"] != "口座なし" {
+	if item := ret.body["items"].([]any)[0].(map[string]any); item["state"] != "returned" || item["reason"] != "口座なし" ||
+		ret.body["returned_count"] != 1.0 || amountOf(t, ret.body["returned_total"]) != owed || amountOf(t, ret.body["total"]) != owed {
 		t.Fatalf("returned %s", ret.raw)
 	}
 	balance(owed, 0)

@@ -54,7 +54,7 @@ func TestPayoutsThroughTheClient(t *testing.T) {
 	}
 	owed := d.Released
 
-	if _, err := admin.BuildPayoutBatch(ctx, client.PayoutBatchParams{Currency: "JPY", TransferDate: "2026-01-09"}); client.CodeOf(err) != "nothing_to_pay" {
+	if _, err := admin.BuildPayoutBatch(ctx, client.PayoutBatchParams{Currency: "JPY", TransferDate: time.Now().UTC().AddDate(0, 0, 7).Format(time.DateOnly)}); client.CodeOf(err) != "nothing_to_pay" {
 		t.Fatalf("a batch without bank accounts: %v", err)
 	}
 	acct, err := site.SetBankAccount(ctx, client.BankAccountParams{Email: "s@example.com", BankCode: "0001", BankName: "ミズホ",
@@ -68,7 +68,7 @@ func TestPayoutsThroughTheClient(t *testing.T) {
 	if bal, err := admin.GetPayeeBalance(ctx, "s@example.com", "JPY"); err != nil || bal.Available != owed || bal.InPayout.Amount != 0 {
 		t.Fatalf("GetPayeeBalance = %+v, %v", bal, err)
 	}
-	b, err := admin.BuildPayoutBatch(ctx, client.PayoutBatchParams{Currency: "JPY", TransferDate: "2026-01-09"})
+	b, err := admin.BuildPayoutBatch(ctx, client.PayoutBatchParams{Currency: "JPY", TransferDate: time.Now().UTC().AddDate(0, 0, 7).Format(time.DateOnly)})
 	if err != nil || b.State != "pending" || b.Total != owed || len(b.Items) != 1 || b.Items[0].BankAccount.AccountNumberLast4 != "4321" {
 		t.Fatalf("BuildPayoutBatch = %+v, %v", b, err)
 	}

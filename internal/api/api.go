@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -138,9 +139,27 @@ func (s *Server) routes() {
 	for _, rt := range s.PublicRoutes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt.handle, true, BodyBytesMax))
 	}
-	s.mux.Handle("/v1/", s.wrap(func(http.ResponseWriter, *http.Request, auth.Principal) error {
+	s.mux.Handle("/v1/", s.wrap(func(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+		if allow := s.methodsFor(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return &apperr.Error{Code: codeMethodNotAllowed, Message: fmt.Sprintf("%s is not allowed here; this endpoint takes %s", r.Method, strings.Join(allow, ", "))}
+		}
 		return errRouteNotFound
 	}, false, BodyBytesMax))
+}
+
+// methodsFor lists the methods that r's path has a route for: a path the
+// catch-all answers under another method is 405, not 404.
+func (s *Server) methodsFor(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/v1/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // Route is one endpoint.

@@ -45,6 +45,7 @@ var statusByCode = map[string]int{
 	auth.CodeUnauthenticated:  http.StatusUnauthorized,
 	auth.CodeForbidden:        http.StatusForbidden,
 	codeRouteNotFound:         http.StatusNotFound,
+	codeMethodNotAllowed:      http.StatusMethodNotAllowed,
 	codeRateLimited:           http.StatusTooManyRequests,
 	idempotency.CodeKeyReused: http.StatusUnprocessableEntity,
 	idempotency.CodeKeyInUse:  http.StatusConflict,
@@ -86,6 +87,7 @@ var internalCodes = map[string]bool{
 
 const (
 	codeRouteNotFound    = "route_not_found"
+	codeMethodNotAllowed = "method_not_allowed"
 	codeTooLarge         = "body_too_large"
 	codeUnsupportedMedia = "unsupported_media_type"
 	// codeNothingToPay: POST /v1/payout_batches found no payee with a valid

@@ -586,7 +586,7 @@ func TestOpenAPIServedWithoutKey(t *testing.T) {
 	}
 	t.Run("OtherMethodsNeedAKey", func(t *testing.T) {
 		h.want(h.do("POST", OpenAPIPath, "", `{}`), 401, "unauthenticated")
-		h.want(h.do("POST", OpenAPIPath, "k1", `{}`), 404, "route_not_found")
+		h.want(h.do("POST", OpenAPIPath, "k1", `{}`), 405, "method_not_allowed")
 	})
 	t.Run("Head", func(t *testing.T) {
 		r := h.do("HEAD", OpenAPIPath, "", "")

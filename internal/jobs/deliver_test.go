@@ -367,27 +367,35 @@ func TestDeliverAttemptErrorNamesNoAddress(t *testing.T) {
 	}
 }
 
-// TestDeliverStopsSendingWhenCancelled: a job whose context ends (shutdown,
-// its timeout) starts no more requests, and records attempts only for the
-// requests it sent; the rest stay pending for its retry.
-func TestDeliverStopsSendingWhenCancelled(t *testing.T) {
-	inflight := make(chan struct{}, 10)
+// cancelledWhileSending runs attempt number attempt of a job for n events, one request
+// at a time, to a receiver that never answers, and cancels the job once the
+// first request is in flight. It returns what Work returned.
+func cancelledWhileSending(t *testing.T, n, attempt int) (*fixture, []int64, error) {
+	inflight := make(chan struct{}, n)
 	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
 		io.ReadAll(r.Body)
 		inflight <- struct{}{}
 		<-r.Context().Done()
 	})
 	f.worker.cfg.SendConcurrency = 1
-	ids := f.events(8)
+	ids := f.events(n)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
-		done <- f.worker.Work(ctx, &river.Job[webhook.DeliverArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: webhook.JobAttemptsMax},
+		done <- f.worker.Work(ctx, &river.Job[webhook.DeliverArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, MaxAttempts: webhook.JobAttemptsMax},
 			Args: webhook.DeliverArgs{EndpointID: f.endpoint.ID, EventIDs: ids}})
 	}()
 	<-inflight
 	cancel()
-	if err := <-done; err == nil {
+	return f, ids, <-done
+}
+
+// TestDeliverStopsSendingWhenCancelled: a job whose context ends (shutdown,
+// its timeout) starts no more requests, and records attempts only for the
+// requests it sent; the rest stay pending for its retry.
+func TestDeliverStopsSendingWhenCancelled(t *testing.T) {
+	f, ids, err := cancelledWhileSending(t, 8, 1)
+	if err == nil {
 		t.Fatal("a cancelled job with deliveries unsent returned nil")
 	}
 	logged := 0
@@ -406,23 +414,8 @@ func TestDeliverStopsSendingWhenCancelled(t *testing.T) {
 // retry to send what it did not: those deliveries are given up (failed,
 // without an attempt) for a replay, not left pending for ever.
 func TestDeliverLastTryGivesUpUnsent(t *testing.T) {
-	inflight := make(chan struct{}, 10)
-	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
-		io.ReadAll(r.Body)
-		inflight <- struct{}{}
-		<-r.Context().Done()
-	})
-	f.worker.cfg.SendConcurrency = 1
-	ids := f.events(4)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() {
-		done <- f.worker.Work(ctx, &river.Job[webhook.DeliverArgs]{JobRow: &rivertype.JobRow{Attempt: webhook.JobAttemptsMax, MaxAttempts: webhook.JobAttemptsMax},
-			Args: webhook.DeliverArgs{EndpointID: f.endpoint.ID, EventIDs: ids}})
-	}()
-	<-inflight
-	cancel()
-	if err := <-done; err == nil {
+	f, ids, err := cancelledWhileSending(t, 4, webhook.JobAttemptsMax)
+	if err == nil {
 		t.Fatal("a cancelled last try with deliveries unsent returned nil")
 	}
 	for i, id := range ids {

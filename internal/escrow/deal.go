@@ -150,8 +150,8 @@ func (d Deal) SellerFee() int64 { return d.Fee - d.BuyerFee }
 func (d Deal) PartyOf(a Actor) (buyer, seller bool) {
 	switch a.Kind {
 	case ActorUser:
-		buyer = a.Email != "" && strings.EqualFold(a.Email, d.Buyer.Email)
-		seller = a.Email != "" && strings.EqualFold(a.Email, d.Seller.Email)
+		buyer = a.Email != "" && sameEmail(a.Email, d.Buyer.Email)
+		seller = a.Email != "" && sameEmail(a.Email, d.Seller.Email)
 	case ActorOrg:
 		buyer = d.OrgID != "" && a.ID == d.OrgID
 		seller = buyer
@@ -259,7 +259,7 @@ func (p *DealParams) validate() error {
 		return apperr.Invalid("seller_email", "a seller's plain email address is required")
 	case !validEmail(p.BuyerEmail):
 		return apperr.Invalid("buyer_email", "a buyer's plain email address is required")
-	case strings.EqualFold(p.SellerEmail, p.BuyerEmail):
+	case sameEmail(p.SellerEmail, p.BuyerEmail):
 		return apperr.Invalid("buyer_email", "buyer and seller must be different people")
 	case !validLocale(p.BuyerLocale):
 		return apperr.Invalid("buyer_locale", "ja or en")
@@ -372,3 +372,9 @@ func (d Deal) inspectionEnds() time.Time {
 	}
 	return d.ReceivedAt.Add(time.Duration(d.InspectionDays) * 24 * time.Hour)
 }
+
+// sameEmail reports whether two addresses are one, as stored: compared in
+// lower case, exactly. Not strings.EqualFold, whose Unicode folding takes
+// "ſam@example.com" (U+017F) for "sam@example.com": an account signed up
+// under such a look-alike would act as another's party.
+func sameEmail(a, b string) bool { return strings.ToLower(a) == strings.ToLower(b) }

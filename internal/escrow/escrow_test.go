@@ -142,3 +142,25 @@ func TestMailCatalog(t *testing.T) {
 		t.Errorf("payment instructions in Japanese: %q / %q", m.Subject, m.Text)
 	}
 }
+
+// TestPartiesByExactAddress: a deal's parties are its addresses in lower
+// case, exactly; Unicode case folding would let a look-alike account
+// ("ſam", with U+017F) act as the buyer "sam".
+func TestPartiesByExactAddress(t *testing.T) {
+	d := Deal{Buyer: PartyRef{Email: "sam@example.com"}, Seller: PartyRef{Email: "carol@example.com"}}
+	for _, tc := range []struct {
+		email         string
+		buyer, seller bool
+	}{
+		{"sam@example.com", true, false},
+		{"Sam@Example.com", true, false},
+		{"ſam@example.com", false, false},
+		{"carol@example.com", false, true},
+		{"", false, false},
+	} {
+		b, s := d.PartyOf(Actor{Kind: ActorUser, Email: tc.email})
+		if b != tc.buyer || s != tc.seller {
+			t.Errorf("PartyOf(%q) = buyer %v, seller %v; want %v, %v", tc.email, b, s, tc.buyer, tc.seller)
+		}
+	}
+}

@@ -190,7 +190,7 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 		if p.Email == "" {
 			p.Email = actor.Email
 		}
-		if !strings.EqualFold(p.Email, actor.Email) {
+		if !sameEmail(p.Email, actor.Email) {
 			return BankAccount{}, apperr.New(apperr.CodeForbidden, "a portal user registers their own bank account")
 		}
 	case ActorOrg:
@@ -263,7 +263,7 @@ func (s *Service) FindBankAccount(ctx context.Context, actor Actor, email string
 	email = strings.ToLower(email)
 	switch actor.Kind {
 	case ActorUser:
-		if !strings.EqualFold(email, actor.Email) {
+		if !sameEmail(email, actor.Email) {
 			return BankAccount{}, apperr.NotFound("bank account")
 		}
 	case ActorOrg:
@@ -295,7 +295,7 @@ func (s *Service) FindBankAccount(ctx context.Context, actor Actor, email string
 //
 // Errors: not_found, forbidden, invalid (currency).
 func (s *Service) Payable(ctx context.Context, actor Actor, email, currency string) (available, inPayout int64, err error) {
-	if actor.Kind == ActorUser && !strings.EqualFold(email, actor.Email) {
+	if actor.Kind == ActorUser && !sameEmail(email, actor.Email) {
 		return 0, 0, apperr.NotFound("payable balance")
 	}
 	if actor.Kind == ActorOrg {

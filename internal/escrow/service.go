@@ -300,7 +300,7 @@ func (s *Service) CreateDeal(ctx context.Context, actor Actor, p DealParams) (De
 		if p.SellerEmail == "" {
 			p.SellerEmail = actor.Email
 		}
-		if !strings.EqualFold(p.SellerEmail, actor.Email) {
+		if !sameEmail(p.SellerEmail, actor.Email) {
 			return Deal{}, apperr.Invalid("seller_email", "a portal user registers deals as their own seller")
 		}
 		if p.SellerLocale == "" {

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -30,12 +32,33 @@ const (
 	PasswordBytesMax = 256 // longer inputs would only cost hashing time
 )
 
+// argonSlots bounds the argon2 computations running at once in the
+// process: each takes argonMemoryKiB, and sign-up, sign-in and email
+// verification hash for anyone who asks, so a flood of them would
+// otherwise take memory without bound (80 at once took 1.7 GiB). Callers
+// beyond it wait their turn; the CPUs could not run more at once anyway.
+var argonSlots = make(chan struct{}, max(2, runtime.NumCPU()))
+
+// argonRunning counts the computations holding a slot, for tests.
+var argonRunning atomic.Int32
+
+// idKey is argon2.IDKey run in one of argonSlots.
+func idKey(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	argonSlots <- struct{}{}
+	argonRunning.Add(1)
+	defer func() {
+		argonRunning.Add(-1)
+		<-argonSlots
+	}()
+	return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+}
+
 // hashPassword returns the PHC string of password under fresh salt:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>, base64 without padding.
 func hashPassword(password string) string {
 	salt := make([]byte, argonSaltLen)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
+	key := idKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemoryKiB, argonTime, argonThreads,
 		enc.EncodeToString(salt), enc.EncodeToString(key))
@@ -68,7 +91,7 @@ func verifyPassword(encoded, password string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errHashMalformed
 	}
-	got := argon2.IDKey([]byte(password), salt, time, memory, threads, uint32(len(want)))
+	got := idKey([]byte(password), salt, time, memory, threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

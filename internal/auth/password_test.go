@@ -2,7 +2,11 @@ package auth
 
 import (
 	"encoding/base64"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/argon2"
@@ -42,5 +46,42 @@ func TestPasswordHash(t *testing.T) {
 				t.Fatalf("verifyPassword = %v, %v; want %v, malformed %v", ok, err, tt.ok, tt.malformed)
 			}
 		})
+	}
+}
+
+// TestPasswordHashingIsBounded: however many requests hash at once, at most
+// cap(argonSlots) argon2 computations (19 MiB each) run together.
+func TestPasswordHashingIsBounded(t *testing.T) {
+	n := 4 * cap(argonSlots)
+	var peak atomic.Int32
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if r := argonRunning.Load(); r > peak.Load() {
+				peak.Store(r)
+			}
+			runtime.Gosched()
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if ok, err := verifyPassword(hashPassword(fmt.Sprint("password-", i)), fmt.Sprint("password-", i)); !ok || err != nil {
+				t.Errorf("hash %d does not verify: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	if p := peak.Load(); p > int32(cap(argonSlots)) {
+		t.Fatalf("%d argon2 computations ran at once, want at most %d", p, cap(argonSlots))
 	}
 }

@@ -25,7 +25,7 @@ func (s *Server) consoleSignInForm(w http.ResponseWriter, r *http.Request, v *vi
 // rotates the console session.
 func (s *Server) consoleSignIn(w http.ResponseWriter, r *http.Request, v *visit) error {
 	email := r.PostForm.Get("email")
-	if !s.signIn.allowSignIn(r, "console", email) {
+	if !s.limits.allowSignIn(r, "console", email) {
 		return s.render(w, r, v, http.StatusTooManyRequests, "console_sign_in", consoleSignInData{Email: email, Error: msg(msgErrorRateLimited)})
 	}
 	u, err := s.cfg.Staff.AuthenticateStaff(r.Context(), email, r.PostForm.Get("password"))

@@ -167,6 +167,15 @@ func (s *Server) createDeal(w http.ResponseWriter, r *http.Request, v *visit) er
 		}
 		p.Milestones = append(p.Milestones, escrow.MilestoneParams{Title: strings.TrimSpace(m.Title), Amount: amount})
 	}
+	// Each deal mails an invitation to the address typed: bounded, so the
+	// portal is no one's free mailer.
+	if !s.limits.allow("deal:"+v.user.ID, dealsPerUserBurst, dealsPerUserWindow) {
+		d, err := s.dealNewData(r.Context(), f, msg(msgErrorRateLimited))
+		if err != nil {
+			return err
+		}
+		return s.render(w, at(r, "/deals/new"), v, http.StatusTooManyRequests, "deal_new", d)
+	}
 	d, err := s.cfg.Escrow.CreateDeal(r.Context(), userActor(v.user), p)
 	if m, _, ok := refusal(err); ok {
 		return refuse(m)

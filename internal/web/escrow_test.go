@@ -642,3 +642,23 @@ func TestDealInspectionEnds(t *testing.T) {
 	wantContains(t, "released by the deadline", buyer.get("/deals/"+id).body, `data-state="released"`,
 		"<strong>"+ja["action.timer_inspection"]+"</strong> → "+ja["state.released"], ja["party.system"])
 }
+
+// TestDealCreationIsLimited: each deal mails an invitation to an address
+// the seller typed, so a user creates at most dealsPerUserBurst at once;
+// the next is 429 with the form kept, and nothing is created or mailed.
+func TestDealCreationIsLimited(t *testing.T) {
+	f := newFixture(t, nil)
+	seller := f.userBrowser("seller@example.com")
+	kv := []string{"title", "Camera", "price", "1000", "currency", "JPY", "fee_payer", "buyer", "buyer_email", "someone@example.net"}
+	for range dealsPerUserBurst {
+		f.createDeal(seller, kv...)
+	}
+	mailed := len(f.mail.all())
+	page := seller.get("/deals/new")
+	r := seller.post("/deals", form(t, page, kv...))
+	wantStatus(t, "one deal too many", r, http.StatusTooManyRequests)
+	wantContains(t, "the form again", r.body, ja["error.rate_limited"], `value="Camera"`)
+	if n := len(f.mail.all()); n != mailed {
+		t.Fatalf("a refused deal mailed: %d mails, was %d", n, mailed)
+	}
+}

@@ -85,6 +85,10 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request, v *visit) error 
 		if nerr != nil {
 			return nerr
 		}
+		// Answered alike either way; only the mail is limited.
+		if !s.limits.allow("mail:account-exists\x00"+addr, accountExistsMailBurst, accountExistsMailWindow) {
+			break
+		}
 		if err := s.enqueue(r.Context(), s.accountExistsMail(addr, v.lang)); err != nil {
 			return err
 		}
@@ -183,7 +187,7 @@ func (s *Server) signInForm(w http.ResponseWriter, r *http.Request, v *visit) er
 func (s *Server) signInUser(w http.ResponseWriter, r *http.Request, v *visit) error {
 	email := r.PostForm.Get("email")
 	next := safeNext(r.PostForm.Get("next"))
-	if !s.signIn.allowSignIn(r, "portal", email) {
+	if !s.limits.allowSignIn(r, "portal", email) {
 		return s.render(w, r, v, http.StatusTooManyRequests, "sign_in", signInData{Next: next, Email: email, Error: msg(msgErrorRateLimited)})
 	}
 	u, err := s.cfg.Users.AuthenticateUser(r.Context(), email, r.PostForm.Get("password"))

@@ -50,22 +50,44 @@ func (l *limiter) allowSignIn(r *http.Request, area, email string) bool {
 	now := l.clock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	byAddr := l.bucket(now, area+"\x00"+email+"\x00"+clientKey(r), signInBurst)
-	byEmail := l.bucket(now, area+"\x00"+email, signInEmailBurst)
+	byAddr := l.bucket(now, area+"\x00"+email+"\x00"+clientKey(r), signInBurst, signInWindow)
+	byEmail := l.bucket(now, area+"\x00"+email, signInEmailBurst, signInWindow)
 	if byAddr.TokensAt(now) < 1 || byEmail.TokensAt(now) < 1 {
 		return false
 	}
 	return byAddr.AllowN(now, 1) && byEmail.AllowN(now, 1)
 }
 
-// bucket returns key's bucket, making one of burst tokens if there is none.
-func (l *limiter) bucket(now time.Time, key string, burst int) *rate.Limiter {
+// Mail the portal sends at anyone's request is limited on each node too:
+// the mail to an address's owner that someone tried to sign up with it
+// (else a script mails anyone who has an account, as often as it likes),
+// and deals a user creates, each of which mails an invitation to an
+// address the user typed.
+const (
+	accountExistsMailBurst  = 3
+	accountExistsMailWindow = 24 * time.Hour
+	dealsPerUserBurst       = 20
+	dealsPerUserWindow      = time.Hour
+)
+
+// allow takes one token from key's bucket (burst tokens, refilled over
+// window) and reports whether there was one.
+func (l *limiter) allow(key string, burst int, window time.Duration) bool {
+	now := l.clock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bucket(now, key, burst, window).AllowN(now, 1)
+}
+
+// bucket returns key's bucket, making one of burst tokens refilled over
+// window if there is none.
+func (l *limiter) bucket(now time.Time, key string, burst int, window time.Duration) *rate.Limiter {
 	b := l.buckets[key]
 	if b == nil {
 		if len(l.buckets) >= signInLimitersMax {
 			l.evict(now)
 		}
-		b = rate.NewLimiter(rate.Every(signInWindow/time.Duration(burst)), burst)
+		b = rate.NewLimiter(rate.Every(window/time.Duration(burst)), burst)
 		l.buckets[key] = b
 	}
 	return b

@@ -105,7 +105,7 @@ type Server struct {
 	mux       *http.ServeMux
 	pages     map[string]*template.Template
 	origin    *http.CrossOriginProtection
-	signIn    *limiter
+	limits    *limiter // sign-in attempts, and mail sent at anyone's request
 	publicURL *url.URL
 }
 
@@ -135,7 +135,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), pages: mustParsePages(),
-		origin: http.NewCrossOriginProtection(), signIn: newLimiter(cfg.Clock), publicURL: pub,
+		origin: http.NewCrossOriginProtection(), limits: newLimiter(cfg.Clock), publicURL: pub,
 	}
 	s.routes()
 	return s

@@ -415,6 +415,16 @@ func TestSignUpTakenEmailLooksTheSame(t *testing.T) {
 			t.Fatalf("resends to a verified user and to nobody sent mail: %d mails", n)
 		}
 	})
+	t.Run("MailToTheOwnerIsLimited", func(t *testing.T) {
+		// Tried again and again: answered alike, but the owner gets at most
+		// accountExistsMailBurst such mails a day.
+		for range 2 * accountExistsMailBurst {
+			wantRedirect(t, "sign up again", b.post("/sign-up", form(t, page, "email", "seller@example.com", "password", "another password")), "/check-mail")
+		}
+		if n := len(f.mail.all()); n != 1+accountExistsMailBurst {
+			t.Fatalf("%d mails after %d sign-ups with a taken email, want %d", n, 1+2*accountExistsMailBurst, 1+accountExistsMailBurst)
+		}
+	})
 }
 
 func TestResendReplacesLink(t *testing.T) {

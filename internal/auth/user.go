@@ -356,6 +356,21 @@ func (s *UserService) DisableUser(ctx context.Context, id string) (User, error) 
 	return s.store.UserByID(ctx, id)
 }
 
+// DisableUserByEmail disables the portal user with email, as DisableUser
+// does: an operator's way to shut an account out (a stolen session ends on
+// its next request). Errors: invalid (email), not_found.
+func (s *UserService) DisableUserByEmail(ctx context.Context, email string) (User, error) {
+	addr, err := normalizeEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	u, _, err := s.store.UserByEmail(ctx, addr)
+	if err != nil {
+		return User{}, err
+	}
+	return s.DisableUser(ctx, u.ID)
+}
+
 // PurgeExpiredVerifications deletes up to VerificationPurgeBatchMax
 // expired verification tokens and returns how many it deleted.
 func (s *UserService) PurgeExpiredVerifications(ctx context.Context) (int, error) {

@@ -65,6 +65,7 @@ func commands() []command {
 		{"orgs", "create organizations and manage their portal members (orgs create|members add|remove|list)", runOrgs},
 		{"keys", "create, list and revoke API keys (keys create|list|revoke)", runKeys},
 		{"staff", "manage the operator's staff users and their roles (staff create|list|role|password|disable)", runStaff},
+		{"users", "shut a portal user out (users disable)", runUsers},
 		{"audit", "read the audit log of staff and product actions (audit list); kinko verify checks its chain", runAudit},
 	}
 }

@@ -192,6 +192,12 @@ func TestAuthAndErrors(t *testing.T) {
 		}
 		h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":`), 400, "invalid")
 	})
+	t.Run("ErrNestedUnknownFieldNamesItsPlace", func(t *testing.T) {
+		r := h.want(h.do("POST", "/v1/transfers", "k1", `{"reference":"n","debit_account":"acc_1","credit_account":"acc_2","amount":{"amount":1,"currency":"JPY","x":1}}`), 400, "invalid")
+		if r.body["param"] != "amount.x" {
+			t.Fatalf("param = %v: %s", r.body["param"], r.raw)
+		}
+	})
 	t.Run("ErrWrongTypeNamesParam", func(t *testing.T) {
 		r := h.want(h.do("POST", "/v1/accounts", "k1", `{"reference":"r","currency":"JPY","limit":"5"}`), 400, "invalid")
 		if r.body["param"] != "limit" {

@@ -88,7 +88,7 @@ func TestDealCreateDecoding(t *testing.T) {
 		{"ErrNoBuyer", set(`,"buyer":{"email":"buyer@example.com","locale":"en"}`, ``), "buyer.email"},
 		{"ErrSamePerson", set(`"buyer":{"email":"buyer@example.com"`, `"buyer":{"email":"SELLER@example.com"`), "buyer.email"},
 		{"ErrLocale", set(`"locale":"en"`, `"locale":"fr"`), "buyer.locale"},
-		{"ErrPartyUnknownField", set(`"locale":"en"`, `"locale":"en","name":"B"`), "name"}, // encoding/json names no path
+		{"ErrPartyUnknownField", set(`"locale":"en"`, `"locale":"en","name":"B"`), "buyer.name"},
 		{"ErrDeadline", set(`"fee_payer"`, `"deadlines":{"pay_within_days":61},"fee_payer"`), "deadlines.pay_within_days"},
 		{"ErrFeePayer", set(`"fee_payer":"split"`, `"fee_payer":"nobody"`), "fee_payer"},
 		{"ErrPaymentMethod", set(`"fee_payer"`, `"payment_method":"card","fee_payer"`), "payment_method"},

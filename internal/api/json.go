@@ -35,7 +35,16 @@ func decode(r *http.Request, dst any) error {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
-		return decodeError(err)
+		err = decodeError(err)
+		// encoding/json names an unknown field without its place: a
+		// nested one ("amount": {"x": 1}) is named as "x".
+		var ae *apperr.Error
+		if errors.As(err, &ae) && strings.HasPrefix(ae.Message, "unknown field ") {
+			if path := memberPath(body, ae.Param); path != "" && path != ae.Param {
+				return apperr.Invalid(path, "unknown field %q", path)
+			}
+		}
+		return err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var tooLarge *http.MaxBytesError
@@ -72,6 +81,25 @@ func strict(body []byte) error {
 		return apperr.Invalid("body", "text at byte %d (in %q) is not UTF-8", syn.ByteOffset, cmp.Or(param, "the body"))
 	}
 	return apperr.Invalid(param, "%s is given twice; give each field once", param)
+}
+
+// memberPath is the dotted path ("amount.x") of the first member named
+// name in body, or "".
+func memberPath(body []byte, name string) string {
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return ""
+		}
+		if tok.Kind() != '"' || tok.String() != name {
+			continue
+		}
+		// A name, not a value: the object has read an odd number of tokens.
+		if kind, n := dec.StackIndex(dec.StackDepth()); kind == '{' && n%2 == 1 {
+			return strings.Join(slices.Collect(dec.StackPointer().Tokens()), ".")
+		}
+	}
 }
 
 func decodeError(err error) error {

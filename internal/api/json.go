@@ -35,16 +35,7 @@ func decode(r *http.Request, dst any) error {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
-		err = decodeError(err)
-		// encoding/json names an unknown field without its place: a
-		// nested one ("amount": {"x": 1}) is named as "x".
-		var ae *apperr.Error
-		if errors.As(err, &ae) && strings.HasPrefix(ae.Message, "unknown field ") {
-			if path := memberPath(body, ae.Param); path != "" && path != ae.Param {
-				return apperr.Invalid(path, "unknown field %q", path)
-			}
-		}
-		return err
+		return placeUnknown(decodeError(err), body)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var tooLarge *http.MaxBytesError
@@ -81,6 +72,19 @@ func strict(body []byte) error {
 		return apperr.Invalid("body", "text at byte %d (in %q) is not UTF-8", syn.ByteOffset, cmp.Or(param, "the body"))
 	}
 	return apperr.Invalid(param, "%s is given twice; give each field once", param)
+}
+
+// placeUnknown names an unknown field of err by its place in body:
+// encoding/json names it without one, so a nested one ("amount": {"x": 1})
+// would be named as "x".
+func placeUnknown(err error, body []byte) error {
+	var ae *apperr.Error
+	if errors.As(err, &ae) && strings.HasPrefix(ae.Message, "unknown field ") {
+		if path := memberPath(body, ae.Param); path != "" && path != ae.Param {
+			return apperr.Invalid(path, "unknown field %q", path)
+		}
+	}
+	return err
 }
 
 // memberPath is the dotted path ("amount.x") of the first member named
@@ -170,7 +174,7 @@ func decodeBytes(raw []byte, dst any, param string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		err = decodeError(err)
+		err = placeUnknown(decodeError(err), raw)
 		if ae, ok := err.(*apperr.Error); ok {
 			c := *ae
 			c.Param = param + c.Param

@@ -10,8 +10,9 @@ import (
 )
 
 // A payee's bank account is where escrow pays what it owes them. A site
-// registers one for a seller of one of its deals (escrow:write) and reads
-// its sellers' (escrow:read); the operator's admin key reads anyone's, and
+// registers one for a party of one of its deals (escrow:write: a seller,
+// or a buyer a refund left money to pay out) and reads its parties'
+// (escrow:read); the operator's admin key reads anyone's, and
 // alone reads what escrow owes a payee (GET /v1/payees/{email}/balance).
 // Portal users register their own in the web portal.
 

@@ -175,7 +175,8 @@ type BankAccountParams struct {
 }
 
 // SetBankAccount registers (or replaces) where a payee's payouts go: a
-// portal user for themselves, a site for a seller of one of its deals. A
+// portal user for themselves, a site for a party of one of its deals (a
+// seller, or a buyer whom a refund left money to pay out). A
 // payee's payable balance is one, whichever sites their deals came from,
 // so a site may replace only an account it registered itself: never one the
 // payee or another site registered, or another site could send a payee's
@@ -211,12 +212,12 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 	}
 	err := s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		if actor.Kind == ActorOrg {
-			ok, err := tx.OrgHasSeller(ctx, actor.ID, b.Email)
+			ok, err := tx.OrgHasParty(ctx, actor.ID, b.Email)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				return apperr.NotFound("seller")
+				return apperr.NotFound("seller or buyer")
 			}
 			old, err := tx.BankAccountForUpdate(ctx, b.Email)
 			switch {
@@ -270,7 +271,7 @@ func (s *Service) FindBankAccount(ctx context.Context, actor Actor, email string
 		var ok bool
 		err := s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 			var err error
-			ok, err = tx.OrgHasSeller(ctx, actor.ID, email)
+			ok, err = tx.OrgHasParty(ctx, actor.ID, email)
 			return err
 		})
 		if err != nil {

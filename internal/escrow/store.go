@@ -111,9 +111,9 @@ type Tx interface {
 	DepositForUpdate(ctx context.Context, id string) (Deposit, error)
 	DepositUpdate(ctx context.Context, d Deposit) error
 
-	// OrgHasSeller reports whether the organization has a deal whose
-	// seller is email.
-	OrgHasSeller(ctx context.Context, orgID, email string) (bool, error)
+	// OrgHasParty reports whether the organization has a deal whose
+	// seller or buyer is email.
+	OrgHasParty(ctx context.Context, orgID, email string) (bool, error)
 	// OtherOrgHasParty reports whether a deal of an organization other
 	// than orgID has paid email anything: released to them as seller, or
 	// refunded to them as buyer (a deal that paid nothing, such as one

@@ -65,11 +65,12 @@ func (t *txn) PartyStats(ctx context.Context, email string, since time.Time) (es
 	return st, nil
 }
 
-// OrgHasSeller implements escrow.Tx.
-func (t *txn) OrgHasSeller(ctx context.Context, orgID, email string) (bool, error) {
+// OrgHasParty implements escrow.Tx.
+func (t *txn) OrgHasParty(ctx context.Context, orgID, email string) (bool, error) {
 	var ok bool
-	if err := t.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM escrow_deals WHERE seller_email = $1 AND org_id = $2)", []any{email, orgID}, &ok); err != nil {
-		return false, fmt.Errorf("postgres: org has seller: %w", err)
+	if err := t.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM escrow_deals WHERE seller_email = $1 AND org_id = $2) "+
+		"OR EXISTS (SELECT 1 FROM escrow_deals WHERE buyer_email = $1 AND org_id = $2)", []any{email, orgID}, &ok); err != nil {
+		return false, fmt.Errorf("postgres: org has party: %w", err)
 	}
 	return ok, nil
 }

@@ -41,12 +41,13 @@ func (t *txn) PartyStats(ctx context.Context, email string, since time.Time) (es
 	return st, nil
 }
 
-// OrgHasSeller implements escrow.Tx.
-func (t *txn) OrgHasSeller(ctx context.Context, orgID, email string) (bool, error) {
+// OrgHasParty implements escrow.Tx.
+func (t *txn) OrgHasParty(ctx context.Context, orgID, email string) (bool, error) {
 	var n int
-	err := t.tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM escrow_deals WHERE seller_email = ? AND org_id = ? LIMIT 1)", email, orgID).Scan(&n)
+	err := t.tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM escrow_deals WHERE seller_email = ? AND org_id = ? "+
+		"UNION ALL SELECT 1 FROM escrow_deals WHERE buyer_email = ? AND org_id = ? LIMIT 1)", email, orgID, email, orgID).Scan(&n)
 	if err != nil {
-		return false, fmt.Errorf("sqlite: org has seller: %w", err)
+		return false, fmt.Errorf("sqlite: org has party: %w", err)
 	}
 	return n > 0, nil
 }

@@ -821,6 +821,25 @@ func testEscrowBankAccountOwnership(t *testing.T, h Harness) {
 	if err != nil || batch.Count != 1 || batch.Items[0].Account.AccountNumber != "7777777" || batch.Total != lateDeal.Released {
 		t.Fatalf("after the payee registered their own: %+v, %v", batch, err)
 	}
+
+	// A buyer whom a canceled deal refunded is a payee too: the site
+	// registers their account, as for a seller, and the refund is paid out.
+	refunded := f.must(f.svc.AcceptDeal(f.ctx, buyer, f.create(f.params()).ID))
+	f.deposit(refunded.PaymentRef, 1200, "p-refund")
+	if d := f.must(f.svc.CancelDeal(f.ctx, siteA, refunded.ID)); d.State != escrow.StateCanceled || d.Refunded != 1200 {
+		t.Fatalf("canceled deal %s refunded %d", d.State, d.Refunded)
+	}
+	if _, err := f.svc.SetBankAccount(f.ctx, siteA, bankParams(buyer.Email, "8888888")); err != nil {
+		t.Fatalf("site A registers its refunded buyer's account: %v", err)
+	}
+	// Site B's unfunded deal names the same buyer: it may not redirect
+	// what site A registered.
+	_, err = f.svc.SetBankAccount(f.ctx, siteB, bankParams(buyer.Email, "9999999"))
+	wantErrCode(t, err, apperr.CodeForbidden)
+	batch, err = f.svc.BuildPayoutBatch(f.ctx, staffF, "JPY", f.Now())
+	if err != nil || batch.Count != 1 || batch.Items[0].Account.AccountNumber != "8888888" || batch.Total != 1200 {
+		t.Fatalf("the refund's payout: %+v, %v", batch, err)
+	}
 	f.verifyClean()
 }
 

@@ -152,7 +152,7 @@ func payoutsBalance(ctx context.Context, e env, args []string) error {
 }
 
 // runBankAccounts is `kinko bank-accounts …`: a site registers and reads
-// its sellers' bank accounts (the operator's key reads anyone's).
+// its deals' parties' bank accounts (sellers, refunded buyers) (the operator's key reads anyone's).
 func runBankAccounts(ctx context.Context, e env, args []string) error {
 	return subcommand(ctx, e, "bank-accounts", args, map[string]func(context.Context, env, []string) error{
 		"set": bankAccountsSet,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -134,6 +135,16 @@ func (db *DB) EmailVerificationConsume(ctx context.Context, p auth.EmailVerifica
 		return auth.User{}, notFound(err, "verification token")
 	}
 	return u, nil
+}
+
+// EmailVerificationLive implements auth.UserStore.
+func (db *DB) EmailVerificationLive(ctx context.Context, tokenHash []byte, at time.Time) (bool, error) {
+	var ok bool
+	err := db.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM email_verifications WHERE token_hash = $1 AND expires_at > $2)", tokenHash, at).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("postgres: look up email verification: %w", err)
+	}
+	return ok, nil
 }
 
 // EmailVerificationPurge implements auth.UserStore.

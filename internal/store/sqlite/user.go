@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 
@@ -140,6 +141,16 @@ func (db *DB) EmailVerificationConsume(ctx context.Context, p auth.EmailVerifica
 		return auth.User{}, fmt.Errorf("sqlite: consume email verification: %w", err)
 	}
 	return u, nil
+}
+
+// EmailVerificationLive implements auth.UserStore.
+func (db *DB) EmailVerificationLive(ctx context.Context, tokenHash []byte, at time.Time) (bool, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM email_verifications WHERE token_hash = ? AND expires_at > ?", tokenHash, micros(at)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: look up email verification: %w", err)
+	}
+	return n > 0, nil
 }
 
 // EmailVerificationPurge implements auth.UserStore.

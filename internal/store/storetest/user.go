@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func testUsers(t *testing.T, h Harness) {
 		token = fresh
 	})
 	t.Run("ErrVerifyMalformed", func(t *testing.T) {
-		for _, bad := range []string{"", "x", token[:len(token)-1] + "!", token + "0"} {
+		for _, bad := range []string{"", "x", token[:len(token)-1] + "!", token + "0", strings.Repeat("A", auth.VerificationTokenLen)} {
 			_, err := svc.VerifyEmail(ctx, bad, pw)
 			wantCode(t, err, apperr.CodeNotFound, "verify "+bad)
 		}

@@ -143,7 +143,7 @@ type Balance struct {
 	Available int64
 	// Proposed is the amount asked about (0: none); RemainingAfter is
 	// Available − Proposed, and a charge of Proposed would be refused when
-	// it is negative.
+	// it is negative (WouldBeRefused: never without a proposed amount).
 	Proposed       int64
 	RemainingAfter int64
 	WouldBeRefused bool
@@ -162,6 +162,6 @@ func balanceOf(c Customer, a ledger.Account, proposed int64) Balance {
 	}
 	b.Available = c.CreditLimit + b.Balance - b.Reserved
 	b.RemainingAfter = b.Available - proposed
-	b.WouldBeRefused = b.RemainingAfter < 0
+	b.WouldBeRefused = proposed > 0 && b.RemainingAfter < 0
 	return b
 }

@@ -204,8 +204,10 @@ func (c *change) checkLimit(amount int64) error {
 	if err != nil {
 		return err
 	}
-	if b.WouldBeRefused {
-		return apperr.New(CodeLimitExceeded, "customer %s has %d available; %d asked for", c.cus.ID, max(b.Available, 0), amount)
+	if b.Available < amount {
+		// Available is negative when a lowered limit is below what is used
+		// and reserved: said as it is, as the balance inquiry says it.
+		return apperr.New(CodeLimitExceeded, "customer %s has %d available; %d asked for", c.cus.ID, b.Available, amount)
 	}
 	return nil
 }

@@ -552,11 +552,14 @@ func testBilling(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		b := f.balance(c)
-		if b.Available != -3000 || b.Limit != 5000 {
-			t.Fatalf("after lowering %+v", b)
+		if b.Available != -3000 || b.Limit != 5000 || b.WouldBeRefused {
+			t.Fatalf("after lowering %+v (nothing was proposed: nothing would be refused)", b)
 		}
 		_, err := f.svc.Reserve(f.ctx, provA, billing.ReserveParams{CustomerID: c.ID, Amount: 1})
 		wantErrCode(t, err, billing.CodeLimitExceeded)
+		if !strings.Contains(err.Error(), "has -3000 available") {
+			t.Errorf("the refusal says %q; want the available amount the inquiry gives, -3000", err)
+		}
 		_, err = f.svc.ChargeDirect(f.ctx, provA, billing.DirectChargeParams{CustomerID: c.ID, Amount: 1, Reference: "d"})
 		wantErrCode(t, err, billing.CodeLimitExceeded)
 		_, err = f.svc.IncrementReservation(f.ctx, provA, r.AuthNumber, billing.IncrementParams{Amount: 1, Reference: "i"})

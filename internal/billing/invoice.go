@@ -109,7 +109,13 @@ func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, peri
 		if n < 0 || total < 0 {
 			return fmt.Errorf("billing: charge totals of customer %s: %d charges of %d: invariant broken", c.cus.ID, n, total)
 		}
-		if sweep && n == 0 && !c.cus.CreatedAt.Before(end) {
+		if n == 0 && !c.cus.CreatedAt.Before(end) {
+			if !sweep {
+				// As the month-end close does: a customer registered in
+				// December has no November invoice (nor its event).
+				return apperr.Invalid("period", "customer %s was registered at %s, after period %s ended: it has no invoice for it",
+					c.cus.ID, c.cus.CreatedAt.UTC().Format(time.RFC3339), period)
+			}
 			c.noop = true
 			return nil
 		}

@@ -55,7 +55,7 @@ func commands() []command {
 		{"serve", "run the HTTP server and the ledger engine", runServe},
 		{"migrate", "apply database migrations", runMigrate},
 		{"verify", "check every ledger invariant and the audit log's chain; exit 1 on any violation", runVerify},
-		{"bench", "measure throughput (bench ledger|api)", runBench},
+		{"bench", "measure throughput (bench ledger|api|webhooks|billing)", runBench},
 		{"accounts", "create, read and list accounts through the API (accounts create|get|list|balance)", runAccounts},
 		{"transfers", "create, read, post and void transfers through the API (transfers create|get|post|void)", runTransfers},
 		{"deals", "escrow deals through the API (deals create|get|list|timeline|accept|ship|approve|…)", runDeals},

@@ -35,7 +35,11 @@ type billingWorld struct {
 
 func newBillingWorld(t *testing.T) *billingWorld {
 	t.Helper()
+	// The customers are registered in February, so that February, closed
+	// below with nothing charged in it, is a month they have an invoice for.
 	clock := newClock()
+	march := clock.now()
+	clock.t = march.AddDate(0, 0, -2)
 	w := &billingWorld{fixture: newFixture(t, clock.now), clock: clock}
 	ctx := context.Background()
 	var err error
@@ -49,6 +53,7 @@ func newBillingWorld(t *testing.T) *billingWorld {
 	w.acme = w.customer(a, billing.CustomerParams{Reference: "acme-42", Currency: "JPY", Mode: billing.Postpaid, CreditLimit: 100_000})
 	w.prepaid = w.customer(a, billing.CustomerParams{Reference: "pre-1", Currency: "USD", Mode: billing.Prepaid})
 	w.secret = w.customer(b, billing.CustomerParams{Reference: "b-secret", Currency: "JPY", Mode: billing.Postpaid, CreditLimit: 7_777})
+	clock.advance(march.Sub(clock.now()))
 	step := func(what string, err error) {
 		t.Helper()
 		if err != nil {

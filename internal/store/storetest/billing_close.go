@@ -90,6 +90,14 @@ func testBillingMonthClose(t *testing.T, h Harness) {
 		// Only an organization closes a month explicitly.
 		_, err = f.svc.ClosePeriod(f.ctx, billing.Actor{Kind: billing.ActorSystem, ID: "billing_month_close"}, feb.ID, "2026-01")
 		wantErrCode(t, err, apperr.CodeForbidden)
+		// Nor does it invoice a month before its customer was registered,
+		// any more than the month-end close does.
+		_, err = f.svc.ClosePeriod(f.ctx, provA, feb.ID, "2026-01")
+		wantErrParam(t, err, apperr.CodeInvalid, "period")
+		if got := f.invoices(t, provA, feb); len(got) != 0 {
+			t.Fatalf("a refused close wrote %+v", got)
+		}
+		f.wantEvents(t, "billing.invoice.created", 1)
 
 		// February ends: the customer registered in it is closed now.
 		f.clock.Advance(29*24*time.Hour + billing.MonthCloseDelay)

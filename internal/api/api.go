@@ -389,18 +389,39 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p auth.
 // without the scope), is not the request's result, so a retry runs again.
 // The outcome is kept even if the client has gone: the change may have
 // committed, and a retry with this key must replay it, not run again.
+//
+// Storing it is tried completeKeyTries times. If it still fails, the claim
+// is kept, not given back: the change may have committed, and a retry that
+// found the key free would run it again (a second deal, say). Retries then
+// get 409 until the claim is idempotency.ClaimTimeout old and taken over:
+// the window this three-commit path cannot close (docs/api.md).
 func (s *Server) completeKey(ctx context.Context, orgID, key string, hash []byte, buf *bufferedResponse) {
 	keep := context.WithoutCancel(ctx)
 	if !idempotency.Keeps(buf.status) {
 		if err := s.cfg.Idempotency.Release(keep, orgID, key); err != nil {
 			s.log.ErrorContext(ctx, "release idempotency key", "request_id", RequestID(ctx), "err", err)
 		}
-	} else if err := s.cfg.Idempotency.Complete(keep, orgID, key, hash, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes()); err != nil {
-		// The response stands; a retry will run again rather than replay it.
-		s.log.ErrorContext(ctx, "store idempotent response", "request_id", RequestID(ctx), "err", err)
-		s.cfg.Idempotency.Release(keep, orgID, key)
+		return
 	}
+	var err error
+	for try := range completeKeyTries {
+		if try > 0 {
+			time.Sleep(completeKeyBackoff << (try - 1))
+		}
+		if err = s.cfg.Idempotency.Complete(keep, orgID, key, hash, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes()); err == nil {
+			return
+		}
+	}
+	// The response stands; the claim stays until it is taken over.
+	s.log.ErrorContext(ctx, "store idempotent response; the key's claim is kept", "request_id", RequestID(ctx), "err", err)
 }
+
+// completeKeyTries and completeKeyBackoff bound how completeKey insists on
+// storing a response: 50 ms, 100 ms, then give up.
+const (
+	completeKeyTries   = 3
+	completeKeyBackoff = 50 * time.Millisecond
+)
 
 // keyedInLedger lists the routes whose Idempotency-Key the ledger checks and
 // keeps in the transaction that applies the transfers (serveKeyedInLedger):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kinko-pay/kinko/internal/apperr"
@@ -498,5 +500,52 @@ func TestEveryPostRouteNeedsAScope(t *testing.T) {
 		if _, ok := postAuthority(rt.Method + " " + rt.Path); !ok {
 			t.Errorf("POST %s has no entry in postAuthorities", rt.Path)
 		}
+	}
+}
+
+// completeFails is a store whose IdempotencyComplete fails n times.
+type completeFails struct {
+	idempotency.Store
+	failures *atomic.Int32
+}
+
+func (s completeFails) IdempotencyComplete(ctx context.Context, rec idempotency.Record) error {
+	if s.failures.Add(-1) >= 0 {
+		return errors.New("injected: the response could not be stored")
+	}
+	return s.Store.IdempotencyComplete(ctx, rec)
+}
+
+// TestKeyKeptWhenStoringTheResponseFails: the change committed but its
+// response could not be stored. A retry with the key must not run the
+// change again: storing is tried again, and if it still fails the claim is
+// kept (409 until it is taken over), never given back for a second run.
+func TestKeyKeptWhenStoringTheResponseFails(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		failures int32
+		want     int
+	}{{"OKRetriedAndStored", completeKeyTries - 1, 201}, {"ErrClaimKept", completeKeyTries, 409}} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, e := openLedger(t, ledger.Config{})
+			failures := &atomic.Int32{}
+			failures.Store(tc.failures)
+			srv := httptest.NewServer(New(Config{Ledger: e, Idempotency: idempotency.NewService(completeFails{db, failures}, nil),
+				Auth: keys{"k1": {OrgID: "org_1", KeyID: "key_1", Scopes: []auth.Scope{"accounts:write"}}}}))
+			t.Cleanup(srv.Close)
+			h := &harness{t: t, srv: srv, db: db}
+			body := `{"reference":"r","currency":"JPY"}`
+			first := h.want(h.do("POST", "/v1/accounts", "k1", body, "Idempotency-Key", "k"), 201, "")
+			again := h.do("POST", "/v1/accounts", "k1", body, "Idempotency-Key", "k")
+			if again.status != tc.want {
+				t.Fatalf("retry: %d %s; want %d", again.status, again.raw, tc.want)
+			}
+			if tc.want == 201 && (again.raw != first.raw || again.header.Get("Idempotent-Replayed") != "true") {
+				t.Fatalf("retry %s, want the first response replayed: %s", again.raw, first.raw)
+			}
+			if tc.want == 409 && again.body["code"] != "idempotency_key_in_use" {
+				t.Fatalf("retry %s", again.raw)
+			}
+		})
 	}
 }

@@ -67,7 +67,7 @@ func strict(body []byte) error {
 	if !errors.As(err, &syn) {
 		return apperr.Invalid("body", "the body must be I-JSON (RFC 7493)")
 	}
-	param := strings.Join(slices.Collect(syn.JSONPointer.Tokens()), ".")
+	param := dotted(syn.JSONPointer)
 	if jsontext.Value(body).IsValid(jsontext.AllowInvalidUTF8(true)) {
 		return apperr.Invalid("body", "text at byte %d (in %q) is not UTF-8", syn.ByteOffset, cmp.Or(param, "the body"))
 	}
@@ -101,10 +101,13 @@ func memberPath(body []byte, name string) string {
 		}
 		// A name, not a value: the object has read an odd number of tokens.
 		if kind, n := dec.StackIndex(dec.StackDepth()); kind == '{' && n%2 == 1 {
-			return strings.Join(slices.Collect(dec.StackPointer().Tokens()), ".")
+			return dotted(dec.StackPointer())
 		}
 	}
 }
+
+// dotted writes a JSON pointer as the API names a field: "amount.x".
+func dotted(p jsontext.Pointer) string { return strings.Join(slices.Collect(p.Tokens()), ".") }
 
 func decodeError(err error) error {
 	var tooLarge *http.MaxBytesError

@@ -101,7 +101,9 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[webhook.Deliver
 			gaveUp = append(gaveUp, d)
 		}
 	}
-	attempts, deliveries = attempts[:sent], deliveries[:sent]
+	// Capped, so that appending gaveUp below copies rather than writes
+	// over the unsent deliveries gaveUp was read from.
+	attempts, deliveries = attempts[:sent], deliveries[:sent:sent]
 
 	pending := 0
 	for i := range deliveries {

@@ -549,3 +549,40 @@ func TestKeyKeptWhenStoringTheResponseFails(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryPostRouteKeepsItsKey: every POST route keeps its
+// Idempotency-Key with its change (keyedInLedger, keyedInTx) or is listed
+// in keyedAfter with the reason the generic path's window is harmless
+// for it; no route is in two of them.
+func TestEveryPostRouteKeepsItsKey(t *testing.T) {
+	s := New(Config{TestClock: &clock.Offset{}})
+	posts := map[string]bool{}
+	for _, rt := range s.Routes() {
+		if rt.Method != "POST" {
+			continue
+		}
+		route := rt.Method + " " + rt.Path
+		posts[route] = true
+		n := 0
+		for _, in := range []bool{keyedInLedger[route], keyedInTx[route], keyedAfter[route] != ""} {
+			if in {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s is in %d of keyedInLedger, keyedInTx and keyedAfter; want 1", route, n)
+		}
+	}
+	for _, set := range []map[string]bool{keyedInLedger, keyedInTx} {
+		for route := range set {
+			if !posts[route] {
+				t.Errorf("%s is listed but is not a POST route", route)
+			}
+		}
+	}
+	for route := range keyedAfter {
+		if !posts[route] {
+			t.Errorf("%s is in keyedAfter but is not a POST route", route)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
 
@@ -140,7 +141,7 @@ type change struct {
 	moved  bool // a transfer was applied: accts' balances are stale
 
 	// result, when set, is what the call returns, read once the change is
-	// written: a Keep (WithKeep) gets it inside the transaction.
+	// written: an idempotency.Keep gets it inside the transaction.
 	result func() any
 
 	eventType string // "" : no event
@@ -344,7 +345,7 @@ func (s *Service) run(ctx context.Context, actor Actor, action string, rule func
 		return nil, err
 	}
 	var out *change
-	keep := keepOf(ctx)
+	keep := idempotency.KeepOf(ctx)
 	err = s.cfg.Store.BillingTransact(ctx, func(ctx context.Context, tx Tx) error {
 		w.Begin()
 		c := &change{s: s, ctx: ctx, tx: tx, w: w, now: s.now(), actor: actor, action: action, data: map[string]any{}}
@@ -364,9 +365,9 @@ func (s *Service) run(ctx context.Context, actor Actor, action string, rule func
 }
 
 // commit writes a change's rows, history and event, runs the caller's
-// keep (WithKeep) and, last, appends its audit entry. A repeat (noop)
+// keep (idempotency.WithKeep) and, last, appends its audit entry. A repeat (noop)
 // writes nothing but runs keep.
-func (s *Service) commit(c *change, keep Keep) error {
+func (s *Service) commit(c *change, keep idempotency.Keep) error {
 	if c.noop {
 		return c.keep(keep)
 	}
@@ -458,7 +459,7 @@ func (s *Service) commit(c *change, keep Keep) error {
 }
 
 // keep runs k, if any, with c's result, if the call has one.
-func (c *change) keep(k Keep) error {
+func (c *change) keep(k idempotency.Keep) error {
 	if k == nil || c.result == nil {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -54,6 +55,9 @@ type accountCreate struct {
 	Limit                      int64  `json:"limit"`
 }
 
+// accountKeyedInTx is the account route in keyedInTx.
+var accountKeyedInTx = []string{"POST /v1/accounts"}
+
 // createAccount opens an account for the caller's organization. Creating the
 // same reference again returns the account (200); with other fields, 409.
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -66,15 +70,16 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, p auth.Pr
 	}
 	req := ledger.AccountRequest{Owner: p.OrgID, Reference: in.Reference, Asset: in.Currency, Code: in.Code,
 		DebitsMustNotExceedCredits: in.DebitsMustNotExceedCredits, CreditsMustNotExceedDebits: in.CreditsMustNotExceedDebits, Limit: in.Limit}
-	a, created, err := s.cfg.Ledger.CreateAccount(r.Context(), req)
-	if err != nil {
-		return unindexParam(err)
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return writeJSON(w, status, toAccount(a))
+	return keepInTx(s, w, r, func(ctx context.Context) (ledger.OpenedAccount, error) {
+		a, created, err := s.cfg.Ledger.CreateAccount(ctx, req)
+		return ledger.OpenedAccount{Account: a, Created: created}, unindexParam(err)
+	}, func(w http.ResponseWriter, o ledger.OpenedAccount) error {
+		status := http.StatusOK
+		if o.Created {
+			status = http.StatusCreated
+		}
+		return writeJSON(w, status, toAccount(o.Account))
+	})
 }
 
 // unindexParam turns the ledger's "accounts[0].field" param into "field"

@@ -179,11 +179,16 @@ func (s *Server) createBillingCustomer(w http.ResponseWriter, r *http.Request, p
 			return err
 		}
 	}
-	c, err := svc.CreateCustomer(r.Context(), billingActor(p), params)
-	if err != nil {
-		return err
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Customer, error) {
+		return svc.CreateCustomer(ctx, billingActor(p), params)
+	}, writeBillingCustomer(http.StatusCreated))
+}
+
+// writeBillingCustomer renders a customer with status.
+func writeBillingCustomer(status int) func(http.ResponseWriter, billing.Customer) error {
+	return func(w http.ResponseWriter, c billing.Customer) error {
+		return writeJSON(w, status, toBillingCustomer(c))
 	}
-	return writeJSON(w, http.StatusCreated, toBillingCustomer(c))
 }
 
 func (s *Server) listBillingCustomers(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -239,11 +244,9 @@ func (s *Server) setBillingCreditLimit(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		return err
 	}
-	c, err = svc.SetCreditLimit(r.Context(), billingActor(p), id, limit)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toBillingCustomer(c))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Customer, error) {
+		return svc.SetCreditLimit(ctx, billingActor(p), id, limit)
+	}, writeBillingCustomer(http.StatusOK))
 }
 
 // topUpBillingCustomer adds to a prepaid customer's balance; the customer
@@ -265,11 +268,11 @@ func (s *Server) topUpBillingCustomer(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	t, err := svc.TopUp(r.Context(), billingActor(p), billing.TopUpParams{CustomerID: id, Amount: amount, Reference: in.Reference})
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, toTopUp(t, c.Currency))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.TopUp, error) {
+		return svc.TopUp(ctx, billingActor(p), billing.TopUpParams{CustomerID: id, Amount: amount, Reference: in.Reference})
+	}, func(w http.ResponseWriter, t billing.TopUp) error {
+		return writeJSON(w, http.StatusCreated, toTopUp(t, c.Currency)) // a customer's currency never changes
+	})
 }
 
 // getBillingBalance answers a balance inquiry, optionally for

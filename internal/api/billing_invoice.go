@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -51,11 +52,12 @@ func (s *Server) closeInvoicePeriod(w http.ResponseWriter, r *http.Request, p au
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	inv, err := svc.ClosePeriod(r.Context(), billingActor(p), id, in.Period)
-	if err != nil {
-		return renameParam(err, map[string]string{"customer_id": "id"})
-	}
-	return writeJSON(w, http.StatusCreated, toInvoice(inv))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Invoice, error) {
+		inv, err := svc.ClosePeriod(ctx, billingActor(p), id, in.Period)
+		return inv, renameParam(err, map[string]string{"customer_id": "id"})
+	}, func(w http.ResponseWriter, inv billing.Invoice) error {
+		return writeJSON(w, http.StatusCreated, toInvoice(inv))
+	})
 }
 
 // listInvoices pages through a customer's invoices, newest period first;

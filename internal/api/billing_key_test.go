@@ -13,6 +13,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/auth"
 	"github.com/kinko-pay/kinko/internal/billing"
+	"github.com/kinko-pay/kinko/internal/clock"
 	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 )
@@ -39,8 +40,9 @@ func (l *errorLog) WithGroup(string) slog.Handler      { return l }
 func newBillingKeyHarness(t *testing.T, generic bool, log *errorLog) *harness {
 	t.Helper()
 	db, e := openLedger(t, ledger.Config{})
+	clk := &clock.Offset{}
 	s := New(Config{Ledger: e, Idempotency: idempotency.NewService(db, nil), Logger: slog.New(log),
-		Billing: billing.NewService(billing.Config{Store: db, Ledger: e, Events: EventEncoder{}}), Auth: keys{
+		Billing: billing.NewService(billing.Config{Store: db, Ledger: e, Events: EventEncoder{}, Clock: clk.Now}), Auth: keys{
 			"b1":  {OrgID: "org_1", KeyID: "key_1", Scopes: []auth.Scope{"billing:write"}},
 			"bro": {OrgID: "org_1", KeyID: "key_2", Scopes: []auth.Scope{"billing:read"}},
 		}})
@@ -49,7 +51,7 @@ func newBillingKeyHarness(t *testing.T, generic bool, log *errorLog) *harness {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, db: db}
+	return &harness{t: t, srv: srv, db: db, clock: clk}
 }
 
 // keyedStep is what a client can tell of one answer: its status, whether
@@ -150,6 +152,52 @@ func billingKeyScript(t *testing.T, h *harness) ([]keyedStep, []string) {
 	}
 	bal := h.want(h.do("GET", "/v1/billing/customers/"+cus+"/balance", "b1", ""), 200, "")
 	out = append(out, keyedStep{name: "Balance", status: bal.status, raw: bal.raw})
+
+	// The customer's and session's own steps, on a customer of their own.
+	const customers = "POST /v1/billing/customers"
+	cus2Body := `{"reference":"c2","mode":"postpaid","currency":"JPY","credit_limit":` + jpy("1000") + `}`
+	cus2 := id(post("Customer2", customers, "/v1/billing/customers", "b1", "i-cus2", cus2Body), "id")
+	post("Customer2Replay", customers, "/v1/billing/customers", "b1", "i-cus2", cus2Body)
+	post("Customer2OtherBody", customers, "/v1/billing/customers", "b1", "i-cus2", `{"reference":"c2b","mode":"postpaid","currency":"JPY"}`)
+	post("CustomerNoCurrency", customers, "/v1/billing/customers", "b1", "i-cus-bad", `{"reference":"c9","mode":"postpaid","currency":"XXX"}`)
+	post("CustomerNoCurrencyReplay", customers, "/v1/billing/customers", "b1", "i-cus-bad", `{"reference":"c9","mode":"postpaid","currency":"XXX"}`)
+	const limit = "POST /v1/billing/customers/{id}/credit_limit"
+	post("Limit", limit, "/v1/billing/customers/"+cus2+"/credit_limit", "b1", "i-l1", `{"credit_limit":`+jpy("2000")+`}`)
+	post("LimitReplay", limit, "/v1/billing/customers/"+cus2+"/credit_limit", "b1", "i-l1", `{"credit_limit":`+jpy("2000")+`}`)
+	pre := id(post("Prepaid", customers, "/v1/billing/customers", "b1", "i-cus3", `{"reference":"c3","mode":"prepaid","currency":"JPY"}`), "id")
+	const topUp = "POST /v1/billing/customers/{id}/top_ups"
+	post("TopUp", topUp, "/v1/billing/customers/"+pre+"/top_ups", "b1", "i-t1", `{"amount":`+jpy("300")+`,"reference":"t-1"}`)
+	post("TopUpReplay", topUp, "/v1/billing/customers/"+pre+"/top_ups", "b1", "i-t1", `{"amount":`+jpy("300")+`,"reference":"t-1"}`)
+	post("TopUpPostpaid", topUp, "/v1/billing/customers/"+cus2+"/top_ups", "b1", "i-t2", `{"amount":`+jpy("300")+`,"reference":"t-2"}`)
+	post("TopUpPostpaidReplay", topUp, "/v1/billing/customers/"+cus2+"/top_ups", "b1", "i-t2", `{"amount":`+jpy("300")+`,"reference":"t-2"}`)
+	const sessions = "POST /v1/billing/sessions"
+	sesBody := `{"customer":"` + cus2 + `","quota":` + jpy("100") + `,"reference":"s-2"}`
+	ses2 := id(post("Session2", sessions, "/v1/billing/sessions", "b1", "i-s2", sesBody), "id")
+	post("Session2Replay", sessions, "/v1/billing/sessions", "b1", "i-s2", sesBody)
+	post("Usage2", usage, "/v1/billing/sessions/"+ses2+"/usage", "b1", "i-u3", `{"seq":1,"amount":`+jpy("20")+`}`)
+	const sesTopUp = "POST /v1/billing/sessions/{id}/top_ups"
+	post("SessionTopUp", sesTopUp, "/v1/billing/sessions/"+ses2+"/top_ups", "b1", "i-st1", `{"amount":`+jpy("50")+`,"reference":"st-1"}`)
+	post("SessionTopUpReplay", sesTopUp, "/v1/billing/sessions/"+ses2+"/top_ups", "b1", "i-st1", `{"amount":`+jpy("50")+`,"reference":"st-1"}`)
+	post("SessionTopUpTooMuch", sesTopUp, "/v1/billing/sessions/"+ses2+"/top_ups", "b1", "i-st2", `{"amount":`+jpy("5000")+`,"reference":"st-2"}`)
+	post("SessionTopUpTooMuchReplay", sesTopUp, "/v1/billing/sessions/"+ses2+"/top_ups", "b1", "i-st2", `{"amount":`+jpy("5000")+`,"reference":"st-2"}`)
+	const end = "POST /v1/billing/sessions/{id}/end"
+	post("End", end, "/v1/billing/sessions/"+ses2+"/end", "b1", "i-e1", `{}`)
+	post("EndReplay", end, "/v1/billing/sessions/"+ses2+"/end", "b1", "i-e1", `{}`)
+	post("EndAgain", end, "/v1/billing/sessions/"+ses2+"/end", "b1", "i-e2", `{}`)
+
+	// A month closes once it has ended: refused before, an invoice after.
+	const invoices = "POST /v1/billing/customers/{id}/invoices"
+	now := h.clock.Now()
+	period := now.Format("2006-01")
+	post("CloseOpen", invoices, "/v1/billing/customers/"+cus2+"/invoices", "b1", "i-v1", `{"period":"`+period+`"}`)
+	post("CloseOpenReplay", invoices, "/v1/billing/customers/"+cus2+"/invoices", "b1", "i-v1", `{"period":"`+period+`"}`)
+	next := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := h.clock.Advance(next.Sub(now) + billing.MonthCloseDelay + time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	post("Close", invoices, "/v1/billing/customers/"+cus2+"/invoices", "b1", "i-v2", `{"period":"`+period+`"}`)
+	post("CloseReplay", invoices, "/v1/billing/customers/"+cus2+"/invoices", "b1", "i-v2", `{"period":"`+period+`"}`)
+	post("CloseAgain", invoices, "/v1/billing/customers/"+cus2+"/invoices", "b1", "i-v3", `{"period":"`+period+`"}`)
 	return out, routes
 }
 
@@ -162,7 +210,7 @@ func TestKeyedBillingAnswersAsTheGenericPath(t *testing.T) {
 	var log errorLog
 	keyed, routes := billingKeyScript(t, newBillingKeyHarness(t, false, &log))
 	generic, _ := billingKeyScript(t, newBillingKeyHarness(t, true, &errorLog{}))
-	for route := range keyedInTx {
+	for _, route := range billingKeyedInTx {
 		if !slices.Contains(routes, route) {
 			t.Errorf("the script never reaches %s", route)
 		}
@@ -186,12 +234,29 @@ func TestKeyedBillingAnswersAsTheGenericPath(t *testing.T) {
 		{"Reserve", "ReserveReplay", 201}, {"OverLimit", "OverLimitReplay", 422}, {"Malformed", "MalformedReplay", 400},
 		{"Charge", "ChargeReplay", 201}, {"ChargeTooMuch", "ChargeTooMuchReplay", 422}, {"Increment", "IncrementReplay", 200},
 		{"Direct", "DirectReplay", 201}, {"Cancel", "CancelReplay", 200}, {"Usage", "UsageReplay", 201},
+		{"Customer2", "Customer2Replay", 201}, {"CustomerNoCurrency", "CustomerNoCurrencyReplay", 400}, {"Limit", "LimitReplay", 200},
+		{"TopUp", "TopUpReplay", 201}, {"TopUpPostpaid", "TopUpPostpaidReplay", 400}, {"Session2", "Session2Replay", 201},
+		{"SessionTopUp", "SessionTopUpReplay", 200}, {"SessionTopUpTooMuch", "SessionTopUpTooMuchReplay", 422},
+		{"End", "EndReplay", 200}, {"CloseOpen", "CloseOpenReplay", 409}, {"Close", "CloseReplay", 201},
 	} {
 		first, replay := byName[tc.first], byName[tc.replay]
 		if first.status != tc.status || first.replayed || !replay.replayed || replay.raw != first.raw {
 			t.Errorf("%s then %s: %d (replayed %v) then replayed %v, same bytes %v; want %d then its replay",
 				tc.first, tc.replay, first.status, first.replayed, replay.replayed, replay.raw == first.raw, tc.status)
 		}
+	}
+	for _, name := range []string{"ReserveOtherBody", "Customer2OtherBody"} {
+		if s := byName[name]; s.status != 422 || s.code != idempotency.CodeKeyReused {
+			t.Errorf("%s: a key reused with another body: %d %s", name, s.status, s.raw)
+		}
+	}
+	// A second end and a second close under new keys answer what the
+	// first did: ending and closing are idempotent by themselves.
+	if a, b := byName["EndAgain"], byName["End"]; a.status != 200 || a.replayed || a.raw != b.raw {
+		t.Errorf("the session ended again: %d %s, want %s", a.status, a.raw, b.raw)
+	}
+	if a := byName["CloseAgain"]; a.status != 201 || a.replayed || !strings.Contains(a.raw, `"total":`+jpy2(20)) {
+		t.Errorf("the month closed again: %d %s, want its invoice of 20", a.status, a.raw)
 	}
 	if s := byName["ReserveOtherBody"]; s.status != 422 || s.code != idempotency.CodeKeyReused {
 		t.Errorf("a key reused with another body: %d %s", s.status, s.raw)

@@ -104,12 +104,18 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	ses, err := svc.StartSession(r.Context(), billingActor(p), billing.StartSessionParams{CustomerID: c.ID, Quota: quota, Reference: in.Reference,
-		ThresholdPercent: in.ThresholdPercent, ExpiresInSeconds: in.ExpiresInSeconds})
-	if err != nil {
-		return renameParam(err, map[string]string{"customer_id": "customer"})
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Session, error) {
+		ses, err := svc.StartSession(ctx, billingActor(p), billing.StartSessionParams{CustomerID: c.ID, Quota: quota, Reference: in.Reference,
+			ThresholdPercent: in.ThresholdPercent, ExpiresInSeconds: in.ExpiresInSeconds})
+		return ses, renameParam(err, map[string]string{"customer_id": "customer"})
+	}, writeSession(http.StatusCreated))
+}
+
+// writeSession renders a session with status.
+func writeSession(status int) func(http.ResponseWriter, billing.Session) error {
+	return func(w http.ResponseWriter, ses billing.Session) error {
+		return writeJSON(w, status, toSession(ses))
 	}
-	return writeJSON(w, http.StatusCreated, toSession(ses))
 }
 
 // pathSessionID reads {id}; an id of another kind names no session.
@@ -164,11 +170,9 @@ func (s *Server) topUpSession(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	ses, err := svc.TopUpSession(r.Context(), billingActor(p), id, billing.TopUpSessionParams{Amount: amount, Reference: in.Reference})
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toSession(ses))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Session, error) {
+		return svc.TopUpSession(ctx, billingActor(p), id, billing.TopUpSessionParams{Amount: amount, Reference: in.Reference})
+	}, writeSession(http.StatusOK))
 }
 
 // endSession charges the unsettled usage and releases the rest of the quota.
@@ -177,11 +181,9 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if err != nil {
 		return err
 	}
-	ses, err := svc.EndSession(r.Context(), billingActor(p), id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toSession(ses))
+	return keepInTx(s, w, r, func(ctx context.Context) (billing.Session, error) {
+		return svc.EndSession(ctx, billingActor(p), id)
+	}, writeSession(http.StatusOK))
 }
 
 // listSessions lists one customer's metered sessions (customer is

@@ -19,7 +19,7 @@ import (
 // three commits: a claim, the change, the completion). It is also one
 // commit per keyed request instead of three, each of which a request
 // waits for in turn. Each product lists its routes beside its handlers.
-var keyedInTx = routeSet(billingKeyedInTx)
+var keyedInTx = routeSet(billingKeyedInTx, accountKeyedInTx)
 
 // keyedAfter lists the POST routes that keep their Idempotency-Key on the
 // generic path, and why a crash between their change and its completion
@@ -33,16 +33,8 @@ var keyedAfter = map[string]string{
 	// The offset lives in the node's memory: a crash loses it with the
 	// response.
 	"POST /v1/test_clock/advance":                         "the test clock's offset is the node's memory, which a crash resets",
-	"POST /v1/accounts":                                   pending,
 	"POST /v1/assets":                                     pending,
 	"POST /v1/bank_accounts":                              pending,
-	"POST /v1/billing/customers":                          pending,
-	"POST /v1/billing/customers/{id}/credit_limit":        pending,
-	"POST /v1/billing/customers/{id}/invoices":            pending,
-	"POST /v1/billing/customers/{id}/top_ups":             pending,
-	"POST /v1/billing/sessions":                           pending,
-	"POST /v1/billing/sessions/{id}/end":                  pending,
-	"POST /v1/billing/sessions/{id}/top_ups":              pending,
 	"POST /v1/deals":                                      pending,
 	"POST /v1/deals/{id}/accept":                          pending,
 	"POST /v1/deals/{id}/approve":                         pending,
@@ -79,6 +71,13 @@ var billingKeyedInTx = []string{
 	"POST /v1/billing/reservations/{auth_number}/charges",
 	"POST /v1/billing/charges",
 	"POST /v1/billing/sessions/{id}/usage",
+	"POST /v1/billing/customers",
+	"POST /v1/billing/customers/{id}/credit_limit",
+	"POST /v1/billing/customers/{id}/top_ups",
+	"POST /v1/billing/customers/{id}/invoices",
+	"POST /v1/billing/sessions",
+	"POST /v1/billing/sessions/{id}/top_ups",
+	"POST /v1/billing/sessions/{id}/end",
 }
 
 // routeSet is the set of the routes in lists.

@@ -90,6 +90,7 @@ func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, peri
 		switch {
 		case err == nil:
 			c.invoice, c.noop = &old, true
+			c.result = func() any { return *c.invoice }
 			return nil
 		case !apperr.Is(err, apperr.CodeNotFound):
 			return err
@@ -119,6 +120,7 @@ func (s *Service) closePeriod(ctx context.Context, actor Actor, customerID, peri
 			c.noop = true
 			return nil
 		}
+		c.result = func() any { return *c.invoice }
 		c.invoice = &Invoice{ID: newID("inv_"), OrgID: c.cus.OrgID, CustomerID: c.cus.ID, Period: period, Currency: c.cus.Currency,
 			Total: total, Count: n, PeriodStart: start, PeriodEnd: end, ClosedAt: c.now}
 		c.eventType = event.TypeBillingInvoiceCreated

@@ -131,6 +131,7 @@ func (s *Service) StartSession(ctx context.Context, actor Actor, p StartSessionP
 		return Session{}, err
 	}
 	c, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.session.started", func(c *change) error {
+		c.result = func() any { return *c.ses }
 		old, err := c.tx.SessionByReference(c.ctx, actor.ID, p.Reference)
 		switch {
 		case err == nil:
@@ -276,6 +277,7 @@ func (s *Service) TopUpSession(ctx context.Context, actor Actor, sessionID strin
 		return Session{}, err
 	}
 	c, err := s.onSession(ctx, actor, sessionID, "billing.session.topped_up", func(c *change) error {
+		c.result = func() any { return *c.ses }
 		old, err := c.tx.ReservationEventByReference(c.ctx, c.rsv.ID, p.Reference)
 		switch {
 		case err == nil:
@@ -314,6 +316,7 @@ func (s *Service) TopUpSession(ctx context.Context, actor Actor, sessionID strin
 // Errors: forbidden, not_found.
 func (s *Service) EndSession(ctx context.Context, actor Actor, sessionID string) (Session, error) {
 	c, err := s.onSession(ctx, actor, sessionID, "billing.session.ended", func(c *change) error {
+		c.result = func() any { return *c.ses }
 		if c.ses.State != SessionActive {
 			c.noop = true
 			return nil

@@ -480,6 +480,7 @@ func (s *Service) CreateCustomer(ctx context.Context, actor Actor, p CustomerPar
 		return Customer{}, err
 	}
 	c, err := s.run(ctx, actor, "billing.customer.created", func(c *change) error {
+		c.result = func() any { return c.cus }
 		old, err := c.tx.CustomerByReference(c.ctx, actor.ID, p.Reference)
 		switch {
 		case err == nil:
@@ -523,6 +524,7 @@ func (s *Service) CreateCustomer(ctx context.Context, actor Actor, p CustomerPar
 // Errors: forbidden, invalid, not_found.
 func (s *Service) SetCreditLimit(ctx context.Context, actor Actor, id string, limit int64) (Customer, error) {
 	c, err := s.onCustomer(ctx, actor, id, "billing.customer.limit_changed", func(c *change) error {
+		c.result = func() any { return c.cus }
 		if c.cus.Mode != Postpaid {
 			return apperr.Invalid("credit_limit", "a prepaid customer has no credit limit")
 		}
@@ -559,6 +561,7 @@ func (s *Service) TopUp(ctx context.Context, actor Actor, p TopUpParams) (TopUp,
 	}
 	var out TopUp
 	_, err := s.onCustomer(ctx, actor, p.CustomerID, "billing.customer.topped_up", func(c *change) error {
+		c.result = func() any { return out }
 		if c.cus.Mode != Prepaid {
 			return apperr.Invalid("customer_id", "only a prepaid customer is topped up")
 		}

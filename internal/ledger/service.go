@@ -7,6 +7,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/money"
 )
 
@@ -36,21 +37,35 @@ func (e *Engine) FindAssets(ctx context.Context) ([]money.Asset, error) {
 //
 // Errors: invalid (the param names the request index and field), conflict.
 func (e *Engine) CreateAccounts(ctx context.Context, reqs []AccountRequest) ([]Account, error) {
-	out, _, err := e.createAccounts(ctx, reqs)
+	out, _, err := e.createAccounts(ctx, reqs, nil)
 	return out, err
 }
 
+// OpenedAccount is what CreateAccount returns: the account, and whether
+// this call created it.
+type OpenedAccount struct {
+	Account Account
+	Created bool
+}
+
 // CreateAccount opens one account like CreateAccounts and reports whether
-// it was created now (false: an identical earlier request created it).
+// it was created now (false: an identical earlier request created it). It
+// runs the idempotency.Keep its context carries, if any, in its
+// transaction, with the OpenedAccount.
 func (e *Engine) CreateAccount(ctx context.Context, req AccountRequest) (Account, bool, error) {
-	out, created, err := e.createAccounts(ctx, []AccountRequest{req})
+	keep := idempotency.KeepOf(ctx)
+	out, created, err := e.createAccounts(ctx, []AccountRequest{req}, func(tx Tx, out []Account, created []bool) error {
+		return idempotency.RunKeep(ctx, keep, tx, OpenedAccount{Account: out[0], Created: created[0]})
+	})
 	if err != nil {
 		return Account{}, false, err
 	}
 	return out[0], created[0], nil
 }
 
-func (e *Engine) createAccounts(ctx context.Context, reqs []AccountRequest) ([]Account, []bool, error) {
+// createAccounts opens reqs in one transaction, running keep, if not nil,
+// in it once they are open.
+func (e *Engine) createAccounts(ctx context.Context, reqs []AccountRequest, keep func(tx Tx, out []Account, created []bool) error) ([]Account, []bool, error) {
 	if len(reqs) > AccountsCreateMax {
 		return nil, nil, apperr.Invalid("accounts", "at most %d accounts per call", AccountsCreateMax)
 	}
@@ -74,7 +89,10 @@ func (e *Engine) createAccounts(ctx context.Context, reqs []AccountRequest) ([]A
 		ids.reset()
 		var err error
 		out, created, err = openAccounts(ctx, tx, &ids, e.Now(), reqs, e.cfg.Events)
-		return err
+		if err != nil || keep == nil {
+			return err
+		}
+		return keep(tx, out, created)
 	})
 	if err != nil {
 		return nil, nil, err

@@ -19,7 +19,7 @@ import (
 // three commits: a claim, the change, the completion). It is also one
 // commit per keyed request instead of three, each of which a request
 // waits for in turn. Each product lists its routes beside its handlers.
-var keyedInTx = routeSet(billingKeyedInTx, accountKeyedInTx)
+var keyedInTx = routeSet(billingKeyedInTx, accountKeyedInTx, webhookKeyedInTx)
 
 // keyedAfter lists the POST routes that keep their Idempotency-Key on the
 // generic path, and why a crash between their change and its completion
@@ -32,8 +32,14 @@ var keyedAfter = map[string]string{
 	"POST /v1/deposits/imports": "a bank file is recorded line by line, each line idempotent by its bank reference",
 	// The offset lives in the node's memory: a crash loses it with the
 	// response.
-	"POST /v1/test_clock/advance":                         "the test clock's offset is the node's memory, which a crash resets",
-	"POST /v1/assets":                                     pending,
+	"POST /v1/test_clock/advance": "the test clock's offset is the node's memory, which a crash resets",
+	// The fields are set to what the body gives: a rerun sets them again.
+	"POST /v1/webhook_endpoints/{id}": "an update sets the fields its body gives; a rerun sets the same values",
+	// Deliveries are at least once, and receivers drop an event id they
+	// have seen: a rerun queues one more delivery of the same event.
+	"POST /v1/events/{id}/replay": "a replay queues a delivery that receivers recognise by the event's id; a rerun queues one more",
+	// An asset is an upsert by its code.
+	"POST /v1/assets":                                     "an asset is written by its code; a rerun writes the same asset and answers the same",
 	"POST /v1/bank_accounts":                              pending,
 	"POST /v1/deals":                                      pending,
 	"POST /v1/deals/{id}/accept":                          pending,
@@ -51,12 +57,9 @@ var keyedAfter = map[string]string{
 	"POST /v1/deposits/{id}/apply":                        pending,
 	"POST /v1/deposits/{id}/clear":                        pending,
 	"POST /v1/deposits/{id}/return":                       pending,
-	"POST /v1/events/{id}/replay":                         pending,
 	"POST /v1/payout_batches":                             pending,
 	"POST /v1/payout_batches/{id}/items/{item_id}/return": pending,
 	"POST /v1/payout_batches/{id}/settle":                 pending,
-	"POST /v1/webhook_endpoints":                          pending,
-	"POST /v1/webhook_endpoints/{id}":                     pending,
 }
 
 // pending marks a route that is still kept on the generic path, with its

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -124,12 +125,16 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request, p
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	e, err := s.cfg.Webhooks.CreateEndpoint(r.Context(), p.OrgID, webhook.EndpointParams{URL: in.URL, Description: in.Description, EventTypes: in.EventTypes})
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, newWebhookEndpointJSON{webhookEndpointJSON: toWebhookEndpoint(e), Secret: e.Secret})
+	return keepInTx(s, w, r, func(ctx context.Context) (webhook.Endpoint, error) {
+		return s.cfg.Webhooks.CreateEndpoint(ctx, p.OrgID, webhook.EndpointParams{URL: in.URL, Description: in.Description, EventTypes: in.EventTypes})
+	}, func(w http.ResponseWriter, e webhook.Endpoint) error {
+		return writeJSON(w, http.StatusCreated, newWebhookEndpointJSON{webhookEndpointJSON: toWebhookEndpoint(e), Secret: e.Secret})
+	})
 }
+
+// webhookKeyedInTx is the webhook route in keyedInTx: a rerun would
+// register a second endpoint under a secret no one was shown.
+var webhookKeyedInTx = []string{"POST /v1/webhook_endpoints"}
 
 func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if err := p.Require("webhooks", false); err != nil {

@@ -3,11 +3,17 @@ package api
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kinko-pay/kinko/internal/auth"
+	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
+	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
 
@@ -310,4 +316,35 @@ func TestEventReplayDeliveriesAndAttempts(t *testing.T) {
 		}
 		h.want(h.do("GET", "/v1/webhook_endpoints/"+every+"/attempts?starting_after=evt_1", "k1", ""), 400, "invalid")
 	})
+}
+
+// TestKeyedWebhookEndpointCreate: an endpoint created under a key keeps
+// its response, secret included, in the endpoint's transaction (the
+// fallback that keeps it afterwards logs an error): a retry replays the
+// same secret and registers nothing more, and the key with another body
+// is refused.
+func TestKeyedWebhookEndpointCreate(t *testing.T) {
+	db, e := openLedger(t, ledger.Config{})
+	var log errorLog
+	srv := httptest.NewServer(New(Config{Ledger: e, Idempotency: idempotency.NewService(db, nil), Events: event.NewService(db),
+		Webhooks: webhook.NewService(db, db, nil), Logger: slog.New(&log), Auth: keys{
+			"k1": {OrgID: "org_1", KeyID: "key_1", Scopes: []auth.Scope{"webhooks:write"}},
+		}}))
+	t.Cleanup(srv.Close)
+	h := &harness{t: t, srv: srv, db: db}
+	body := `{"url":"https://hooks.example.com/k","event_types":["*"]}`
+	first := h.want(h.do("POST", "/v1/webhook_endpoints", "k1", body, "Idempotency-Key", "w-1"), 201, "")
+	again := h.want(h.do("POST", "/v1/webhook_endpoints", "k1", body, "Idempotency-Key", "w-1"), 201, "")
+	if again.raw != first.raw || again.header.Get("Idempotent-Replayed") != "true" || first.body["secret"] == nil {
+		t.Fatalf("retry %s, want the first response (with its secret) replayed: %s", again.raw, first.raw)
+	}
+	h.want(h.do("POST", "/v1/webhook_endpoints", "k1", `{"url":"https://hooks.example.com/other","event_types":["*"]}`,
+		"Idempotency-Key", "w-1"), 422, idempotency.CodeKeyReused)
+	list := h.want(h.do("GET", "/v1/webhook_endpoints", "k1", ""), 200, "")
+	if n := len(list.body["data"].([]any)); n != 1 {
+		t.Fatalf("%d endpoints, want 1", n)
+	}
+	if len(log.msgs) != 0 {
+		t.Fatalf("the server logged errors: %q", log.msgs)
+	}
 }

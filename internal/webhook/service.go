@@ -14,6 +14,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 )
 
 // Service manages endpoints, dispatches events and replays them.
@@ -43,7 +44,9 @@ type EndpointParams struct {
 }
 
 // CreateEndpoint registers an endpoint for org and returns it with its new
-// secret, which is shown only now.
+// secret, which is shown only now. It runs the idempotency.Keep its context
+// carries, if any, in its transaction, with the Endpoint: the secret is
+// then kept with the key's response, which alone can show it again.
 //
 // Errors: invalid (url, description, event_types), conflict (too many endpoints).
 func (s *Service) CreateEndpoint(ctx context.Context, orgID string, p EndpointParams) (Endpoint, error) {
@@ -58,7 +61,10 @@ func (s *Service) CreateEndpoint(ctx context.Context, orgID string, p EndpointPa
 	if err := apply(&e, p); err != nil {
 		return Endpoint{}, err
 	}
-	return s.store.WebhookEndpointInsert(ctx, e)
+	keep := idempotency.KeepOf(ctx)
+	return s.store.WebhookEndpointInsert(ctx, e, func(tx idempotency.Tx, e Endpoint) error {
+		return idempotency.RunKeep(ctx, keep, tx, e)
+	})
 }
 
 // UpdateEndpoint changes the fields p sets. Disabling an endpoint stops new

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 )
 
 // Bounds and timings.
@@ -170,8 +171,11 @@ type DispatchPlan func(events []event.Event, endpoints []Endpoint, now time.Time
 type Store interface {
 	// WebhookEndpointInsert stores e and returns it with its id. It fails with
 	// conflict (param "url") when the organization already has
-	// EndpointsPerOrgMax endpoints.
-	WebhookEndpointInsert(ctx context.Context, e Endpoint) (Endpoint, error)
+	// EndpointsPerOrgMax endpoints. keep, if not nil, runs in the insert's
+	// transaction with the endpoint as stored; an error from it undoes the
+	// insert and is returned. It may run more than once, as the
+	// transaction is retried.
+	WebhookEndpointInsert(ctx context.Context, e Endpoint, keep func(idempotency.Tx, Endpoint) error) (Endpoint, error)
 	// WebhookEndpointByID returns one endpoint. Errors: not_found.
 	WebhookEndpointByID(ctx context.Context, id int64) (Endpoint, error)
 	WebhookEndpointList(ctx context.Context, f EndpointFilter) ([]Endpoint, error)

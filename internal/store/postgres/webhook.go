@@ -13,6 +13,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/store"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
@@ -129,15 +130,18 @@ func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 // organization has room. Errors: conflict (url) when it has
 // webhook.EndpointsPerOrgMax endpoints; invalid (description) when the
 // description holds a NUL byte, which PostgreSQL text cannot.
-func (db *DB) WebhookEndpointInsert(ctx context.Context, e webhook.Endpoint) (webhook.Endpoint, error) {
+func (db *DB) WebhookEndpointInsert(ctx context.Context, e webhook.Endpoint, keep func(idempotency.Tx, webhook.Endpoint) error) (webhook.Endpoint, error) {
 	if !storable(e.Description) {
 		return webhook.Endpoint{}, apperr.Invalid("description", "description must be UTF-8 text without NUL characters")
 	}
 	err := store.Retry(ctx, retryable, func() error {
 		return db.attempt(ctx, func(t *txn) error {
 			t.queue(sqlEndpointLock, endpointLockClass, e.OrgID)
-			return t.queryRow(ctx, sqlEndpointInsert, []any{e.OrgID, e.URL, e.Description, eventTypes(e.EventTypes),
-				e.Secret, e.Disabled, e.CreatedAt, e.UpdatedAt, webhook.EndpointsPerOrgMax}, &e.ID)
+			if err := t.queryRow(ctx, sqlEndpointInsert, []any{e.OrgID, e.URL, e.Description, eventTypes(e.EventTypes),
+				e.Secret, e.Disabled, e.CreatedAt, e.UpdatedAt, webhook.EndpointsPerOrgMax}, &e.ID); err != nil || keep == nil {
+				return err
+			}
+			return keep(t, e)
 		})
 	})
 	if errors.Is(err, pgx.ErrNoRows) {

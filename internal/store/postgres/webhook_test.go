@@ -28,7 +28,7 @@ func mustEndpoint(t *testing.T, db *DB, org string) webhook.Endpoint {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	e, err := db.WebhookEndpointInsert(context.Background(), webhook.Endpoint{OrgID: org, URL: "https://hooks.example.com/" + org,
-		EventTypes: []string{webhook.WildcardEventType}, Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now})
+		EventTypes: []string{webhook.WildcardEventType}, Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now}, nil)
 	if err != nil {
 		t.Fatalf("insert endpoint of %s: %v", org, err)
 	}
@@ -151,7 +151,7 @@ func TestWebhookEndpointLimitTwoNodes(t *testing.T) {
 		wg.Go(func() {
 			now := time.Now().UTC()
 			_, errs[i] = db.WebhookEndpointInsert(ctx, webhook.Endpoint{OrgID: "o1", URL: fmt.Sprint("https://hooks.example.com/", i),
-				EventTypes: []string{webhook.WildcardEventType}, Secret: "whsec_x", CreatedAt: now, UpdatedAt: now})
+				EventTypes: []string{webhook.WildcardEventType}, Secret: "whsec_x", CreatedAt: now, UpdatedAt: now}, nil)
 		})
 	}
 	wg.Wait()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/store"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
@@ -80,8 +81,9 @@ func eventTypesJSON(types []string) string {
 // concurrent inserts cannot both pass the limit.
 //
 // Errors: conflict (url) at webhook.EndpointsPerOrgMax endpoints.
-func (db *DB) WebhookEndpointInsert(ctx context.Context, e webhook.Endpoint) (webhook.Endpoint, error) {
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+func (db *DB) WebhookEndpointInsert(ctx context.Context, e webhook.Endpoint, keep func(idempotency.Tx, webhook.Endpoint) error) (webhook.Endpoint, error) {
+	err := db.transact(ctx, func(t *txn) error {
+		tx := t.tx
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM webhook_endpoints WHERE org_id = ? AND deleted_at IS NULL", e.OrgID).Scan(&n); err != nil {
 			return err
@@ -90,10 +92,13 @@ func (db *DB) WebhookEndpointInsert(ctx context.Context, e webhook.Endpoint) (we
 			return &apperr.Error{Code: apperr.CodeConflict, Param: "url",
 				Message: fmt.Sprintf("an organization has at most %d webhook endpoints; delete one first", webhook.EndpointsPerOrgMax)}
 		}
-		return tx.QueryRowContext(ctx, "INSERT INTO webhook_endpoints ("+strings.TrimPrefix(endpointCols, "id, ")+") "+
+		if err := tx.QueryRowContext(ctx, "INSERT INTO webhook_endpoints ("+strings.TrimPrefix(endpointCols, "id, ")+") "+
 			"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
 			e.OrgID, e.URL, e.Description, eventTypesJSON(e.EventTypes), e.Secret, e.Disabled, micros(e.CreatedAt), micros(e.UpdatedAt)).
-			Scan(&e.ID)
+			Scan(&e.ID); err != nil || keep == nil {
+			return err
+		}
+		return keep(t, e)
 	})
 	if err != nil {
 		return webhook.Endpoint{}, fmt.Errorf("sqlite: insert webhook endpoint: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/webhook"
 )
@@ -109,6 +110,7 @@ func (f *webhookFixture) wantDeliveries(ev event.Event, state webhook.DeliverySt
 // their listing.
 func RunWebhooks(t *testing.T, h Harness) {
 	t.Run("Endpoints", func(t *testing.T) { testWebhookEndpoints(t, h) })
+	t.Run("EndpointKeep", func(t *testing.T) { testWebhookEndpointKeep(t, h) })
 	t.Run("EndpointLimit", func(t *testing.T) { testWebhookEndpointLimit(t, h) })
 	t.Run("EndpointDelete", func(t *testing.T) { testWebhookEndpointDelete(t, h) })
 	t.Run("Dispatch", func(t *testing.T) { testWebhookDispatch(t, h) })
@@ -217,6 +219,55 @@ func testWebhookEndpoints(t *testing.T, h Harness) {
 			t.Fatalf("a neighbour changed: %+v, want %+v", stored, e2)
 		}
 	})
+}
+
+// testWebhookEndpointKeep: the keep of an endpoint's insert runs in its
+// transaction: what it writes commits with the endpoint, and an error from
+// it undoes both.
+func testWebhookEndpointKeep(t *testing.T, h Harness) {
+	f := newWebhookFixture(t, h)
+	keys, ok := f.store.(idempotency.Store)
+	if !ok {
+		t.Fatalf("%T is not an idempotency.Store", f.store)
+	}
+	now := f.Now()
+	record := func(key string) []idempotency.Record {
+		return []idempotency.Record{{OrgID: "o1", Key: key, RequestHash: []byte("request"), Done: true, Status: 201,
+			ContentType: "application/json", Body: []byte(`{"object":"webhook_endpoint"}`), CreatedAt: now}}
+	}
+	e := webhook.Endpoint{OrgID: "o1", URL: "https://hooks.example.com/kept", EventTypes: []string{webhook.WildcardEventType},
+		Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now}
+
+	var seen webhook.Endpoint
+	got, err := f.store.WebhookEndpointInsert(f.ctx, e, func(tx idempotency.Tx, e webhook.Endpoint) error {
+		seen = e
+		return tx.IdempotencyInsert(f.ctx, record("kept"))
+	})
+	if err != nil || got.ID <= 0 || !sameEndpoint(got, seen) {
+		t.Fatalf("insert with a keep: %+v, %v; the keep saw %+v", got, err, seen)
+	}
+	if rec, err := keys.IdempotencyByKey(f.ctx, "o1", "kept"); err != nil || !rec.Done || rec.Status != 201 {
+		t.Fatalf("the keep's record: %+v, %v", rec, err)
+	}
+
+	refused := errors.New("refused by the keep")
+	e.URL = "https://hooks.example.com/undone"
+	_, err = f.store.WebhookEndpointInsert(f.ctx, e, func(tx idempotency.Tx, _ webhook.Endpoint) error {
+		if err := tx.IdempotencyInsert(f.ctx, record("undone")); err != nil {
+			return err
+		}
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("insert whose keep fails: %v, want the keep's error", err)
+	}
+	if _, err := keys.IdempotencyByKey(f.ctx, "o1", "undone"); !apperr.Is(err, apperr.CodeNotFound) {
+		t.Fatalf("the failed keep's record: %v, want not_found", err)
+	}
+	list, err := f.svc.FindEndpoints(f.ctx, webhook.EndpointFilter{OrgID: "o1", Limit: 10})
+	if err != nil || len(list) != 1 || list[0].ID != got.ID {
+		t.Fatalf("endpoints after a failed keep: %+v, %v; want only %d", list, err, got.ID)
+	}
 }
 
 func testWebhookEndpointLimit(t *testing.T, h Harness) {

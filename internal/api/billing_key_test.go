@@ -64,7 +64,7 @@ type keyedStep struct {
 	raw          string
 }
 
-// billingKeyScript drives every keyedInTx route with Idempotency-Keys:
+// billingKeyScript drives every billing route in keyedInTx with Idempotency-Keys:
 // first requests, replays, a key reused with another body, refusals kept
 // and replayed, a malformed body, a key without the scope, and concurrent
 // duplicates. It returns each answer, and the routes it reached.
@@ -162,7 +162,7 @@ func TestKeyedBillingAnswersAsTheGenericPath(t *testing.T) {
 	var log errorLog
 	keyed, routes := billingKeyScript(t, newBillingKeyHarness(t, false, &log))
 	generic, _ := billingKeyScript(t, newBillingKeyHarness(t, true, &errorLog{}))
-	for route := range keyedInTx {
+	for _, route := range billingKeyedInTx {
 		if !slices.Contains(routes, route) {
 			t.Errorf("the script never reaches %s", route)
 		}

@@ -19,7 +19,7 @@ import (
 // three commits: a claim, the change, the completion). It is also one
 // commit per keyed request instead of three, each of which a request
 // waits for in turn. Each product lists its routes beside its handlers.
-var keyedInTx = routeSet(billingKeyedInTx)
+var keyedInTx = routeSet(billingKeyedInTx, escrowKeyedInTx)
 
 // keyedAfter lists the POST routes that keep their Idempotency-Key on the
 // generic path, and why a crash between their change and its completion
@@ -32,39 +32,19 @@ var keyedAfter = map[string]string{
 	"POST /v1/deposits/imports": "a bank file is recorded line by line, each line idempotent by its bank reference",
 	// The offset lives in the node's memory: a crash loses it with the
 	// response.
-	"POST /v1/test_clock/advance":                         "the test clock's offset is the node's memory, which a crash resets",
-	"POST /v1/accounts":                                   pending,
-	"POST /v1/assets":                                     pending,
-	"POST /v1/bank_accounts":                              pending,
-	"POST /v1/billing/customers":                          pending,
-	"POST /v1/billing/customers/{id}/credit_limit":        pending,
-	"POST /v1/billing/customers/{id}/invoices":            pending,
-	"POST /v1/billing/customers/{id}/top_ups":             pending,
-	"POST /v1/billing/sessions":                           pending,
-	"POST /v1/billing/sessions/{id}/end":                  pending,
-	"POST /v1/billing/sessions/{id}/top_ups":              pending,
-	"POST /v1/deals":                                      pending,
-	"POST /v1/deals/{id}/accept":                          pending,
-	"POST /v1/deals/{id}/approve":                         pending,
-	"POST /v1/deals/{id}/cancel":                          pending,
-	"POST /v1/deals/{id}/confirm_receipt":                 pending,
-	"POST /v1/deals/{id}/decline":                         pending,
-	"POST /v1/deals/{id}/dispute":                         pending,
-	"POST /v1/deals/{id}/messages":                        pending,
-	"POST /v1/deals/{id}/release_milestone":               pending,
-	"POST /v1/deals/{id}/resolve":                         pending,
-	"POST /v1/deals/{id}/review":                          pending,
-	"POST /v1/deals/{id}/ship":                            pending,
-	"POST /v1/deposits":                                   pending,
-	"POST /v1/deposits/{id}/apply":                        pending,
-	"POST /v1/deposits/{id}/clear":                        pending,
-	"POST /v1/deposits/{id}/return":                       pending,
-	"POST /v1/events/{id}/replay":                         pending,
-	"POST /v1/payout_batches":                             pending,
-	"POST /v1/payout_batches/{id}/items/{item_id}/return": pending,
-	"POST /v1/payout_batches/{id}/settle":                 pending,
-	"POST /v1/webhook_endpoints":                          pending,
-	"POST /v1/webhook_endpoints/{id}":                     pending,
+	"POST /v1/test_clock/advance":                  "the test clock's offset is the node's memory, which a crash resets",
+	"POST /v1/accounts":                            pending,
+	"POST /v1/assets":                              pending,
+	"POST /v1/billing/customers":                   pending,
+	"POST /v1/billing/customers/{id}/credit_limit": pending,
+	"POST /v1/billing/customers/{id}/invoices":     pending,
+	"POST /v1/billing/customers/{id}/top_ups":      pending,
+	"POST /v1/billing/sessions":                    pending,
+	"POST /v1/billing/sessions/{id}/end":           pending,
+	"POST /v1/billing/sessions/{id}/top_ups":       pending,
+	"POST /v1/events/{id}/replay":                  pending,
+	"POST /v1/webhook_endpoints":                   pending,
+	"POST /v1/webhook_endpoints/{id}":              pending,
 }
 
 // pending marks a route that is still kept on the generic path, with its

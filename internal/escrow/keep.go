@@ -13,7 +13,7 @@ package escrow
 // CreateDeal's with an ExternalRef already used runs it with that deal in
 // the transaction that read it; RecordDeposit's of a credit already
 // recorded, which reads the first record after its transaction, runs it in
-// a transaction of its own. A call that is refused runs it never.
+// a transaction of its own. A call that is refused never runs it.
 //
 // FireTimer and ImportStatement run none, whatever ctx carries: a timer
 // answers no request, and an import records each credit in its own

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -76,13 +77,13 @@ func (s *Server) setBankAccount(w http.ResponseWriter, r *http.Request, p auth.P
 	if in.Email == "" {
 		return invalid("email", "email is required: the seller the account pays")
 	}
-	b, err := svc.SetBankAccount(r.Context(), dealActor(p), escrow.BankAccountParams{Email: in.Email, BankCode: in.BankCode,
-		BankName: in.BankName, BranchCode: in.BranchCode, BranchName: in.BranchName, AccountType: in.AccountType,
-		AccountNumber: in.AccountNumber, HolderName: in.HolderName})
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toBankAccount(b))
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.BankAccount, error) {
+		return svc.SetBankAccount(ctx, dealActor(p), escrow.BankAccountParams{Email: in.Email, BankCode: in.BankCode,
+			BankName: in.BankName, BranchCode: in.BranchCode, BranchName: in.BranchName, AccountType: in.AccountType,
+			AccountNumber: in.AccountNumber, HolderName: in.HolderName})
+	}, func(w http.ResponseWriter, b escrow.BankAccount) error {
+		return writeJSON(w, http.StatusOK, toBankAccount(b))
+	})
 }
 
 // getBankAccount reads a payee's bank account: one of the site's sellers',

@@ -66,7 +66,7 @@ type keyedStep struct {
 	raw          string
 }
 
-// billingKeyScript drives every keyedInTx route with Idempotency-Keys:
+// billingKeyScript drives every billing route in keyedInTx with Idempotency-Keys:
 // first requests, replays, a key reused with another body, refusals kept
 // and replayed, a malformed body, a key without the scope, and concurrent
 // duplicates. It returns each answer, and the routes it reached.

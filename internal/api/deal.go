@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -353,6 +354,11 @@ func (s *Server) writeDeal(w http.ResponseWriter, status int, d escrow.Deal) err
 	return writeJSON(w, status, toDeal(d, s.cfg.EscrowPayTo))
 }
 
+// dealWriter answers with a deal and status: the write of keepInTx.
+func (s *Server) dealWriter(status int) func(http.ResponseWriter, escrow.Deal) error {
+	return func(w http.ResponseWriter, d escrow.Deal) error { return s.writeDeal(w, status, d) }
+}
+
 // createDeal registers a deal for one of the site's sellers. The same
 // external_ref again answers the deal the first request made.
 func (s *Server) createDeal(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -371,11 +377,10 @@ func (s *Server) createDeal(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if err != nil {
 		return err
 	}
-	d, err := svc.CreateDeal(r.Context(), dealActor(p), params)
-	if err != nil {
-		return renameParam(err, dealCreateParams)
-	}
-	return s.writeDeal(w, http.StatusCreated, d)
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.Deal, error) {
+		d, err := svc.CreateDeal(ctx, dealActor(p), params)
+		return d, renameParam(err, dealCreateParams)
+	}, s.dealWriter(http.StatusCreated))
 }
 
 // listDeals pages through the deals the key may see, optionally in one
@@ -477,9 +482,9 @@ func (s *Server) getDealTimeline(w http.ResponseWriter, r *http.Request, p auth.
 	return writeJSON(w, http.StatusOK, newList(out, len(out)))
 }
 
-// dealStep is one of the deal's transitions that take nothing but the
-// deal's id.
-type dealStep func(svc *escrow.Service, r *http.Request, actor escrow.Actor, id string) (escrow.Deal, error)
+// dealStep is one of the deal's transitions, made with ctx (which carries
+// keepInTx's keep): one call of svc, and whatever reads it needs before.
+type dealStep func(ctx context.Context, svc *escrow.Service, actor escrow.Actor, id string) (escrow.Deal, error)
 
 // step answers POST /v1/deals/{id}/<step> for a step that takes the body
 // {}: it acts as the key's actor and answers the deal after the step.
@@ -489,7 +494,8 @@ func (s *Server) step(run dealStep) handler {
 	}
 }
 
-// act is every deal step: scope, path id, body, one service call, the deal.
+// act is every deal step: scope, path id, body, one service call (through
+// keepInTx), the deal.
 func (s *Server) act(w http.ResponseWriter, r *http.Request, p auth.Principal, body any, run dealStep) error {
 	if err := p.Require("escrow", true); err != nil {
 		return err
@@ -505,48 +511,46 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, p auth.Principal, b
 	if err := decode(r, body); err != nil {
 		return err
 	}
-	d, err := run(svc, r, dealActor(p), id)
-	if err != nil {
-		return err
-	}
-	return s.writeDeal(w, http.StatusOK, d)
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.Deal, error) {
+		return run(ctx, svc, dealActor(p), id)
+	}, s.dealWriter(http.StatusOK))
 }
 
-func acceptDeal(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.AcceptDeal(r.Context(), a, id)
+func acceptDeal(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return svc.AcceptDeal(ctx, a, id)
 }
 
-func declineDeal(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.DeclineDeal(r.Context(), a, id)
+func declineDeal(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return svc.DeclineDeal(ctx, a, id)
 }
 
-func cancelDeal(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.CancelDeal(r.Context(), a, id)
+func cancelDeal(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return svc.CancelDeal(ctx, a, id)
 }
 
-func confirmReceipt(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.ConfirmReceipt(r.Context(), a, id)
+func confirmReceipt(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return svc.ConfirmReceipt(ctx, a, id)
 }
 
-func approveDeal(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.ApproveDeal(r.Context(), a, id)
+func approveDeal(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return svc.ApproveDeal(ctx, a, id)
 }
 
-func releaseMilestone(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.ReleaseMilestone(r.Context(), a, id)
+func releaseMilestone(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return svc.ReleaseMilestone(ctx, a, id)
 }
 
 func (s *Server) shipDeal(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in shipBody
-	return s.act(w, r, p, &in, func(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
-		return svc.MarkShipped(r.Context(), a, id, escrow.ShipParams{Carrier: in.Carrier, TrackingNumber: in.TrackingNumber})
+	return s.act(w, r, p, &in, func(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+		return svc.MarkShipped(ctx, a, id, escrow.ShipParams{Carrier: in.Carrier, TrackingNumber: in.TrackingNumber})
 	})
 }
 
 func (s *Server) disputeDeal(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in disputeBody
-	return s.act(w, r, p, &in, func(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
-		return svc.OpenDispute(r.Context(), a, id, in.Reason)
+	return s.act(w, r, p, &in, func(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+		return svc.OpenDispute(ctx, a, id, in.Reason)
 	})
 }
 
@@ -557,13 +561,13 @@ func (s *Server) resolveDeal(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return err
 	}
 	var in resolveDispute
-	return s.act(w, r, p, &in, func(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
+	return s.act(w, r, p, &in, func(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
 		rp := escrow.ResolveParams{Resolution: in.Resolution, Note: in.Note}
 		if in.BuyerAmount != nil {
 			if in.Resolution != escrow.ResolveSplit {
 				return escrow.Deal{}, invalid("buyer_amount", "buyer_amount applies only to a split")
 			}
-			d, err := svc.FindDealByID(r.Context(), a, id)
+			d, err := svc.FindDealByID(ctx, a, id)
 			if err != nil {
 				return escrow.Deal{}, err
 			}
@@ -572,7 +576,7 @@ func (s *Server) resolveDeal(w http.ResponseWriter, r *http.Request, p auth.Prin
 			}
 			rp.BuyerAmount = in.BuyerAmount.Amount
 		}
-		return svc.ResolveDispute(r.Context(), a, id, rp)
+		return svc.ResolveDispute(ctx, a, id, rp)
 	})
 }
 
@@ -582,7 +586,7 @@ func (s *Server) reviewDeal(w http.ResponseWriter, r *http.Request, p auth.Princ
 		return err
 	}
 	var in reviewBody
-	return s.act(w, r, p, &in, func(svc *escrow.Service, r *http.Request, a escrow.Actor, id string) (escrow.Deal, error) {
+	return s.act(w, r, p, &in, func(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
 		if in.Hold == nil {
 			return escrow.Deal{}, invalid("hold", "hold is required: true opens a review, false clears it")
 		}
@@ -597,7 +601,7 @@ func (s *Server) reviewDeal(w http.ResponseWriter, r *http.Request, p auth.Princ
 				return escrow.Deal{}, invalid("reasons["+strconv.Itoa(i)+"]", "a reason is one line of 1 to %d bytes", reviewReasonLenMax)
 			}
 		}
-		return svc.SetReviewHold(r.Context(), a, id, *in.Hold, in.Reasons)
+		return svc.SetReviewHold(ctx, a, id, *in.Hold, in.Reasons)
 	})
 }
 
@@ -642,9 +646,9 @@ func (s *Server) createDealMessage(w http.ResponseWriter, r *http.Request, p aut
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	m, err := svc.PostMessage(r.Context(), dealActor(p), id, in.Body)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, toMessage(m))
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.Message, error) {
+		return svc.PostMessage(ctx, dealActor(p), id, in.Body)
+	}, func(w http.ResponseWriter, m escrow.Message) error {
+		return writeJSON(w, http.StatusCreated, toMessage(m))
+	})
 }

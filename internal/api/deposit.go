@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -114,15 +115,16 @@ func (s *Server) createDeposit(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err != nil {
 		return err
 	}
-	d, replayed, err := svc.RecordDeposit(r.Context(), dealActor(p), params)
-	if err != nil {
-		return renameParam(err, depositCreateParams)
-	}
-	status := http.StatusCreated
-	if replayed {
-		status = http.StatusOK
-	}
-	return writeJSON(w, status, toDeposit(d))
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.RecordDepositResult, error) {
+		d, replayed, err := svc.RecordDeposit(ctx, dealActor(p), params)
+		return escrow.RecordDepositResult{Deposit: d, Replayed: replayed}, renameParam(err, depositCreateParams)
+	}, func(w http.ResponseWriter, res escrow.RecordDepositResult) error {
+		status := http.StatusCreated
+		if res.Replayed {
+			status = http.StatusOK
+		}
+		return writeJSON(w, status, toDeposit(res.Deposit))
+	})
 }
 
 // Values of GET /v1/deposits?review=.
@@ -170,51 +172,61 @@ func (s *Server) listDeposits(w http.ResponseWriter, r *http.Request, p auth.Pri
 	return writeJSON(w, http.StatusOK, newList(out, limit))
 }
 
-// depositStep runs one of staff's steps on the deposit the path names:
-// the operator's admin keys only; in is the decoded body; act does the
-// step and returns the deposit, which is the answer.
-func (s *Server) depositStep(w http.ResponseWriter, r *http.Request, p auth.Principal, what string, in any,
-	act func(svc *escrow.Service, a escrow.Actor, id string) (escrow.Deposit, error)) error {
+// onDeposit checks a step of staff's on the deposit the path names: the
+// operator's admin keys only; it decodes the body into in and returns the
+// service and the deposit's id.
+func (s *Server) onDeposit(r *http.Request, p auth.Principal, what string, in any) (*escrow.Service, string, error) {
 	if err := requireOperator(p, what); err != nil {
-		return err
+		return nil, "", err
 	}
 	svc, err := s.escrowService()
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	id, err := pathTextID(prefixDeposit, "deposit", r.PathValue("id"))
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	if err := decode(r, in); err != nil {
-		return err
+		return nil, "", err
 	}
-	d, err := act(svc, dealActor(p), id)
-	if err != nil {
-		return err
-	}
+	return svc, id, nil
+}
+
+// writeDeposit answers with a deposit, 200: the write of keepInTx.
+func writeDeposit(w http.ResponseWriter, d escrow.Deposit) error {
 	return writeJSON(w, http.StatusOK, toDeposit(d))
 }
 
 // clearDeposit closes a deposit's review with a note saying what was done.
 func (s *Server) clearDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in depositClear
-	return s.depositStep(w, r, p, "clear deposits", &in, func(svc *escrow.Service, a escrow.Actor, id string) (escrow.Deposit, error) {
-		return svc.ClearDeposit(r.Context(), a, id, in.Note)
-	})
+	svc, id, err := s.onDeposit(r, p, "clear deposits", &in)
+	if err != nil {
+		return err
+	}
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.Deposit, error) {
+		return svc.ClearDeposit(ctx, dealActor(p), id, in.Note)
+	}, writeDeposit)
 }
 
 // applyDeposit credits a deposit that went to suspense to a deal awaiting
-// payment (escrow.Service.ApplyDeposit).
+// payment (escrow.Service.ApplyDeposit), and answers the deposit.
 func (s *Server) applyDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in depositApply
-	return s.depositStep(w, r, p, "apply deposits", &in, func(svc *escrow.Service, a escrow.Actor, id string) (escrow.Deposit, error) {
-		deal, err := parseTextID(prefixDeal, in.Deal, "deal")
-		if err != nil {
-			return escrow.Deposit{}, err
-		}
-		d, _, err := svc.ApplyDeposit(r.Context(), a, id, deal)
-		return d, err
+	svc, id, err := s.onDeposit(r, p, "apply deposits", &in)
+	if err != nil {
+		return err
+	}
+	deal, err := parseTextID(prefixDeal, in.Deal, "deal")
+	if err != nil {
+		return err
+	}
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.ApplyDepositResult, error) {
+		d, deal, err := svc.ApplyDeposit(ctx, dealActor(p), id, deal)
+		return escrow.ApplyDepositResult{Deposit: d, Deal: deal}, err
+	}, func(w http.ResponseWriter, res escrow.ApplyDepositResult) error {
+		return writeDeposit(w, res.Deposit)
 	})
 }
 
@@ -223,9 +235,13 @@ func (s *Server) applyDeposit(w http.ResponseWriter, r *http.Request, p auth.Pri
 // clear.
 func (s *Server) returnDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in depositClear
-	return s.depositStep(w, r, p, "return deposits", &in, func(svc *escrow.Service, a escrow.Actor, id string) (escrow.Deposit, error) {
-		return svc.ReturnDeposit(r.Context(), a, id, in.Note)
-	})
+	svc, id, err := s.onDeposit(r, p, "return deposits", &in)
+	if err != nil {
+		return err
+	}
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.Deposit, error) {
+		return svc.ReturnDeposit(ctx, dealActor(p), id, in.Note)
+	}, writeDeposit)
 }
 
 // Bounds of a statement import. The file travels in base64 inside the JSON

@@ -19,7 +19,7 @@ import (
 // three commits: a claim, the change, the completion). It is also one
 // commit per keyed request instead of three, each of which a request
 // waits for in turn. Each product lists its routes beside its handlers.
-var keyedInTx = routeSet(billingKeyedInTx, accountKeyedInTx, webhookKeyedInTx)
+var keyedInTx = routeSet(billingKeyedInTx, escrowKeyedInTx, accountKeyedInTx, webhookKeyedInTx)
 
 // keyedAfter lists the POST routes that keep their Idempotency-Key on the
 // generic path, and why a crash between their change and its completion
@@ -39,32 +39,8 @@ var keyedAfter = map[string]string{
 	// have seen: a rerun queues one more delivery of the same event.
 	"POST /v1/events/{id}/replay": "a replay queues a delivery that receivers recognise by the event's id; a rerun queues one more",
 	// An asset is an upsert by its code.
-	"POST /v1/assets":                                     "an asset is written by its code; a rerun writes the same asset and answers the same",
-	"POST /v1/bank_accounts":                              pending,
-	"POST /v1/deals":                                      pending,
-	"POST /v1/deals/{id}/accept":                          pending,
-	"POST /v1/deals/{id}/approve":                         pending,
-	"POST /v1/deals/{id}/cancel":                          pending,
-	"POST /v1/deals/{id}/confirm_receipt":                 pending,
-	"POST /v1/deals/{id}/decline":                         pending,
-	"POST /v1/deals/{id}/dispute":                         pending,
-	"POST /v1/deals/{id}/messages":                        pending,
-	"POST /v1/deals/{id}/release_milestone":               pending,
-	"POST /v1/deals/{id}/resolve":                         pending,
-	"POST /v1/deals/{id}/review":                          pending,
-	"POST /v1/deals/{id}/ship":                            pending,
-	"POST /v1/deposits":                                   pending,
-	"POST /v1/deposits/{id}/apply":                        pending,
-	"POST /v1/deposits/{id}/clear":                        pending,
-	"POST /v1/deposits/{id}/return":                       pending,
-	"POST /v1/payout_batches":                             pending,
-	"POST /v1/payout_batches/{id}/items/{item_id}/return": pending,
-	"POST /v1/payout_batches/{id}/settle":                 pending,
+	"POST /v1/assets": "an asset is written by its code; a rerun writes the same asset and answers the same",
 }
-
-// pending marks a route that is still kept on the generic path, with its
-// window (docs/api.md).
-const pending = "kept after its change: the generic path's window"
 
 // billingKeyedInTx are billing's routes in keyedInTx.
 var billingKeyedInTx = []string{

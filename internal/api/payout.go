@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -137,15 +138,21 @@ func (s *Server) createPayoutBatch(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return invalid("transfer_date", "transfer_date is the day the bank pays, e.g. 2026-01-09")
 	}
-	b, err := svc.BuildPayoutBatch(r.Context(), dealActor(p), in.Currency, day)
-	if apperr.Is(err, apperr.CodeNotFound) {
-		return &apperr.Error{Code: codeNothingToPay, Err: err,
-			Message: "nothing to pay in " + in.Currency + ": no payee with a valid bank account has money available"}
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.PayoutBatch, error) {
+		b, err := svc.BuildPayoutBatch(ctx, dealActor(p), in.Currency, day)
+		if apperr.Is(err, apperr.CodeNotFound) {
+			return b, &apperr.Error{Code: codeNothingToPay, Err: err,
+				Message: "nothing to pay in " + in.Currency + ": no payee with a valid bank account has money available"}
+		}
+		return b, renameParam(err, map[string]string{"accounts[0].asset": "currency"})
+	}, writePayoutBatch(http.StatusCreated))
+}
+
+// writePayoutBatch answers with a batch and status: the write of keepInTx.
+func writePayoutBatch(status int) func(http.ResponseWriter, escrow.PayoutBatch) error {
+	return func(w http.ResponseWriter, b escrow.PayoutBatch) error {
+		return writeJSON(w, status, toPayoutBatch(b))
 	}
-	if err != nil {
-		return renameParam(err, map[string]string{"accounts[0].asset": "currency"})
-	}
-	return writeJSON(w, http.StatusCreated, toPayoutBatch(b))
 }
 
 // listPayoutBatches pages through batches, newest first, without their items.
@@ -243,11 +250,9 @@ func (s *Server) settlePayoutBatch(w http.ResponseWriter, r *http.Request, p aut
 	if err := decode(r, &payoutBatchSettle{}); err != nil {
 		return err
 	}
-	b, err := svc.SettlePayoutBatch(r.Context(), dealActor(p), id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toPayoutBatch(b))
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.PayoutBatch, error) {
+		return svc.SettlePayoutBatch(ctx, dealActor(p), id)
+	}, writePayoutBatch(http.StatusOK))
 }
 
 // returnPayoutItem records that the bank could not pay one item (振込不能):
@@ -273,9 +278,7 @@ func (s *Server) returnPayoutItem(w http.ResponseWriter, r *http.Request, p auth
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	b, err := svc.ReturnPayoutItem(r.Context(), dealActor(p), id, itemID, in.Reason)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toPayoutBatch(b))
+	return keepInTx(s, w, r, func(ctx context.Context) (escrow.PayoutBatch, error) {
+		return svc.ReturnPayoutItem(ctx, dealActor(p), id, itemID, in.Reason)
+	}, writePayoutBatch(http.StatusOK))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/bankfile"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 )
 
 // Statement formats ImportStatement reads, and payout file formats
@@ -43,6 +44,10 @@ func (s *Service) ImportStatement(ctx context.Context, actor Actor, format strin
 			return ImportReport{}, err
 		}
 	}
+	// Each credit is recorded by RecordDeposit, which runs a Keep it finds
+	// in ctx: an import keeps none (its key, if any, is kept once for the
+	// whole file, after it).
+	ctx = idempotency.WithKeep(ctx, nil)
 	credits, withdrawals, err := parseCredits(format, data, s.now())
 	if err != nil {
 		return ImportReport{}, err

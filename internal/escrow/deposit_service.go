@@ -10,6 +10,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"golang.org/x/text/unicode/norm"
 )
@@ -45,9 +46,11 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 	if err != nil {
 		return Deposit{}, false, err
 	}
+	keep := idempotency.KeepOf(ctx)
 	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		w.Begin()
 		now := s.now()
+		kept := func() error { return idempotency.RunKeep(ctx, keep, tx, RecordDepositResult{Deposit: dep}) }
 		dep = Deposit{ID: newID("dep_"), Source: p.Source, BankAccount: p.BankAccount, BankRef: p.BankRef,
 			Currency: p.Currency, Amount: p.Amount, ValueDate: p.ValueDate.UTC(), PayerName: p.PayerName,
 			Remittance: p.Remittance, Status: DepositUnmatched, CreatedAt: now, UpdatedAt: now}
@@ -89,15 +92,19 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 			if err := tx.DepositUpdate(ctx, dep); err != nil {
 				return err
 			}
+			if err := kept(); err != nil {
+				return err
+			}
 			return record(ctx, tx, now, actorDeposit, "deposit.duplicate", "deposit", dep.ID, "",
 				map[string]any{"amount": dep.Amount, "bank_ref": dep.BankRef, "like": twin.ID})
 		}
 		if !found {
 			dep.Review = ReviewOpen
-			return s.toSuspense(ctx, tx, w, &dep, now)
+			return s.toSuspense(ctx, tx, w, &dep, now, kept)
 		}
 		c := &change{now: now, actor: actorDeposit, deal: deal, from: deal.State, action: "payment_received",
-			data: map[string]any{"deposit": dep.ID, "amount": p.Amount}, deposit: &dep}
+			data: map[string]any{"deposit": dep.ID, "amount": p.Amount}, deposit: &dep, keep: keep}
+		c.result = func() any { return RecordDepositResult{Deposit: dep} }
 		if deal.State != StateAwaitingPayment {
 			dep.Status, dep.Review = DepositLate, ReviewOpen
 			c.move(acctBank, acctSuspense, p.Amount, "deposit:"+dep.ID, "escrow_suspense")
@@ -116,6 +123,16 @@ func (s *Service) RecordDeposit(ctx context.Context, actor Actor, p DepositParam
 		if old.Amount != p.Amount || old.Currency != p.Currency {
 			return Deposit{}, false, &apperr.Error{Code: apperr.CodeConflict, Param: "amount",
 				Message: fmt.Sprintf("bank entry %s was recorded as %d %s", p.BankRef, old.Amount, old.Currency)}
+		}
+		if keep != nil {
+			// Nothing changed to commit with: the replay is kept in a
+			// transaction of its own.
+			err := s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
+				return idempotency.RunKeep(ctx, keep, tx, RecordDepositResult{Deposit: old, Replayed: true})
+			})
+			if err != nil {
+				return Deposit{}, false, fmt.Errorf("escrow: record deposit %s: %w", p.BankRef, err)
+			}
 		}
 		return old, true, nil
 	}
@@ -225,6 +242,7 @@ func (s *Service) ApplyDeposit(ctx context.Context, actor Actor, depositID, deal
 	if err != nil {
 		return Deposit{}, Deal{}, err
 	}
+	keep := idempotency.KeepOf(ctx)
 	var dep Deposit
 	var deal Deal
 	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
@@ -252,7 +270,8 @@ func (s *Service) ApplyDeposit(ctx context.Context, actor Actor, depositID, deal
 		}
 		now := s.now()
 		c := &change{now: now, actor: actor, deal: d, from: d.State, action: "payment_received",
-			data: map[string]any{"deposit": dep.ID, "amount": dep.Amount, "applied_by_staff": true}, deposit: &dep}
+			data: map[string]any{"deposit": dep.ID, "amount": dep.Amount, "applied_by_staff": true}, deposit: &dep, keep: keep}
+		c.result = func() any { return ApplyDepositResult{Deposit: dep, Deal: c.deal} }
 		dep.Review, dep.UpdatedAt = ReviewCleared, now
 		// A suspected duplicate booked nothing: it comes from the bank.
 		from := acctSuspense
@@ -278,8 +297,9 @@ func (s *Service) ApplyDeposit(ctx context.Context, actor Actor, depositID, deal
 	return dep, deal, nil
 }
 
-// toSuspense books an unmatched credit: bank → suspense.
-func (s *Service) toSuspense(ctx context.Context, tx Tx, w *ledger.Writer, dep *Deposit, now time.Time) error {
+// toSuspense books an unmatched credit: bank → suspense; kept runs once
+// it is written, before its audit entry.
+func (s *Service) toSuspense(ctx context.Context, tx Tx, w *ledger.Writer, dep *Deposit, now time.Time, kept func() error) error {
 	d := Deal{Currency: dep.Currency}
 	reqs := accountRequests(d)
 	accts, err := w.OpenAccounts(ctx, tx, now, []ledger.AccountRequest{reqs[acctBank], reqs[acctSuspense]})
@@ -294,6 +314,9 @@ func (s *Service) toSuspense(ctx context.Context, tx Tx, w *ledger.Writer, dep *
 		return fmt.Errorf("escrow: ledger refused deposit %s into suspense: %w", dep.ID, err)
 	}
 	if err := tx.DepositUpdate(ctx, *dep); err != nil {
+		return err
+	}
+	if err := kept(); err != nil {
 		return err
 	}
 	return record(ctx, tx, now, actorDeposit, "deposit.unmatched", "deposit", dep.ID, "", map[string]any{"amount": dep.Amount, "bank_ref": dep.BankRef})
@@ -336,6 +359,7 @@ func (s *Service) ClearDeposit(ctx context.Context, actor Actor, id, note string
 	if strings.TrimSpace(note) == "" || !validText(note, ReasonLenMax) {
 		return Deposit{}, apperr.Invalid("note", "a note of at most %d bytes says what was done", ReasonLenMax)
 	}
+	keep := idempotency.KeepOf(ctx)
 	var out Deposit
 	err := s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		d, err := tx.DepositForUpdate(ctx, id)
@@ -348,6 +372,9 @@ func (s *Service) ClearDeposit(ctx context.Context, actor Actor, id, note string
 		d.Review, d.Note, d.UpdatedAt = ReviewCleared, note, s.now()
 		out = d
 		if err := tx.DepositUpdate(ctx, d); err != nil {
+			return err
+		}
+		if err := idempotency.RunKeep(ctx, keep, tx, d); err != nil {
 			return err
 		}
 		return record(ctx, tx, d.UpdatedAt, actor, "deposit.cleared", "deposit", d.ID, "", map[string]any{"note": note})
@@ -379,6 +406,7 @@ func (s *Service) ReturnDeposit(ctx context.Context, actor Actor, id, note strin
 	if err != nil {
 		return Deposit{}, err
 	}
+	keep := idempotency.KeepOf(ctx)
 	var dep Deposit
 	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		w.Begin()
@@ -417,6 +445,9 @@ func (s *Service) ReturnDeposit(ctx context.Context, actor Actor, id, note strin
 		}
 		dep.Status, dep.Review, dep.Note, dep.UpdatedAt = DepositReturned, ReviewCleared, note, now
 		if err := tx.DepositUpdate(ctx, dep); err != nil {
+			return err
+		}
+		if err := idempotency.RunKeep(ctx, keep, tx, dep); err != nil {
 			return err
 		}
 		return record(ctx, tx, now, actor, "deposit.returned", "deposit", dep.ID, "", map[string]any{"amount": held, "note": note})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/bankfile"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/money"
 )
@@ -210,6 +211,7 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 	if actor.Kind == ActorOrg {
 		b.RegisteredBy = actor.ID
 	}
+	keep := idempotency.KeepOf(ctx)
 	err := s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		if actor.Kind == ActorOrg {
 			ok, err := tx.OrgHasParty(ctx, actor.ID, b.Email)
@@ -240,6 +242,9 @@ func (s *Service) SetBankAccount(ctx context.Context, actor Actor, p BankAccount
 		}
 		b.UpdatedAt = s.now()
 		if err := tx.BankAccountUpsert(ctx, b); err != nil {
+			return err
+		}
+		if err := idempotency.RunKeep(ctx, keep, tx, b); err != nil {
 			return err
 		}
 		org := ""
@@ -366,6 +371,7 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 	if err != nil {
 		return PayoutBatch{}, err
 	}
+	keep := idempotency.KeepOf(ctx)
 	var out PayoutBatch
 	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		w.Begin()
@@ -414,6 +420,9 @@ func (s *Service) BuildPayoutBatch(ctx context.Context, actor Actor, currency st
 			return err
 		}
 		out = b
+		if err := idempotency.RunKeep(ctx, keep, tx, b); err != nil {
+			return err
+		}
 		return record(ctx, tx, now, actor, "payout_batch.built", "payout_batch", b.ID, "", map[string]any{"count": b.Count, "total": b.Total, "currency": b.Currency})
 	})
 	if err != nil {
@@ -501,6 +510,7 @@ func (s *Service) SettlePayoutBatch(ctx context.Context, actor Actor, id string)
 	if err != nil {
 		return PayoutBatch{}, err
 	}
+	keep := idempotency.KeepOf(ctx)
 	var out PayoutBatch
 	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		w.Begin()
@@ -539,6 +549,9 @@ func (s *Service) SettlePayoutBatch(ctx context.Context, actor Actor, id string)
 			return err
 		}
 		out = b
+		if err := idempotency.RunKeep(ctx, keep, tx, b); err != nil {
+			return err
+		}
 		return record(ctx, tx, now, actor, "payout_batch.settled", "payout_batch", b.ID, "", map[string]any{"items_settled": len(idx)})
 	})
 	if err != nil {
@@ -566,6 +579,7 @@ func (s *Service) ReturnPayoutItem(ctx context.Context, actor Actor, batchID, it
 	if err != nil {
 		return PayoutBatch{}, err
 	}
+	keep := idempotency.KeepOf(ctx)
 	var out PayoutBatch
 	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		w.Begin()
@@ -626,6 +640,9 @@ func (s *Service) ReturnPayoutItem(ctx context.Context, actor Actor, batchID, it
 			return err
 		}
 		out = b
+		if err := idempotency.RunKeep(ctx, keep, tx, b); err != nil {
+			return err
+		}
 		return record(ctx, tx, now, actor, "payout_item.returned", "payout_batch", b.ID, "", map[string]any{"item": it.ID, "amount": it.Amount, "reason": reason, "after_settlement": settled})
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/kinko-pay/kinko/internal/audit"
 	"github.com/kinko-pay/kinko/internal/bankfile"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 	"github.com/kinko-pay/kinko/internal/ledger"
 	"github.com/kinko-pay/kinko/internal/notify"
 )
@@ -109,6 +110,18 @@ type change struct {
 	event  string // "" : no event
 	// deposit is the deposit this change records, when it does.
 	deposit *Deposit
+	// keep is the caller's idempotency.Keep (nil: none), which commit runs
+	// with result() once the change is written (keep.go).
+	keep   idempotency.Keep
+	result func() any
+}
+
+// runKeep runs c's keep, if any, in tx with what the call returns.
+func (c *change) runKeep(ctx context.Context, tx Tx) error {
+	if c.keep == nil {
+		return nil
+	}
+	return idempotency.RunKeep(ctx, c.keep, tx, c.result())
 }
 
 func (c *change) move(from, to acct, amount int64, ref, code string) {
@@ -155,9 +168,10 @@ func PayableReference(email, cur string) string {
 }
 
 // act runs one transition of deal id in one transaction: rule reads the
-// locked deal and fills the change; commit writes it. The deal is not
+// locked deal and fills the change; commit writes it and runs keep (nil:
+// none) with the deal after the change, which act returns. The deal is not
 // found for an actor who may not see it.
-func (s *Service) act(ctx context.Context, actor Actor, id, action string, rule func(c *change) error) (Deal, error) {
+func (s *Service) act(ctx context.Context, actor Actor, id, action string, keep idempotency.Keep, rule func(c *change) error) (Deal, error) {
 	w, err := s.cfg.Ledger.NewWriter(ctx, changeAccountsMax, changeTransfersMax)
 	if err != nil {
 		return Deal{}, err
@@ -172,7 +186,8 @@ func (s *Service) act(ctx context.Context, actor Actor, id, action string, rule 
 		if !d.CanSee(actor) {
 			return apperr.NotFound("deal")
 		}
-		c := &change{now: s.now(), actor: actor, deal: d, from: d.State, action: action, data: map[string]any{}}
+		c := &change{now: s.now(), actor: actor, deal: d, from: d.State, action: action, data: map[string]any{}, keep: keep}
+		c.result = func() any { return c.deal }
 		if err := rule(c); err != nil {
 			return err
 		}
@@ -189,7 +204,8 @@ func (s *Service) act(ctx context.Context, actor Actor, id, action string, rule 
 }
 
 // commit writes a change: ledger transfers first (a refusal rolls
-// everything back), then the deal, its timeline, event, mail and timers.
+// everything back), then the deal, its timeline, event, mail and timers,
+// then runs the change's keep and, last, appends its audit entry.
 func (s *Service) commit(ctx context.Context, tx Tx, w *ledger.Writer, c *change) error {
 	d := &c.deal
 	if len(c.moves) > 0 {
@@ -260,6 +276,11 @@ func (s *Service) commit(ctx context.Context, tx Tx, w *ledger.Writer, c *change
 			return err
 		}
 	}
+	// Before the audit entry, whose head stays locked until the commit:
+	// nothing more should run while every audited writer waits for it.
+	if err := c.runKeep(ctx, tx); err != nil {
+		return err
+	}
 	// Last: the audit head stays locked until the transaction commits.
 	_, err = audit.Append(ctx, tx, c.now, audit.Entry{Actor: auditActor(c.actor), Action: "deal." + auditAction(c.action),
 		Subject: audit.Subject{Type: "deal", ID: d.ID}, OrgID: d.OrgID, Data: data})
@@ -324,6 +345,7 @@ func (s *Service) CreateDeal(ctx context.Context, actor Actor, p DealParams) (De
 	if err != nil {
 		return Deal{}, err
 	}
+	keep := idempotency.KeepOf(ctx)
 	var out Deal
 	err = s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		w.Begin()
@@ -337,7 +359,7 @@ func (s *Service) CreateDeal(ctx context.Context, actor Actor, p DealParams) (De
 						Message: fmt.Sprintf("deal %s has external_ref %q with a different %s", old.ID, p.ExternalRef, field)}
 				}
 				out = old
-				return nil
+				return idempotency.RunKeep(ctx, keep, tx, old)
 			case !apperr.Is(err, apperr.CodeNotFound):
 				return err
 			}
@@ -377,7 +399,8 @@ func (s *Service) CreateDeal(ctx context.Context, actor Actor, p DealParams) (De
 		}
 		d.HoldingAccountID = accts[acctHolding].ID
 		c := &change{now: now, actor: actor, deal: d, action: "created", event: event.TypeDealCreated,
-			data: map[string]any{"amount_due": due, "fee": fee}}
+			data: map[string]any{"amount_due": due, "fee": fee}, keep: keep}
+		c.result = func() any { return c.deal }
 		reasons, err := s.checkAtCreation(ctx, tx, d)
 		if err != nil {
 			return err
@@ -493,7 +516,7 @@ func requireState(c *change, states ...State) error {
 //
 // Errors: not_found, not_party, deal_state_conflict.
 func (s *Service) AcceptDeal(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "accepted", func(c *change) error {
+	return s.act(ctx, actor, id, "accepted", idempotency.KeepOf(ctx), func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -516,7 +539,7 @@ func (s *Service) AcceptDeal(ctx context.Context, actor Actor, id string) (Deal,
 //
 // Errors: not_found, not_party, deal_state_conflict.
 func (s *Service) DeclineDeal(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "declined", func(c *change) error {
+	return s.act(ctx, actor, id, "declined", idempotency.KeepOf(ctx), func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -536,7 +559,7 @@ func (s *Service) DeclineDeal(ctx context.Context, actor Actor, id string) (Deal
 //
 // Errors: not_found, not_party, deal_state_conflict.
 func (s *Service) CancelDeal(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "canceled", func(c *change) error {
+	return s.act(ctx, actor, id, "canceled", idempotency.KeepOf(ctx), func(c *change) error {
 		b, sl := c.deal.PartyOf(c.actor)
 		switch {
 		case c.deal.State == StatePendingAcceptance && sl:
@@ -570,7 +593,7 @@ func (s *Service) MarkShipped(ctx context.Context, actor Actor, id string, p Shi
 	if strings.TrimSpace(p.TrackingNumber) == "" || !validText(p.TrackingNumber, TrackingLenMax) || strings.ContainsAny(p.TrackingNumber, "\r\n") {
 		return Deal{}, apperr.Invalid("tracking_number", "the tracking number, one line of at most %d bytes", TrackingLenMax)
 	}
-	return s.act(ctx, actor, id, "shipped", func(c *change) error {
+	return s.act(ctx, actor, id, "shipped", idempotency.KeepOf(ctx), func(c *change) error {
 		if err := requireParty(c, Seller); err != nil {
 			return err
 		}
@@ -593,7 +616,7 @@ func (s *Service) MarkShipped(ctx context.Context, actor Actor, id string, p Shi
 //
 // Errors: not_found, not_party, deal_state_conflict.
 func (s *Service) ConfirmReceipt(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "received", func(c *change) error {
+	return s.act(ctx, actor, id, "received", idempotency.KeepOf(ctx), func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -614,7 +637,7 @@ func (s *Service) ConfirmReceipt(ctx context.Context, actor Actor, id string) (D
 //
 // Errors: not_found, not_party, deal_state_conflict, review_hold.
 func (s *Service) ApproveDeal(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "released", func(c *change) error {
+	return s.act(ctx, actor, id, "released", idempotency.KeepOf(ctx), func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -630,7 +653,7 @@ func (s *Service) ApproveDeal(ctx context.Context, actor Actor, id string) (Deal
 //
 // Errors: not_found, not_party, deal_state_conflict, review_hold.
 func (s *Service) ReleaseMilestone(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "milestone_released", func(c *change) error {
+	return s.act(ctx, actor, id, "milestone_released", idempotency.KeepOf(ctx), func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -708,7 +731,7 @@ func (s *Service) OpenDispute(ctx context.Context, actor Actor, id, reason strin
 	if strings.TrimSpace(reason) == "" || !validText(reason, ReasonLenMax) {
 		return Deal{}, apperr.Invalid("reason", "a reason of at most %d bytes is required", ReasonLenMax)
 	}
-	return s.act(ctx, actor, id, "disputed", func(c *change) error {
+	return s.act(ctx, actor, id, "disputed", idempotency.KeepOf(ctx), func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -736,6 +759,7 @@ func (s *Service) PostMessage(ctx context.Context, actor Actor, id, body string)
 	if strings.TrimSpace(body) == "" || !validText(body, MessageLenMax) {
 		return Message{}, apperr.Invalid("body", "a message of at most %d bytes is required", MessageLenMax)
 	}
+	keep := idempotency.KeepOf(ctx)
 	var msg Message
 	err := s.cfg.Store.EscrowTransact(ctx, func(tx Tx) error {
 		d, err := tx.DealForUpdate(ctx, id)
@@ -771,6 +795,9 @@ func (s *Service) PostMessage(ctx context.Context, actor Actor, id, body string)
 		if err := tx.MessageInsert(ctx, msg); err != nil {
 			return err
 		}
+		if err := idempotency.RunKeep(ctx, keep, tx, msg); err != nil {
+			return err
+		}
 		return record(ctx, tx, msg.At, actor, "deal.message_posted", "deal", d.ID, d.OrgID, map[string]any{"message": msg.ID, "party": party})
 	})
 	if err != nil {
@@ -802,7 +829,7 @@ func (s *Service) ResolveDispute(ctx context.Context, actor Actor, id string, p 
 	if !validText(p.Note, ReasonLenMax) {
 		return Deal{}, apperr.Invalid("note", "at most %d bytes", ReasonLenMax)
 	}
-	return s.act(ctx, actor, id, "resolved", func(c *change) error {
+	return s.act(ctx, actor, id, "resolved", idempotency.KeepOf(ctx), func(c *change) error {
 		if err := requireState(c, StateDisputed); err != nil {
 			return err
 		}
@@ -875,7 +902,7 @@ func (s *Service) SetReviewHold(ctx context.Context, actor Actor, id string, hol
 	if hold {
 		action = "review_opened"
 	}
-	return s.act(ctx, actor, id, action, func(c *change) error {
+	return s.act(ctx, actor, id, action, idempotency.KeepOf(ctx), func(c *change) error {
 		if c.deal.State.Final() || c.deal.ReviewHold == hold {
 			return stateConflict(c.deal, action)
 		}

@@ -38,7 +38,9 @@ func (s *Service) fireTimer(ctx context.Context, id string, kind TimerKind) (fir
 	if !ok {
 		return false, time.Time{}, apperr.Invalid("timer", "unknown timer %q", kind)
 	}
-	_, err = s.act(ctx, actorTimer, id, "timer."+string(kind), func(c *change) error {
+	// A timer answers no request: it keeps no Idempotency-Key, whatever
+	// ctx carries.
+	_, err = s.act(ctx, actorTimer, id, "timer."+string(kind), nil, func(c *change) error {
 		d := &c.deal
 		if d.State != want || d.DueAt == nil {
 			return errNothingDue

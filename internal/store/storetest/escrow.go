@@ -638,6 +638,7 @@ func testEscrow(t *testing.T, h Harness) {
 	t.Run("BankFiles", func(t *testing.T) { testEscrowBankFiles(t, h) })
 	t.Run("TimersTwoNodes", func(t *testing.T) { testEscrowTimersTwoNodes(t, h) })
 	t.Run("Model", func(t *testing.T) { testEscrowModel(t, h) })
+	t.Run("Keep", func(t *testing.T) { testEscrowKeep(t, h) })
 }
 
 // testEscrowModel drives random actions on a few deals and checks after each

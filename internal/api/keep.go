@@ -111,7 +111,13 @@ func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.P
 	buf, err := runKeyed(r, txKeyKey, tk, body, p, h)
 	switch {
 	case !tk.called:
-		return generic() // nothing was applied
+		// Nothing was applied: the handler stopped before its service
+		// call (a malformed body, say). Its answer is kept in one commit.
+		if err != nil {
+			buf = &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+			s.writeError(buf, r, err)
+		}
+		return s.keepAfter(w, r, tk, buf)
 	case tk.existing != nil && !tk.existing.Done && errors.Is(err, errKeyTaken):
 		return generic() // a claim: nothing was applied
 	case tk.existing != nil && errors.Is(err, errKeyTaken):
@@ -136,19 +142,21 @@ func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.P
 	return s.keepAfter(w, r, tk, buf)
 }
 
-// keepAfter keeps buf as the response to tk's key in a claim and a
-// completion of their own, unless another request took the key meanwhile
-// (then that one's record answers), and writes it.
+// keepAfter keeps buf, the answer to a request that changed nothing, as
+// the response to tk's key in one commit of its own (idempotency.Keep:
+// no claim is left for a crash to strand), unless the key has a record
+// already (another request's, which then answers, or a live claim: 409),
+// and writes it. A 5xx or a 403 is not kept.
 func (s *Server) keepAfter(w http.ResponseWriter, r *http.Request, tk *txKey, buf *bufferedResponse) error {
 	ctx := context.WithoutCancel(r.Context())
-	rec, err := s.cfg.Idempotency.Begin(ctx, tk.orgID, tk.key, tk.hash)
+	rec, err := s.cfg.Idempotency.Keep(ctx, tk.orgID, tk.key, tk.hash,
+		idempotency.Response{Status: buf.status, ContentType: buf.header.Get("Content-Type"), Body: buf.body.Bytes()})
 	if err != nil {
 		return err
 	}
 	if rec != nil {
 		return writeKept(w, idempotency.Response{Status: rec.Status, ContentType: rec.ContentType, Body: rec.Body}, true)
 	}
-	s.completeKey(ctx, tk.orgID, tk.key, tk.hash, buf)
 	return buf.send(w)
 }
 

@@ -64,6 +64,11 @@ type Store interface {
 	// the claim over (replacing the hash and time). It returns the record as
 	// stored and whether the caller now holds the claim.
 	IdempotencyClaim(ctx context.Context, rec Record, staleBefore time.Time) (Record, bool, error)
+	// IdempotencyKeep is IdempotencyClaim for a request whose response is
+	// known before its key is written (a refusal that changed nothing): it
+	// inserts rec completed, or takes over a stale claim with it, in one
+	// commit, and otherwise returns the record as stored and false.
+	IdempotencyKeep(ctx context.Context, rec Record, staleBefore time.Time) (Record, bool, error)
 	// IdempotencyComplete stores the response of a claim.
 	IdempotencyComplete(ctx context.Context, rec Record) error
 	// IdempotencyRelease deletes an unfinished claim, so a retry runs again.
@@ -143,6 +148,41 @@ func (s *Service) Begin(ctx context.Context, orgID, key string, hash []byte) (*R
 		return nil, err
 	}
 	if claimed {
+		return nil, nil
+	}
+	if err := Check(rec, hash); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// Keep stores res as the response to key for a request with hash that
+// changed nothing, in one commit: there is no claim to leave behind. It
+// returns (nil, nil) when res was kept (or is not to be kept: see Keeps),
+// or the record a request with hash answers from; or an error with
+// CodeKeyReused, CodeKeyInUse or invalid, as Begin does.
+func (s *Service) Keep(ctx context.Context, orgID, key string, hash []byte, res Response) (*Record, error) {
+	if err := ValidKey(key); err != nil {
+		return nil, err
+	}
+	now := s.clock().UTC().Truncate(time.Microsecond)
+	if !Keeps(res.Status) {
+		// Not kept: a live claim or an answer still decides the reply.
+		rec, err := s.Lookup(ctx, orgID, key)
+		if err != nil || rec == nil || s.Abandoned(*rec) {
+			return nil, err
+		}
+		if err := Check(*rec, hash); err != nil {
+			return nil, err
+		}
+		return rec, nil
+	}
+	rec, kept, err := s.store.IdempotencyKeep(ctx, Record{OrgID: orgID, Key: key, RequestHash: hash, Done: true,
+		Status: res.Status, ContentType: res.ContentType, Body: res.Body, CreatedAt: now}, now.Add(-ClaimTimeout))
+	if err != nil {
+		return nil, err
+	}
+	if kept {
 		return nil, nil
 	}
 	if err := Check(rec, hash); err != nil {

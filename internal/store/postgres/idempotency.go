@@ -109,15 +109,41 @@ WITH claim AS (
 SELECT EXISTS (SELECT 1 FROM claim), k.request_hash, k.done, k.status, k.content_type, k.body, k.created_at
 FROM (SELECT 1) AS one LEFT JOIN idempotency_keys k ON k.org_id = $1 AND k.key = $2`
 
+// sqlIdempotencyKeep is sqlIdempotencyClaim for a completed record.
+const sqlIdempotencyKeep = `
+WITH claim AS (
+	INSERT INTO idempotency_keys (org_id, key, request_hash, done, status, content_type, body, created_at)
+	VALUES ($1, $2, $3, true, $6, $7, $8, $4)
+	ON CONFLICT (org_id, key) DO UPDATE SET request_hash = excluded.request_hash, done = true, status = excluded.status,
+		content_type = excluded.content_type, body = excluded.body, created_at = excluded.created_at
+	WHERE idempotency_keys.done = false AND idempotency_keys.created_at < $5
+	RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM claim), k.request_hash, k.done, k.status, k.content_type, k.body, k.created_at
+FROM (SELECT 1) AS one LEFT JOIN idempotency_keys k ON k.org_id = $1 AND k.key = $2`
+
 // IdempotencyClaim implements idempotency.Store in the next group write.
 func (db *DB) IdempotencyClaim(ctx context.Context, rec idempotency.Record, staleBefore time.Time) (idempotency.Record, bool, error) {
+	return db.idempotencyInsert(ctx, rec, "claim", sqlIdempotencyClaim, rec.OrgID, rec.Key, rec.RequestHash, rec.CreatedAt, staleBefore)
+}
+
+// IdempotencyKeep implements idempotency.Store in the next group write.
+func (db *DB) IdempotencyKeep(ctx context.Context, rec idempotency.Record, staleBefore time.Time) (idempotency.Record, bool, error) {
+	return db.idempotencyInsert(ctx, rec, "keep", sqlIdempotencyKeep, rec.OrgID, rec.Key, rec.RequestHash, rec.CreatedAt, staleBefore,
+		int32(rec.Status), rec.ContentType, rec.Body)
+}
+
+// idempotencyInsert runs insert (sqlIdempotencyClaim or
+// sqlIdempotencyKeep), which writes rec unless its key has a record it may
+// not take over, and returns rec and true, or the record that stands and
+// false.
+func (db *DB) idempotencyInsert(ctx context.Context, rec idempotency.Record, what, insert string, args ...any) (idempotency.Record, bool, error) {
 	// A row that another transaction inserted after this statement's
 	// snapshot reads as absent; three rounds bound that race.
 	for range 3 {
 		var got idempotency.Record
 		var claimed, found bool
-		err := db.group.Do(ctx, &groupOp{sql: sqlIdempotencyClaim,
-			args: []any{rec.OrgID, rec.Key, rec.RequestHash, rec.CreatedAt, staleBefore},
+		err := db.group.Do(ctx, &groupOp{sql: insert, args: args,
 			scan: func(rows pgx.Rows) error {
 				// Runs again if its batch falls back to one statement at a time.
 				claimed, found, got = false, false, idempotency.Record{}
@@ -147,14 +173,14 @@ func (db *DB) IdempotencyClaim(ctx context.Context, rec idempotency.Record, stal
 			}})
 		switch {
 		case err != nil:
-			return rec, false, fmt.Errorf("postgres: claim idempotency key: %w", err)
+			return rec, false, fmt.Errorf("postgres: %s idempotency key: %w", what, err)
 		case claimed:
 			return rec, true, nil
 		case found:
 			return got, false, nil
 		}
 	}
-	return rec, false, fmt.Errorf("postgres: claim idempotency key: the key changed hands repeatedly while claiming")
+	return rec, false, fmt.Errorf("postgres: %s idempotency key: the key changed hands repeatedly", what)
 }
 
 // IdempotencyComplete implements idempotency.Store in the next group write.

@@ -76,15 +76,33 @@ func (t *txn) IdempotencyInsert(ctx context.Context, recs []idempotency.Record) 
 // IdempotencyClaim implements idempotency.Store: insert the claim, or take
 // over a stale one, or read what is there, in the next group write.
 func (db *DB) IdempotencyClaim(ctx context.Context, rec idempotency.Record, staleBefore time.Time) (idempotency.Record, bool, error) {
+	return db.idempotencyInsert(ctx, rec, "claim", `INSERT INTO idempotency_keys (org_id, key, request_hash, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (org_id, key) DO UPDATE SET request_hash = excluded.request_hash, created_at = excluded.created_at
+		WHERE idempotency_keys.done = 0 AND idempotency_keys.created_at < ?`,
+		rec.OrgID, rec.Key, rec.RequestHash, micros(rec.CreatedAt), micros(staleBefore))
+}
+
+// IdempotencyKeep implements idempotency.Store: insert the completed
+// record, or take over a stale claim with it, or read what is there, in
+// the next group write.
+func (db *DB) IdempotencyKeep(ctx context.Context, rec idempotency.Record, staleBefore time.Time) (idempotency.Record, bool, error) {
+	return db.idempotencyInsert(ctx, rec, "keep", `INSERT INTO idempotency_keys (`+idempotencyCols+`) VALUES (?, ?, ?, 1, ?, ?, ?, ?)
+		ON CONFLICT (org_id, key) DO UPDATE SET request_hash = excluded.request_hash, done = 1, status = excluded.status,
+			content_type = excluded.content_type, body = excluded.body, created_at = excluded.created_at
+		WHERE idempotency_keys.done = 0 AND idempotency_keys.created_at < ?`,
+		rec.OrgID, rec.Key, rec.RequestHash, rec.Status, rec.ContentType, rec.Body, micros(rec.CreatedAt), micros(staleBefore))
+}
+
+// idempotencyInsert runs insert, which writes rec unless its key has a
+// record it may not take over, and returns rec and true, or the record
+// that stands and false.
+func (db *DB) idempotencyInsert(ctx context.Context, rec idempotency.Record, what, insert string, args ...any) (idempotency.Record, bool, error) {
 	var got idempotency.Record
 	var claimed bool
 	err := db.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (org_id, key, request_hash, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (org_id, key) DO UPDATE SET request_hash = excluded.request_hash, created_at = excluded.created_at
-			WHERE idempotency_keys.done = 0 AND idempotency_keys.created_at < ?`,
-			rec.OrgID, rec.Key, rec.RequestHash, micros(rec.CreatedAt), micros(staleBefore))
+		res, err := tx.ExecContext(ctx, insert, args...)
 		if err != nil {
-			return fmt.Errorf("sqlite: claim idempotency key: %w", err)
+			return fmt.Errorf("sqlite: %s idempotency key: %w", what, err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			got, claimed = rec, true

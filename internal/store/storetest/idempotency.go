@@ -126,6 +126,45 @@ func testIdempotencyKeys(t *testing.T, h Harness) {
 			t.Fatalf("after purge: %+v, %v; want a fresh claim", rec, err)
 		}
 	})
+	t.Run("KeepStoresARefusalInOneCommit", func(t *testing.T) {
+		refused := idempotency.Response{Status: 422, ContentType: "application/problem+json", Body: []byte(`{"code":"limit_exceeded"}`)}
+		if rec, err := svc.Keep(ctx, "org_1", "k5", hash, refused); err != nil || rec != nil {
+			t.Fatalf("Keep = %+v, %v; want it kept", rec, err)
+		}
+		rec, err := svc.Begin(ctx, "org_1", "k5", hash)
+		if err != nil || rec == nil || !rec.Done || rec.Status != 422 || rec.ContentType != refused.ContentType || string(rec.Body) != string(refused.Body) {
+			t.Fatalf("after Keep, Begin = %+v, %v; want the kept refusal", rec, err)
+		}
+		if _, err := svc.Keep(ctx, "org_1", "k5", other, refused); !apperr.Is(err, idempotency.CodeKeyReused) {
+			t.Fatalf("Keep of another request: %v, want %s", err, idempotency.CodeKeyReused)
+		}
+		again, err := svc.Keep(ctx, "org_1", "k5", hash, idempotency.Response{Status: 400, ContentType: "application/problem+json", Body: []byte(`{}`)})
+		if err != nil || again == nil || again.Status != 422 {
+			t.Fatalf("Keep again = %+v, %v; want the first answer, unchanged", again, err)
+		}
+
+		if rec, err := svc.Begin(ctx, "org_1", "k6", hash); err != nil || rec != nil {
+			t.Fatal(rec, err)
+		}
+		if _, err := svc.Keep(ctx, "org_1", "k6", hash, refused); !apperr.Is(err, idempotency.CodeKeyInUse) {
+			t.Fatalf("Keep over a live claim: %v, want %s", err, idempotency.CodeKeyInUse)
+		}
+		clock.Advance(idempotency.ClaimTimeout + time.Second)
+		if rec, err := svc.Keep(ctx, "org_1", "k6", hash, refused); err != nil || rec != nil {
+			t.Fatalf("Keep over an abandoned claim = %+v, %v; want it taken over", rec, err)
+		}
+		if rec, err := svc.Begin(ctx, "org_1", "k6", hash); err != nil || rec == nil || rec.Status != 422 {
+			t.Fatalf("after taking the claim over, Begin = %+v, %v; want the refusal", rec, err)
+		}
+
+		// A 5xx is not kept: the key stays free.
+		if rec, err := svc.Keep(ctx, "org_1", "k7", hash, idempotency.Response{Status: 503}); err != nil || rec != nil {
+			t.Fatalf("Keep of a 5xx = %+v, %v", rec, err)
+		}
+		if rec, err := svc.Begin(ctx, "org_1", "k7", hash); err != nil || rec != nil {
+			t.Fatalf("after a 5xx, Begin = %+v, %v; want a fresh claim", rec, err)
+		}
+	})
 	t.Run("ErrKeyLength", func(t *testing.T) {
 		if _, err := svc.Begin(ctx, "org_1", "", hash); !apperr.Is(err, apperr.CodeInvalid) {
 			t.Fatalf("empty key: %v", err)

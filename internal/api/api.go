@@ -449,10 +449,11 @@ const ledgerKeyKey ctxKey = 1
 // into the ledger batch, which reads the key's record under the batch's
 // locks and answers a retry from it (replay, 422, 409) without applying
 // anything, or keeps the rendered response in the transaction that applies
-// the transfers. A request that stops before the ledger (a malformed body, a
-// missing scope) takes the generic path instead, and so does one the batch
-// refused for its key (422 or 409): only serveIdempotent takes an abandoned
-// claim over, and it answers the others as before. A duplicate in the same
+// the transfers. A request that stops before the ledger (a malformed body)
+// keeps its answer in one commit of its own (keepAfter); one the batch
+// refused for its key (422 or 409) takes the generic path: only
+// serveIdempotent takes an abandoned claim over, and it answers the others
+// as before. A duplicate in the same
 // batch as its first request (the two came together) is 409 at once.
 func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) error {
 	if err := idempotency.ValidKey(key); err != nil {
@@ -467,10 +468,19 @@ func (s *Server) serveKeyedInLedger(w http.ResponseWriter, r *http.Request, p au
 	if errors.Is(err, ledger.ErrKeyInBatch) {
 		return err // a duplicate that came with the first: 409, as with a claim
 	}
-	if !lk.submitted || apperr.Is(err, idempotency.CodeKeyInUse) || apperr.Is(err, idempotency.CodeKeyReused) {
-		// Nothing was applied; the handler runs again on the generic path,
-		// which keeps its answer (a 400, say) as it always has, and takes an
-		// abandoned claim over whatever request it was for.
+	if !lk.submitted {
+		// Nothing was applied: the handler stopped before the ledger (a
+		// malformed body, say). Its answer is kept in one commit.
+		if err != nil {
+			buf = &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+			s.writeError(buf, r, err)
+		}
+		return s.keepAfter(w, r, p.OrgID, key, hash, buf)
+	}
+	if apperr.Is(err, idempotency.CodeKeyInUse) || apperr.Is(err, idempotency.CodeKeyReused) {
+		// Nothing was applied; the request runs again on the generic path,
+		// which answers a live claim or another request's record as it
+		// always has, and takes an abandoned claim over.
 		return generic()
 	}
 	if err != nil {

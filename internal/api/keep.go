@@ -92,10 +92,11 @@ var errKeyTaken = errors.New("api: the Idempotency-Key has a record already")
 // serveIdempotent would, byte for byte: a read-only lookup answers retries
 // (replay, 422, 409); otherwise the handler's service call checks the key
 // again inside its transaction and keeps the rendered response there. A
-// request that stops before the service (a malformed body, a missing
-// scope), or whose key holds a claim (an abandoned one before, or a live
-// one found in the transaction), takes the generic path; a refusal by the
-// service (nothing changed) is kept as the generic path keeps it.
+// request whose key holds a claim (an abandoned one before, or a live one
+// found in the transaction) takes the generic path, which answers or takes
+// it over. A request that changed nothing (it stopped before the service,
+// with a malformed body, say, or the service refused it) keeps its answer
+// in one commit of its own (keepAfter). No path leaves a claim behind.
 //
 // Unlike the transfer routes, these keep the lookup: without it a retry
 // would run the whole change before the record in its transaction undid it,
@@ -117,7 +118,7 @@ func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.P
 			buf = &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 			s.writeError(buf, r, err)
 		}
-		return s.keepAfter(w, r, tk, buf)
+		return s.keepAfter(w, r, tk.orgID, tk.key, tk.hash, buf)
 	case tk.existing != nil && !tk.existing.Done && errors.Is(err, errKeyTaken):
 		return generic() // a claim: nothing was applied
 	case tk.existing != nil && errors.Is(err, errKeyTaken):
@@ -133,23 +134,23 @@ func (s *Server) serveKeyedInTx(w http.ResponseWriter, r *http.Request, p auth.P
 		// fails on it). The change
 		// stands; its response is kept afterwards, as the generic path would.
 		s.log.ErrorContext(ctx, "a keyed route's service call did not keep its response in its transaction", "request_id", RequestID(ctx), "route", r.Pattern)
-		return s.keepAfter(w, r, tk, buf)
+		return s.keepAfter(w, r, tk.orgID, tk.key, tk.hash, buf)
 	}
 	// The service refused or failed: its transaction, the key check in it
 	// included, was undone. The answer is kept as the generic path keeps it.
 	buf = &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 	s.writeError(buf, r, err)
-	return s.keepAfter(w, r, tk, buf)
+	return s.keepAfter(w, r, tk.orgID, tk.key, tk.hash, buf)
 }
 
 // keepAfter keeps buf, the answer to a request that changed nothing, as
-// the response to tk's key in one commit of its own (idempotency.Keep:
+// the response to key in one commit of its own (idempotency.Keep:
 // no claim is left for a crash to strand), unless the key has a record
 // already (another request's, which then answers, or a live claim: 409),
 // and writes it. A 5xx or a 403 is not kept.
-func (s *Server) keepAfter(w http.ResponseWriter, r *http.Request, tk *txKey, buf *bufferedResponse) error {
+func (s *Server) keepAfter(w http.ResponseWriter, r *http.Request, orgID, key string, hash []byte, buf *bufferedResponse) error {
 	ctx := context.WithoutCancel(r.Context())
-	rec, err := s.cfg.Idempotency.Keep(ctx, tk.orgID, tk.key, tk.hash,
+	rec, err := s.cfg.Idempotency.Keep(ctx, orgID, key, hash,
 		idempotency.Response{Status: buf.status, ContentType: buf.header.Get("Content-Type"), Body: buf.body.Bytes()})
 	if err != nil {
 		return err

@@ -515,10 +515,11 @@ func (s *Server) readKeyed(w http.ResponseWriter, r *http.Request, p auth.Princi
 	return body, hash, generic, nil
 }
 
-// lookupKeyed is readKeyed followed by a read-only lookup of the key's
-// record. A record answers the request (a replay, 422 or 409) and done is
-// true; so is it when the key holds an abandoned claim, which the generic
-// path takes over.
+// lookupKeyed is readKeyed followed by a lookup of the key's record. A
+// record answers the request (a replay, 422 or 409) and done is true. An
+// abandoned claim (a generic-path request that crashed, on a node of an
+// earlier version, say) is dropped and the request runs as if its key were
+// new: taken over on the generic path, the claim could be stranded again.
 func (s *Server) lookupKeyed(w http.ResponseWriter, r *http.Request, p auth.Principal, key string, h handler) (
 	body, hash []byte, generic func() error, done bool, err error) {
 	if body, hash, generic, err = s.readKeyed(w, r, p, key, h); err != nil {
@@ -531,7 +532,10 @@ func (s *Server) lookupKeyed(w http.ResponseWriter, r *http.Request, p auth.Prin
 	case rec == nil:
 		return body, hash, generic, false, nil
 	case s.cfg.Idempotency.Abandoned(*rec):
-		return nil, nil, nil, true, generic()
+		if err := s.cfg.Idempotency.DropAbandoned(r.Context(), *rec); err != nil {
+			return nil, nil, nil, true, err
+		}
+		return body, hash, generic, false, nil
 	}
 	return nil, nil, nil, true, answerKept(w, *rec, hash)
 }

@@ -1,10 +1,13 @@
 package billing
 
 // The calls that run an idempotency.Keep (idempotency.WithKeep), and the
-// result they give it: a Reservation (Reserve, IncrementReservation,
-// CancelReservation), a ChargeResult (Charge), a Charge (ChargeDirect), a
-// UsageResult (ReportUsage). The Keep runs after the call's change is
-// written, before its audit entry; a repeat that writes nothing runs it too.
+// result they give it: a Customer (CreateCustomer, SetCreditLimit), a TopUp
+// (TopUp), an Invoice (ClosePeriod), a Reservation (Reserve,
+// IncrementReservation, CancelReservation), a ChargeResult (Charge), a
+// Charge (ChargeDirect), a Session (StartSession, TopUpSession,
+// EndSession), a UsageResult (ReportUsage). The Keep runs after the call's
+// change is written, before its audit entry; a repeat that writes nothing
+// runs it too.
 
 // ChargeResult is what Charge returns: the charge and its reservation
 // after it.

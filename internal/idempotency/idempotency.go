@@ -2,10 +2,15 @@
 // a retried request gets the same answer, byte for byte, instead of acting
 // twice.
 //
-// Keys are scoped to an organization. A record is claimed before the request
-// runs and completed with its response; a claim abandoned by a crash is taken
-// over after ClaimTimeout. This package never imports net/http or a SQL
-// driver; store adapters implement Store.
+// Keys are scoped to an organization. A request that changes something keeps
+// its response as the key's completed record in the transaction of its
+// change (a Keep, run by the service; the ledger's batches for transfers),
+// and one that changes nothing keeps it in one commit (Service.Keep): no
+// crash can leave a change without its response. The routes where a rerun
+// is harmless take the generic path instead: a claim before the request
+// runs (Begin), completed with its response (Complete); a claim abandoned
+// by a crash is taken over after ClaimTimeout. This package never imports
+// net/http or a SQL driver; store adapters implement Store.
 package idempotency
 
 import (
@@ -73,6 +78,11 @@ type Store interface {
 	IdempotencyComplete(ctx context.Context, rec Record) error
 	// IdempotencyRelease deletes an unfinished claim, so a retry runs again.
 	IdempotencyRelease(ctx context.Context, orgID, key string) error
+	// IdempotencyDropClaim deletes key's record if it is still the
+	// unfinished claim created at createdAt that its caller read (an
+	// abandoned one); a claim taken over since, or a completed record, is
+	// left alone.
+	IdempotencyDropClaim(ctx context.Context, orgID, key string, createdAt time.Time) error
 	// IdempotencyPurge deletes records created before cutoff, at most limit, and returns how many.
 	IdempotencyPurge(ctx context.Context, cutoff time.Time, limit int) (int, error)
 }
@@ -225,6 +235,13 @@ func (s *Service) Complete(ctx context.Context, orgID, key string, hash []byte, 
 func (s *Service) Completed(orgID, key string, hash []byte, res Response) Record {
 	return Record{OrgID: orgID, Key: key, RequestHash: hash, Done: true, Status: res.Status, ContentType: res.ContentType, Body: res.Body,
 		CreatedAt: s.clock().UTC().Truncate(time.Microsecond)}
+}
+
+// DropAbandoned deletes rec, an abandoned claim (Abandoned), unless it was
+// taken over since: a request that keeps its key in its change's
+// transaction then runs as if the key were new, and leaves no claim.
+func (s *Service) DropAbandoned(ctx context.Context, rec Record) error {
+	return s.store.IdempotencyDropClaim(ctx, rec.OrgID, rec.Key, rec.CreatedAt)
 }
 
 // Release gives a claim up so that a retry runs the request again.

@@ -201,6 +201,16 @@ func (db *DB) IdempotencyComplete(ctx context.Context, rec idempotency.Record) e
 	return nil
 }
 
+// IdempotencyDropClaim implements idempotency.Store in the next group write.
+func (db *DB) IdempotencyDropClaim(ctx context.Context, orgID, key string, createdAt time.Time) error {
+	err := db.group.Do(ctx, &groupOp{sql: "DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND done = false AND created_at = $3",
+		args: []any{orgID, key, createdAt}})
+	if err != nil {
+		return fmt.Errorf("postgres: drop idempotency claim: %w", err)
+	}
+	return nil
+}
+
 // IdempotencyRelease implements idempotency.Store in the next group write.
 func (db *DB) IdempotencyRelease(ctx context.Context, orgID, key string) error {
 	err := db.group.Do(ctx, &groupOp{sql: "DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND done = false", args: []any{orgID, key}})

@@ -134,6 +134,17 @@ func (db *DB) IdempotencyComplete(ctx context.Context, rec idempotency.Record) e
 	})
 }
 
+// IdempotencyDropClaim implements idempotency.Store in the next group write.
+func (db *DB) IdempotencyDropClaim(ctx context.Context, orgID, key string, createdAt time.Time) error {
+	return db.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE org_id = ? AND key = ? AND done = 0 AND created_at = ?",
+			orgID, key, micros(createdAt)); err != nil {
+			return fmt.Errorf("sqlite: drop idempotency claim: %w", err)
+		}
+		return nil
+	})
+}
+
 // IdempotencyRelease implements idempotency.Store in the next group write.
 func (db *DB) IdempotencyRelease(ctx context.Context, orgID, key string) error {
 	return db.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {

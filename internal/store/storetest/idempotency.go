@@ -165,6 +165,50 @@ func testIdempotencyKeys(t *testing.T, h Harness) {
 			t.Fatalf("after a 5xx, Begin = %+v, %v; want a fresh claim", rec, err)
 		}
 	})
+	t.Run("DropAbandonedOnlyTheClaimRead", func(t *testing.T) {
+		if rec, err := svc.Begin(ctx, "org_1", "k8", hash); err != nil || rec != nil {
+			t.Fatal(rec, err)
+		}
+		old, err := svc.Lookup(ctx, "org_1", "k8")
+		if err != nil || old == nil {
+			t.Fatal(old, err)
+		}
+		clock.Advance(idempotency.ClaimTimeout + time.Second)
+		if rec, err := svc.Begin(ctx, "org_1", "k8", hash); err != nil || rec != nil {
+			t.Fatalf("takeover: %+v, %v", rec, err)
+		}
+		// The claim read before was taken over: it is not dropped.
+		if err := svc.DropAbandoned(ctx, *old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Begin(ctx, "org_1", "k8", hash); !apperr.Is(err, idempotency.CodeKeyInUse) {
+			t.Fatalf("after dropping a claim taken over since: %v, want %s", err, idempotency.CodeKeyInUse)
+		}
+		now, err := svc.Lookup(ctx, "org_1", "k8")
+		if err != nil || now == nil {
+			t.Fatal(now, err)
+		}
+		if err := svc.DropAbandoned(ctx, *now); err != nil {
+			t.Fatal(err)
+		}
+		if rec, err := svc.Lookup(ctx, "org_1", "k8"); err != nil || rec != nil {
+			t.Fatalf("after dropping the claim read: %+v, %v; want no record", rec, err)
+		}
+		// A completed record is never dropped.
+		if rec, err := svc.Keep(ctx, "org_1", "k9", hash, idempotency.Response{Status: 400, ContentType: "application/problem+json", Body: []byte(`{}`)}); err != nil || rec != nil {
+			t.Fatal(rec, err)
+		}
+		done, err := svc.Lookup(ctx, "org_1", "k9")
+		if err != nil || done == nil {
+			t.Fatal(done, err)
+		}
+		if err := svc.DropAbandoned(ctx, *done); err != nil {
+			t.Fatal(err)
+		}
+		if rec, err := svc.Lookup(ctx, "org_1", "k9"); err != nil || rec == nil || !rec.Done {
+			t.Fatalf("a completed record after DropAbandoned: %+v, %v", rec, err)
+		}
+	})
 	t.Run("ErrKeyLength", func(t *testing.T) {
 		if _, err := svc.Begin(ctx, "org_1", "", hash); !apperr.Is(err, apperr.CodeInvalid) {
 			t.Fatalf("empty key: %v", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/kinko-pay/kinko/client"
@@ -109,17 +110,43 @@ func benchAPI(ctx context.Context, cfg benchAPIConfig, prog *progress) (benchAPI
 	}
 	prog.Done("bench: accounts %d/%d", cfg.Accounts, cfg.Accounts)
 
+	// Over plain HTTP each client keeps one connection of its own with
+	// reused buffers (benchConn); over HTTPS the client package sends.
+	send := func(ctx context.Context, t apiTransfer) error {
+		opts := []client.CallOption{client.WithIdempotencyKey(t.IdempotencyKey)}
+		if t.IdempotencyKey == "" {
+			opts = []client.CallOption{client.WithoutIdempotencyKey()}
+		}
+		_, _, err := c.CreateTransfer(ctx, client.TransferParams{Reference: t.Reference, DebitAccount: t.DebitAccount,
+			CreditAccount: t.CreditAccount, Amount: client.Money{Amount: t.Amount, Currency: t.Currency}}, opts...)
+		return err
+	}
+	if bc, ok := newBenchConn(cfg.URL, cfg.Key); ok {
+		conns := make(chan *benchConn, cfg.Concurrency)
+		for range cfg.Concurrency {
+			conns <- bc.clone()
+		}
+		defer func() {
+			for range cfg.Concurrency {
+				(<-conns).Close()
+			}
+		}()
+		send = func(ctx context.Context, t apiTransfer) error {
+			bc := <-conns
+			defer func() { conns <- bc }()
+			return bc.CreateTransfer(ctx, t)
+		}
+	}
+	prefix := res.RunID + "-t-"
 	st := runLoad(ctx, cfg.Concurrency, cfg.Duration, prog, "requests", 1000, func(ctx context.Context, i int64) error {
 		d := rand.IntN(len(ids))
 		cr := (d + 1 + rand.IntN(len(ids)-1)) % len(ids)
-		p := client.TransferParams{Reference: fmt.Sprintf("%s-t-%d", res.RunID, i), DebitAccount: ids[d], CreditAccount: ids[cr],
-			Amount: client.Money{Amount: 1 + rand.Int64N(benchAmountMax), Currency: benchAsset}}
-		opts := []client.CallOption{client.WithIdempotencyKey(p.Reference)}
-		if cfg.NoIdemKeys {
-			opts = []client.CallOption{client.WithoutIdempotencyKey()}
+		t := apiTransfer{Reference: prefix + strconv.FormatInt(i, 10), DebitAccount: ids[d], CreditAccount: ids[cr],
+			Amount: 1 + rand.Int64N(benchAmountMax), Currency: benchAsset}
+		if !cfg.NoIdemKeys {
+			t.IdempotencyKey = t.Reference
 		}
-		_, _, err := c.CreateTransfer(ctx, p, opts...)
-		return err
+		return send(ctx, t)
 	})
 	res.Requests, res.ElapsedS = st.Calls, st.Elapsed.Seconds()
 	res.RequestsPerSec = float64(res.Requests) / res.ElapsedS

@@ -28,7 +28,7 @@ func (t *txn) EventsInsert(ctx context.Context, events []event.Event) error {
 	for _, e := range events {
 		j.row().str(e.OrgID).str(e.Type).str(string(e.Data)).int(micros(e.CreatedAt))
 	}
-	res, err := t.stmt(ctx, t.st.eventsInsert).ExecContext(ctx, j.String())
+	res, err := t.exec(ctx, t.st.eventsInsert, j.String())
 	if err != nil {
 		return fmt.Errorf("sqlite: insert events: %w", err)
 	}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -63,10 +62,10 @@ func (t *txn) IdempotencyByKeys(ctx context.Context, keys []idempotency.OrgKey) 
 func (t *txn) IdempotencyInsert(ctx context.Context, recs []idempotency.Record) error {
 	var j jsonRows
 	for _, r := range recs {
-		j.row().str(r.OrgID).str(r.Key).str(hex.EncodeToString(r.RequestHash)).int(int64(r.Status)).str(r.ContentType).
-			str(hex.EncodeToString(r.Body)).int(micros(r.CreatedAt))
+		j.row().str(r.OrgID).str(r.Key).hex(r.RequestHash).int(int64(r.Status)).str(r.ContentType).
+			hex(r.Body).int(micros(r.CreatedAt))
 	}
-	res, err := t.stmt(ctx, t.st.idempotencyInsert).ExecContext(ctx, j.String())
+	res, err := t.exec(ctx, t.st.idempotencyInsert, j.String())
 	if err != nil {
 		return fmt.Errorf("sqlite: insert idempotency keys: %w", err)
 	}

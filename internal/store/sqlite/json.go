@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"encoding/hex"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -63,14 +64,21 @@ func (j *jsonRows) str(s string) *jsonRows {
 func appendJSONString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	for i := 0; i < len(s); {
+		// Copy the run of bytes that need no escaping at once.
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		buf = append(buf, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
 			buf = append(buf, '\\', c)
 		case c < 0x20:
 			buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		case c < utf8.RuneSelf:
-			buf = append(buf, c)
 		default:
 			_, size := utf8.DecodeRuneInString(s[i:])
 			buf = append(buf, s[i:i+size]...)
@@ -80,6 +88,16 @@ func appendJSONString(buf []byte, s string) []byte {
 		i++
 	}
 	return append(buf, '"')
+}
+
+// hex writes b as a string of lowercase hex digits, which SQL's unhex()
+// turns back into the bytes: JSON carries no bytes.
+func (j *jsonRows) hex(b []byte) *jsonRows {
+	j.sep()
+	j.buf = append(j.buf, '"')
+	j.buf = hex.AppendEncode(j.buf, b)
+	j.buf = append(j.buf, '"')
+	return j
 }
 
 // String closes the array. An empty builder is the empty array.

@@ -33,12 +33,12 @@ func TestJSONRows(t *testing.T) {
 		t.Fatalf("empty = %s", got)
 	}
 	j.row().int(1).str("a").null()
-	j.row().int(-2).str(`"`)
+	j.row().int(-2).str(`"`).hex([]byte{0, 0xab, 0x10})
 	var rows [][]any
 	if err := json.Unmarshal([]byte(j.String()), &rows); err != nil {
 		t.Fatalf("%s: %v", j.String(), err)
 	}
-	if len(rows) != 2 || rows[0][1] != "a" || rows[0][2] != nil || rows[1][1] != `"` {
+	if len(rows) != 2 || rows[0][1] != "a" || rows[0][2] != nil || rows[1][1] != `"` || rows[1][2] != "00ab10" {
 		t.Fatalf("rows = %v", rows)
 	}
 	if got := idsJSON([]int64{3, 1 << 62}); got != "[3,4611686018427387904]" {

@@ -457,6 +457,19 @@ type txn struct {
 
 func (t *txn) stmt(ctx context.Context, s *sql.Stmt) *sql.Stmt { return t.tx.StmtContext(ctx, s) }
 
+// exec runs one of the prepared statements in the transaction with its one
+// JSON argument. The driver runs a statement whose context can end on a
+// goroutine of its own, so that it can interrupt it, and waits for it: a
+// goroutine and two switches per statement on the writer's path, which
+// waits behind the HTTP handlers for a core when the machine is busy. These
+// statements run after BEGIN IMMEDIATE has taken the write lock, so none
+// waits for a lock and there is nothing to interrupt; the context's end
+// still ends the transaction, as database/sql checks it before each
+// statement and rolls back when it ends.
+func (t *txn) exec(ctx context.Context, s *sql.Stmt, arg string) (sql.Result, error) {
+	return t.stmt(ctx, s).ExecContext(context.WithoutCancel(ctx), arg)
+}
+
 func (t *txn) AssetByCode(ctx context.Context, code string) (money.Asset, error) {
 	a := money.Asset{Code: code}
 	err := t.tx.QueryRowContext(ctx, "SELECT scale FROM assets WHERE code = ?", code).Scan(&a.Scale)
@@ -480,7 +493,7 @@ func (t *txn) AccountsInsert(ctx context.Context, accounts []ledger.Account) err
 		j.row().int(a.ID).str(a.Owner).str(a.Reference).str(a.Asset).str(a.Code).int(a.FlagBits()).int(a.Limit).
 			int(a.DebitsPosted).int(a.CreditsPosted).int(a.DebitsPending).int(a.CreditsPending).int(micros(a.CreatedAt))
 	}
-	if _, err := t.stmt(ctx, t.st.accountsInsert).ExecContext(ctx, j.String()); err != nil {
+	if _, err := t.exec(ctx, t.st.accountsInsert, j.String()); err != nil {
 		return fmt.Errorf("sqlite: insert accounts: %w", err)
 	}
 	return nil
@@ -517,7 +530,7 @@ func (t *txn) AccountsUpdateBalances(ctx context.Context, accounts []ledger.Acco
 	for _, a := range accounts {
 		j.row().int(a.ID).int(a.DebitsPosted).int(a.CreditsPosted).int(a.DebitsPending).int(a.CreditsPending)
 	}
-	res, err := t.stmt(ctx, t.st.accountsUpdate).ExecContext(ctx, j.String())
+	res, err := t.exec(ctx, t.st.accountsUpdate, j.String())
 	if err != nil {
 		return fmt.Errorf("sqlite: update balances: %w", err)
 	}
@@ -563,7 +576,7 @@ func (t *txn) TransfersInsert(ctx context.Context, transfers []ledger.Transfer) 
 		}
 		j.int(micros(tr.CreatedAt))
 	}
-	res, err := t.stmt(ctx, t.st.transfersInsert).ExecContext(ctx, j.String())
+	res, err := t.exec(ctx, t.st.transfersInsert, j.String())
 	if err != nil {
 		return fmt.Errorf("sqlite: insert transfers: %w", err)
 	}
@@ -584,7 +597,7 @@ func (t *txn) HoldsInsert(ctx context.Context, holds []ledger.Hold) error {
 		j.row().int(h.TransferID).str(h.Owner).int(h.DebitAccountID).int(h.CreditAccountID).int(h.Amount).str(h.Asset).str(h.Code).
 			time(h.TimeoutAt).str(string(h.State)).time(h.ResolvedAt)
 	}
-	res, err := t.stmt(ctx, t.st.holdsInsert).ExecContext(ctx, j.String())
+	res, err := t.exec(ctx, t.st.holdsInsert, j.String())
 	if err != nil {
 		return fmt.Errorf("sqlite: insert holds: %w", err)
 	}
@@ -596,7 +609,7 @@ func (t *txn) HoldsUpdate(ctx context.Context, holds []ledger.Hold) error {
 	for _, h := range holds {
 		j.row().int(h.TransferID).str(string(h.State)).time(h.ResolvedAt)
 	}
-	res, err := t.stmt(ctx, t.st.holdsUpdate).ExecContext(ctx, j.String())
+	res, err := t.exec(ctx, t.st.holdsUpdate, j.String())
 	if err != nil {
 		return fmt.Errorf("sqlite: update holds: %w", err)
 	}

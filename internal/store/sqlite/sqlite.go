@@ -38,8 +38,29 @@ import (
 var migrationFS embed.FS
 
 // driverName is mattn/go-sqlite3 with a connect hook that sets the pragmas
-// the DSN cannot, so a connection the pool replaces gets them too.
-const driverName = "sqlite3_kinko"
+// the DSN cannot, so a connection the pool replaces gets them too;
+// writeDriverName is the same for the write pool, which also keeps its
+// temporary files in memory (writeTempStore).
+const (
+	driverName      = "sqlite3_kinko"
+	writeDriverName = "sqlite3_kinko_write"
+)
+
+// writeTempStore keeps the write connection's temporary files in memory.
+// Above all these are statement journals: SQLite keeps one for every
+// statement of a transaction that changes several rows and could fail
+// halfway (each ledger statement inserts or updates a whole batch's rows),
+// holding the pages it changes so that the statement alone can be undone,
+// and it moves one past 64 KiB into a file it creates, writes and deletes
+// each time: under load that was an open, many writes and an unlink per
+// statement on the one writer's path. They are no part of durability (the
+// WAL is; a statement journal is deleted when its statement ends), so
+// keeping them in memory changes nothing on disk. Memory is bounded by
+// what one write transaction changes (a ledger batch by
+// ledger.Config.BatchMax), except that a migration building an index on a
+// large table sorts it in memory too; the read pool keeps files, for the
+// large sorts of reports and kinko verify. Measured: docs/benchmarks.md.
+const writeTempStore = "MEMORY"
 
 // walAutocheckpointPages is how many WAL pages accumulate before SQLite copies
 // them back into the database file (64 MiB at 4 KiB pages; SQLite's default is
@@ -53,14 +74,23 @@ const walAutocheckpointPages = 16384
 const stmtCacheSize = 256
 
 func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			if _, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpointPages), nil); err != nil {
-				return fmt.Errorf("sqlite: set wal_autocheckpoint: %w", err)
-			}
-			return nil
-		},
-	})
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: connectHook})
+	sql.Register(writeDriverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		if err := connectHook(c); err != nil {
+			return err
+		}
+		if _, err := c.Exec("PRAGMA temp_store = "+writeTempStore, nil); err != nil {
+			return fmt.Errorf("sqlite: set temp_store: %w", err)
+		}
+		return nil
+	}})
+}
+
+func connectHook(c *sqlite3.SQLiteConn) error {
+	if _, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpointPages), nil); err != nil {
+		return fmt.Errorf("sqlite: set wal_autocheckpoint: %w", err)
+	}
+	return nil
 }
 
 // DB is an open SQLite store.
@@ -95,7 +125,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// docs/benchmarks.md, billing).
 	q.Set("_stmt_cache_size", strconv.Itoa(stmtCacheSize))
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	write, err := sql.Open(driverName, dsn)
+	write, err := sql.Open(writeDriverName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

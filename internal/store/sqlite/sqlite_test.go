@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -165,6 +166,27 @@ func TestBankAccountRegisteredByBackfill(t *testing.T) {
 		var got string
 		if err := db.read.QueryRowContext(ctx, "SELECT registered_by FROM escrow_bank_accounts WHERE email = ?", email).Scan(&got); err != nil || got != want {
 			t.Errorf("%s registered by %q, %v; want %q", email, got, err, want)
+		}
+	}
+}
+
+// TestTempStore checks that the write pool keeps its temporary files
+// (statement journals) in memory and the read pool keeps SQLite's default.
+func TestTempStore(t *testing.T) {
+	db := openFile(t, filepath.Join(t.TempDir(), "kinko.db"))
+	for _, c := range []struct {
+		name string
+		pool interface {
+			QueryRow(string, ...any) *sql.Row
+		}
+		want int
+	}{{"write", db.write, 2}, {"read", db.read, 0}} {
+		var got int
+		if err := c.pool.QueryRow("PRAGMA temp_store").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s pool: temp_store = %d, want %d", c.name, got, c.want)
 		}
 	}
 }

@@ -43,6 +43,13 @@ const (
 	// DispatchCoalesce is how long the dispatcher waits after a Wake before
 	// it claims, so that the events of several commits go out in one claim.
 	DispatchCoalesce = 10 * time.Millisecond
+	// DispatchCoalesceBusy is that wait after a claim of at least
+	// DispatchBusyEvents events: under a heavy write load each claim is one
+	// more write transaction (and, on SQLite, one more fsync on the one
+	// writer the ledger's batches wait for), so claims are then made fewer
+	// and larger; an event then waits up to this long to be listed and sent.
+	DispatchCoalesceBusy = 100 * time.Millisecond
+	DispatchBusyEvents   = 50
 	// FetchPollInterval is how often an idle node asks the queue for jobs
 	// (SQLite has no LISTEN/NOTIFY, so polling is how jobs are found).
 	FetchPollInterval = 100 * time.Millisecond
@@ -246,6 +253,10 @@ func (r *Runner) dispatch(ctx context.Context) {
 		if err == nil && n == webhook.DispatchBatchMax {
 			continue
 		}
+		coalesce := DispatchCoalesce
+		if n >= DispatchBusyEvents {
+			coalesce = DispatchCoalesceBusy
+		}
 		idle.Reset(r.cfg.DispatchInterval)
 		select {
 		case <-ctx.Done():
@@ -255,7 +266,7 @@ func (r *Runner) dispatch(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(DispatchCoalesce):
+			case <-time.After(coalesce):
 			}
 		}
 	}

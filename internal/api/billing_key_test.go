@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,28 +70,9 @@ type keyedStep struct {
 // and replayed, a malformed body, a key without the scope, and concurrent
 // duplicates. It returns each answer, and the routes it reached.
 func billingKeyScript(t *testing.T, h *harness) ([]keyedStep, []string) {
-	var out []keyedStep
-	var routes []string
-	post := func(name, route, path, key, idem, body string) keyedStep {
-		t.Helper()
-		r := h.do("POST", path, key, body, "Idempotency-Key", idem)
-		code, _ := r.body["code"].(string)
-		st := keyedStep{name: name, status: r.status, replayed: r.header.Get("Idempotent-Replayed") == "true", code: code,
-			ctype: r.header.Get("Content-Type"), cache: r.header.Get("Cache-Control"), raw: r.raw}
-		out = append(out, st)
-		if route != "" && !slices.Contains(routes, route) {
-			routes = append(routes, route)
-		}
-		return st
-	}
-	id := func(st keyedStep, field string) string {
-		t.Helper()
-		for _, part := range strings.Split(st.raw, `"`+field+`":"`)[1:] {
-			return part[:strings.IndexByte(part, '"')]
-		}
-		t.Fatalf("%s: no %s in %s", st.name, field, st.raw)
-		return ""
-	}
+	s := &keyScript{t: t, h: h}
+	post := s.post
+	id := s.id
 	jpy := func(n string) string { return `{"amount":` + n + `,"currency":"JPY"}` }
 
 	cus := id(post("Customer", "", "/v1/billing/customers", "b1", "i-cus",
@@ -140,18 +120,9 @@ func billingKeyScript(t *testing.T, h *harness) ([]keyedStep, []string) {
 		})
 	}
 	wg.Wait()
-	first := ""
-	for _, r := range dups {
-		switch {
-		case r.status == 409 && r.body["code"] == idempotency.CodeKeyInUse:
-		case r.status == 201 && (first == "" || r.raw == first):
-			first = r.raw
-		default:
-			t.Fatalf("a concurrent duplicate: %d %s (first %s)", r.status, r.raw, first)
-		}
-	}
+	sameFirstAnswer(t, dups)
 	bal := h.want(h.do("GET", "/v1/billing/customers/"+cus+"/balance", "b1", ""), 200, "")
-	out = append(out, keyedStep{name: "Balance", status: bal.status, raw: bal.raw})
+	s.steps = append(s.steps, keyedStep{name: "Balance", status: bal.status, raw: bal.raw})
 
 	// The customer's and session's own steps, on a customer of their own.
 	const customers = "POST /v1/billing/customers"
@@ -198,7 +169,7 @@ func billingKeyScript(t *testing.T, h *harness) ([]keyedStep, []string) {
 	post("Close", invoices, "/v1/billing/customers/"+cus2+"/invoices", "b1", "i-v2", `{"period":"`+period+`"}`)
 	post("CloseReplay", invoices, "/v1/billing/customers/"+cus2+"/invoices", "b1", "i-v2", `{"period":"`+period+`"}`)
 	post("CloseAgain", invoices, "/v1/billing/customers/"+cus2+"/invoices", "b1", "i-v3", `{"period":"`+period+`"}`)
-	return out, routes
+	return s.steps, s.routes
 }
 
 // TestKeyedBillingAnswersAsTheGenericPath: the billing routes that keep
@@ -210,23 +181,7 @@ func TestKeyedBillingAnswersAsTheGenericPath(t *testing.T) {
 	var log errorLog
 	keyed, routes := billingKeyScript(t, newBillingKeyHarness(t, false, &log))
 	generic, _ := billingKeyScript(t, newBillingKeyHarness(t, true, &errorLog{}))
-	for _, route := range billingKeyedInTx {
-		if !slices.Contains(routes, route) {
-			t.Errorf("the script never reaches %s", route)
-		}
-	}
-	if len(log.msgs) != 0 {
-		t.Errorf("the keyed server logged errors: %q", log.msgs)
-	}
-	byName := map[string]keyedStep{}
-	for i, k := range keyed {
-		g := generic[i]
-		byName[k.name] = k
-		if k.status != g.status || k.replayed != g.replayed || k.code != g.code || k.ctype != g.ctype || k.cache != g.cache {
-			t.Errorf("%s: keyed %d (replayed %v, %q, %s, %s), generic %d (replayed %v, %q, %s, %s)\n%s\n%s", k.name, k.status, k.replayed, k.code, k.ctype, k.cache,
-				g.status, g.replayed, g.code, g.ctype, g.cache, k.raw, g.raw)
-		}
-	}
+	byName := sameAsGeneric(t, keyed, generic, routes, billingKeyedInTx, &log)
 	for _, tc := range []struct {
 		first, replay string
 		status        int

@@ -484,7 +484,9 @@ func (s *Server) getDealTimeline(w http.ResponseWriter, r *http.Request, p auth.
 
 // dealStep is one of the deal's transitions, made with ctx (which carries
 // keepInTx's keep): one call of svc, and whatever reads it needs before.
-type dealStep func(ctx context.Context, svc *escrow.Service, actor escrow.Actor, id string) (escrow.Deal, error)
+// svc comes first so that a method expression, (*escrow.Service).AcceptDeal,
+// is a step.
+type dealStep func(svc *escrow.Service, ctx context.Context, actor escrow.Actor, id string) (escrow.Deal, error)
 
 // step answers POST /v1/deals/{id}/<step> for a step that takes the body
 // {}: it acts as the key's actor and answers the deal after the step.
@@ -512,44 +514,20 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, p auth.Principal, b
 		return err
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (escrow.Deal, error) {
-		return run(ctx, svc, dealActor(p), id)
+		return run(svc, ctx, dealActor(p), id)
 	}, s.dealWriter(http.StatusOK))
-}
-
-func acceptDeal(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.AcceptDeal(ctx, a, id)
-}
-
-func declineDeal(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.DeclineDeal(ctx, a, id)
-}
-
-func cancelDeal(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.CancelDeal(ctx, a, id)
-}
-
-func confirmReceipt(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.ConfirmReceipt(ctx, a, id)
-}
-
-func approveDeal(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.ApproveDeal(ctx, a, id)
-}
-
-func releaseMilestone(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
-	return svc.ReleaseMilestone(ctx, a, id)
 }
 
 func (s *Server) shipDeal(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in shipBody
-	return s.act(w, r, p, &in, func(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return s.act(w, r, p, &in, func(svc *escrow.Service, ctx context.Context, a escrow.Actor, id string) (escrow.Deal, error) {
 		return svc.MarkShipped(ctx, a, id, escrow.ShipParams{Carrier: in.Carrier, TrackingNumber: in.TrackingNumber})
 	})
 }
 
 func (s *Server) disputeDeal(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in disputeBody
-	return s.act(w, r, p, &in, func(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return s.act(w, r, p, &in, func(svc *escrow.Service, ctx context.Context, a escrow.Actor, id string) (escrow.Deal, error) {
 		return svc.OpenDispute(ctx, a, id, in.Reason)
 	})
 }
@@ -561,7 +539,7 @@ func (s *Server) resolveDeal(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return err
 	}
 	var in resolveDispute
-	return s.act(w, r, p, &in, func(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return s.act(w, r, p, &in, func(svc *escrow.Service, ctx context.Context, a escrow.Actor, id string) (escrow.Deal, error) {
 		rp := escrow.ResolveParams{Resolution: in.Resolution, Note: in.Note}
 		if in.BuyerAmount != nil {
 			if in.Resolution != escrow.ResolveSplit {
@@ -586,7 +564,7 @@ func (s *Server) reviewDeal(w http.ResponseWriter, r *http.Request, p auth.Princ
 		return err
 	}
 	var in reviewBody
-	return s.act(w, r, p, &in, func(ctx context.Context, svc *escrow.Service, a escrow.Actor, id string) (escrow.Deal, error) {
+	return s.act(w, r, p, &in, func(svc *escrow.Service, ctx context.Context, a escrow.Actor, id string) (escrow.Deal, error) {
 		if in.Hold == nil {
 			return escrow.Deal{}, invalid("hold", "hold is required: true opens a review, false clears it")
 		}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,20 +76,8 @@ func depositBody(bankRef, pay string, amount int) string {
 // repeat that changes nothing (an external_ref, a bank reference), and
 // concurrent duplicates. It returns each answer, and the routes it reached.
 func escrowKeyScript(t *testing.T, h *harness) ([]keyedStep, []string) {
-	var out []keyedStep
-	var routes []string
-	post := func(name, route, path, key, idem, body string) keyedStep {
-		t.Helper()
-		r := h.do("POST", path, key, body, "Idempotency-Key", idem)
-		code, _ := r.body["code"].(string)
-		st := keyedStep{name: name, status: r.status, replayed: r.header.Get("Idempotent-Replayed") == "true", code: code,
-			ctype: r.header.Get("Content-Type"), cache: r.header.Get("Cache-Control"), raw: r.raw}
-		out = append(out, st)
-		if route != "" && !slices.Contains(routes, route) {
-			routes = append(routes, route)
-		}
-		return st
-	}
+	s := &keyScript{t: t, h: h}
+	post := s.post
 	// twice posts a request, then its retry.
 	twice := func(name, route, path, key, idem, body string) keyedStep {
 		t.Helper()
@@ -98,14 +85,7 @@ func escrowKeyScript(t *testing.T, h *harness) ([]keyedStep, []string) {
 		post(name+"Replay", route, path, key, idem, body)
 		return st
 	}
-	id := func(st keyedStep, field string) string {
-		t.Helper()
-		for _, part := range strings.Split(st.raw, `"`+field+`":"`)[1:] {
-			return part[:strings.IndexByte(part, '"')]
-		}
-		t.Fatalf("%s: no %s in %s", st.name, field, st.raw)
-		return ""
-	}
+	id := s.id
 	deal := func(id string) string { return "/v1/deals/" + id }
 	step := func(name, stepName, dealID, key, idem, body string) keyedStep {
 		t.Helper()
@@ -208,19 +188,10 @@ func escrowKeyScript(t *testing.T, h *harness) ([]keyedStep, []string) {
 		wg.Go(func() { dups[i] = h.do("POST", "/v1/deals", "k1", dealBody(""), "Idempotency-Key", "i-dup") })
 	}
 	wg.Wait()
-	first := ""
-	for _, r := range dups {
-		switch {
-		case r.status == 409 && r.body["code"] == idempotency.CodeKeyInUse:
-		case r.status == 201 && (first == "" || r.raw == first):
-			first = r.raw
-		default:
-			t.Fatalf("a concurrent duplicate: %d %s (first %s)", r.status, r.raw, first)
-		}
-	}
+	sameFirstAnswer(t, dups)
 	list := h.want(h.do("GET", "/v1/deals?limit=100", "k1", ""), 200, "")
-	out = append(out, keyedStep{name: "Deals", status: list.status, raw: strconv.Itoa(len(list.body["data"].([]any)))})
-	return out, routes
+	s.steps = append(s.steps, keyedStep{name: "Deals", status: list.status, raw: strconv.Itoa(len(list.body["data"].([]any)))})
+	return s.steps, s.routes
 }
 
 // TestKeyedEscrowAnswersAsTheGenericPath: the escrow routes that keep
@@ -233,26 +204,7 @@ func TestKeyedEscrowAnswersAsTheGenericPath(t *testing.T) {
 	var log errorLog
 	keyed, routes := escrowKeyScript(t, newEscrowKeyHarness(t, false, &log, nil, nil))
 	generic, _ := escrowKeyScript(t, newEscrowKeyHarness(t, true, &errorLog{}, nil, nil))
-	for _, route := range escrowKeyedInTx {
-		if !slices.Contains(routes, route) {
-			t.Errorf("the script never reaches %s", route)
-		}
-	}
-	if len(log.msgs) != 0 {
-		t.Errorf("the keyed server logged errors: %q", log.msgs)
-	}
-	if len(keyed) != len(generic) {
-		t.Fatalf("%d keyed answers, %d generic", len(keyed), len(generic))
-	}
-	byName := map[string]keyedStep{}
-	for i, k := range keyed {
-		g := generic[i]
-		byName[k.name] = k
-		if k.status != g.status || k.replayed != g.replayed || k.code != g.code || k.ctype != g.ctype || k.cache != g.cache {
-			t.Errorf("%s: keyed %d (replayed %v, %q, %s, %s), generic %d (replayed %v, %q, %s, %s)\n%s\n%s", k.name, k.status, k.replayed, k.code, k.ctype, k.cache,
-				g.status, g.replayed, g.code, g.ctype, g.cache, k.raw, g.raw)
-		}
-	}
+	byName := sameAsGeneric(t, keyed, generic, routes, escrowKeyedInTx, &log)
 	for _, tc := range []struct {
 		first  string
 		status int

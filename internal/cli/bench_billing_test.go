@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,17 +15,9 @@ import (
 func TestBenchBilling(t *testing.T) {
 	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "kinko.db")
-	mustOut := func(args ...string) string {
-		t.Helper()
-		r := runCLI(t, nil, args...)
-		if r.code != exitOK {
-			t.Fatalf("kinko %v: exit %d: %s", args, r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
-	admin := mustOut("keys", "create", "--db", db, "--scopes", "admin")
-	org := mustOut("orgs", "create", "--db", db, "--name", "Provider")
-	key := mustOut("keys", "create", "--db", db, "--org", org, "--scopes", "billing:write")
+	admin := cliOut(t, "keys", "create", "--db", db, "--scopes", "admin")
+	org := cliOut(t, "orgs", "create", "--db", db, "--name", "Provider")
+	key := cliOut(t, "keys", "create", "--db", db, "--org", org, "--scopes", "billing:write")
 	srv := startServeConfig(t, serveConfig{DB: db, RatePerKey: -1})
 	if _, err := client.New("http://"+srv.addr, admin, nil).CreateAsset(ctx, client.Asset{Code: benchAsset}); err != nil {
 		t.Fatal(err)

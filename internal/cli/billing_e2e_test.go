@@ -46,20 +46,12 @@ type billingE2E struct {
 // starts the server with cfg on db.
 func startBillingE2E(t *testing.T, db string, cfg serveConfig) billingE2E {
 	t.Helper()
-	mustOut := func(args ...string) string {
-		t.Helper()
-		r := runCLI(t, nil, args...)
-		if r.code != exitOK {
-			t.Fatalf("kinko %v: exit %d: %s", args, r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
-	adminKey := mustOut("keys", "create", "--db", db, "--scopes", "admin")
-	orgA, orgB := mustOut("orgs", "create", "--db", db, "--name", "Cloud A"), mustOut("orgs", "create", "--db", db, "--name", "Calls B")
+	adminKey := cliOut(t, "keys", "create", "--db", db, "--scopes", "admin")
+	orgA, orgB := cliOut(t, "orgs", "create", "--db", db, "--name", "Cloud A"), cliOut(t, "orgs", "create", "--db", db, "--name", "Calls B")
 	e := billingE2E{db: db}
-	e.keyA = mustOut("keys", "create", "--db", db, "--org", orgA, "--scopes", "billing:write,events:read")
-	keyB := mustOut("keys", "create", "--db", db, "--org", orgB, "--scopes", "billing:write")
-	e.keyRead = mustOut("keys", "create", "--db", db, "--org", orgA, "--scopes", "billing:read")
+	e.keyA = cliOut(t, "keys", "create", "--db", db, "--org", orgA, "--scopes", "billing:write,events:read")
+	keyB := cliOut(t, "keys", "create", "--db", db, "--org", orgB, "--scopes", "billing:write")
+	e.keyRead = cliOut(t, "keys", "create", "--db", db, "--org", orgA, "--scopes", "billing:read")
 	cfg.DB = db
 	e.srv = startServeConfig(t, cfg)
 	e.base = "http://" + e.srv.addr

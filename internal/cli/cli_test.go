@@ -16,6 +16,17 @@ type runResult struct {
 }
 
 // runCLI runs the command line in-process with the given environment.
+// cliOut runs kinko with args in-process and returns its stdout, trimmed,
+// failing the test unless it exits 0.
+func cliOut(t *testing.T, args ...string) string {
+	t.Helper()
+	r := runCLI(t, nil, args...)
+	if r.code != exitOK {
+		t.Fatalf("kinko %v: exit %d: %s", args, r.code, r.stderr)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
 func runCLI(t *testing.T, environ map[string]string, args ...string) runResult {
 	t.Helper()
 	var stdout, stderr bytes.Buffer

@@ -214,17 +214,9 @@ func TestPostgresCrashRetrySafety(t *testing.T) {
 }
 
 func crashRetrySafety(t *testing.T, db string) {
-	mustOut := func(args ...string) string {
-		t.Helper()
-		r := runCLI(t, nil, args...)
-		if r.code != exitOK {
-			t.Fatalf("kinko %v: exit %d: %s", args, r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
-	admin := mustOut("keys", "create", "--db", db, "--scopes", "admin")
-	org := mustOut("orgs", "create", "--db", db, "--name", "Crash Test")
-	key := mustOut("keys", "create", "--db", db, "--org", org, "--scopes", "accounts:write,transfers:write,billing:write,escrow:write")
+	admin := cliOut(t, "keys", "create", "--db", db, "--scopes", "admin")
+	org := cliOut(t, "orgs", "create", "--db", db, "--name", "Crash Test")
+	key := cliOut(t, "keys", "create", "--db", db, "--org", org, "--scopes", "accounts:write,transfers:write,billing:write,escrow:write")
 	srv := newChildServer(t, db)
 	srv.start()
 	ctx := context.Background()

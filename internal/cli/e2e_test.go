@@ -139,18 +139,10 @@ func TestAccountsAndTransfersCommands(t *testing.T) {
 func TestTwoOrganizationsAreIsolated(t *testing.T) {
 	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "kinko.db")
-	mustOut := func(args ...string) string {
-		t.Helper()
-		r := runCLI(t, nil, args...)
-		if r.code != exitOK {
-			t.Fatalf("kinko %v: exit %d: %s", args, r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
-	admin := mustOut("keys", "create", "--db", db, "--scopes", "admin")
-	orgA, orgB := mustOut("orgs", "create", "--db", db, "--name", "Shop A"), mustOut("orgs", "create", "--db", db, "--name", "Shop B")
-	keyA := mustOut("keys", "create", "--db", db, "--org", orgA, "--scopes", "accounts:write,transfers:write")
-	keyB := mustOut("keys", "create", "--db", db, "--org", orgB, "--scopes", "accounts:write,transfers:write")
+	admin := cliOut(t, "keys", "create", "--db", db, "--scopes", "admin")
+	orgA, orgB := cliOut(t, "orgs", "create", "--db", db, "--name", "Shop A"), cliOut(t, "orgs", "create", "--db", db, "--name", "Shop B")
+	keyA := cliOut(t, "keys", "create", "--db", db, "--org", orgA, "--scopes", "accounts:write,transfers:write")
+	keyB := cliOut(t, "keys", "create", "--db", db, "--org", orgB, "--scopes", "accounts:write,transfers:write")
 	if r := runCLI(t, nil, "orgs", "create", "--db", db); r.code == exitOK {
 		t.Fatal("an organization without a name was created")
 	}

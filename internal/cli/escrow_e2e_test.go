@@ -48,18 +48,10 @@ func TestServeTestClockFlags(t *testing.T) {
 
 func escrowEndToEnd(t *testing.T, db string, cfg serveConfig) {
 	ctx := context.Background()
-	mustOut := func(args ...string) string {
-		t.Helper()
-		r := runCLI(t, nil, args...)
-		if r.code != exitOK {
-			t.Fatalf("kinko %v: exit %d: %s", args, r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
-	adminKey := mustOut("keys", "create", "--db", db, "--scopes", "admin")
-	orgA, orgB := mustOut("orgs", "create", "--db", db, "--name", "Auction A"), mustOut("orgs", "create", "--db", db, "--name", "Market B")
-	keyA := mustOut("keys", "create", "--db", db, "--org", orgA, "--scopes", "escrow:write,events:read")
-	keyB := mustOut("keys", "create", "--db", db, "--org", orgB, "--scopes", "escrow:write")
+	adminKey := cliOut(t, "keys", "create", "--db", db, "--scopes", "admin")
+	orgA, orgB := cliOut(t, "orgs", "create", "--db", db, "--name", "Auction A"), cliOut(t, "orgs", "create", "--db", db, "--name", "Market B")
+	keyA := cliOut(t, "keys", "create", "--db", db, "--org", orgA, "--scopes", "escrow:write,events:read")
+	keyB := cliOut(t, "keys", "create", "--db", db, "--org", orgB, "--scopes", "escrow:write")
 	cfg.DB = db
 	srv := startServeConfig(t, cfg)
 	base := "http://" + srv.addr

@@ -77,17 +77,9 @@ type pain001 struct {
 
 func payoutEndToEnd(t *testing.T, db string) {
 	ctx := context.Background()
-	mustOut := func(args ...string) string {
-		t.Helper()
-		r := runCLI(t, nil, args...)
-		if r.code != exitOK {
-			t.Fatalf("kinko %v: exit %d: %s", args, r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
-	adminKey := mustOut("keys", "create", "--db", db, "--scopes", "admin")
-	org := mustOut("orgs", "create", "--db", db, "--name", "Auction A")
-	siteKey := mustOut("keys", "create", "--db", db, "--org", org, "--scopes", "escrow:write")
+	adminKey := cliOut(t, "keys", "create", "--db", db, "--scopes", "admin")
+	org := cliOut(t, "orgs", "create", "--db", db, "--name", "Auction A")
+	siteKey := cliOut(t, "keys", "create", "--db", db, "--org", org, "--scopes", "escrow:write")
 	srv := startServeConfig(t, serveConfig{DB: db})
 	base := "http://" + srv.addr
 	admin, site := client.New(base, adminKey, nil), client.New(base, siteKey, nil)

@@ -181,14 +181,7 @@ func (s *Server) createBillingCustomer(w http.ResponseWriter, r *http.Request, p
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (billing.Customer, error) {
 		return svc.CreateCustomer(ctx, billingActor(p), params)
-	}, writeBillingCustomer(http.StatusCreated))
-}
-
-// writeBillingCustomer renders a customer with status.
-func writeBillingCustomer(status int) func(http.ResponseWriter, billing.Customer) error {
-	return func(w http.ResponseWriter, c billing.Customer) error {
-		return writeJSON(w, status, toBillingCustomer(c))
-	}
+	}, rendered(http.StatusCreated, toBillingCustomer))
 }
 
 func (s *Server) listBillingCustomers(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -246,7 +239,7 @@ func (s *Server) setBillingCreditLimit(w http.ResponseWriter, r *http.Request, p
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (billing.Customer, error) {
 		return svc.SetCreditLimit(ctx, billingActor(p), id, limit)
-	}, writeBillingCustomer(http.StatusOK))
+	}, rendered(http.StatusOK, toBillingCustomer))
 }
 
 // topUpBillingCustomer adds to a prepaid customer's balance; the customer

@@ -109,14 +109,7 @@ func (s *Server) createReservation(w http.ResponseWriter, r *http.Request, p aut
 		rsv, err := svc.Reserve(ctx, billingActor(p), billing.ReserveParams{CustomerID: c.ID, Amount: amount, Reference: in.Reference,
 			ExpiresInSeconds: in.ExpiresInSeconds, RequestKey: key})
 		return rsv, renameParam(err, map[string]string{"customer_id": "customer"})
-	}, writeReservation(http.StatusCreated))
-}
-
-// writeReservation answers with a reservation and status.
-func writeReservation(status int) func(http.ResponseWriter, billing.Reservation) error {
-	return func(w http.ResponseWriter, rsv billing.Reservation) error {
-		return writeJSON(w, status, toReservation(rsv))
-	}
+	}, rendered(http.StatusCreated, toReservation))
 }
 
 // listReservations pages through the organization's reservations, newest
@@ -267,7 +260,7 @@ func (s *Server) incrementReservation(w http.ResponseWriter, r *http.Request, p 
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (billing.Reservation, error) {
 		return svc.IncrementReservation(ctx, billingActor(p), auth, billing.IncrementParams{Amount: amount, Reference: in.Reference})
-	}, writeReservation(http.StatusOK))
+	}, rendered(http.StatusOK, toReservation))
 }
 
 func (s *Server) cancelReservation(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -277,5 +270,5 @@ func (s *Server) cancelReservation(w http.ResponseWriter, r *http.Request, p aut
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (billing.Reservation, error) {
 		return svc.CancelReservation(ctx, billingActor(p), auth)
-	}, writeReservation(http.StatusOK))
+	}, rendered(http.StatusOK, toReservation))
 }

@@ -108,14 +108,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p auth.Pri
 		ses, err := svc.StartSession(ctx, billingActor(p), billing.StartSessionParams{CustomerID: c.ID, Quota: quota, Reference: in.Reference,
 			ThresholdPercent: in.ThresholdPercent, ExpiresInSeconds: in.ExpiresInSeconds})
 		return ses, renameParam(err, map[string]string{"customer_id": "customer"})
-	}, writeSession(http.StatusCreated))
-}
-
-// writeSession renders a session with status.
-func writeSession(status int) func(http.ResponseWriter, billing.Session) error {
-	return func(w http.ResponseWriter, ses billing.Session) error {
-		return writeJSON(w, status, toSession(ses))
-	}
+	}, rendered(http.StatusCreated, toSession))
 }
 
 // pathSessionID reads {id}; an id of another kind names no session.
@@ -172,7 +165,7 @@ func (s *Server) topUpSession(w http.ResponseWriter, r *http.Request, p auth.Pri
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (billing.Session, error) {
 		return svc.TopUpSession(ctx, billingActor(p), id, billing.TopUpSessionParams{Amount: amount, Reference: in.Reference})
-	}, writeSession(http.StatusOK))
+	}, rendered(http.StatusOK, toSession))
 }
 
 // endSession charges the unsettled usage and releases the rest of the quota.
@@ -183,7 +176,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, p auth.Princ
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (billing.Session, error) {
 		return svc.EndSession(ctx, billingActor(p), id)
-	}, writeSession(http.StatusOK))
+	}, rendered(http.StatusOK, toSession))
 }
 
 // listSessions lists one customer's metered sessions (customer is

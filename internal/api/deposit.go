@@ -193,11 +193,6 @@ func (s *Server) onDeposit(r *http.Request, p auth.Principal, what string, in an
 	return svc, id, nil
 }
 
-// writeDeposit answers with a deposit, 200: the write of keepInTx.
-func writeDeposit(w http.ResponseWriter, d escrow.Deposit) error {
-	return writeJSON(w, http.StatusOK, toDeposit(d))
-}
-
 // clearDeposit closes a deposit's review with a note saying what was done.
 func (s *Server) clearDeposit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var in depositClear
@@ -207,7 +202,7 @@ func (s *Server) clearDeposit(w http.ResponseWriter, r *http.Request, p auth.Pri
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (escrow.Deposit, error) {
 		return svc.ClearDeposit(ctx, dealActor(p), id, in.Note)
-	}, writeDeposit)
+	}, rendered(http.StatusOK, toDeposit))
 }
 
 // applyDeposit credits a deposit that went to suspense to a deal awaiting
@@ -226,7 +221,7 @@ func (s *Server) applyDeposit(w http.ResponseWriter, r *http.Request, p auth.Pri
 		d, deal, err := svc.ApplyDeposit(ctx, dealActor(p), id, deal)
 		return escrow.ApplyDepositResult{Deposit: d, Deal: deal}, err
 	}, func(w http.ResponseWriter, res escrow.ApplyDepositResult) error {
-		return writeDeposit(w, res.Deposit)
+		return writeJSON(w, http.StatusOK, toDeposit(res.Deposit))
 	})
 }
 
@@ -241,7 +236,7 @@ func (s *Server) returnDeposit(w http.ResponseWriter, r *http.Request, p auth.Pr
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (escrow.Deposit, error) {
 		return svc.ReturnDeposit(ctx, dealActor(p), id, in.Note)
-	}, writeDeposit)
+	}, rendered(http.StatusOK, toDeposit))
 }
 
 // Bounds of a statement import. The file travels in base64 inside the JSON

@@ -161,6 +161,12 @@ func (s *Server) keepAfter(w http.ResponseWriter, r *http.Request, orgID, key st
 	return buf.send(w)
 }
 
+// rendered is a write for keepInTx: the result shown as to renders it,
+// with status.
+func rendered[T, J any](status int, to func(T) J) func(http.ResponseWriter, T) error {
+	return func(w http.ResponseWriter, v T) error { return writeJSON(w, status, to(v)) }
+}
+
 // keepInTx makes a service call whose result write renders. When
 // serveKeyedInTx left a key in the request's context, the call carries an
 // idempotency.Keep that, inside the call's transaction, reads the key's record

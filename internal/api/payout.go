@@ -145,14 +145,7 @@ func (s *Server) createPayoutBatch(w http.ResponseWriter, r *http.Request, p aut
 				Message: "nothing to pay in " + in.Currency + ": no payee with a valid bank account has money available"}
 		}
 		return b, renameParam(err, map[string]string{"accounts[0].asset": "currency"})
-	}, writePayoutBatch(http.StatusCreated))
-}
-
-// writePayoutBatch answers with a batch and status: the write of keepInTx.
-func writePayoutBatch(status int) func(http.ResponseWriter, escrow.PayoutBatch) error {
-	return func(w http.ResponseWriter, b escrow.PayoutBatch) error {
-		return writeJSON(w, status, toPayoutBatch(b))
-	}
+	}, rendered(http.StatusCreated, toPayoutBatch))
 }
 
 // listPayoutBatches pages through batches, newest first, without their items.
@@ -252,7 +245,7 @@ func (s *Server) settlePayoutBatch(w http.ResponseWriter, r *http.Request, p aut
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (escrow.PayoutBatch, error) {
 		return svc.SettlePayoutBatch(ctx, dealActor(p), id)
-	}, writePayoutBatch(http.StatusOK))
+	}, rendered(http.StatusOK, toPayoutBatch))
 }
 
 // returnPayoutItem records that the bank could not pay one item (振込不能):
@@ -280,5 +273,5 @@ func (s *Server) returnPayoutItem(w http.ResponseWriter, r *http.Request, p auth
 	}
 	return keepInTx(s, w, r, func(ctx context.Context) (escrow.PayoutBatch, error) {
 		return svc.ReturnPayoutItem(ctx, dealActor(p), id, itemID, in.Reason)
-	}, writePayoutBatch(http.StatusOK))
+	}, rendered(http.StatusOK, toPayoutBatch))
 }

@@ -168,10 +168,11 @@ func PayableReference(email, cur string) string {
 }
 
 // act runs one transition of deal id in one transaction: rule reads the
-// locked deal and fills the change; commit writes it and runs keep (nil:
-// none) with the deal after the change, which act returns. The deal is not
-// found for an actor who may not see it.
-func (s *Service) act(ctx context.Context, actor Actor, id, action string, keep idempotency.Keep, rule func(c *change) error) (Deal, error) {
+// locked deal and fills the change; commit writes it and runs the Keep ctx
+// carries, if any, with the deal after the change, which act returns. The
+// deal is not found for an actor who may not see it.
+func (s *Service) act(ctx context.Context, actor Actor, id, action string, rule func(c *change) error) (Deal, error) {
+	keep := idempotency.KeepOf(ctx)
 	w, err := s.cfg.Ledger.NewWriter(ctx, changeAccountsMax, changeTransfersMax)
 	if err != nil {
 		return Deal{}, err
@@ -516,7 +517,7 @@ func requireState(c *change, states ...State) error {
 //
 // Errors: not_found, not_party, deal_state_conflict.
 func (s *Service) AcceptDeal(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "accepted", idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, "accepted", func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -539,7 +540,7 @@ func (s *Service) AcceptDeal(ctx context.Context, actor Actor, id string) (Deal,
 //
 // Errors: not_found, not_party, deal_state_conflict.
 func (s *Service) DeclineDeal(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "declined", idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, "declined", func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -559,7 +560,7 @@ func (s *Service) DeclineDeal(ctx context.Context, actor Actor, id string) (Deal
 //
 // Errors: not_found, not_party, deal_state_conflict.
 func (s *Service) CancelDeal(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "canceled", idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, "canceled", func(c *change) error {
 		b, sl := c.deal.PartyOf(c.actor)
 		switch {
 		case c.deal.State == StatePendingAcceptance && sl:
@@ -593,7 +594,7 @@ func (s *Service) MarkShipped(ctx context.Context, actor Actor, id string, p Shi
 	if strings.TrimSpace(p.TrackingNumber) == "" || !validText(p.TrackingNumber, TrackingLenMax) || strings.ContainsAny(p.TrackingNumber, "\r\n") {
 		return Deal{}, apperr.Invalid("tracking_number", "the tracking number, one line of at most %d bytes", TrackingLenMax)
 	}
-	return s.act(ctx, actor, id, "shipped", idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, "shipped", func(c *change) error {
 		if err := requireParty(c, Seller); err != nil {
 			return err
 		}
@@ -616,7 +617,7 @@ func (s *Service) MarkShipped(ctx context.Context, actor Actor, id string, p Shi
 //
 // Errors: not_found, not_party, deal_state_conflict.
 func (s *Service) ConfirmReceipt(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "received", idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, "received", func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -637,7 +638,7 @@ func (s *Service) ConfirmReceipt(ctx context.Context, actor Actor, id string) (D
 //
 // Errors: not_found, not_party, deal_state_conflict, review_hold.
 func (s *Service) ApproveDeal(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "released", idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, "released", func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -653,7 +654,7 @@ func (s *Service) ApproveDeal(ctx context.Context, actor Actor, id string) (Deal
 //
 // Errors: not_found, not_party, deal_state_conflict, review_hold.
 func (s *Service) ReleaseMilestone(ctx context.Context, actor Actor, id string) (Deal, error) {
-	return s.act(ctx, actor, id, "milestone_released", idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, "milestone_released", func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -731,7 +732,7 @@ func (s *Service) OpenDispute(ctx context.Context, actor Actor, id, reason strin
 	if strings.TrimSpace(reason) == "" || !validText(reason, ReasonLenMax) {
 		return Deal{}, apperr.Invalid("reason", "a reason of at most %d bytes is required", ReasonLenMax)
 	}
-	return s.act(ctx, actor, id, "disputed", idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, "disputed", func(c *change) error {
 		if err := requireParty(c, Buyer); err != nil {
 			return err
 		}
@@ -829,7 +830,7 @@ func (s *Service) ResolveDispute(ctx context.Context, actor Actor, id string, p 
 	if !validText(p.Note, ReasonLenMax) {
 		return Deal{}, apperr.Invalid("note", "at most %d bytes", ReasonLenMax)
 	}
-	return s.act(ctx, actor, id, "resolved", idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, "resolved", func(c *change) error {
 		if err := requireState(c, StateDisputed); err != nil {
 			return err
 		}
@@ -902,7 +903,7 @@ func (s *Service) SetReviewHold(ctx context.Context, actor Actor, id string, hol
 	if hold {
 		action = "review_opened"
 	}
-	return s.act(ctx, actor, id, action, idempotency.KeepOf(ctx), func(c *change) error {
+	return s.act(ctx, actor, id, action, func(c *change) error {
 		if c.deal.State.Final() || c.deal.ReviewHold == hold {
 			return stateConflict(c.deal, action)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kinko-pay/kinko/internal/apperr"
 	"github.com/kinko-pay/kinko/internal/event"
+	"github.com/kinko-pay/kinko/internal/idempotency"
 )
 
 // timerState is the state each timer fires in.
@@ -40,7 +41,7 @@ func (s *Service) fireTimer(ctx context.Context, id string, kind TimerKind) (fir
 	}
 	// A timer answers no request: it keeps no Idempotency-Key, whatever
 	// ctx carries.
-	_, err = s.act(ctx, actorTimer, id, "timer."+string(kind), nil, func(c *change) error {
+	_, err = s.act(idempotency.WithKeep(ctx, nil), actorTimer, id, "timer."+string(kind), func(c *change) error {
 		d := &c.deal
 		if d.State != want || d.DueAt == nil {
 			return errNothingDue
